@@ -1,0 +1,524 @@
+// Package bridge is the Redis pub/sub event bridge: it fans market-data events
+// out to every application instance on one Redis, and is wire-compatible with
+// the TypeScript RedisEventBridge it replaces.
+//
+// A Bridge holds two connections, a publisher and a subscriber, and an
+// instance ID that it writes into every message; it drops the messages that
+// carry its own ID when Redis echoes them back, and counts them.
+//
+// The receive path is the hot path of any deployment (each message is read
+// once per receiving instance), so it reads the envelope by scanning rather
+// than decoding, reuses one Event, and reads the clock once per message.
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Handler processes one received event. See Event for what it may keep.
+type Handler func(*Event)
+
+// Errors returned by the bridge's methods.
+var (
+	ErrNotConnected         = errors.New("bridge: not connected")
+	ErrClosed               = errors.New("bridge: closed")
+	ErrPublishingDisabled   = errors.New("bridge: publishing is disabled")
+	ErrSubscriptionDisabled = errors.New("bridge: subscription is disabled")
+)
+
+// Metrics is a snapshot of a bridge's counters.
+type Metrics struct {
+	// InstanceID is the bridge's ID.
+	InstanceID string `json:"instance_id"`
+	// Connected is true between a successful Connect and Close, while the
+	// subscriber (if any) has not given up reconnecting.
+	Connected bool `json:"connected"`
+	// Published counts messages Redis accepted.
+	Published uint64 `json:"published"`
+	// PublishErrors counts publishes that failed. Such a message may still
+	// have been delivered (a timeout after the server acted on it); it is
+	// never retried, so it is never delivered twice.
+	PublishErrors uint64 `json:"publish_errors"`
+	// Received counts events handed to a handler (or dropped for want of
+	// one): every valid message except the bridge's own.
+	Received uint64 `json:"received"`
+	// SelfFiltered counts the bridge's own messages echoed back by Redis and
+	// dropped.
+	SelfFiltered uint64 `json:"self_filtered"`
+	// Malformed counts messages on subscribed channels that were not event
+	// envelopes; they are dropped.
+	Malformed uint64 `json:"malformed"`
+	// Errors counts every failure: publish errors, subscribe errors and
+	// broken subscriber connections.
+	Errors uint64 `json:"errors"`
+	// Reconnects counts subscriber connections made after the first.
+	Reconnects uint64 `json:"reconnects"`
+	// Subscriptions is len(ActiveSubscriptions).
+	Subscriptions int `json:"subscriptions"`
+	// ActiveSubscriptions lists the confirmed subscribed event types, sorted.
+	ActiveSubscriptions []string `json:"active_subscriptions"`
+}
+
+// Bridge is one application instance's link to Redis pub/sub. Its methods
+// are safe for concurrent use.
+type Bridge struct {
+	opts     Options
+	redisOpt *redis.Options
+	channels map[string]string // event type -> channel, for the known types
+
+	pub *redis.Client // nil when publishing is disabled
+	sub *redis.Client // nil when subscription is disabled
+	ps  *redis.PubSub
+	seq atomic.Uint64
+
+	handlers atomic.Pointer[map[string]Handler] // copy on write
+
+	// mu guards the subscription state below; the receive loop takes it only
+	// for subscribe/unsubscribe replies, never for messages.
+	mu           sync.Mutex
+	state        int // stateNew, stateConnected, stateClosed
+	active       map[string]bool
+	pendingSub   map[string]chan struct{}
+	pendingUnsub map[string]chan struct{}
+
+	closing  chan struct{} // closed by Close to stop the receive loop
+	recvDone chan struct{} // closed when the receive loop has returned
+	gaveUp   atomic.Bool   // the subscriber ran out of reconnection retries
+
+	published, publishErrors, received atomic.Uint64
+	selfFiltered, malformed, errs      atomic.Uint64
+	subConnects                        atomic.Uint64
+}
+
+const (
+	stateNew = iota
+	stateConnected
+	stateClosed
+)
+
+// New validates opts and returns an unconnected bridge.
+func New(opts Options) (*Bridge, error) {
+	opts = opts.withDefaults()
+	if !validName(opts.InstanceID) {
+		return nil, fmt.Errorf("bridge: invalid instance ID %q: no spaces, quotes or backslashes", opts.InstanceID)
+	}
+	if !validName(opts.KeyPrefix) {
+		return nil, fmt.Errorf("bridge: invalid key prefix %q: no spaces, quotes or backslashes", opts.KeyPrefix)
+	}
+	ro, err := opts.redisOptions()
+	if err != nil {
+		return nil, err
+	}
+	b := &Bridge{
+		opts:         opts,
+		redisOpt:     ro,
+		channels:     make(map[string]string, len(EventTypes)),
+		active:       map[string]bool{},
+		pendingSub:   map[string]chan struct{}{},
+		pendingUnsub: map[string]chan struct{}{},
+		closing:      make(chan struct{}),
+		recvDone:     make(chan struct{}),
+	}
+	for _, t := range EventTypes {
+		b.channels[t] = opts.KeyPrefix + t
+	}
+	b.handlers.Store(&map[string]Handler{})
+	return b, nil
+}
+
+// ID returns the bridge's instance ID.
+func (b *Bridge) ID() string { return b.opts.InstanceID }
+
+// Channel returns the Redis channel that carries eventType.
+func (b *Bridge) Channel(eventType string) string {
+	if c, ok := b.channels[eventType]; ok {
+		return c
+	}
+	return b.opts.KeyPrefix + eventType
+}
+
+// Connect opens the publisher and subscriber connections and checks both
+// with a round trip; it returns once both answered, or ctx ends. A bridge
+// connects once: after Close, make a new one.
+func (b *Bridge) Connect(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch b.state {
+	case stateConnected:
+		return nil
+	case stateClosed:
+		return ErrClosed
+	}
+	if !b.opts.DisablePublishing {
+		po := *b.redisOpt
+		// A PUBLISH retried after a timeout can be delivered twice, and one
+		// that timed out may have been delivered: never retry, count instead.
+		po.MaxRetries = -1
+		b.pub = redis.NewClient(&po)
+		if err := b.pub.Ping(ctx).Err(); err != nil {
+			_ = b.pub.Close()
+			b.pub = nil
+			return b.connectError("publisher", err)
+		}
+	}
+	if !b.opts.DisableSubscription {
+		so := *b.redisOpt
+		so.OnConnect = func(context.Context, *redis.Conn) error {
+			b.subConnects.Add(1)
+			return nil
+		}
+		b.sub = redis.NewClient(&so)
+		// The pub/sub connection is dialled by this PING, so a wrong address
+		// or password fails Connect instead of the receive loop. The PONG
+		// itself is read, and ignored, by the loop.
+		b.ps = b.sub.Subscribe(ctx)
+		if err := b.ps.Ping(ctx); err != nil {
+			_ = b.ps.Close()
+			b.ps = nil
+			b.closeClients()
+			return b.connectError("subscriber", err)
+		}
+		go b.receiveLoop()
+	} else {
+		close(b.recvDone)
+	}
+	b.state = stateConnected
+	return nil
+}
+
+// connectError names the address (never the password) and the connection.
+func (b *Bridge) connectError(which string, err error) error {
+	return fmt.Errorf("connect %s to %s: %w", which, b.redisOpt.Addr, err)
+}
+
+// Close stops the receive loop, closes both connections and waits for the
+// loop to return; no handler runs after Close returns. It is idempotent.
+func (b *Bridge) Close() error {
+	b.mu.Lock()
+	if b.state == stateClosed {
+		b.mu.Unlock()
+		return nil
+	}
+	wasConnected := b.state == stateConnected
+	b.state = stateClosed
+	close(b.closing)
+	// Wake anyone waiting for a subscription reply that will not come.
+	for ch, w := range b.pendingSub {
+		close(w)
+		delete(b.pendingSub, ch)
+	}
+	for ch, w := range b.pendingUnsub {
+		close(w)
+		delete(b.pendingUnsub, ch)
+	}
+	b.mu.Unlock()
+
+	var err error
+	if b.ps != nil {
+		err = b.ps.Close()
+	}
+	if wasConnected {
+		<-b.recvDone
+	}
+	if cerr := b.closeClients(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (b *Bridge) closeClients() error {
+	var err error
+	if b.pub != nil {
+		err = b.pub.Close()
+	}
+	if b.sub != nil {
+		if cerr := b.sub.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// Handle sets the handler for one event type, replacing Options.Handler for
+// it; a nil h removes it. It may be called at any time.
+func (b *Bridge) Handle(eventType string, h Handler) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	old := *b.handlers.Load()
+	m := make(map[string]Handler, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	if h == nil {
+		delete(m, eventType)
+	} else {
+		m[eventType] = h
+	}
+	b.handlers.Store(&m)
+}
+
+// Publish sends data, encoded as JSON, as one event of eventType.
+func (b *Bridge) Publish(ctx context.Context, eventType string, data any) error {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("bridge: encode %s event: %w", eventType, err)
+	}
+	_, err = b.PublishRaw(ctx, eventType, raw)
+	return err
+}
+
+// envelopePool recycles envelope buffers; go-redis has written the bytes to
+// the connection by the time Publish returns.
+var envelopePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// PublishRaw sends data, which must be one valid JSON value, as one event of
+// eventType, and returns the sequence number it carried. Every call takes a
+// sequence number, failed or not, so receivers see a failed publish as a gap.
+func (b *Bridge) PublishRaw(ctx context.Context, eventType string, data []byte) (uint64, error) {
+	if b.opts.DisablePublishing {
+		return 0, ErrPublishingDisabled
+	}
+	if b.pub == nil {
+		return 0, ErrNotConnected
+	}
+	if !validName(eventType) {
+		return 0, fmt.Errorf("bridge: invalid event type %q", eventType)
+	}
+	seq := b.seq.Add(1)
+	bp := envelopePool.Get().(*[]byte)
+	buf := AppendEnvelope((*bp)[:0], b.opts.InstanceID, seq, time.Now().UnixNano(), eventType, data)
+	err := b.pub.Publish(ctx, b.Channel(eventType), buf).Err()
+	*bp = buf
+	envelopePool.Put(bp)
+	if err != nil {
+		b.publishErrors.Add(1)
+		b.errs.Add(1)
+		return seq, fmt.Errorf("publish %s: %w", eventType, err)
+	}
+	b.published.Add(1)
+	return seq, nil
+}
+
+// Subscribe subscribes to the given event types and returns once Redis has
+// confirmed every subscription, so that no message published after it
+// returns can be missed. Types already subscribed are skipped.
+func (b *Bridge) Subscribe(ctx context.Context, eventTypes ...string) error {
+	return b.changeSubscriptions(ctx, true, eventTypes)
+}
+
+// Unsubscribe removes the given subscriptions and waits for Redis to
+// confirm. Types not subscribed are skipped.
+func (b *Bridge) Unsubscribe(ctx context.Context, eventTypes ...string) error {
+	return b.changeSubscriptions(ctx, false, eventTypes)
+}
+
+// SubscribeAll subscribes to every type in EventTypes.
+func (b *Bridge) SubscribeAll(ctx context.Context) error {
+	return b.Subscribe(ctx, EventTypes...)
+}
+
+// UnsubscribeAll removes every active subscription.
+func (b *Bridge) UnsubscribeAll(ctx context.Context) error {
+	return b.Unsubscribe(ctx, b.Metrics().ActiveSubscriptions...)
+}
+
+func (b *Bridge) changeSubscriptions(ctx context.Context, subscribe bool, eventTypes []string) error {
+	if b.opts.DisableSubscription {
+		return ErrSubscriptionDisabled
+	}
+	for _, t := range eventTypes {
+		if !validName(t) {
+			return fmt.Errorf("bridge: invalid event type %q", t)
+		}
+	}
+	b.mu.Lock()
+	if b.state != stateConnected {
+		b.mu.Unlock()
+		if b.state == stateClosed {
+			return ErrClosed
+		}
+		return ErrNotConnected
+	}
+	pending := b.pendingSub
+	if !subscribe {
+		pending = b.pendingUnsub
+	}
+	var channels []string
+	var waits []chan struct{}
+	for _, t := range eventTypes {
+		ch := b.Channel(t)
+		if b.active[ch] == subscribe {
+			continue // already in the wanted state
+		}
+		w, ok := pending[ch]
+		if !ok {
+			w = make(chan struct{})
+			pending[ch] = w
+			channels = append(channels, ch)
+		}
+		waits = append(waits, w)
+	}
+	b.mu.Unlock()
+
+	if len(channels) > 0 {
+		var err error
+		if subscribe {
+			err = b.ps.Subscribe(ctx, channels...)
+		} else {
+			err = b.ps.Unsubscribe(ctx, channels...)
+		}
+		if err != nil {
+			// go-redis remembers the channels and re-sends them when it
+			// reconnects, so a waiter may still be released later; the
+			// caller learns of the failure now.
+			b.errs.Add(1)
+			return fmt.Errorf("bridge: subscribe: %w", err)
+		}
+	}
+	for _, w := range waits {
+		select {
+		case <-w:
+		case <-ctx.Done():
+			return fmt.Errorf("bridge: waiting for subscription confirmation: %w", ctx.Err())
+		}
+	}
+	select {
+	case <-b.closing:
+		return ErrClosed
+	default:
+		return nil
+	}
+}
+
+// Ready reports whether the bridge is connected and has no subscription
+// change waiting for confirmation.
+func (b *Bridge) Ready() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.state == stateConnected && !b.gaveUp.Load() &&
+		len(b.pendingSub) == 0 && len(b.pendingUnsub) == 0
+}
+
+// Metrics returns a snapshot of the bridge's counters.
+func (b *Bridge) Metrics() Metrics {
+	b.mu.Lock()
+	connected := b.state == stateConnected && !b.gaveUp.Load()
+	subs := make([]string, 0, len(b.active))
+	for ch := range b.active {
+		subs = append(subs, ch[len(b.opts.KeyPrefix):])
+	}
+	b.mu.Unlock()
+	sort.Strings(subs)
+	var reconnects uint64
+	if n := b.subConnects.Load(); n > 1 {
+		reconnects = n - 1
+	}
+	return Metrics{
+		InstanceID:          b.opts.InstanceID,
+		Connected:           connected,
+		Published:           b.published.Load(),
+		PublishErrors:       b.publishErrors.Load(),
+		Received:            b.received.Load(),
+		SelfFiltered:        b.selfFiltered.Load(),
+		Malformed:           b.malformed.Load(),
+		Errors:              b.errs.Load(),
+		Reconnects:          reconnects,
+		Subscriptions:       len(subs),
+		ActiveSubscriptions: subs,
+	}
+}
+
+// receiveLoop reads the subscriber connection until Close. It is the only
+// reader, so messages are handled in arrival order and nothing is dropped
+// between the socket and the handler (PubSub.Channel() would drop a message
+// silently after its send timeout).
+func (b *Bridge) receiveLoop() {
+	defer close(b.recvDone)
+	ev := new(Event)
+	failures := 0
+	ctx := context.Background()
+	for {
+		msg, err := b.ps.Receive(ctx)
+		if err != nil {
+			select {
+			case <-b.closing:
+				return
+			default:
+			}
+			// go-redis has dropped the connection and will dial again (and
+			// re-subscribe every channel) on the next Receive.
+			b.errs.Add(1)
+			failures++
+			if r := b.opts.Reconnect; r.MaxRetries >= 0 && failures > r.MaxRetries {
+				b.gaveUp.Store(true)
+				return
+			}
+			select {
+			case <-b.closing:
+				return
+			case <-time.After(b.opts.Reconnect.Delay(failures)):
+			}
+			continue
+		}
+		failures = 0
+		switch m := msg.(type) {
+		case *redis.Message:
+			b.dispatch(m, ev)
+		case *redis.Subscription:
+			b.confirm(m)
+		}
+	}
+}
+
+// dispatch decodes one message and hands it to its handler.
+func (b *Bridge) dispatch(m *redis.Message, ev *Event) {
+	now := time.Now().UnixNano()
+	if err := decodeEnvelope(m.Payload, ev); err != nil {
+		b.malformed.Add(1)
+		return
+	}
+	if ev.Source == b.opts.InstanceID && !b.opts.DeliverOwn {
+		b.selfFiltered.Add(1)
+		return
+	}
+	ev.Channel = m.Channel
+	ev.ReceivedNs = now
+	b.received.Add(1)
+	h := (*b.handlers.Load())[ev.Type]
+	if h == nil {
+		h = b.opts.Handler
+	}
+	if h != nil {
+		h(ev)
+	}
+}
+
+// confirm records a subscribe or unsubscribe reply and releases its waiter.
+// After a reconnect, go-redis re-subscribes and the replies land here too.
+func (b *Bridge) confirm(s *redis.Subscription) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch s.Kind {
+	case "subscribe":
+		b.active[s.Channel] = true
+		if w, ok := b.pendingSub[s.Channel]; ok {
+			close(w)
+			delete(b.pendingSub, s.Channel)
+		}
+	case "unsubscribe":
+		delete(b.active, s.Channel)
+		if w, ok := b.pendingUnsub[s.Channel]; ok {
+			close(w)
+			delete(b.pendingUnsub, s.Channel)
+		}
+	}
+}

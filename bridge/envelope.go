@@ -1,0 +1,269 @@
+package bridge
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"strconv"
+)
+
+// Event is one message received from Redis, handed to a Handler.
+//
+// The bridge reuses one Event per subscriber connection, so a Handler must not
+// keep the pointer after it returns; copy the fields it needs. Strings are
+// slices of the received payload and stay valid.
+type Event struct {
+	// Channel is the Redis channel the message arrived on, e.g. "ws:ticker".
+	Channel string
+	// Type is the event type from the envelope, e.g. "ticker".
+	Type string
+	// Source is the publishing instance's ID. A TypeScript bridge that
+	// publishes its process.pid as a number shows up as that number's text.
+	Source string
+	// Seq is the publisher's sequence number, counting from 1; 0 when the
+	// publisher does not write one (a TypeScript bridge, for example).
+	Seq uint64
+	// SentNs is the publisher's wall clock in Unix nanoseconds when it built
+	// the message; 0 when absent.
+	SentNs int64
+	// Timestamp is the envelope's Unix millisecond timestamp.
+	Timestamp int64
+	// Data is the event's payload as raw JSON text; Decode unmarshals it.
+	Data string
+	// ReceivedNs is the receiver's wall clock in Unix nanoseconds, read once
+	// per message as it came off the connection.
+	ReceivedNs int64
+}
+
+// Decode unmarshals the event's payload into v.
+func (e *Event) Decode(v any) error {
+	return json.Unmarshal([]byte(e.Data), v)
+}
+
+// AppendEnvelope appends the wire form of one event to dst and returns it.
+//
+// The envelope is the TypeScript bridge's {type, data, timestamp, source}
+// plus seq and sent_ns. redisload's own fields come first, in this fixed
+// order, so that decodeEnvelope can read them by scanning instead of parsing:
+//
+//	{"source":"id","seq":1,"sent_ns":1700000000000000000,"type":"ticker","timestamp":1700000000000,"data":{...}}
+//
+// source and eventType must already be valid JSON string contents (see
+// validName); data must be one valid JSON value.
+func AppendEnvelope(dst []byte, source string, seq uint64, sentNs int64, eventType string, data []byte) []byte {
+	dst = append(dst, `{"source":"`...)
+	dst = append(dst, source...)
+	dst = append(dst, `","seq":`...)
+	dst = strconv.AppendUint(dst, seq, 10)
+	dst = append(dst, `,"sent_ns":`...)
+	dst = strconv.AppendInt(dst, sentNs, 10)
+	dst = append(dst, `,"type":"`...)
+	dst = append(dst, eventType...)
+	dst = append(dst, `","timestamp":`...)
+	dst = strconv.AppendInt(dst, sentNs/1e6, 10)
+	dst = append(dst, `,"data":`...)
+	dst = append(dst, data...)
+	dst = append(dst, '}')
+	return dst
+}
+
+// errMalformed reports a payload that is not an event envelope at all.
+var errMalformed = errors.New("malformed event envelope")
+
+// decodeEnvelope fills ev from payload. It tries the fixed-order scan first
+// and falls back to a full JSON decode for anything else, which is how
+// messages from other publishers (the TypeScript bridge) are read. Only a
+// payload that is not a JSON object with a string "type" is an error.
+func decodeEnvelope(payload string, ev *Event) error {
+	if scanEnvelope(payload, ev) {
+		return nil
+	}
+	return decodeEnvelopeJSON(payload, ev)
+}
+
+// scanEnvelope reads an envelope written by AppendEnvelope without decoding
+// its data. It reports false, leaving ev in an unspecified state, on the
+// first byte that differs from that exact layout; the caller then falls back
+// to decodeEnvelopeJSON. Full JSON decoding was 42 % of a harness's CPU,
+// which is why this exists.
+func scanEnvelope(p string, ev *Event) bool {
+	var ok bool
+	i := 0
+	if i, ok = expect(p, i, `{"source":"`); !ok {
+		return false
+	}
+	if ev.Source, i, ok = plainString(p, i); !ok {
+		return false
+	}
+	if i, ok = expect(p, i, `,"seq":`); !ok {
+		return false
+	}
+	var seq, sent int64
+	if seq, i, ok = digits(p, i); !ok {
+		return false
+	}
+	if i, ok = expect(p, i, `,"sent_ns":`); !ok {
+		return false
+	}
+	if sent, i, ok = digits(p, i); !ok {
+		return false
+	}
+	if i, ok = expect(p, i, `,"type":"`); !ok {
+		return false
+	}
+	if ev.Type, i, ok = plainString(p, i); !ok || ev.Type == "" {
+		return false
+	}
+	if i, ok = expect(p, i, `,"timestamp":`); !ok {
+		return false
+	}
+	if ev.Timestamp, i, ok = digits(p, i); !ok {
+		return false
+	}
+	if i, ok = expect(p, i, `,"data":`); !ok {
+		return false
+	}
+	// The data is the last field: one value, then the envelope's closing
+	// brace. Anything after the value (more fields) sends the message to
+	// the fallback decoder.
+	end, ok := skipValue(p, i)
+	if !ok || end != len(p)-1 || p[end] != '}' {
+		return false
+	}
+	ev.Data = p[i:end]
+	ev.Seq = uint64(seq)
+	ev.SentNs = sent
+	return true
+}
+
+// expect reports whether p holds lit at i, and the index after it.
+func expect(p string, i int, lit string) (int, bool) {
+	if len(p)-i < len(lit) || p[i:i+len(lit)] != lit {
+		return i, false
+	}
+	return i + len(lit), true
+}
+
+// plainString reads a JSON string body up to its closing quote, starting
+// after the opening quote. Escapes and non-ASCII bytes make it give up: the
+// fallback decoder handles those (and replaces invalid UTF-8 as
+// encoding/json does), and redisload never writes them.
+func plainString(p string, i int) (string, int, bool) {
+	for j := i; j < len(p); j++ {
+		switch c := p[j]; {
+		case c == '"':
+			return p[i:j], j + 1, true
+		case c == '\\' || c < 0x20 || c >= 0x80:
+			return "", i, false
+		}
+	}
+	return "", i, false
+}
+
+// digits reads a non-negative decimal integer that fits an int64. Up to 19
+// digits cannot overflow the uint64 it is summed in; the int64 bound is
+// checked after.
+func digits(p string, i int) (int64, int, bool) {
+	var n uint64
+	j := i
+	for ; j < len(p) && j-i < 20; j++ {
+		c := p[j]
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	if j == i || j-i > 19 || n > math.MaxInt64 {
+		return 0, i, false
+	}
+	return int64(n), j, true
+}
+
+// skipValue returns the index just past the JSON value that starts at i.
+// It tracks strings and nesting only, without allocating; whether the value
+// is valid JSON inside is left to whoever decodes it.
+func skipValue(p string, i int) (int, bool) {
+	depth := 0
+	for j := i; j < len(p); j++ {
+		switch p[j] {
+		case '"':
+			for j++; j < len(p) && p[j] != '"'; j++ {
+				if p[j] == '\\' {
+					j++
+				}
+			}
+			if j >= len(p) {
+				return i, false
+			}
+			if depth == 0 {
+				return j + 1, true
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 { // a bare value ends at the envelope's brace
+				return j, j > i
+			}
+			if depth--; depth == 0 {
+				return j + 1, true
+			}
+		case ',':
+			if depth == 0 {
+				return j, j > i
+			}
+		}
+	}
+	return i, false
+}
+
+// jsonEnvelope is the general form of the envelope, for the fallback path.
+// source is raw because the TypeScript bridge publishes process.pid, a
+// number, by default.
+type jsonEnvelope struct {
+	Type      string          `json:"type"`
+	Data      json.RawMessage `json:"data"`
+	Timestamp float64         `json:"timestamp"`
+	Source    json.RawMessage `json:"source"`
+	Seq       uint64          `json:"seq"`
+	SentNs    int64           `json:"sent_ns"`
+}
+
+// decodeEnvelopeJSON decodes any JSON object with a string "type" field.
+func decodeEnvelopeJSON(payload string, ev *Event) error {
+	var env jsonEnvelope
+	if err := json.Unmarshal([]byte(payload), &env); err != nil || env.Type == "" {
+		return errMalformed
+	}
+	ev.Type = env.Type
+	ev.Data = string(env.Data)
+	ev.Timestamp = int64(env.Timestamp)
+	ev.Seq = env.Seq
+	ev.SentNs = env.SentNs
+	ev.Source = ""
+	if len(env.Source) > 0 {
+		var s string
+		if json.Unmarshal(env.Source, &s) == nil {
+			ev.Source = s
+		} else {
+			// A number (a pid) or anything else: its JSON text identifies it.
+			ev.Source = string(env.Source)
+		}
+	}
+	return nil
+}
+
+// validName reports whether s can be written into an envelope verbatim: a
+// non-empty string without quotes, backslashes, control characters or
+// spaces. Instance IDs and event types are checked with it once, up front,
+// so that the publish path never needs to escape anything.
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' || c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

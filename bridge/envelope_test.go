@@ -1,0 +1,149 @@
+package bridge
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+func TestEnvelopeRoundTripScans(t *testing.T) {
+	data := `{"symbol":"BTC/USDT","price":65000.5}`
+	p := string(AppendEnvelope(nil, "run-1", 42, 1700000000123456789, "exchange:error", []byte(data)))
+	want := `{"source":"run-1","seq":42,"sent_ns":1700000000123456789,"type":"exchange:error","timestamp":1700000000123,"data":{"symbol":"BTC/USDT","price":65000.5}}`
+	if p != want {
+		t.Fatalf("envelope:\n got %s\nwant %s", p, want)
+	}
+	if !json.Valid([]byte(p)) {
+		t.Fatal("envelope is not valid JSON")
+	}
+	var ev Event
+	if !scanEnvelope(p, &ev) {
+		t.Fatal("scanEnvelope rejected its own format")
+	}
+	if ev.Source != "run-1" || ev.Seq != 42 || ev.SentNs != 1700000000123456789 ||
+		ev.Type != "exchange:error" || ev.Timestamp != 1700000000123 || ev.Data != data {
+		t.Fatalf("scanned %+v", ev)
+	}
+}
+
+// The TypeScript bridge's own messages have no seq and a numeric pid as
+// source; they must decode through the fallback.
+func TestEnvelopeDecodesTypeScriptMessages(t *testing.T) {
+	var ev Event
+	p := `{"type":"ticker","data":{"symbol":"ETH/USDT"},"timestamp":1700000000000,"source":4242}`
+	if err := decodeEnvelope(p, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Type != "ticker" || ev.Source != "4242" || ev.Seq != 0 || ev.SentNs != 0 ||
+		ev.Timestamp != 1700000000000 || ev.Data != `{"symbol":"ETH/USDT"}` {
+		t.Fatalf("decoded %+v", ev)
+	}
+	p = `{"type":"trade","data":null,"timestamp":1,"source":"test-instance-0"}`
+	if err := decodeEnvelope(p, &ev); err != nil || ev.Source != "test-instance-0" || ev.Type != "trade" {
+		t.Fatalf("decoded %+v, %v", ev, err)
+	}
+}
+
+func TestEnvelopeFallbackHandlesReorderedAndEscaped(t *testing.T) {
+	var ev Event
+	p := `{"seq":7,"source":"a\"b","type":"candle","sent_ns":5,"timestamp":0,"data":[1]}`
+	if scanEnvelope(p, &ev) {
+		t.Fatal("scan accepted a reordered envelope")
+	}
+	if err := decodeEnvelope(p, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Source != `a"b` || ev.Seq != 7 || ev.SentNs != 5 || ev.Type != "candle" || ev.Data != "[1]" {
+		t.Fatalf("decoded %+v", ev)
+	}
+}
+
+func TestEnvelopeRejectsGarbage(t *testing.T) {
+	for _, p := range []string{"", "hello", "{}", `{"type":""}`, `{"type":5}`, `[1,2]`, `{"source":"x","seq":1`} {
+		var ev Event
+		if err := decodeEnvelope(p, &ev); err == nil {
+			t.Errorf("decodeEnvelope(%q) accepted garbage: %+v", p, ev)
+		}
+	}
+}
+
+func TestScanRejectsOverlongNumbers(t *testing.T) {
+	p := `{"source":"a","seq":1234567890123456789012,"sent_ns":1,"type":"t","timestamp":1,"data":1}`
+	var ev Event
+	if scanEnvelope(p, &ev) {
+		t.Fatal("scan accepted a number that overflows")
+	}
+}
+
+func TestValidName(t *testing.T) {
+	for s, want := range map[string]bool{
+		"ticker": true, "exchange:error": true, "run-ab12-3": true,
+		"": false, "a b": false, `a"b`: false, `a\b`: false, "a\nb": false,
+	} {
+		if got := validName(s); got != want {
+			t.Errorf("validName(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// FuzzScanAgreesWithJSON: whatever the scanner accepts, a full JSON decoder
+// reads the same way. The scanner is a shortcut, never a second opinion.
+func FuzzScanAgreesWithJSON(f *testing.F) {
+	f.Add(string(AppendEnvelope(nil, "i-1", 1, 2, "ticker", []byte(`{"a":1}`))))
+	f.Add(`{"source":"x","seq":0,"sent_ns":0,"type":"t","timestamp":0,"data":"s"}`)
+	f.Add(`{"type":"ticker","data":{},"timestamp":1,"source":1}`)
+	f.Fuzz(func(t *testing.T, p string) {
+		var scanned, decoded Event
+		if !scanEnvelope(p, &scanned) || !json.Valid([]byte(p)) {
+			return
+		}
+		if err := decodeEnvelopeJSON(p, &decoded); err != nil {
+			t.Fatalf("scan accepted %q, JSON decode failed: %v", p, err)
+		}
+		var compact = func(s string) string {
+			var v any
+			if json.Unmarshal([]byte(s), &v) != nil {
+				return s
+			}
+			b, _ := json.Marshal(v)
+			return string(b)
+		}
+		if scanned.Source != decoded.Source || scanned.Seq != decoded.Seq || scanned.SentNs != decoded.SentNs ||
+			scanned.Type != decoded.Type || scanned.Timestamp != decoded.Timestamp ||
+			compact(scanned.Data) != compact(decoded.Data) {
+			t.Fatalf("scan %+v != json %+v for %q", scanned, decoded, p)
+		}
+	})
+}
+
+func BenchmarkAppendEnvelope(b *testing.B) {
+	data := []byte(`{"symbol":"BTC/USDT","price":65000.12,"bid":64999.9,"ask":65000.3,"volume":1234.5}`)
+	buf := make([]byte, 0, 512)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		buf = AppendEnvelope(buf[:0], "redisload-ab12cd34-7", uint64(i), 1700000000123456789, "ticker", data)
+	}
+}
+
+func BenchmarkDecodeEnvelopeScan(b *testing.B) {
+	p := string(AppendEnvelope(nil, "redisload-ab12cd34-7", 123456, 1700000000123456789, "ticker",
+		[]byte(`{"symbol":"BTC/USDT","price":65000.12,"bid":64999.9,"ask":65000.3,"volume":1234.5}`)))
+	var ev Event
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if err := decodeEnvelope(p, &ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeEnvelopeJSON(b *testing.B) {
+	p := string(AppendEnvelope(nil, "redisload-ab12cd34-7", 123456, 1700000000123456789, "ticker",
+		[]byte(`{"symbol":"BTC/USDT","price":65000.12,"bid":64999.9,"ask":65000.3,"volume":1234.5}`)))
+	var ev Event
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if err := decodeEnvelopeJSON(p, &ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,231 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Event types published by the market-data platform. The bridge accepts any
+// valid name; these are the ones SubscribeAll subscribes to.
+const (
+	TypeTicker               = "ticker"
+	TypeTrade                = "trade"
+	TypeOrderbook            = "orderbook"
+	TypeCandle               = "candle"
+	TypeExchangeConnected    = "exchange:connected"
+	TypeExchangeDisconnected = "exchange:disconnected"
+	TypeExchangeReconnecting = "exchange:reconnecting"
+	TypeExchangeError        = "exchange:error"
+)
+
+// EventTypes lists every known event type, in the TypeScript bridge's order.
+var EventTypes = []string{
+	TypeTicker, TypeTrade, TypeOrderbook, TypeCandle,
+	TypeExchangeConnected, TypeExchangeDisconnected,
+	TypeExchangeReconnecting, TypeExchangeError,
+}
+
+// DefaultAddr is the Redis address used when neither URL nor Addr is set.
+const DefaultAddr = "127.0.0.1:6379"
+
+// DefaultKeyPrefix is the channel prefix of the TypeScript bridge.
+const DefaultKeyPrefix = "ws:"
+
+// Options configures a Bridge. The zero value is usable: it connects to
+// 127.0.0.1:6379, publishes and subscribes under "ws:", and names itself
+// after the host and process.
+type Options struct {
+	// URL is a redis:// or rediss:// URL; it takes precedence over Addr, and
+	// Username, Password and DB, when set, override what it says.
+	// default: "" (use Addr)
+	URL string
+	// Addr is host:port of the Redis server.
+	// default: "127.0.0.1:6379"
+	Addr string
+	// Username is the ACL user name.
+	// default: "" (the default user)
+	Username string
+	// Password authenticates the connections. It never appears in errors
+	// or metrics.
+	// default: ""
+	Password string
+	// DB is the database number selected after connecting. Pub/sub channels
+	// are global in Redis, so this only matters to AUTH/SELECT semantics.
+	// default: 0
+	DB int
+	// KeyPrefix is prepended to the event type to form the channel name.
+	// default: "ws:"
+	KeyPrefix string
+	// InstanceID identifies this bridge in every message it publishes; a
+	// bridge drops messages carrying its own ID. It must be unique among the
+	// bridges on one Redis, and contain no spaces, quotes or backslashes.
+	// default: "<hostname>-<pid>"
+	InstanceID string
+	// DisablePublishing makes this a subscribe-only instance.
+	// default: false (publishing on)
+	DisablePublishing bool
+	// DisableSubscription makes this a publish-only instance: no subscriber
+	// connection is opened.
+	// default: false (subscription on)
+	DisableSubscription bool
+	// DialTimeout bounds each connection attempt.
+	// default: 5s
+	DialTimeout time.Duration
+	// Reconnect governs how the subscriber connection is re-established
+	// after it breaks.
+	Reconnect ReconnectOptions
+	// Handler receives every event of a type that has no handler of its own
+	// (see Bridge.Handle). It runs on the subscriber's receive goroutine:
+	// while it runs, no further message is read.
+	// default: nil (events are counted and dropped)
+	Handler Handler
+
+	// DeliverOwn hands messages published by this bridge to the handler
+	// instead of dropping them. It exists so that tests can prove that a
+	// failed self-filter is detected; an application never wants it.
+	// default: false
+	DeliverOwn bool
+}
+
+// ReconnectOptions is the subscriber's reconnection policy: exponential
+// backoff from BaseDelay, doubling per failed attempt, capped at MaxDelay.
+type ReconnectOptions struct {
+	// MaxRetries is how many consecutive failed attempts are made before the
+	// subscriber gives up and the bridge reports itself disconnected; -1
+	// retries for ever.
+	// default: 10
+	MaxRetries int
+	// BaseDelay is the wait before the first retry.
+	// default: 100ms
+	BaseDelay time.Duration
+	// MaxDelay caps the wait between retries.
+	// default: 5s
+	MaxDelay time.Duration
+}
+
+// Delay returns the wait before retry number attempt (counting from 1).
+func (r ReconnectOptions) Delay(attempt int) time.Duration {
+	d := r.BaseDelay
+	for i := 1; i < attempt && d < r.MaxDelay; i++ {
+		d *= 2
+	}
+	return min(d, r.MaxDelay)
+}
+
+// withDefaults returns o with every zero field replaced by its default.
+func (o Options) withDefaults() Options {
+	if o.Addr == "" {
+		o.Addr = DefaultAddr
+	}
+	if o.KeyPrefix == "" {
+		o.KeyPrefix = DefaultKeyPrefix
+	}
+	if o.InstanceID == "" {
+		o.InstanceID = DefaultInstanceID()
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = 5 * time.Second
+	}
+	if o.Reconnect.MaxRetries == 0 {
+		o.Reconnect.MaxRetries = 10
+	}
+	if o.Reconnect.BaseDelay == 0 {
+		o.Reconnect.BaseDelay = 100 * time.Millisecond
+	}
+	if o.Reconnect.MaxDelay == 0 {
+		o.Reconnect.MaxDelay = 5 * time.Second
+	}
+	return o
+}
+
+// DefaultInstanceID is "<hostname>-<pid>": unique per process on a host,
+// which the TypeScript bridge's bare pid is not across hosts.
+func DefaultInstanceID() string {
+	host, err := os.Hostname()
+	if err != nil || !validName(host) {
+		host = "host"
+	}
+	return host + "-" + strconv.Itoa(os.Getpid())
+}
+
+// redisOptions turns o (already defaulted) into go-redis options. Errors
+// never quote the URL, which may hold a password.
+func (o Options) redisOptions() (*redis.Options, error) {
+	var ro *redis.Options
+	if o.URL != "" {
+		if _, err := ParseURL(o.URL); err != nil {
+			return nil, err
+		}
+		var err error
+		if ro, err = redis.ParseURL(o.URL); err != nil {
+			return nil, errors.New("invalid Redis URL: " + scrub(err.Error(), o.URL))
+		}
+	} else {
+		ro = &redis.Options{Addr: o.Addr}
+	}
+	if o.Username != "" {
+		ro.Username = o.Username
+	}
+	if o.Password != "" {
+		ro.Password = o.Password
+	}
+	if o.DB != 0 {
+		ro.DB = o.DB
+	}
+	ro.DialTimeout = o.DialTimeout
+	return ro, nil
+}
+
+// ParseURL checks that raw is a redis://, rediss:// or unix:// URL with a
+// host, and returns it parsed. Its errors never contain the URL's password.
+func ParseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error quotes the whole URL, password included
+		}
+		return nil, fmt.Errorf("invalid Redis URL: %s", scrub(err.Error(), raw))
+	}
+	switch u.Scheme {
+	case "redis", "rediss":
+		if u.Host == "" {
+			return nil, errors.New("invalid Redis URL: no host (want redis://host:port)")
+		}
+	case "unix":
+		if u.Path == "" {
+			return nil, errors.New("invalid Redis URL: no socket path (want unix:///path)")
+		}
+	default:
+		return nil, fmt.Errorf("invalid Redis URL: scheme %q (want redis, rediss or unix)", u.Scheme)
+	}
+	return u, nil
+}
+
+// RedactURL returns raw with its password replaced by "xxxxx", for display.
+// A URL that does not parse is not shown at all.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<invalid URL>"
+	}
+	return u.Redacted()
+}
+
+// scrub removes the password of rawURL from msg, for the rare library error
+// that quotes part of the URL.
+func scrub(msg, rawURL string) string {
+	if u, err := url.Parse(rawURL); err == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			msg = strings.ReplaceAll(msg, p, "xxxxx")
+		}
+	}
+	return msg
+}
