@@ -1,0 +1,157 @@
+package harness
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/redisload/redisload/bridge"
+)
+
+// Config describes one load run. The zero value is the seed's standard
+// scenario: 3 instances, 20 s, 10 events/s, ticker and trade events, on
+// 127.0.0.1:6379.
+type Config struct {
+	// Instances is the number of bridges, each with a publisher and a
+	// subscriber connection.
+	// default: 3
+	Instances int
+	// Duration is how long events are published.
+	// default: 20s
+	Duration time.Duration
+	// Rate is the target number of events per second, over all instances;
+	// each event is published by an instance chosen at random. A run
+	// publishes floor(Rate × Duration) events, the first at once.
+	// default: 10
+	Rate float64
+	// EventTypes are the event types published, chosen at random per event;
+	// every instance subscribes to all of them.
+	// default: ticker, trade
+	EventTypes []string
+	// Seed makes the run's choices (instance, type, payload of each event)
+	// reproducible. Zero picks one at random; Result.Seed says which.
+	// default: 0 (random)
+	Seed uint64
+	// DrainTimeout bounds the wait, after publishing stops, for messages
+	// still in flight.
+	// default: 2s
+	DrainTimeout time.Duration
+	// ConnectTimeout bounds connecting every instance and confirming every
+	// subscription.
+	// default: 10s
+	ConnectTimeout time.Duration
+	// Redis holds the connection settings shared by every bridge: URL or
+	// address, credentials, key prefix, dial timeout. The harness sets each
+	// bridge's InstanceID, Handler and DeliverOwn itself.
+	Redis bridge.Options
+	// EventLog, when set, receives one line per published and per received
+	// event (the seed tool's verbose mode). It costs a lock per message.
+	// default: nil
+	EventLog io.Writer
+	// DisableSelfFilter makes every bridge hand its own messages to the
+	// harness, which counts them as self-received. It exists to prove that
+	// the self-filter check can fail.
+	// default: false
+	DisableSelfFilter bool
+}
+
+// Defaults of Config's zero fields.
+const (
+	DefaultInstances      = 3
+	DefaultDuration       = 20 * time.Second
+	DefaultRate           = 10.0
+	DefaultDrainTimeout   = 2 * time.Second
+	DefaultConnectTimeout = 10 * time.Second
+)
+
+// DefaultEventTypes are the seed's event types.
+var DefaultEventTypes = []string{bridge.TypeTicker, bridge.TypeTrade}
+
+// WithDefaults returns c with every zero field replaced by its default.
+func (c Config) WithDefaults() Config {
+	if c.Instances == 0 {
+		c.Instances = DefaultInstances
+	}
+	if c.Duration == 0 {
+		c.Duration = DefaultDuration
+	}
+	if c.Rate == 0 {
+		c.Rate = DefaultRate
+	}
+	if len(c.EventTypes) == 0 {
+		c.EventTypes = DefaultEventTypes
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	return c
+}
+
+// MaxInstances bounds --instances: each instance holds two connections.
+const MaxInstances = 10000
+
+// Validate checks a defaulted Config. Its errors name the command-line flag
+// that sets the field, since that is what a user can fix.
+func (c Config) Validate() error {
+	switch {
+	case c.Instances < 1:
+		return fmt.Errorf("--instances must be at least 1, got %d", c.Instances)
+	case c.Instances > MaxInstances:
+		return fmt.Errorf("--instances must be at most %d, got %d", MaxInstances, c.Instances)
+	case c.Duration <= 0:
+		return fmt.Errorf("--duration must be positive, got %v", c.Duration)
+	case c.Rate <= 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
+		return fmt.Errorf("--rate must be a positive number of events per second, got %v", c.Rate)
+	case c.DrainTimeout < 0:
+		return fmt.Errorf("--drain-timeout must not be negative, got %v", c.DrainTimeout)
+	case c.ConnectTimeout < 0:
+		return fmt.Errorf("--connect-timeout must not be negative, got %v", c.ConnectTimeout)
+	}
+	for _, t := range c.EventTypes {
+		if !slices.Contains(bridge.EventTypes, t) {
+			return fmt.Errorf("--event-types: unknown event type %q (known: %s)", t, strings.Join(bridge.EventTypes, ", "))
+		}
+	}
+	if c.TotalEvents() == 0 {
+		return fmt.Errorf("--rate %g for --duration %v publishes no event: raise --rate or --duration so that rate × duration ≥ 1", c.Rate, c.Duration)
+	}
+	return nil
+}
+
+// TotalEvents is the number of events the run publishes: event k is due at
+// k/Rate seconds, and those due before Duration are published.
+func (c Config) TotalEvents() uint64 {
+	// The epsilon keeps 10/s × 0.3 s from flooring to 2.
+	return uint64(math.Floor(c.Rate*c.Duration.Seconds() + 1e-9))
+}
+
+// ParseEventTypes splits a comma-separated list; "all" means every type.
+func ParseEventTypes(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "all" {
+		return slices.Clone(bridge.EventTypes), nil
+	}
+	var out []string
+	for _, t := range strings.Split(s, ",") {
+		t = strings.TrimSpace(t)
+		if t == "" {
+			continue
+		}
+		if !slices.Contains(bridge.EventTypes, t) {
+			return nil, fmt.Errorf("unknown event type %q (known: %s, or all)", t, strings.Join(bridge.EventTypes, ", "))
+		}
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no event type given")
+	}
+	return out, nil
+}

@@ -1,0 +1,85 @@
+package harness
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/redisload/redisload/bridge"
+)
+
+// Every event type's payload is valid JSON with the fields a consumer of
+// that type reads.
+func TestEventPayloads(t *testing.T) {
+	g := newEventGen(rand.New(rand.NewPCG(1, 2)))
+	want := map[string][]string{
+		bridge.TypeTicker:               {"exchange", "symbol", "price", "bid", "ask", "volume"},
+		bridge.TypeTrade:                {"exchange", "symbol", "id", "price", "amount", "side"},
+		bridge.TypeOrderbook:            {"exchange", "symbol", "bids", "asks"},
+		bridge.TypeCandle:               {"exchange", "symbol", "interval", "open", "high", "low", "close", "volume"},
+		bridge.TypeExchangeConnected:    {"exchange"},
+		bridge.TypeExchangeDisconnected: {"exchange", "reason"},
+		bridge.TypeExchangeReconnecting: {"exchange", "attempt", "delayMs"},
+		bridge.TypeExchangeError:        {"exchange", "code", "message"},
+	}
+	for _, typ := range bridge.EventTypes {
+		for i := 0; i < 50; i++ {
+			p := g.appendPayload(nil, typ)
+			var m map[string]any
+			if err := json.Unmarshal(p, &m); err != nil {
+				t.Fatalf("%s payload %s: %v", typ, p, err)
+			}
+			for _, f := range want[typ] {
+				if _, ok := m[f]; !ok {
+					t.Fatalf("%s payload %s lacks %q", typ, p, f)
+				}
+			}
+			if len(m) != len(want[typ]) && typ != bridge.TypeTicker {
+				t.Fatalf("%s payload has fields %v", typ, m)
+			}
+			if typ == bridge.TypeOrderbook && (len(m["bids"].([]any)) != 10 || len(m["asks"].([]any)) != 10) {
+				t.Fatalf("orderbook %s", p)
+			}
+			if typ == bridge.TypeCandle {
+				hi, lo := m["high"].(float64), m["low"].(float64)
+				for _, k := range []string{"open", "close"} {
+					if v := m[k].(float64); v > hi || v < lo {
+						t.Fatalf("candle %s: %s outside [low, high]", p, k)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestEventGenIsDeterministic(t *testing.T) {
+	a := newEventGen(rand.New(rand.NewPCG(7, 7)))
+	b := newEventGen(rand.New(rand.NewPCG(7, 7)))
+	for i := 0; i < 100; i++ {
+		typ := bridge.EventTypes[i%len(bridge.EventTypes)]
+		if pa, pb := a.appendPayload(nil, typ), b.appendPayload(nil, typ); string(pa) != string(pb) {
+			t.Fatalf("%s differs:\n%s\n%s", typ, pa, pb)
+		}
+	}
+}
+
+func BenchmarkAppendPayloadTicker(b *testing.B) {
+	g := newEventGen(rand.New(rand.NewPCG(1, 2)))
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		buf = g.appendPayload(buf[:0], bridge.TypeTicker)
+	}
+}
+
+// BenchmarkReceiverHandle is the accounting cost per delivered message.
+func BenchmarkReceiverHandle(b *testing.B) {
+	r := newReceiver(0, 5, "redisload-abcd1234-", nil)
+	ev := &bridge.Event{Source: "redisload-abcd1234-3", Type: "ticker", SentNs: 1_000_000_000}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		ev.Seq = uint64(i + 1)
+		ev.ReceivedNs = ev.SentNs + int64(200_000+i%1000)
+		r.handle(ev)
+	}
+}

@@ -1,0 +1,108 @@
+package harness
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/redisload/redisload/bridge"
+)
+
+// receiver is one instance's accounting. Its handle method runs only on
+// that instance's receive goroutine, so everything but progress is plain
+// fields with one writer; the harness reads them after the bridge has
+// closed, which waits for that goroutine to end.
+type receiver struct {
+	index  int
+	prefix string // "redisload-<run>-": the IDs of this run's instances
+	n      int    // number of instances
+
+	sources      []seqTracker // by source index
+	hist         *hdrhistogram.Histogram
+	overflow     uint64
+	selfReceived uint64
+	foreign      uint64
+
+	// progress counts messages from this run (others' and, with the
+	// self-filter off, its own) so that the drain can watch it.
+	progress atomic.Uint64
+
+	log *eventLog // nil unless verbose
+}
+
+func newReceiver(index, n int, prefix string, log *eventLog) *receiver {
+	return &receiver{
+		index:   index,
+		prefix:  prefix,
+		n:       n,
+		sources: make([]seqTracker, n),
+		hist:    newHistogram(),
+		log:     log,
+	}
+}
+
+// handle accounts for one event. It reads the clock not at all: the bridge
+// stamped ReceivedNs once as the message came off the connection.
+func (r *receiver) handle(ev *bridge.Event) {
+	src, ok := r.sourceIndex(ev.Source)
+	if !ok || ev.Seq == 0 {
+		r.foreign++
+		return
+	}
+	r.progress.Add(1)
+	if src == r.index {
+		// Only reachable when the bridge's self-filter failed (or was
+		// switched off to prove this is detected).
+		r.selfReceived++
+		return
+	}
+	r.sources[src].observe(ev.Seq)
+	lat := (ev.ReceivedNs - ev.SentNs) / 1000
+	if lat < histMinUs {
+		lat = histMinUs // sub-microsecond on loopback; never negative
+	}
+	if r.hist.RecordValue(lat) != nil {
+		r.overflow++
+		_ = r.hist.RecordValue(histMaxUs)
+	}
+	if r.log != nil {
+		r.log.printf("instance %d received %s #%d from instance %d (%.3f ms)",
+			r.index, ev.Type, ev.Seq, src, float64(ev.ReceivedNs-ev.SentNs)/1e6)
+	}
+}
+
+// sourceIndex parses "<prefix><index>" without allocating.
+func (r *receiver) sourceIndex(id string) (int, bool) {
+	if !strings.HasPrefix(id, r.prefix) || len(id) == len(r.prefix) {
+		return 0, false
+	}
+	n := 0
+	for _, c := range id[len(r.prefix):] {
+		if c < '0' || c > '9' || n > r.n {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, n < r.n
+}
+
+// eventLog serialises verbose lines from many goroutines, each stamped with
+// the time since the run started.
+type eventLog struct {
+	mu    sync.Mutex
+	w     io.Writer
+	start time.Time
+}
+
+func (l *eventLog) printf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, "[%8.3fs] ", time.Since(l.start).Seconds())
+	fmt.Fprintf(l.w, format, args...)
+	_, _ = io.WriteString(l.w, "\n")
+}

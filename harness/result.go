@@ -1,0 +1,193 @@
+package harness
+
+import (
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Result is everything a run measured. It is plain data, encoded as JSON by
+// the report package: every field has a JSON name and a unit in it where it
+// has one. Durations are seconds, latencies microseconds.
+type Result struct {
+	// RunID is random per run; instance i is "redisload-<RunID>-<i>".
+	RunID string `json:"run_id"`
+	// Redis is the server's address or URL, password redacted.
+	Redis string `json:"redis"`
+	// KeyPrefix is the channel prefix used.
+	KeyPrefix string `json:"key_prefix"`
+	// Seed reproduces the run's events.
+	Seed uint64 `json:"seed"`
+	// StartedAt is when publishing began.
+	StartedAt time.Time `json:"started_at"`
+	// Config echoes what was asked for.
+	Config ResultConfig `json:"config"`
+	// ElapsedSeconds is the measured publishing phase.
+	ElapsedSeconds float64 `json:"elapsed_s"`
+	// DrainSeconds is how long the drain took.
+	DrainSeconds float64 `json:"drain_s"`
+	// Drained is true when every expected message arrived before the drain
+	// timeout.
+	Drained bool `json:"drained"`
+	// Interrupted is true when the run was cancelled before its end; the
+	// numbers are those of the part that ran.
+	Interrupted bool `json:"interrupted"`
+	// Totals sums the instances.
+	Totals Totals `json:"totals"`
+	// Latency is over every delivered message, all instances merged.
+	Latency LatencyStats `json:"latency"`
+	// Instances has one entry per instance, in index order.
+	Instances []InstanceResult `json:"instances"`
+	// Warnings are facts about the run a reader should not miss.
+	Warnings []string `json:"warnings,omitempty"`
+
+	// Histogram is the merged latency histogram in microseconds, for
+	// renderers that plot it; it is not part of the JSON.
+	Histogram *hdrhistogram.Histogram `json:"-"`
+}
+
+// ResultConfig is the run configuration as the report shows it.
+type ResultConfig struct {
+	Instances           int      `json:"instances"`
+	DurationSeconds     float64  `json:"duration_s"`
+	Rate                float64  `json:"rate"`
+	EventTypes          []string `json:"event_types"`
+	DrainTimeoutSeconds float64  `json:"drain_timeout_s"`
+	SelfFilterDisabled  bool     `json:"self_filter_disabled,omitempty"`
+}
+
+// Totals sums the per-instance counts.
+type Totals struct {
+	Instances int `json:"instances"`
+	Connected int `json:"connected"`
+	// TargetEvents is what the rate and duration ask for.
+	TargetEvents uint64 `json:"target_events"`
+	Published    uint64 `json:"published"`
+	// PublishErrors are publishes that failed; not expected anywhere.
+	PublishErrors uint64 `json:"publish_errors"`
+	// Received counts every event handed to the harness, of any origin.
+	Received uint64 `json:"received"`
+	// Expected is the sum of the instances' expected counts.
+	Expected uint64 `json:"expected"`
+	// Delivered counts distinct expected messages that arrived.
+	Delivered  uint64 `json:"delivered"`
+	Missing    uint64 `json:"missing"`
+	Duplicates uint64 `json:"duplicates"`
+	OutOfOrder uint64 `json:"out_of_order"`
+	// SeqGaps counts sequence numbers never seen, failed publishes included.
+	SeqGaps      uint64 `json:"seq_gaps"`
+	SelfFiltered uint64 `json:"self_filtered"`
+	SelfReceived uint64 `json:"self_received"`
+	// Foreign counts valid events from publishers outside this run.
+	Foreign uint64 `json:"foreign"`
+	// Malformed counts messages that were not event envelopes.
+	Malformed  uint64 `json:"malformed"`
+	Errors     uint64 `json:"errors"`
+	Reconnects uint64 `json:"reconnects"`
+	// DeliveryRate is Delivered/Expected in percent; nil when nothing was
+	// expected (a single instance), where a rate means nothing.
+	DeliveryRate *float64 `json:"delivery_rate_pct"`
+	// PublishRate is Published per second of the publishing phase.
+	PublishRate float64 `json:"publish_rate"`
+	// DeliveryThroughput is Delivered per second of publishing plus drain.
+	DeliveryThroughput float64 `json:"delivery_throughput"`
+}
+
+// LatencyStats summarises a latency histogram, in microseconds. Count is 0
+// when nothing was delivered, and then every other field is 0 too.
+type LatencyStats struct {
+	Count  int64   `json:"count"`
+	Min    int64   `json:"min_us"`
+	Mean   float64 `json:"mean_us"`
+	StdDev float64 `json:"stddev_us"`
+	P50    int64   `json:"p50_us"`
+	P90    int64   `json:"p90_us"`
+	P95    int64   `json:"p95_us"`
+	P99    int64   `json:"p99_us"`
+	P999   int64   `json:"p99_9_us"`
+	Max    int64   `json:"max_us"`
+}
+
+// InstanceResult is one instance's view of the run.
+type InstanceResult struct {
+	Index int    `json:"index"`
+	ID    string `json:"id"`
+	// Connected is true when the instance was still connected, with its
+	// subscriber alive, when the run ended.
+	Connected     bool   `json:"connected"`
+	Published     uint64 `json:"published"`
+	PublishErrors uint64 `json:"publish_errors"`
+	Received      uint64 `json:"received"`
+	// Expected is what the other instances published successfully on the
+	// channels this one subscribes to.
+	Expected     uint64   `json:"expected"`
+	Delivered    uint64   `json:"delivered"`
+	Missing      uint64   `json:"missing"`
+	Duplicates   uint64   `json:"duplicates"`
+	OutOfOrder   uint64   `json:"out_of_order"`
+	SeqGaps      uint64   `json:"seq_gaps"`
+	SelfFiltered uint64   `json:"self_filtered"`
+	SelfReceived uint64   `json:"self_received"`
+	Foreign      uint64   `json:"foreign"`
+	Malformed    uint64   `json:"malformed"`
+	Errors       uint64   `json:"errors"`
+	Reconnects   uint64   `json:"reconnects"`
+	DeliveryRate *float64 `json:"delivery_rate_pct"`
+	// LatencyOverflow counts latencies beyond the histogram's range
+	// (60 s), recorded as its maximum.
+	LatencyOverflow uint64       `json:"latency_overflow,omitempty"`
+	Latency         LatencyStats `json:"latency"`
+	// Sources is this instance's row of the delivery matrix: what it got
+	// from each instance against what that instance sent it.
+	Sources []SourceStats `json:"sources"`
+}
+
+// SourceStats is one cell of the delivery matrix.
+type SourceStats struct {
+	Source     int    `json:"source"`
+	Sent       uint64 `json:"sent"`
+	Delivered  uint64 `json:"delivered"`
+	Missing    uint64 `json:"missing"`
+	Duplicates uint64 `json:"duplicates"`
+	OutOfOrder uint64 `json:"out_of_order"`
+}
+
+// Histogram range: 1 µs to 60 s at 3 significant digits (0.1 % error).
+const (
+	histMinUs   = 1
+	histMaxUs   = 60_000_000
+	histSigFigs = 3
+)
+
+func newHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(histMinUs, histMaxUs, histSigFigs)
+}
+
+// Summarize reads the headline statistics out of h.
+func Summarize(h *hdrhistogram.Histogram) LatencyStats {
+	if h == nil || h.TotalCount() == 0 {
+		return LatencyStats{}
+	}
+	// ValueAtQuantile takes a percentage, 0 to 100.
+	return LatencyStats{
+		Count:  h.TotalCount(),
+		Min:    h.Min(),
+		Mean:   h.Mean(),
+		StdDev: h.StdDev(),
+		P50:    h.ValueAtQuantile(50),
+		P90:    h.ValueAtQuantile(90),
+		P95:    h.ValueAtQuantile(95),
+		P99:    h.ValueAtQuantile(99),
+		P999:   h.ValueAtQuantile(99.9),
+		Max:    h.Max(),
+	}
+}
+
+// percent returns a/b×100, or nil when b is 0.
+func percent(a, b uint64) *float64 {
+	if b == 0 {
+		return nil
+	}
+	p := float64(a) / float64(b) * 100
+	return &p
+}

@@ -1,0 +1,323 @@
+// Package harness runs N event bridges against one Redis, publishes
+// randomized market-data events at a controlled rate, and accounts for every
+// message: per instance and per source, delivered, missing, duplicated, out
+// of order, self-received, with HDR latency histograms.
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/redisload/redisload/bridge"
+)
+
+// ErrUnavailable wraps every failure to reach Redis or set up the run's
+// connections and subscriptions.
+var ErrUnavailable = errors.New("redis unavailable")
+
+// connectParallelism bounds concurrent connection setups: enough to connect
+// hundreds of instances quickly without a dial storm.
+const connectParallelism = 32
+
+// Run connects cfg.Instances bridges, waits until every one is subscribed,
+// publishes for cfg.Duration, drains, and returns what it measured.
+//
+// When ctx is cancelled during the run, publishing stops, in-flight
+// messages are drained (up to the drain timeout) and the partial result is
+// returned with Interrupted set and a nil error. Cancelled before
+// publishing started, Run returns ctx's error. Every goroutine Run starts
+// has ended when it returns.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	seed := cfg.Seed
+	for seed == 0 {
+		seed = rand.Uint64()
+	}
+	runID := fmt.Sprintf("%08x", rand.Uint32())
+	prefix := "redisload-" + runID + "-"
+	var log *eventLog
+	if cfg.EventLog != nil {
+		log = &eventLog{w: cfg.EventLog, start: time.Now()}
+	}
+
+	n := cfg.Instances
+	recvs := make([]*receiver, n)
+	bridges := make([]*bridge.Bridge, n)
+	for i := range n {
+		recvs[i] = newReceiver(i, n, prefix, log)
+		o := cfg.Redis
+		o.InstanceID = prefix + strconv.Itoa(i)
+		o.Handler = recvs[i].handle
+		o.DeliverOwn = cfg.DisableSelfFilter
+		b, err := bridge.New(o)
+		if err != nil {
+			return nil, err
+		}
+		bridges[i] = b
+	}
+	defer closeAll(bridges)
+
+	// The barrier: nobody publishes until every instance is connected and
+	// Redis has confirmed every subscription, so no early message counts as
+	// lost.
+	if err := connectAll(ctx, cfg, bridges); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+
+	pub := newPublisher(cfg, seed, bridges, log)
+	start := time.Now()
+	pub.run(ctx, start)
+	elapsed := time.Since(start)
+
+	drainStart := time.Now()
+	drained := drain(cfg, pub, recvs, bridges)
+	drainTime := time.Since(drainStart)
+
+	metrics := make([]bridge.Metrics, n)
+	for i, b := range bridges {
+		metrics[i] = b.Metrics() // before Close: Connected means "at the end"
+	}
+	closeAll(bridges) // the receive goroutines have ended after this
+	for i, b := range bridges {
+		m := b.Metrics()
+		m.Connected = metrics[i].Connected
+		metrics[i] = m
+	}
+
+	res := &Result{
+		RunID:     runID,
+		Redis:     redisLabel(cfg.Redis),
+		KeyPrefix: bridges[0].Channel(""),
+		Seed:      seed,
+		StartedAt: start.UTC(),
+		Config: ResultConfig{
+			Instances:           n,
+			DurationSeconds:     cfg.Duration.Seconds(),
+			Rate:                cfg.Rate,
+			EventTypes:          cfg.EventTypes,
+			DrainTimeoutSeconds: cfg.DrainTimeout.Seconds(),
+			SelfFilterDisabled:  cfg.DisableSelfFilter,
+		},
+		ElapsedSeconds: elapsed.Seconds(),
+		DrainSeconds:   drainTime.Seconds(),
+		Drained:        drained,
+		Interrupted:    ctx.Err() != nil,
+	}
+	assemble(res, cfg, pub, recvs, metrics)
+	return res, nil
+}
+
+// connectAll connects and subscribes every bridge, a bounded number at a
+// time, within cfg.ConnectTimeout.
+func connectAll(ctx context.Context, cfg Config, bridges []*bridge.Bridge) error {
+	cctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	defer cancel()
+	g, gctx := errgroup.WithContext(cctx)
+	g.SetLimit(connectParallelism)
+	for i, b := range bridges {
+		g.Go(func() error {
+			if err := b.Connect(gctx); err != nil {
+				return fmt.Errorf("instance %d: %w", i, err)
+			}
+			if err := b.Subscribe(gctx, cfg.EventTypes...); err != nil {
+				return fmt.Errorf("instance %d: %w", i, err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// closeAll closes every bridge concurrently; Close is idempotent.
+func closeAll(bridges []*bridge.Bridge) {
+	var g errgroup.Group
+	g.SetLimit(connectParallelism)
+	for _, b := range bridges {
+		if b != nil {
+			g.Go(b.Close)
+		}
+	}
+	_ = g.Wait()
+}
+
+// redisLabel names the server for the report, without the password.
+func redisLabel(o bridge.Options) string {
+	if o.URL != "" {
+		return bridge.RedactURL(o.URL)
+	}
+	if o.Addr != "" {
+		return o.Addr
+	}
+	return bridge.DefaultAddr
+}
+
+// drain waits until every instance has received everything expected of it
+// (and, with the self-filter on, seen its own echoes), or the drain timeout
+// passes. It reports whether everything arrived.
+func drain(cfg Config, pub *publisher, recvs []*receiver, bridges []*bridge.Bridge) bool {
+	var total uint64
+	for i := range pub.published {
+		total += pub.published[i]
+	}
+	deadline := time.Now().Add(cfg.DrainTimeout)
+	done := make([]bool, len(recvs))
+	for {
+		all := true
+		for i, r := range recvs {
+			if done[i] {
+				continue
+			}
+			own := pub.published[i]
+			others := total - own
+			if cfg.DisableSelfFilter {
+				done[i] = r.progress.Load() >= others+own
+			} else {
+				// Cheap check first; Metrics takes a lock.
+				done[i] = r.progress.Load() >= others && bridges[i].Metrics().SelfFiltered >= own
+			}
+			all = all && done[i]
+		}
+		if all {
+			return true
+		}
+		if !time.Now().Before(deadline) {
+			return false
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// assemble fills res from the publisher's and receivers' counts. It runs
+// after every receive goroutine has ended.
+func assemble(res *Result, cfg Config, pub *publisher, recvs []*receiver, metrics []bridge.Metrics) {
+	n := len(recvs)
+	t := &res.Totals
+	t.Instances = n
+	t.TargetEvents = cfg.TotalEvents()
+	total := newHistogram()
+	for i, r := range recvs {
+		m := metrics[i]
+		ir := InstanceResult{
+			Index:           i,
+			ID:              m.InstanceID,
+			Connected:       m.Connected,
+			Published:       pub.published[i],
+			PublishErrors:   pub.errors[i],
+			Received:        m.Received,
+			SelfFiltered:    m.SelfFiltered,
+			SelfReceived:    r.selfReceived,
+			Foreign:         r.foreign,
+			Malformed:       m.Malformed,
+			Errors:          m.Errors,
+			Reconnects:      m.Reconnects,
+			LatencyOverflow: r.overflow,
+			Latency:         Summarize(r.hist),
+			Sources:         make([]SourceStats, 0, n-1),
+		}
+		for j := range recvs {
+			if j == i {
+				continue
+			}
+			tr := &r.sources[j]
+			s := SourceStats{
+				Source:     j,
+				Sent:       pub.published[j],
+				Delivered:  tr.unique,
+				Duplicates: tr.duplicates,
+				OutOfOrder: tr.outOfOrder,
+			}
+			if s.Sent > s.Delivered {
+				s.Missing = s.Sent - s.Delivered
+			}
+			ir.Sources = append(ir.Sources, s)
+			ir.Expected += s.Sent
+			ir.Delivered += s.Delivered
+			ir.Missing += s.Missing
+			ir.Duplicates += s.Duplicates
+			ir.OutOfOrder += s.OutOfOrder
+			// Every publish attempt takes a sequence number.
+			ir.SeqGaps += tr.missing(pub.published[j] + pub.errors[j])
+		}
+		ir.DeliveryRate = percent(ir.Delivered, ir.Expected)
+		if dropped := total.Merge(r.hist); dropped > 0 {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("instance %d: %d latency samples lost merging histograms", i, dropped))
+		}
+
+		if ir.Connected {
+			t.Connected++
+		}
+		t.Published += ir.Published
+		t.PublishErrors += ir.PublishErrors
+		t.Received += ir.Received
+		t.Expected += ir.Expected
+		t.Delivered += ir.Delivered
+		t.Missing += ir.Missing
+		t.Duplicates += ir.Duplicates
+		t.OutOfOrder += ir.OutOfOrder
+		t.SeqGaps += ir.SeqGaps
+		t.SelfFiltered += ir.SelfFiltered
+		t.SelfReceived += ir.SelfReceived
+		t.Foreign += ir.Foreign
+		t.Malformed += ir.Malformed
+		t.Errors += ir.Errors
+		t.Reconnects += ir.Reconnects
+		res.Instances = append(res.Instances, ir)
+	}
+	t.DeliveryRate = percent(t.Delivered, t.Expected)
+	if res.ElapsedSeconds > 0 {
+		t.PublishRate = float64(t.Published) / res.ElapsedSeconds
+	}
+	if s := res.ElapsedSeconds + res.DrainSeconds; s > 0 {
+		t.DeliveryThroughput = float64(t.Delivered) / s
+	}
+	res.Histogram = total
+	res.Latency = Summarize(total)
+	res.Warnings = append(res.Warnings, warnings(res, cfg)...)
+}
+
+// warnings states what a reader of the numbers must know.
+func warnings(res *Result, cfg Config) []string {
+	t := res.Totals
+	var w []string
+	if cfg.DisableSelfFilter {
+		w = append(w, "self-filtering was disabled (a test of the self-received check)")
+	}
+	if res.Interrupted {
+		w = append(w, fmt.Sprintf("interrupted after %.1fs of %v: partial results", res.ElapsedSeconds, cfg.Duration))
+	} else if t.Published+t.PublishErrors < t.TargetEvents {
+		w = append(w, fmt.Sprintf("publisher fell behind: %d of %d target events sent (%.1f/s of %g/s)",
+			t.Published+t.PublishErrors, t.TargetEvents, t.PublishRate, cfg.Rate))
+	}
+	if t.Instances == 1 {
+		w = append(w, "one instance: no other instance receives its events, so delivery is not measured")
+	}
+	if !res.Drained {
+		w = append(w, fmt.Sprintf("drain timeout (%v): %d expected messages had not arrived", cfg.DrainTimeout, t.Missing))
+	}
+	if t.Foreign > 0 {
+		w = append(w, fmt.Sprintf("%d events from publishers outside this run arrived on %s* channels (not counted as delivered)", t.Foreign, res.KeyPrefix))
+	}
+	if t.Malformed > 0 {
+		w = append(w, fmt.Sprintf("%d messages on %s* channels were not event envelopes (dropped)", t.Malformed, res.KeyPrefix))
+	}
+	var overflow uint64
+	for _, ir := range res.Instances {
+		overflow += ir.LatencyOverflow
+	}
+	if overflow > 0 {
+		w = append(w, fmt.Sprintf("%d latencies exceeded 60s and were recorded as 60s", overflow))
+	}
+	return w
+}

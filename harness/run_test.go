@@ -1,0 +1,351 @@
+package harness_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/redisload/redisload/bridge"
+	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/internal/redistest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func run(t *testing.T, cfg harness.Config) *harness.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := harness.Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// checkExact asserts the accounting identities of a clean run: every
+// instance expected exactly what the others published, got all of it once,
+// and filtered exactly its own messages.
+func checkExact(t *testing.T, res *harness.Result) {
+	t.Helper()
+	var published, expected uint64
+	for _, ir := range res.Instances {
+		published += ir.Published
+	}
+	if published != res.Totals.TargetEvents || res.Totals.Published != published {
+		t.Errorf("published %d (totals %d), target %d", published, res.Totals.Published, res.Totals.TargetEvents)
+	}
+	for _, ir := range res.Instances {
+		others := published - ir.Published
+		if ir.Expected != others || ir.Delivered != others || ir.Missing != 0 || ir.SeqGaps != 0 {
+			t.Errorf("instance %d: expected %d delivered %d missing %d gaps %d, want %d each and 0 missing",
+				ir.Index, ir.Expected, ir.Delivered, ir.Missing, ir.SeqGaps, others)
+		}
+		if ir.Received != others {
+			t.Errorf("instance %d: received %d, want %d", ir.Index, ir.Received, others)
+		}
+		if ir.SelfReceived != 0 || ir.SelfFiltered != ir.Published {
+			t.Errorf("instance %d: self-received %d self-filtered %d, want 0 and %d", ir.Index, ir.SelfReceived, ir.SelfFiltered, ir.Published)
+		}
+		if ir.Duplicates != 0 || ir.OutOfOrder != 0 || ir.Errors != 0 || ir.Foreign != 0 || ir.Malformed != 0 || !ir.Connected {
+			t.Errorf("instance %d: %+v", ir.Index, ir)
+		}
+		if ir.Latency.Count != int64(ir.Delivered) {
+			t.Errorf("instance %d: %d latency samples for %d deliveries", ir.Index, ir.Latency.Count, ir.Delivered)
+		}
+		if ir.DeliveryRate == nil || *ir.DeliveryRate != 100 {
+			t.Errorf("instance %d: delivery rate %v", ir.Index, ir.DeliveryRate)
+		}
+		for _, s := range ir.Sources {
+			if s.Sent != res.Instances[s.Source].Published || s.Delivered != s.Sent || s.Missing != 0 {
+				t.Errorf("matrix[%d][%d] = %+v, source published %d", ir.Index, s.Source, s, res.Instances[s.Source].Published)
+			}
+		}
+		expected += ir.Expected
+	}
+	n := uint64(len(res.Instances))
+	if expected != (n-1)*published || res.Totals.Expected != expected || res.Totals.Delivered != expected {
+		t.Errorf("total expected %d (totals %d, delivered %d), want (n-1)×published = %d",
+			expected, res.Totals.Expected, res.Totals.Delivered, (n-1)*published)
+	}
+	if res.Latency.Count != int64(expected) || res.Latency.Min < 1 || res.Latency.Max < res.Latency.P99 {
+		t.Errorf("latency %+v for %d deliveries", res.Latency, expected)
+	}
+	if !res.Drained || res.Interrupted || res.Totals.Connected != len(res.Instances) {
+		t.Errorf("drained %v interrupted %v connected %d", res.Drained, res.Interrupted, res.Totals.Connected)
+	}
+}
+
+func TestRunThreeInstancesExact(t *testing.T) {
+	srv := redistest.Start(t)
+	res := run(t, harness.Config{
+		Instances: 3, Duration: time.Second, Rate: 300,
+		Redis: bridge.Options{URL: srv.URL, KeyPrefix: "h3:"},
+	})
+	if res.Totals.TargetEvents != 300 {
+		t.Fatalf("target %d, want 300", res.Totals.TargetEvents)
+	}
+	checkExact(t, res)
+	if len(res.Warnings) != 0 {
+		t.Errorf("warnings: %v", res.Warnings)
+	}
+}
+
+// The seed's stress shape: five instances, expected = 4 × published.
+func TestRunFiveInstancesAllEventTypes(t *testing.T) {
+	srv := redistest.Start(t)
+	res := run(t, harness.Config{
+		Instances: 5, Duration: 1500 * time.Millisecond, Rate: 200,
+		EventTypes: bridge.EventTypes,
+		Redis:      bridge.Options{URL: srv.URL, KeyPrefix: "h5:"},
+	})
+	checkExact(t, res)
+	if res.Totals.Expected != 4*res.Totals.Published || res.Totals.Published != 300 {
+		t.Fatalf("expected %d published %d", res.Totals.Expected, res.Totals.Published)
+	}
+}
+
+func TestRunSeedReproducesEvents(t *testing.T) {
+	srv := redistest.Start(t)
+	var logs [2]bytes.Buffer
+	var counts [2][]uint64
+	for k := range logs {
+		res := run(t, harness.Config{
+			Instances: 4, Duration: 500 * time.Millisecond, Rate: 100, Seed: 42,
+			EventTypes: bridge.EventTypes,
+			Redis:      bridge.Options{URL: srv.URL, KeyPrefix: "seed:"},
+			EventLog:   &logs[k],
+		})
+		if res.Seed != 42 {
+			t.Fatalf("seed %d", res.Seed)
+		}
+		for _, ir := range res.Instances {
+			counts[k] = append(counts[k], ir.Published)
+		}
+	}
+	if a, b := publishedLines(logs[0].String()), publishedLines(logs[1].String()); a != b || a == "" {
+		t.Fatalf("same seed, different events:\n%s\n---\n%s", a, b)
+	}
+	for i := range counts[0] {
+		if counts[0][i] != counts[1][i] {
+			t.Fatalf("same seed, published per instance %v vs %v", counts[0], counts[1])
+		}
+	}
+}
+
+// publishedLines keeps the "published" lines of an event log, minus times.
+func publishedLines(log string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(log, "\n") {
+		if i := strings.Index(l, "] "); i >= 0 && strings.Contains(l, " published ") {
+			b.WriteString(l[i+2:] + "\n")
+		}
+	}
+	return b.String()
+}
+
+func TestRunVerboseLogsEveryEvent(t *testing.T) {
+	srv := redistest.Start(t)
+	var log bytes.Buffer
+	res := run(t, harness.Config{
+		Instances: 3, Duration: 200 * time.Millisecond, Rate: 50,
+		Redis: bridge.Options{URL: srv.URL, KeyPrefix: "v:"}, EventLog: &log,
+	})
+	pub := strings.Count(log.String(), " published ")
+	recv := strings.Count(log.String(), " received ")
+	if uint64(pub) != res.Totals.Published || uint64(recv) != res.Totals.Delivered || pub != 10 {
+		t.Fatalf("log has %d published and %d received lines; result %d and %d", pub, recv, res.Totals.Published, res.Totals.Delivered)
+	}
+}
+
+func TestRunSingleInstanceExpectsNothing(t *testing.T) {
+	srv := redistest.Start(t)
+	res := run(t, harness.Config{
+		Instances: 1, Duration: 300 * time.Millisecond, Rate: 20,
+		Redis: bridge.Options{URL: srv.URL, KeyPrefix: "one:"},
+	})
+	ir := res.Instances[0]
+	if ir.Published != 6 || ir.Expected != 0 || ir.Delivered != 0 || ir.DeliveryRate != nil || res.Totals.DeliveryRate != nil {
+		t.Fatalf("%+v totals %+v", ir, res.Totals)
+	}
+	if ir.SelfFiltered != 6 || len(ir.Sources) != 0 || res.Latency.Count != 0 {
+		t.Fatalf("%+v", ir)
+	}
+	if !strings.Contains(strings.Join(res.Warnings, "\n"), "one instance") {
+		t.Fatalf("warnings %v", res.Warnings)
+	}
+}
+
+func TestRunDisabledSelfFilterIsCaught(t *testing.T) {
+	srv := redistest.Start(t)
+	res := run(t, harness.Config{
+		Instances: 3, Duration: 500 * time.Millisecond, Rate: 60,
+		Redis:             bridge.Options{URL: srv.URL, KeyPrefix: "sf:"},
+		DisableSelfFilter: true,
+	})
+	for _, ir := range res.Instances {
+		if ir.SelfReceived != ir.Published || ir.SelfFiltered != 0 {
+			t.Errorf("instance %d: self-received %d self-filtered %d, published %d", ir.Index, ir.SelfReceived, ir.SelfFiltered, ir.Published)
+		}
+		if ir.Delivered != ir.Expected {
+			t.Errorf("instance %d: delivered %d expected %d", ir.Index, ir.Delivered, ir.Expected)
+		}
+	}
+	if res.Totals.SelfReceived != 30 {
+		t.Fatalf("self-received %d, want 30", res.Totals.SelfReceived)
+	}
+}
+
+// A foreign publisher writing garbage and TypeScript-format messages onto
+// the run's channels is counted, and changes nothing else.
+func TestRunForeignPublisher(t *testing.T) {
+	srv := redistest.Start(t)
+	rc := srv.Client(t)
+	const n, garbage, ts = 3, 4, 5
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		// Wait for the barrier: every instance subscribed.
+		for {
+			m, err := rc.PubSubNumSub(ctx, "fx:trade").Result()
+			if err != nil {
+				done <- err
+				return
+			}
+			if m["fx:trade"] == n {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		for i := 0; i < garbage; i++ {
+			if err := rc.Publish(ctx, "fx:ticker", "\x00garbage "+strconv.Itoa(i)).Err(); err != nil {
+				done <- err
+				return
+			}
+		}
+		for i := 0; i < ts; i++ {
+			msg := `{"type":"trade","data":{"symbol":"BTC/USDT"},"timestamp":1700000000000,"source":` + strconv.Itoa(4000+i) + `}`
+			if err := rc.Publish(ctx, "fx:trade", msg).Err(); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	res := run(t, harness.Config{
+		Instances: n, Duration: time.Second, Rate: 100,
+		Redis: bridge.Options{URL: srv.URL, KeyPrefix: "fx:"},
+	})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, ir := range res.Instances {
+		if ir.Malformed != garbage || ir.Foreign != ts {
+			t.Errorf("instance %d: malformed %d foreign %d, want %d and %d", ir.Index, ir.Malformed, ir.Foreign, garbage, ts)
+		}
+		if ir.Delivered != ir.Expected || ir.Errors != 0 || ir.Received != ir.Expected+ts {
+			t.Errorf("instance %d: %+v", ir.Index, ir)
+		}
+	}
+	if len(res.Warnings) != 2 {
+		t.Errorf("warnings %v, want foreign and malformed", res.Warnings)
+	}
+}
+
+func TestRunCancelledMidwayReturnsPartialResult(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(400*time.Millisecond, cancel)
+	start := time.Now()
+	res, err := harness.Run(ctx, harness.Config{
+		Instances: 3, Duration: 20 * time.Second, Rate: 50,
+		Redis: bridge.Options{URL: srv.URL, KeyPrefix: "cx:"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("cancelled run took %v", took)
+	}
+	if !res.Interrupted || res.Totals.Published == 0 || res.Totals.Published >= res.Totals.TargetEvents {
+		t.Fatalf("interrupted %v published %d of %d", res.Interrupted, res.Totals.Published, res.Totals.TargetEvents)
+	}
+	if res.Totals.Delivered != res.Totals.Expected || !res.Drained {
+		t.Fatalf("partial run lost messages: %+v", res.Totals)
+	}
+}
+
+func TestRunUnreachableRedis(t *testing.T) {
+	port := redistest.FreePort(t)
+	start := time.Now()
+	_, err := harness.Run(context.Background(), harness.Config{
+		Instances: 2, Duration: time.Second,
+		Redis: bridge.Options{URL: "redis://:pw123@127.0.0.1:" + strconv.Itoa(port)},
+	})
+	if !errors.Is(err, harness.ErrUnavailable) {
+		t.Fatalf("err = %v, want ErrUnavailable", err)
+	}
+	if strings.Contains(err.Error(), "pw123") || !strings.Contains(err.Error(), "127.0.0.1:"+strconv.Itoa(port)) {
+		t.Fatalf("error %q", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatalf("took %v", time.Since(start))
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  harness.Config
+		want string
+	}{
+		{harness.Config{Instances: -1}, "--instances must be at least 1"},
+		{harness.Config{Instances: 20000}, "--instances must be at most"},
+		{harness.Config{Duration: -time.Second}, "--duration must be positive"},
+		{harness.Config{Rate: -3}, "--rate must be a positive"},
+		{harness.Config{EventTypes: []string{"tick"}}, `unknown event type "tick"`},
+		{harness.Config{Rate: 0.5, Duration: time.Second}, "publishes no event"},
+		{harness.Config{DrainTimeout: -1}, "--drain-timeout"},
+	} {
+		err := tc.cfg.WithDefaults().Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate(%+v) = %v, want %q", tc.cfg, err, tc.want)
+		}
+	}
+	if err := (harness.Config{}).WithDefaults().Validate(); err != nil {
+		t.Fatalf("defaults invalid: %v", err)
+	}
+}
+
+func TestTotalEvents(t *testing.T) {
+	for _, tc := range []struct {
+		rate float64
+		d    time.Duration
+		want uint64
+	}{
+		{10, 20 * time.Second, 200}, {10, 300 * time.Millisecond, 3}, {0.5, 3 * time.Second, 1}, {1000, time.Millisecond, 1},
+	} {
+		if got := (harness.Config{Rate: tc.rate, Duration: tc.d}).TotalEvents(); got != tc.want {
+			t.Errorf("rate %g × %v = %d events, want %d", tc.rate, tc.d, got, tc.want)
+		}
+	}
+}
+
+func TestParseEventTypes(t *testing.T) {
+	got, err := harness.ParseEventTypes("ticker, trade,ticker")
+	if err != nil || strings.Join(got, ",") != "ticker,trade" {
+		t.Fatalf("%v %v", got, err)
+	}
+	if got, _ := harness.ParseEventTypes("all"); len(got) != 8 {
+		t.Fatalf("all = %v", got)
+	}
+	if _, err := harness.ParseEventTypes("ticker,bogus"); err == nil || !strings.Contains(err.Error(), `"bogus"`) {
+		t.Fatalf("err %v", err)
+	}
+}

@@ -1,0 +1,102 @@
+package harness
+
+// maxGaps bounds the missing ranges one tracker remembers. Past it the
+// oldest range is forgotten: its messages stay counted as lost, and a late
+// arrival from it is counted as out of order rather than delivered again.
+// Sixty-four ranges are far more than a healthy run produces, and keep a
+// 1000×1000 matrix of trackers small.
+const maxGaps = 64
+
+// seqRange is an inclusive range of sequence numbers not yet received.
+type seqRange struct{ lo, hi uint64 }
+
+// seqTracker follows one source's sequence numbers as one receiver sees
+// them. Publishers number from 1 and a healthy pub/sub connection delivers
+// in order, so the common case is one comparison and two increments; only
+// gaps cost memory, and that memory is bounded by maxGaps. Nothing grows
+// with the number of messages.
+type seqTracker struct {
+	highest    uint64 // highest sequence number seen
+	unique     uint64 // distinct sequence numbers seen
+	duplicates uint64
+	outOfOrder uint64     // arrived below highest, filling a gap
+	forgotten  uint64     // messages in ranges evicted from gaps
+	floor      uint64     // sequence numbers below it are no longer tracked
+	gaps       []seqRange // ascending, disjoint, all below highest
+}
+
+// observe records one arrival.
+func (t *seqTracker) observe(seq uint64) {
+	switch {
+	case seq == t.highest+1:
+		t.highest = seq
+		t.unique++
+	case seq > t.highest+1:
+		t.addGap(seqRange{t.highest + 1, seq - 1})
+		t.highest = seq
+		t.unique++
+	case seq < t.floor:
+		// Below what is tracked: late or duplicate, undecidable. Count it as
+		// late, the likelier of the two after a burst of loss.
+		t.outOfOrder++
+		t.unique++
+		if t.forgotten > 0 {
+			t.forgotten--
+		}
+	default:
+		if t.fill(seq) {
+			t.outOfOrder++
+			t.unique++
+		} else {
+			t.duplicates++
+		}
+	}
+}
+
+func (t *seqTracker) addGap(r seqRange) {
+	if len(t.gaps) == maxGaps {
+		old := t.gaps[0]
+		t.forgotten += old.hi - old.lo + 1
+		t.floor = old.hi + 1
+		copy(t.gaps, t.gaps[1:])
+		t.gaps = t.gaps[:len(t.gaps)-1]
+	}
+	t.gaps = append(t.gaps, r)
+}
+
+// fill removes seq from the gap holding it and reports whether one did.
+func (t *seqTracker) fill(seq uint64) bool {
+	for i, g := range t.gaps {
+		if seq < g.lo || seq > g.hi {
+			continue
+		}
+		switch {
+		case g.lo == g.hi:
+			t.gaps = append(t.gaps[:i], t.gaps[i+1:]...)
+		case seq == g.lo:
+			t.gaps[i].lo++
+		case seq == g.hi:
+			t.gaps[i].hi--
+		default: // split; may exceed maxGaps by one until the next addGap
+			t.gaps = append(t.gaps, seqRange{})
+			copy(t.gaps[i+2:], t.gaps[i+1:])
+			t.gaps[i] = seqRange{g.lo, seq - 1}
+			t.gaps[i+1] = seqRange{seq + 1, g.hi}
+		}
+		return true
+	}
+	return false
+}
+
+// missing returns the sequence numbers not received out of 1..last, where
+// last is the source's final sequence number: the gaps plus the tail.
+func (t *seqTracker) missing(last uint64) uint64 {
+	n := t.forgotten
+	for _, g := range t.gaps {
+		n += g.hi - g.lo + 1
+	}
+	if last > t.highest {
+		n += last - t.highest
+	}
+	return n
+}

@@ -1,0 +1,66 @@
+package harness
+
+import "testing"
+
+func track(seqs ...uint64) *seqTracker {
+	var t seqTracker
+	for _, s := range seqs {
+		t.observe(s)
+	}
+	return &t
+}
+
+func TestSeqTrackerInOrder(t *testing.T) {
+	tr := track(1, 2, 3, 4, 5)
+	if tr.unique != 5 || tr.duplicates != 0 || tr.outOfOrder != 0 || tr.missing(5) != 0 || len(tr.gaps) != 0 {
+		t.Fatalf("%+v", tr)
+	}
+	if got := tr.missing(8); got != 3 {
+		t.Fatalf("tail loss: missing(8) = %d, want 3", got)
+	}
+}
+
+func TestSeqTrackerGapsDuplicatesLateArrivals(t *testing.T) {
+	tr := track(1, 2, 5, 6, 2, 4, 9, 3, 3, 10)
+	// unique: 1 2 5 6 4 9 3 10 = 8; duplicates: 2, 3; late: 4, 3; gaps left: 7-8.
+	if tr.unique != 8 || tr.duplicates != 2 || tr.outOfOrder != 2 {
+		t.Fatalf("unique %d dup %d ooo %d", tr.unique, tr.duplicates, tr.outOfOrder)
+	}
+	if got := tr.missing(10); got != 2 {
+		t.Fatalf("missing(10) = %d, want 2 (7 and 8)", got)
+	}
+	if len(tr.gaps) != 1 || tr.gaps[0] != (seqRange{7, 8}) {
+		t.Fatalf("gaps %v", tr.gaps)
+	}
+}
+
+func TestSeqTrackerSplitsGap(t *testing.T) {
+	tr := track(1, 10, 5)
+	if len(tr.gaps) != 2 || tr.gaps[0] != (seqRange{2, 4}) || tr.gaps[1] != (seqRange{6, 9}) {
+		t.Fatalf("gaps %v", tr.gaps)
+	}
+	if tr.missing(10) != 7 || tr.unique != 3 || tr.outOfOrder != 1 {
+		t.Fatalf("%+v", tr)
+	}
+}
+
+// Memory is bounded: past maxGaps the oldest gap is forgotten but still
+// counted as missing.
+func TestSeqTrackerBoundsGaps(t *testing.T) {
+	var tr seqTracker
+	seq := uint64(0)
+	for i := 0; i < maxGaps+10; i++ {
+		seq += 2 // every other message lost
+		tr.observe(seq)
+	}
+	if len(tr.gaps) != maxGaps {
+		t.Fatalf("%d gaps kept, want %d", len(tr.gaps), maxGaps)
+	}
+	if got, want := tr.missing(seq), uint64(maxGaps+10); got != want {
+		t.Fatalf("missing %d, want %d", got, want)
+	}
+	tr.observe(1) // late arrival from a forgotten gap
+	if tr.missing(seq) != maxGaps+9 || tr.outOfOrder != 1 || tr.duplicates != 0 {
+		t.Fatalf("after late arrival: %+v missing %d", tr, tr.missing(seq))
+	}
+}
