@@ -62,28 +62,7 @@ type Totals struct {
 	Connected int `json:"connected"`
 	// TargetEvents is what the rate and duration ask for.
 	TargetEvents uint64 `json:"target_events"`
-	Published    uint64 `json:"published"`
-	// PublishErrors are publishes that failed; not expected anywhere.
-	PublishErrors uint64 `json:"publish_errors"`
-	// Received counts every event handed to the harness, of any origin.
-	Received uint64 `json:"received"`
-	// Expected is the sum of the instances' expected counts.
-	Expected uint64 `json:"expected"`
-	// Delivered counts distinct expected messages that arrived.
-	Delivered  uint64 `json:"delivered"`
-	Missing    uint64 `json:"missing"`
-	Duplicates uint64 `json:"duplicates"`
-	OutOfOrder uint64 `json:"out_of_order"`
-	// SeqGaps counts sequence numbers never seen, failed publishes included.
-	SeqGaps      uint64 `json:"seq_gaps"`
-	SelfFiltered uint64 `json:"self_filtered"`
-	SelfReceived uint64 `json:"self_received"`
-	// Foreign counts valid events from publishers outside this run.
-	Foreign uint64 `json:"foreign"`
-	// Malformed counts messages that were not event envelopes.
-	Malformed  uint64 `json:"malformed"`
-	Errors     uint64 `json:"errors"`
-	Reconnects uint64 `json:"reconnects"`
+	Counts
 	// DeliveryRate is Delivered/Expected in percent; nil when nothing was
 	// expected (a single instance), where a rate means nothing.
 	DeliveryRate *float64 `json:"delivery_rate_pct"`
@@ -91,6 +70,56 @@ type Totals struct {
 	PublishRate float64 `json:"publish_rate"`
 	// DeliveryThroughput is Delivered per second of publishing plus drain.
 	DeliveryThroughput float64 `json:"delivery_throughput"`
+}
+
+// Counts are the message counts kept per instance and summed in Totals.
+type Counts struct {
+	// Published counts publishes Redis accepted.
+	Published uint64 `json:"published"`
+	// PublishErrors are publishes that failed; not expected anywhere.
+	PublishErrors uint64 `json:"publish_errors"`
+	// Received counts every event handed to the harness, of any origin.
+	Received uint64 `json:"received"`
+	// Expected is what the other instances published successfully on the
+	// channels the receiver subscribes to.
+	Expected uint64 `json:"expected"`
+	// Delivered counts distinct expected messages that arrived.
+	Delivered uint64 `json:"delivered"`
+	// Missing is Expected minus Delivered, per source, never negative.
+	Missing    uint64 `json:"missing"`
+	Duplicates uint64 `json:"duplicates"`
+	OutOfOrder uint64 `json:"out_of_order"`
+	// SeqGaps counts sequence numbers never seen, failed publishes included.
+	SeqGaps uint64 `json:"seq_gaps"`
+	// SelfFiltered counts own messages echoed by Redis and dropped.
+	SelfFiltered uint64 `json:"self_filtered"`
+	// SelfReceived counts own messages that reached the handler: must be 0.
+	SelfReceived uint64 `json:"self_received"`
+	// Foreign counts valid events from publishers outside this run.
+	Foreign uint64 `json:"foreign"`
+	// Malformed counts messages that were not event envelopes.
+	Malformed  uint64 `json:"malformed"`
+	Errors     uint64 `json:"errors"`
+	Reconnects uint64 `json:"reconnects"`
+}
+
+// add sums o into c.
+func (c *Counts) add(o Counts) {
+	c.Published += o.Published
+	c.PublishErrors += o.PublishErrors
+	c.Received += o.Received
+	c.Expected += o.Expected
+	c.Delivered += o.Delivered
+	c.Missing += o.Missing
+	c.Duplicates += o.Duplicates
+	c.OutOfOrder += o.OutOfOrder
+	c.SeqGaps += o.SeqGaps
+	c.SelfFiltered += o.SelfFiltered
+	c.SelfReceived += o.SelfReceived
+	c.Foreign += o.Foreign
+	c.Malformed += o.Malformed
+	c.Errors += o.Errors
+	c.Reconnects += o.Reconnects
 }
 
 // LatencyStats summarises a latency histogram, in microseconds. Count is 0
@@ -114,24 +143,8 @@ type InstanceResult struct {
 	ID    string `json:"id"`
 	// Connected is true when the instance was still connected, with its
 	// subscriber alive, when the run ended.
-	Connected     bool   `json:"connected"`
-	Published     uint64 `json:"published"`
-	PublishErrors uint64 `json:"publish_errors"`
-	Received      uint64 `json:"received"`
-	// Expected is what the other instances published successfully on the
-	// channels this one subscribes to.
-	Expected     uint64   `json:"expected"`
-	Delivered    uint64   `json:"delivered"`
-	Missing      uint64   `json:"missing"`
-	Duplicates   uint64   `json:"duplicates"`
-	OutOfOrder   uint64   `json:"out_of_order"`
-	SeqGaps      uint64   `json:"seq_gaps"`
-	SelfFiltered uint64   `json:"self_filtered"`
-	SelfReceived uint64   `json:"self_received"`
-	Foreign      uint64   `json:"foreign"`
-	Malformed    uint64   `json:"malformed"`
-	Errors       uint64   `json:"errors"`
-	Reconnects   uint64   `json:"reconnects"`
+	Connected bool `json:"connected"`
+	Counts
 	DeliveryRate *float64 `json:"delivery_rate_pct"`
 	// LatencyOverflow counts latencies beyond the histogram's range
 	// (60 s), recorded as its maximum.

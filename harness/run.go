@@ -210,18 +210,20 @@ func assemble(res *Result, cfg Config, pub *publisher, recvs []*receiver, metric
 	for i, r := range recvs {
 		m := metrics[i]
 		ir := InstanceResult{
-			Index:           i,
-			ID:              m.InstanceID,
-			Connected:       m.Connected,
-			Published:       pub.published[i],
-			PublishErrors:   pub.errors[i],
-			Received:        m.Received,
-			SelfFiltered:    m.SelfFiltered,
-			SelfReceived:    r.selfReceived,
-			Foreign:         r.foreign,
-			Malformed:       m.Malformed,
-			Errors:          m.Errors,
-			Reconnects:      m.Reconnects,
+			Index:     i,
+			ID:        m.InstanceID,
+			Connected: m.Connected,
+			Counts: Counts{
+				Published:     pub.published[i],
+				PublishErrors: pub.errors[i],
+				Received:      m.Received,
+				SelfFiltered:  m.SelfFiltered,
+				SelfReceived:  r.selfReceived,
+				Foreign:       r.foreign,
+				Malformed:     m.Malformed,
+				Errors:        m.Errors,
+				Reconnects:    m.Reconnects,
+			},
 			LatencyOverflow: r.overflow,
 			Latency:         Summarize(r.hist),
 			Sources:         make([]SourceStats, 0, n-1),
@@ -258,21 +260,7 @@ func assemble(res *Result, cfg Config, pub *publisher, recvs []*receiver, metric
 		if ir.Connected {
 			t.Connected++
 		}
-		t.Published += ir.Published
-		t.PublishErrors += ir.PublishErrors
-		t.Received += ir.Received
-		t.Expected += ir.Expected
-		t.Delivered += ir.Delivered
-		t.Missing += ir.Missing
-		t.Duplicates += ir.Duplicates
-		t.OutOfOrder += ir.OutOfOrder
-		t.SeqGaps += ir.SeqGaps
-		t.SelfFiltered += ir.SelfFiltered
-		t.SelfReceived += ir.SelfReceived
-		t.Foreign += ir.Foreign
-		t.Malformed += ir.Malformed
-		t.Errors += ir.Errors
-		t.Reconnects += ir.Reconnects
+		t.add(ir.Counts)
 		res.Instances = append(res.Instances, ir)
 	}
 	t.DeliveryRate = percent(t.Delivered, t.Expected)
