@@ -1,0 +1,36 @@
+// Command redisload is a load and latency test harness for Redis pub/sub:
+// it runs N event-bridge instances against one Redis, publishes randomized
+// market-data events at a controlled rate, and prints a pass/fail verdict.
+//
+// main only wires signals to a context; run does everything else, so that
+// tests drive the whole command in-process.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// quietLogger drops go-redis's own log lines (pool dial retries and the
+// like): every failure reaches the user once, as redisload's error or count.
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
+
+func main() {
+	redis.SetLogger(quietLogger{})
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal the run drains and reports; restoring the
+		// default handling makes a second Ctrl-C end the process at once.
+		<-ctx.Done()
+		stop()
+	}()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

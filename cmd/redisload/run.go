@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/redisload/redisload/bridge"
+	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/report"
+)
+
+// Exit codes, as DESIGN.md documents them.
+const (
+	exitPass        = 0
+	exitFail        = 1
+	exitUsage       = 2
+	exitUnavailable = 3
+	exitInterrupted = 130
+)
+
+// version is set at build time with -ldflags "-X main.version=…"; without
+// it the module version from the build info is used.
+var version = ""
+
+func toolVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// options is everything the command line says.
+type options struct {
+	cfg        harness.Config
+	thresholds report.Thresholds
+	eventTypes string
+	redisURL   string
+	format     string
+	output     string
+	matrix     bool
+	verbose    bool
+	version    bool
+	help       bool
+}
+
+func newFlagSet(o *options) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("redisload", pflag.ContinueOnError)
+	fs.SortFlags = false
+	fs.SetOutput(io.Discard) // errors are printed once, by run
+	c := &o.cfg
+	fs.IntVar(&c.Instances, "instances", harness.DefaultInstances, "number of bridge instances (each a publisher and a subscriber connection)")
+	fs.Var(newDurationValue(harness.DefaultDuration, &c.Duration), "duration", "how long to publish: 30s, 1m, or a bare number of seconds")
+	fs.Float64Var(&c.Rate, "rate", harness.DefaultRate, "target events per second, over all instances")
+	fs.StringVar(&o.eventTypes, "event-types", strings.Join(harness.DefaultEventTypes, ","), "comma-separated event types to publish, or \"all\" ("+strings.Join(bridge.EventTypes, ", ")+")")
+	fs.Uint64Var(&c.Seed, "seed", 0, "random seed that reproduces the run's events (0: random, printed in the report)")
+	fs.StringVar(&o.redisURL, "redis-url", defaultRedisURL(), "Redis URL, redis://[user:password@]host:port[/db] (default from $REDIS_URL)")
+	fs.StringVar(&c.Redis.KeyPrefix, "key-prefix", bridge.DefaultKeyPrefix, "channel prefix: events go to <prefix><type>")
+	fs.Var(newDurationValue(harness.DefaultDrainTimeout, &c.DrainTimeout), "drain-timeout", "after publishing, how long to wait for messages in flight")
+	fs.Var(newDurationValue(harness.DefaultConnectTimeout, &c.ConnectTimeout), "connect-timeout", "how long connecting and subscribing every instance may take")
+	fs.StringVar(&o.format, "format", "table", "report format: table or json")
+	fs.StringVarP(&o.output, "output", "o", "", "write the report to this file instead of standard output")
+	fs.BoolVar(&o.matrix, "matrix", false, "show the per-source delivery matrix (up to 20 instances)")
+	fs.BoolVarP(&o.verbose, "verbose", "v", false, "log every published and received event to standard error, and show the matrix")
+
+	th := &o.thresholds
+	d := report.DefaultThresholds()
+	fs.Float64Var(&th.MinDeliveryRate, "min-delivery", d.MinDeliveryRate, "verdict: lowest passing delivery rate, in percent")
+	fs.Uint64Var(&th.MaxErrors, "max-errors", d.MaxErrors, "verdict: most errors that pass")
+	fs.Var(newDurationValue(d.MaxAvgLatency, &th.MaxAvgLatency), "max-avg-latency", "verdict: average latency must stay below this")
+	fs.Var(newDurationValue(0, &th.MaxP99Latency), "max-p99-latency", "verdict: p99 latency must stay below this (0: no check)")
+	fs.Int64Var(&th.MaxDuplicates, "max-duplicates", d.MaxDuplicates, "verdict: most duplicate deliveries that pass (-1: no check)")
+
+	fs.BoolVar(&c.DisableSelfFilter, "no-self-filter", false, "deliver each instance its own messages (proves the self-received check fails)")
+	_ = fs.MarkHidden("no-self-filter")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
+	return fs
+}
+
+func defaultRedisURL() string {
+	if u := os.Getenv("REDIS_URL"); u != "" {
+		return u
+	}
+	return "redis://" + bridge.DefaultAddr
+}
+
+// run is the whole command; it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var o options
+	fs := newFlagSet(&o)
+	usageErr := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "redisload: "+format+"\n", a...)
+		fmt.Fprintln(stderr, "Run 'redisload --help' for usage.")
+		return exitUsage
+	}
+	if err := fs.Parse(args); err != nil {
+		return usageErr("%v", err)
+	}
+	switch {
+	case o.help:
+		printUsage(stdout, fs)
+		return exitPass
+	case o.version:
+		fmt.Fprintln(stdout, "redisload", toolVersion())
+		return exitPass
+	case fs.NArg() > 0:
+		return usageErr("unexpected argument %q (flags only)", fs.Arg(0))
+	}
+	if err := o.complete(); err != nil {
+		return usageErr("%v", err)
+	}
+
+	// Open the output before the run, so that a bad path fails in a
+	// second rather than after the whole test.
+	out := stdout
+	if o.output != "" {
+		f, err := os.Create(o.output)
+		if err != nil {
+			return usageErr("--output: %v", err)
+		}
+		defer f.Close()
+		out = f
+	}
+
+	if o.verbose {
+		o.cfg.EventLog = stderr // the report stays alone on stdout
+	}
+	fmt.Fprintf(stderr, "redisload: %d instances on %s, %v at %g events/s (%d events)...\n",
+		o.cfg.Instances, bridge.RedactURL(o.redisURL), o.cfg.Duration, o.cfg.Rate, o.cfg.TotalEvents())
+	res, err := harness.Run(ctx, o.cfg)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		fmt.Fprintln(stderr, "redisload: interrupted before the run started")
+		return exitInterrupted
+	case errors.Is(err, harness.ErrUnavailable):
+		cause := strings.TrimPrefix(err.Error(), harness.ErrUnavailable.Error()+": ")
+		fmt.Fprintf(stderr, "redisload: cannot reach Redis at %s: %s\n", bridge.RedactURL(o.redisURL), cause)
+		return exitUnavailable
+	case err != nil:
+		return usageErr("%v", err)
+	}
+
+	v := report.Evaluate(res, o.thresholds)
+	var rep report.Reporter
+	if o.format == "json" {
+		rep = report.NewJSONReporter(res, v, toolVersion())
+	} else {
+		rep = report.NewTableReporter(res, v, report.Options{Matrix: o.matrix || o.verbose})
+	}
+	if err := rep(out); err != nil {
+		fmt.Fprintf(stderr, "redisload: writing the report: %v\n", err)
+		return exitFail
+	}
+	switch {
+	case res.Interrupted:
+		return exitInterrupted
+	case !v.Passed():
+		return exitFail
+	}
+	return exitPass
+}
+
+// complete checks what flags alone cannot and fills the harness config.
+// Errors name the flag.
+func (o *options) complete() error {
+	types, err := harness.ParseEventTypes(o.eventTypes)
+	if err != nil {
+		return fmt.Errorf("--event-types: %v", err)
+	}
+	o.cfg.EventTypes = types
+	if _, err := bridge.ParseURL(o.redisURL); err != nil {
+		return fmt.Errorf("--redis-url: %v", err)
+	}
+	o.cfg.Redis.URL = o.redisURL
+	if o.format != "table" && o.format != "json" {
+		return fmt.Errorf("--format must be table or json, got %q", o.format)
+	}
+	if o.cfg.Redis.KeyPrefix == "" || strings.ContainsAny(o.cfg.Redis.KeyPrefix, " \"\\") {
+		return fmt.Errorf("--key-prefix must be non-empty, without spaces, quotes or backslashes: %q", o.cfg.Redis.KeyPrefix)
+	}
+	th := o.thresholds
+	switch {
+	case th.MinDeliveryRate < 0 || th.MinDeliveryRate > 100:
+		return fmt.Errorf("--min-delivery must be a percentage from 0 to 100, got %g", th.MinDeliveryRate)
+	case th.MaxAvgLatency <= 0:
+		return fmt.Errorf("--max-avg-latency must be positive, got %v", th.MaxAvgLatency)
+	case th.MaxP99Latency < 0:
+		return fmt.Errorf("--max-p99-latency must not be negative, got %v", th.MaxP99Latency)
+	}
+	// Zero instances, rate or duration are explicit here, not "default".
+	switch {
+	case o.cfg.Instances < 1:
+		return fmt.Errorf("--instances must be at least 1, got %d", o.cfg.Instances)
+	case o.cfg.Duration <= 0:
+		return fmt.Errorf("--duration must be positive, got %v", o.cfg.Duration)
+	case !(o.cfg.Rate > 0):
+		return fmt.Errorf("--rate must be a positive number of events per second, got %v", o.cfg.Rate)
+	case o.cfg.DrainTimeout == 0:
+		o.cfg.DrainTimeout = time.Nanosecond // "no drain" rather than the default
+	}
+	return o.cfg.WithDefaults().Validate()
+}
+
+// durationValue is a pflag.Value that takes Go durations ("30s", "1m") or,
+// like the seed's tool, a bare number of seconds ("30", "2.5").
+type durationValue time.Duration
+
+func newDurationValue(def time.Duration, p *time.Duration) *durationValue {
+	*p = def
+	return (*durationValue)(p)
+}
+
+func (d *durationValue) Set(s string) error {
+	v, err := parseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = durationValue(v)
+	return nil
+}
+
+func (d *durationValue) String() string { return time.Duration(*d).String() }
+
+// Type names the value in --help.
+func (d *durationValue) Type() string { return "duration" }
+
+func parseDuration(s string) (time.Duration, error) {
+	var secs float64
+	if _, err := fmt.Sscanf(s, "%g", &secs); err == nil && strings.IndexFunc(s, func(r rune) bool {
+		return (r < '0' || r > '9') && r != '.' && r != '-' && r != '+' && r != 'e' && r != 'E'
+	}) < 0 {
+		return time.Duration(secs * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, errors.New("want a duration like 30s, 1m30s or 500ms, or a number of seconds")
+	}
+	return d, nil
+}
+
+func printUsage(w io.Writer, fs *pflag.FlagSet) {
+	fmt.Fprintf(w, `redisload: load and latency test for Redis pub/sub event fan-out.
+
+Runs N in-process event-bridge instances (each a publisher and a subscriber
+connection with a unique ID) against one Redis, publishes randomized
+market-data events at a fixed total rate from randomly chosen instances,
+and checks that every other instance received each one, once, quickly.
+
+Usage:
+  redisload [flags]
+
+Examples:
+  redisload                                   # 3 instances, 20s, 10 events/s
+  redisload --instances=5 --duration=30s --verbose
+  redisload --rate=5000 --event-types=all --max-p99-latency=20ms
+  redisload --redis-url=redis://:secret@redis.internal:6379 --format=json -o result.json
+  redisload --seed=42 --matrix                # reproduce a run's events
+
+Flags:
+%s
+Exit codes:
+  0 pass   1 a check failed   2 bad usage   3 Redis unreachable or set-up failed
+  130 interrupted (the partial report is printed first)
+`, fs.FlagUsages())
+}

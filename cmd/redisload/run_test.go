@@ -1,0 +1,230 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/redisload/redisload/internal/redistest"
+	"github.com/redisload/redisload/report"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// invoke runs the command in-process and returns its exit code and output.
+func invoke(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(ctx, args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestUsageErrorsExit2WithOneLine(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--instances=0"}, "--instances must be at least 1"},
+		{[]string{"--instances=-4"}, "--instances must be at least 1"},
+		{[]string{"--duration=0"}, "--duration must be positive"},
+		{[]string{"--duration=-1s"}, "--duration must be positive"},
+		{[]string{"--duration=soon"}, `"--duration" flag`},
+		{[]string{"--rate=abc"}, `"--rate" flag`},
+		{[]string{"--rate=0"}, "--rate must be a positive"},
+		{[]string{"--rate=0.1", "--duration=5s"}, "publishes no event"},
+		{[]string{"--bogus"}, "unknown flag: --bogus"},
+		{[]string{"--event-types=ticker,quote"}, `--event-types: unknown event type "quote"`},
+		{[]string{"--redis-url=http://localhost:6379"}, `--redis-url: invalid Redis URL: scheme "http"`},
+		{[]string{"--redis-url=redis://:topsecret@h:port"}, "--redis-url: invalid Redis URL"},
+		{[]string{"--format=xml"}, "--format must be table or json"},
+		{[]string{"--min-delivery=120"}, "--min-delivery must be a percentage"},
+		{[]string{"--key-prefix=a b"}, "--key-prefix must be"},
+		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"--output=/nonexistent-dir/x.json"}, "--output:"},
+	} {
+		code, out, errs := invoke(t, context.Background(), tc.args...)
+		lines := strings.Split(strings.TrimSpace(errs), "\n")
+		if code != exitUsage || out != "" || len(lines) != 2 || !strings.Contains(lines[0], tc.want) ||
+			!strings.HasPrefix(lines[0], "redisload: ") || strings.Contains(errs, "topsecret") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and one line with %q", tc.args, code, out, errs, tc.want)
+		}
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	code, out, _ := invoke(t, context.Background(), "--help")
+	for _, want := range []string{"--instances", "--duration", "--rate", "--verbose", "--redis-url", "Examples:", "Exit codes:"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("--help: exit %d, missing %q", code, want)
+		}
+	}
+	if strings.Contains(out, "no-self-filter") {
+		t.Error("--help shows the hidden test knob")
+	}
+	if code, out, _ := invoke(t, context.Background(), "--version"); code != 0 || !strings.HasPrefix(out, "redisload ") {
+		t.Fatalf("--version: %d %q", code, out)
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"30": 30 * time.Second, "2.5": 2500 * time.Millisecond, "30s": 30 * time.Second, "1m30s": 90 * time.Second, "500ms": 500 * time.Millisecond,
+	} {
+		if got, err := parseDuration(in); err != nil || got != want {
+			t.Errorf("parseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "abc", "10 s", "1e"} {
+		if _, err := parseDuration(in); err == nil {
+			t.Errorf("parseDuration(%q) accepted", in)
+		}
+	}
+}
+
+func TestUnreachableRedisExit3(t *testing.T) {
+	port := strconv.Itoa(redistest.FreePort(t))
+	start := time.Now()
+	code, out, errs := invoke(t, context.Background(), "--redis-url=redis://admin:hunter2@127.0.0.1:"+port, "--duration=1")
+	if code != exitUnavailable || out != "" || !strings.Contains(errs, "cannot reach Redis at redis://admin:xxxxx@127.0.0.1:"+port) {
+		t.Fatalf("exit %d stdout %q stderr %q", code, out, errs)
+	}
+	if strings.Contains(errs, "hunter2") {
+		t.Fatal("password in output")
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("took %v", took)
+	}
+}
+
+func TestPassingRunTableExit0(t *testing.T) {
+	srv := redistest.Start(t)
+	code, out, errs := invoke(t, context.Background(), "--redis-url="+srv.URL, "--instances=3", "--duration=1", "--rate=30", "--matrix", "--key-prefix=c0:")
+	if code != exitPass {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	for _, want := range []string{
+		"| Total Events Published | 30 of 30 target", "| Expected Received      | 60 ", "| Delivery Rate          | 100.00%",
+		"| Delivery rate           | >= 95.00%    | 100.00%", "Event Distribution", "Overall Status: PASS",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// The verdict can fail: with the self-filter off every instance receives
+// its own messages, and the run exits 1.
+func TestSelfReceivedFailsExit1(t *testing.T) {
+	srv := redistest.Start(t)
+	code, out, errs := invoke(t, context.Background(), "--redis-url="+srv.URL, "--instances=3", "--duration=1", "--rate=20",
+		"--no-self-filter", "--format=json", "--key-prefix=c1:")
+	if code != exitFail {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	doc, err := report.ReadDocument(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.Totals.SelfReceived != 20 || doc.Verdict.Status != report.Fail {
+		t.Fatalf("self-received %d, verdict %s", doc.Totals.SelfReceived, doc.Verdict.Status)
+	}
+	for _, c := range doc.Verdict.Checks {
+		if want := report.Pass; c.ID == "self_received" {
+			want = report.Fail
+			if c.Status != want || c.Measured != "20" {
+				t.Errorf("check %+v", c)
+			}
+		} else if c.Status != want {
+			t.Errorf("check %+v, want %s", c, want)
+		}
+	}
+}
+
+func TestJSONToFileAndThresholdFailure(t *testing.T) {
+	srv := redistest.Start(t)
+	path := filepath.Join(t.TempDir(), "r.json")
+	// A p99 limit of 1ns cannot be met: the verdict fails on it alone.
+	code, out, errs := invoke(t, context.Background(), "--redis-url="+srv.URL, "--instances=2", "--duration=0.5", "--rate=40",
+		"--format=json", "-o", path, "--max-p99-latency=1ns", "--max-duplicates=0", "--seed=7", "--key-prefix=c2:")
+	if code != exitFail || out != "" {
+		t.Fatalf("exit %d stdout %q stderr %s", code, out, errs)
+	}
+	doc, err := report.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.SchemaVersion != report.SchemaVersion || doc.Seed != 7 || doc.Totals.Published != 20 || doc.Totals.Expected != 20 || doc.Totals.Delivered != 20 {
+		t.Fatalf("document %+v totals %+v", doc, doc.Totals)
+	}
+	var ids []string
+	for _, c := range doc.Verdict.Checks {
+		ids = append(ids, c.ID+"="+string(c.Status))
+	}
+	if got := strings.Join(ids, ","); got != "connected=PASS,self_received=PASS,delivery_rate=PASS,errors=PASS,avg_latency=PASS,p99_latency=FAIL,duplicates=PASS" {
+		t.Fatalf("checks %s", got)
+	}
+}
+
+func TestSingleInstanceSkipsDelivery(t *testing.T) {
+	srv := redistest.Start(t)
+	code, out, errs := invoke(t, context.Background(), "--redis-url="+srv.URL, "--instances=1", "--duration=0.3", "--rate=10", "--key-prefix=c3:")
+	if code != exitPass {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	for _, want := range []string{"| Delivery rate           | >= 95.00%    | n/a (nothing expected) | SKIP", "one instance: no other instance"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestInterruptedRunPrintsPartialReportExit130(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(500*time.Millisecond, cancel)
+	code, out, errs := invoke(t, ctx, "--redis-url="+srv.URL, "--duration=60s", "--rate=20", "--key-prefix=c4:")
+	if code != exitInterrupted || !strings.Contains(out, "Overall Status: PASS (interrupted: partial run)") || !strings.Contains(out, "interrupted after") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+}
+
+// The built binary, sent a real SIGINT, drains, prints the partial report
+// and exits 130: the signal wiring in main works.
+func TestBinarySIGINT(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	srv := redistest.Start(t)
+	bin := filepath.Join(t.TempDir(), "redisload")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "--redis-url="+srv.URL, "--duration=60", "--rate=20", "--key-prefix=c5:")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	time.Sleep(700 * time.Millisecond)
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatal("no exit within 10s of SIGINT")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted || !strings.Contains(out.String(), "interrupted: partial run") {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+}

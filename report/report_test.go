@@ -1,0 +1,197 @@
+package report_test
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/report"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in ../testdata/golden")
+
+// fixtures are Results recorded from real runs (fail-loss is a real run
+// with losses, duplicates and a disconnect written into it, totals summed
+// again), in ../testdata/results.
+var fixtures = []string{"pass-5", "fail-self-received", "single-instance", "fail-loss"}
+
+func load(t *testing.T, name string) *harness.Result {
+	t.Helper()
+	doc, err := report.ReadFile(filepath.Join("..", "testdata", "results", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc.Result
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("..", "testdata", "golden", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./report -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (go test ./report -update rewrites it):\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+func TestGoldenTable(t *testing.T) {
+	for _, name := range fixtures {
+		t.Run(name, func(t *testing.T) {
+			res := load(t, name)
+			v := report.Evaluate(res, report.DefaultThresholds())
+			var buf bytes.Buffer
+			if err := report.NewTableReporter(res, v, report.Options{Matrix: true})(&buf); err != nil {
+				t.Fatal(err)
+			}
+			if !isASCII(buf.String()) {
+				t.Error("table output is not plain ASCII")
+			}
+			golden(t, name+".txt", buf.Bytes())
+		})
+	}
+}
+
+func TestGoldenJSON(t *testing.T) {
+	for _, name := range fixtures {
+		t.Run(name, func(t *testing.T) {
+			res := load(t, name)
+			v := report.Evaluate(res, report.DefaultThresholds())
+			var buf bytes.Buffer
+			if err := report.NewJSONReporter(res, v, "test")(&buf); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, name+".json", buf.Bytes())
+			// What the JSON reporter writes, ReadDocument reads back whole.
+			doc, err := report.ReadDocument(&buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if doc.Totals != res.Totals && !sameTotals(doc.Totals, res.Totals) {
+				t.Errorf("round trip changed totals: %+v vs %+v", doc.Totals, res.Totals)
+			}
+			if doc.Verdict.Status != v.Status || len(doc.Verdict.Checks) != len(v.Checks) {
+				t.Errorf("round trip verdict %+v", doc.Verdict)
+			}
+		})
+	}
+}
+
+func sameTotals(a, b harness.Totals) bool {
+	ar, br := a.DeliveryRate, b.DeliveryRate
+	a.DeliveryRate, b.DeliveryRate = nil, nil
+	return a == b && ((ar == nil) == (br == nil)) && (ar == nil || *ar == *br)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// TestVerdictOfFixtures pins each fixture's checks, so a golden update
+// cannot quietly change a verdict.
+func TestVerdictOfFixtures(t *testing.T) {
+	want := map[string]string{
+		"pass-5":             "connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS :PASS",
+		"fail-self-received": "connected=PASS self_received=FAIL delivery_rate=PASS errors=PASS avg_latency=PASS :FAIL",
+		"single-instance":    "connected=PASS self_received=PASS delivery_rate=SKIP errors=PASS avg_latency=SKIP :PASS",
+		"fail-loss":          "connected=FAIL self_received=PASS delivery_rate=FAIL errors=FAIL avg_latency=PASS :FAIL",
+	}
+	for _, name := range fixtures {
+		v := report.Evaluate(load(t, name), report.DefaultThresholds())
+		if got := summary(v); got != want[name] {
+			t.Errorf("%s: %s, want %s", name, got, want[name])
+		}
+	}
+}
+
+func summary(v report.Verdict) string {
+	var b strings.Builder
+	for _, c := range v.Checks {
+		b.WriteString(c.ID + "=" + string(c.Status) + " ")
+	}
+	return b.String() + ":" + string(v.Status)
+}
+
+func ptr(f float64) *float64 { return &f }
+
+// result builds the smallest Result the verdict reads.
+func result(connected, instances int, rate *float64, selfRecv, errs, dups uint64, lat harness.LatencyStats) *harness.Result {
+	r := &harness.Result{Latency: lat}
+	r.Totals.Instances, r.Totals.Connected = instances, connected
+	r.Totals.DeliveryRate = rate
+	r.Totals.SelfReceived, r.Totals.Errors, r.Totals.Duplicates = selfRecv, errs, dups
+	return r
+}
+
+func TestEvaluateBoundaries(t *testing.T) {
+	lat := harness.LatencyStats{Count: 10, Mean: 99_999, P99: 20_000}
+	def := report.DefaultThresholds()
+	for _, tc := range []struct {
+		name string
+		res  *harness.Result
+		th   report.Thresholds
+		want string
+	}{
+		{"all pass at the edges", result(3, 3, ptr(95), 0, 0, 0, lat), def,
+			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS :PASS"},
+		{"delivery just under", result(3, 3, ptr(94.999), 0, 0, 0, lat), def,
+			"connected=PASS self_received=PASS delivery_rate=FAIL errors=PASS avg_latency=PASS :FAIL"},
+		{"avg latency equal to the limit fails", result(3, 3, ptr(100), 0, 0, 0, harness.LatencyStats{Count: 1, Mean: 100_000}), def,
+			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=FAIL :FAIL"},
+		{"one error", result(3, 3, ptr(100), 0, 1, 0, lat), def,
+			"connected=PASS self_received=PASS delivery_rate=PASS errors=FAIL avg_latency=PASS :FAIL"},
+		{"errors allowed", result(3, 3, ptr(100), 0, 1, 0, lat), report.Thresholds{MinDeliveryRate: 95, MaxErrors: 1, MaxAvgLatency: time.Second, MaxDuplicates: -1},
+			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS :PASS"},
+		{"p99 and duplicates checks", result(3, 3, ptr(100), 0, 0, 2, lat),
+			report.Thresholds{MinDeliveryRate: 95, MaxAvgLatency: time.Second, MaxP99Latency: 20 * time.Millisecond, MaxDuplicates: 1},
+			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS p99_latency=FAIL duplicates=FAIL :FAIL"},
+		{"p99 under the limit", result(3, 3, ptr(100), 0, 0, 0, lat),
+			report.Thresholds{MinDeliveryRate: 95, MaxAvgLatency: time.Second, MaxP99Latency: 21 * time.Millisecond, MaxDuplicates: 0},
+			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS p99_latency=PASS duplicates=PASS :PASS"},
+		{"one disconnected", result(2, 3, ptr(100), 0, 0, 0, lat), def,
+			"connected=FAIL self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS :FAIL"},
+		{"nothing expected, no latency", result(1, 1, nil, 0, 0, 0, harness.LatencyStats{}), def,
+			"connected=PASS self_received=PASS delivery_rate=SKIP errors=PASS avg_latency=SKIP :PASS"},
+	} {
+		if got := summary(report.Evaluate(tc.res, tc.th)); got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestEvaluateDisplaysValues(t *testing.T) {
+	v := report.Evaluate(result(2, 3, ptr(97.126), 4, 0, 0, harness.LatencyStats{Count: 5, Mean: 1062.4}), report.DefaultThresholds())
+	got := map[string][2]string{}
+	for _, c := range v.Checks {
+		got[c.ID] = [2]string{c.Threshold, c.Measured}
+	}
+	want := map[string][2]string{
+		"connected":     {"3 of 3", "2 of 3"},
+		"self_received": {"= 0", "4"},
+		"delivery_rate": {">= 95.00%", "97.13%"},
+		"errors":        {"<= 0", "0"},
+		"avg_latency":   {"< 100.000 ms", "1.062 ms"},
+	}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("%s: %v, want %v", id, got[id], w)
+		}
+	}
+}

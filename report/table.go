@@ -1,0 +1,240 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+
+	"github.com/redisload/redisload/harness"
+)
+
+// Reporter writes one rendering of a report, as vegeta's reporters do.
+type Reporter func(io.Writer) error
+
+// Options tune the table rendering.
+type Options struct {
+	// Matrix adds the per-source delivery matrix (the seed's "Event
+	// Distribution Verification") when there are at most MatrixLimit
+	// instances.
+	// default: false
+	Matrix bool
+	// MatrixLimit caps the instances for which the matrix is drawn; wider
+	// matrices do not read in a terminal (the JSON always has them).
+	// default: 20
+	MatrixLimit int
+}
+
+const rule = "============================================================"
+
+// NewTableReporter renders res and v as the human report: overall,
+// latency and per-instance statistics, warnings, the verdict table and the
+// overall status line.
+func NewTableReporter(res *harness.Result, v Verdict, opts Options) Reporter {
+	if opts.MatrixLimit == 0 {
+		opts.MatrixLimit = 20
+	}
+	return func(w io.Writer) error {
+		ew := &errWriter{w: w}
+		c := res.Config
+		ew.printf("%s\nTest Results - Multi-Instance Redis Pub/Sub (redisload)\n%s\n", rule, rule)
+		ew.printf("Run %s against %s, channels %s*, seed %d\n", res.RunID, res.Redis, res.KeyPrefix, res.Seed)
+		ew.printf("Started %s: %d instances, %s at %g events/s, events %s\n",
+			res.StartedAt.Format("2006-01-02 15:04:05 UTC"), c.Instances, seconds(c.DurationSeconds), c.Rate,
+			strings.Join(c.EventTypes, ", "))
+
+		ew.section("Overall Statistics")
+		ew.table(nil, overallRows(res))
+		ew.section("Latency Statistics (publish to receive)")
+		ew.table(latencyHeader, [][]string{latencyRow(res.Latency)})
+		ew.section("Per-Instance Statistics")
+		ew.table(instanceHeader, instanceRows(res))
+		if opts.Matrix {
+			if n := len(res.Instances); n <= opts.MatrixLimit && n > 1 {
+				ew.section("Event Distribution (delivered/sent, receiver by row, publisher by column)")
+				h, rows := matrixRows(res)
+				ew.table(h, rows)
+			} else if n > opts.MatrixLimit {
+				ew.printf("\n(delivery matrix omitted: %d instances, over %d; it is in the JSON output)\n", n, opts.MatrixLimit)
+			}
+		}
+		if len(res.Warnings) > 0 {
+			ew.section("Warnings")
+			for _, wn := range res.Warnings {
+				ew.printf("  ! %s\n", wn)
+			}
+		}
+		ew.section("Test Verdict")
+		ew.table([]string{"Check", "Threshold", "Measured", "Result"}, verdictRows(v))
+		status := string(v.Status)
+		if res.Interrupted {
+			status += " (interrupted: partial run)"
+		}
+		ew.printf("\nOverall Status: %s\n%s\n", status, rule)
+		return ew.err
+	}
+}
+
+var (
+	latencyHeader  = []string{"min", "avg", "p50", "p90", "p95", "p99", "p99.9", "max", "stddev", "samples"}
+	instanceHeader = []string{"#", "Instance ID", "Conn", "Published", "Received", "Expected", "Delivered",
+		"Delivery", "Self-filtered", "Self-received", "Dup", "Avg ms", "p99 ms", "Errors"}
+)
+
+func overallRows(res *harness.Result) [][]string {
+	t := res.Totals
+	return [][]string{
+		{"Total Instances", fmt.Sprintf("%d (%d connected)", t.Instances, t.Connected)},
+		{"Test Duration", fmt.Sprintf("%s (+%s drain)", seconds(res.ElapsedSeconds), seconds(res.DrainSeconds))},
+		{"Total Events Published", fmt.Sprintf("%d of %d target (%.1f/s)", t.Published, t.TargetEvents, t.PublishRate)},
+		{"Publish Errors", fmt.Sprint(t.PublishErrors)},
+		{"Total Events Received", fmt.Sprint(t.Received)},
+		{"Expected Received", fmt.Sprint(t.Expected)},
+		{"Delivered (unique)", fmt.Sprintf("%d (%.1f/s)", t.Delivered, t.DeliveryThroughput)},
+		{"Missing", fmt.Sprint(t.Missing)},
+		{"Duplicates", fmt.Sprint(t.Duplicates)},
+		{"Out of Order", fmt.Sprint(t.OutOfOrder)},
+		{"Delivery Rate", rate(t.DeliveryRate)},
+		{"Self-Received Events", fmt.Sprint(t.SelfReceived)},
+		{"Self-Filtered Events", fmt.Sprint(t.SelfFiltered)},
+		{"Foreign / Malformed", fmt.Sprintf("%d / %d", t.Foreign, t.Malformed)},
+		{"Reconnects", fmt.Sprint(t.Reconnects)},
+		{"Total Errors", fmt.Sprint(t.Errors)},
+	}
+}
+
+func latencyRow(l harness.LatencyStats) []string {
+	if l.Count == 0 {
+		row := []string{"-", "-", "-", "-", "-", "-", "-", "-", "-", "0"}
+		return row
+	}
+	return []string{
+		ms(float64(l.Min)), ms(l.Mean), ms(float64(l.P50)), ms(float64(l.P90)), ms(float64(l.P95)),
+		ms(float64(l.P99)), ms(float64(l.P999)), ms(float64(l.Max)), ms(l.StdDev), fmt.Sprint(l.Count),
+	}
+}
+
+func instanceRows(res *harness.Result) [][]string {
+	rows := make([][]string, 0, len(res.Instances))
+	for _, ir := range res.Instances {
+		avg, p99 := "-", "-"
+		if ir.Latency.Count > 0 {
+			avg, p99 = fmt.Sprintf("%.3f", ir.Latency.Mean/1000), fmt.Sprintf("%.3f", float64(ir.Latency.P99)/1000)
+		}
+		rows = append(rows, []string{
+			fmt.Sprint(ir.Index), ir.ID, yesNo(ir.Connected),
+			fmt.Sprint(ir.Published), fmt.Sprint(ir.Received), fmt.Sprint(ir.Expected), fmt.Sprint(ir.Delivered),
+			rate(ir.DeliveryRate), fmt.Sprint(ir.SelfFiltered), fmt.Sprint(ir.SelfReceived),
+			fmt.Sprint(ir.Duplicates), avg, p99, fmt.Sprint(ir.Errors),
+		})
+	}
+	return rows
+}
+
+// matrixRows draws the delivery matrix; a cell that lost messages is
+// marked with "!" so that it stands out without colour.
+func matrixRows(res *harness.Result) ([]string, [][]string) {
+	n := len(res.Instances)
+	header := make([]string, 0, n+1)
+	header = append(header, "recv \\ pub")
+	for j := range n {
+		header = append(header, fmt.Sprint(j))
+	}
+	rows := make([][]string, 0, n)
+	for _, ir := range res.Instances {
+		row := make([]string, n+1)
+		row[0] = fmt.Sprint(ir.Index)
+		row[ir.Index+1] = "-"
+		for _, s := range ir.Sources {
+			cell := fmt.Sprintf("%d/%d", s.Delivered, s.Sent)
+			if s.Missing > 0 || s.Duplicates > 0 {
+				cell += " !"
+			}
+			row[s.Source+1] = cell
+		}
+		rows = append(rows, row)
+	}
+	return header, rows
+}
+
+func verdictRows(v Verdict) [][]string {
+	rows := make([][]string, 0, len(v.Checks))
+	for _, c := range v.Checks {
+		rows = append(rows, []string{c.Name, c.Threshold, c.Measured, string(c.Status)})
+	}
+	return rows
+}
+
+func rate(p *float64) string {
+	if p == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f%%", *p)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "NO"
+}
+
+func seconds(s float64) string { return fmt.Sprintf("%.2fs", s) }
+
+// errWriter keeps the first write or render error, so the renderer reads
+// as a sequence of sections rather than a ladder of error checks.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) printf(format string, args ...any) {
+	if e.err == nil {
+		_, e.err = fmt.Fprintf(e.w, format, args...)
+	}
+}
+
+func (e *errWriter) section(title string) { e.printf("\n%s:\n", title) }
+
+// table renders one ASCII table: plain +-| borders that read in any CI log,
+// headers as written (the default would turn "p99" into "P 99"), text
+// columns left and numbers right.
+func (e *errWriter) table(header []string, rows [][]string) {
+	if e.err != nil {
+		return
+	}
+	width := len(header)
+	if width == 0 && len(rows) > 0 {
+		width = len(rows[0])
+	}
+	align := make([]tw.Align, width)
+	for i := range align {
+		align[i] = tw.AlignRight
+	}
+	if len(header) == 0 || header[0] == "Check" {
+		for i := range align {
+			align[i] = tw.AlignLeft
+		}
+	} else if header[1] == "Instance ID" {
+		align[1] = tw.AlignLeft
+	}
+	t := tablewriter.NewTable(e.w,
+		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{Symbols: tw.NewSymbols(tw.StyleASCII)})),
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithHeaderAlignment(tw.AlignLeft),
+		tablewriter.WithRowAlignmentConfig(tw.CellAlignment{PerColumn: align}),
+	)
+	if len(header) > 0 {
+		t.Header(header)
+	}
+	for _, r := range rows {
+		if err := t.Append(r); err != nil {
+			e.err = err
+			return
+		}
+	}
+	e.err = t.Render()
+}

@@ -1,0 +1,153 @@
+// Package report turns a harness.Result into a verdict and renders both:
+// as ASCII tables for people and CI logs, and as JSON for machines. Every
+// function here is pure: the same Result gives the same bytes.
+package report
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/redisload/redisload/harness"
+)
+
+// Thresholds are the limits the verdict checks. Use DefaultThresholds: its
+// values are the seed tool's checks, and a zero field here means a limit of
+// zero, not "the default".
+type Thresholds struct {
+	// MinDeliveryRate is the lowest passing delivery rate, in percent.
+	MinDeliveryRate float64
+	// MaxErrors is the most errors (publish and connection) that pass.
+	MaxErrors uint64
+	// MaxAvgLatency is the average latency the run must stay below.
+	MaxAvgLatency time.Duration
+	// MaxP99Latency, when positive, is the p99 latency the run must stay
+	// below; zero skips the check.
+	MaxP99Latency time.Duration
+	// MaxDuplicates, when not negative, is the most duplicated deliveries
+	// that pass; negative skips the check.
+	MaxDuplicates int64
+}
+
+// DefaultThresholds returns the seed tool's verdict: delivery ≥ 95 %, no
+// errors, average latency < 100 ms; no p99 or duplicate check.
+func DefaultThresholds() Thresholds {
+	return Thresholds{
+		MinDeliveryRate: 95,
+		MaxErrors:       0,
+		MaxAvgLatency:   100 * time.Millisecond,
+		MaxDuplicates:   -1,
+	}
+}
+
+// Status is the outcome of one check, or of the whole verdict.
+type Status string
+
+// The outcomes. A skipped check has nothing to measure (no delivery is
+// expected with one instance) and does not fail the verdict.
+const (
+	Pass Status = "PASS"
+	Fail Status = "FAIL"
+	Skip Status = "SKIP"
+)
+
+// Check is one verdict line.
+type Check struct {
+	// ID is a stable machine name, e.g. "delivery_rate".
+	ID string `json:"id"`
+	// Name is the human one, as the seed printed it.
+	Name      string `json:"name"`
+	Threshold string `json:"threshold"`
+	Measured  string `json:"measured"`
+	Status    Status `json:"status"`
+}
+
+// Verdict is the list of checks and the overall status: FAIL if any check
+// failed, PASS otherwise.
+type Verdict struct {
+	Status Status  `json:"status"`
+	Checks []Check `json:"checks"`
+}
+
+// Passed reports whether no check failed.
+func (v Verdict) Passed() bool { return v.Status == Pass }
+
+// Evaluate applies th to res.
+func Evaluate(res *harness.Result, th Thresholds) Verdict {
+	t := res.Totals
+	lat := res.Latency
+	checks := []Check{
+		{
+			ID: "connected", Name: "All instances connected",
+			Threshold: fmt.Sprintf("%d of %d", t.Instances, t.Instances),
+			Measured:  fmt.Sprintf("%d of %d", t.Connected, t.Instances),
+			Status:    status(t.Connected == t.Instances),
+		},
+		{
+			ID: "self_received", Name: "No self-received events",
+			Threshold: "= 0",
+			Measured:  fmt.Sprint(t.SelfReceived),
+			Status:    status(t.SelfReceived == 0),
+		},
+		deliveryCheck(t, th),
+		{
+			ID: "errors", Name: "No errors",
+			Threshold: fmt.Sprintf("<= %d", th.MaxErrors),
+			Measured:  fmt.Sprint(t.Errors),
+			Status:    status(t.Errors <= th.MaxErrors),
+		},
+		latencyCheck("avg_latency", "Average latency", lat, lat.Mean, th.MaxAvgLatency),
+	}
+	if th.MaxP99Latency > 0 {
+		checks = append(checks, latencyCheck("p99_latency", "p99 latency", lat, float64(lat.P99), th.MaxP99Latency))
+	}
+	if th.MaxDuplicates >= 0 {
+		checks = append(checks, Check{
+			ID: "duplicates", Name: "Duplicates",
+			Threshold: fmt.Sprintf("<= %d", th.MaxDuplicates),
+			Measured:  fmt.Sprint(t.Duplicates),
+			Status:    status(t.Duplicates <= uint64(th.MaxDuplicates)),
+		})
+	}
+	v := Verdict{Status: Pass, Checks: checks}
+	for _, c := range checks {
+		if c.Status == Fail {
+			v.Status = Fail
+		}
+	}
+	return v
+}
+
+func deliveryCheck(t harness.Totals, th Thresholds) Check {
+	c := Check{ID: "delivery_rate", Name: "Delivery rate", Threshold: fmt.Sprintf(">= %.2f%%", th.MinDeliveryRate)}
+	if t.DeliveryRate == nil {
+		c.Measured, c.Status = "n/a (nothing expected)", Skip
+		return c
+	}
+	c.Measured = fmt.Sprintf("%.2f%%", *t.DeliveryRate)
+	c.Status = status(*t.DeliveryRate >= th.MinDeliveryRate)
+	return c
+}
+
+// latencyCheck compares a value in microseconds against a limit that the
+// value must stay strictly below, as the seed's "< 100ms".
+func latencyCheck(id, name string, lat harness.LatencyStats, us float64, limit time.Duration) Check {
+	c := Check{ID: id, Name: name, Threshold: "< " + ms(float64(limit.Microseconds()))}
+	if lat.Count == 0 {
+		c.Measured, c.Status = "n/a (no deliveries)", Skip
+		return c
+	}
+	c.Measured = ms(us)
+	c.Status = status(us < float64(limit.Microseconds()))
+	return c
+}
+
+func status(ok bool) Status {
+	if ok {
+		return Pass
+	}
+	return Fail
+}
+
+// ms formats microseconds as milliseconds with microsecond precision, the
+// one latency unit of every report.
+func ms(us float64) string { return fmt.Sprintf("%.3f ms", us/1000) }
