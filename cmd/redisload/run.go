@@ -15,6 +15,7 @@ import (
 	"github.com/redisload/redisload/bridge"
 	"github.com/redisload/redisload/harness"
 	"github.com/redisload/redisload/report"
+	"github.com/redisload/redisload/scenarios"
 )
 
 // Exit codes, as DESIGN.md documents them.
@@ -45,6 +46,7 @@ type options struct {
 	cfg        harness.Config
 	thresholds report.Thresholds
 	eventTypes string
+	scenario   string
 	redisURL   string
 	format     string
 	output     string
@@ -59,6 +61,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.SortFlags = false
 	fs.SetOutput(io.Discard) // errors are printed once, by run
 	c := &o.cfg
+	fs.StringVar(&o.scenario, "scenario", "", "start from a named preset (flags given override it); \"list\" lists them")
 	fs.IntVar(&c.Instances, "instances", harness.DefaultInstances, "number of bridge instances (each a publisher and a subscriber connection)")
 	fs.Var(newDurationValue(harness.DefaultDuration, &c.Duration), "duration", "how long to publish: 30s, 1m, or a bare number of seconds")
 	fs.Float64Var(&c.Rate, "rate", harness.DefaultRate, "target events per second, over all instances")
@@ -116,6 +119,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitPass
 	case fs.NArg() > 0:
 		return usageErr("unexpected argument %q (flags only)", fs.Arg(0))
+	case o.scenario == "list":
+		for _, sc := range scenarios.All() {
+			fmt.Fprintf(stdout, "%-10s %s\n", sc.Name, sc.Summary)
+		}
+		return exitPass
+	case o.scenario != "":
+		sc, err := scenarios.Lookup(o.scenario)
+		if err != nil {
+			return usageErr("--scenario: %v", err)
+		}
+		o.applyScenario(fs, sc)
 	}
 	if err := o.complete(); err != nil {
 		return usageErr("%v", err)
@@ -169,6 +183,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitPass
+}
+
+// applyScenario takes the preset's value for every flag the user did not
+// give: flags on the command line override the scenario.
+func (o *options) applyScenario(fs *pflag.FlagSet, sc scenarios.Scenario) {
+	p := sc.Config
+	if !fs.Changed("instances") && p.Instances != 0 {
+		o.cfg.Instances = p.Instances
+	}
+	if !fs.Changed("duration") && p.Duration != 0 {
+		o.cfg.Duration = p.Duration
+	}
+	if !fs.Changed("rate") && p.Rate != 0 {
+		o.cfg.Rate = p.Rate
+	}
+	if !fs.Changed("event-types") && len(p.EventTypes) > 0 {
+		o.eventTypes = strings.Join(p.EventTypes, ",")
+	}
 }
 
 // complete checks what flags alone cannot and fills the harness config.
@@ -266,6 +298,7 @@ Examples:
   redisload --rate=5000 --event-types=all --max-p99-latency=20ms
   redisload --redis-url=redis://:secret@redis.internal:6379 --format=json -o result.json
   redisload --seed=42 --matrix                # reproduce a run's events
+  redisload --scenario=stress --rate=50       # a preset, with the rate overridden
 
 Flags:
 %s

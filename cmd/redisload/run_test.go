@@ -15,6 +15,7 @@ import (
 
 	"github.com/redisload/redisload/internal/redistest"
 	"github.com/redisload/redisload/report"
+	"github.com/redisload/redisload/scenarios"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -226,5 +227,37 @@ func TestBinarySIGINT(t *testing.T) {
 	}
 	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted || !strings.Contains(out.String(), "interrupted: partial run") {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+}
+
+func TestScenarioListAndUnknown(t *testing.T) {
+	code, out, _ := invoke(t, context.Background(), "--scenario=list")
+	if code != 0 || !strings.Contains(out, "standard   the seed's standard test") || !strings.Contains(out, "stress     the seed's stress test") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	code, _, errs := invoke(t, context.Background(), "--scenario=nope")
+	if code != exitUsage || !strings.Contains(errs, `--scenario: unknown scenario "nope" (known: standard, stress)`) {
+		t.Fatalf("exit %d %s", code, errs)
+	}
+}
+
+// Flags given on the command line override the scenario; the rest comes
+// from it.
+func TestScenarioFlagsOverride(t *testing.T) {
+	var o options
+	fs := newFlagSet(&o)
+	if err := fs.Parse([]string{"--scenario=stress", "--duration=2s", "--event-types=candle"}); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := scenarios.Lookup("stress")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.applyScenario(fs, sc)
+	if err := o.complete(); err != nil {
+		t.Fatal(err)
+	}
+	if o.cfg.Instances != 5 || o.cfg.Duration != 2*time.Second || o.cfg.Rate != 10 || strings.Join(o.cfg.EventTypes, ",") != "candle" {
+		t.Fatalf("config %+v", o.cfg)
 	}
 }

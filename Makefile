@@ -1,0 +1,31 @@
+# redisload: the README's two commands are `make run` and `make test`.
+GO ?= go
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+RUN_ARGS ?= --instances=5 --duration=30s --verbose
+
+.PHONY: build run test check bench fuzz
+
+build:
+	$(GO) build -o bin/redisload ./cmd/redisload
+
+# The seed's stress scenario against $$REDIS_URL (default 127.0.0.1:6379).
+run: build
+	./bin/redisload $(RUN_ARGS)
+
+# Every test, with the race detector; tests start their own redis-server.
+test:
+	$(GO) test -race -count=1 -timeout 10m ./...
+
+check:
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	$(GO) test -race -count=1 -timeout 10m ./...
+
+# Micro-benchmarks of the hot paths (envelope, payloads, accounting).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./...
+
+# A bounded fuzz run of the envelope scanner against encoding/json.
+fuzz:
+	$(GO) test ./bridge -run '^$$' -fuzz FuzzScanAgreesWithJSON -fuzztime 60s

@@ -1,0 +1,67 @@
+// Package scenarios holds named, documented presets of a run's
+// configuration. A scenario sets the shape of a test (instances, duration,
+// rate, event types); command-line flags given alongside it override it.
+package scenarios
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/redisload/redisload/bridge"
+	"github.com/redisload/redisload/harness"
+)
+
+// Scenario is one preset.
+type Scenario struct {
+	// Name is what --scenario takes.
+	Name string
+	// Summary is the one line that `redisload --scenario=list` prints.
+	Summary string
+	// Config is the preset; its zero fields keep the harness defaults.
+	Config harness.Config
+}
+
+// all are the built-in scenarios: for now the two the seed tool's report
+// ran and published, so that its numbers can be reproduced.
+var all = []Scenario{
+	{
+		Name:    "standard",
+		Summary: "the seed's standard test: 3 instances, 20s, 10 events/s, ticker and trade",
+		Config: harness.Config{
+			Instances: 3, Duration: 20 * time.Second, Rate: 10,
+			EventTypes: []string{bridge.TypeTicker, bridge.TypeTrade},
+		},
+	},
+	{
+		Name:    "stress",
+		Summary: "the seed's stress test: 5 instances, 30s, 10 events/s, ticker and trade",
+		Config: harness.Config{
+			Instances: 5, Duration: 30 * time.Second, Rate: 10,
+			EventTypes: []string{bridge.TypeTicker, bridge.TypeTrade},
+		},
+	},
+}
+
+// All returns the built-in scenarios sorted by name.
+func All() []Scenario {
+	out := append([]Scenario(nil), all...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Lookup returns the scenario called name, or an error listing the known
+// names.
+func Lookup(name string) (Scenario, error) {
+	for _, s := range all {
+		if s.Name == name {
+			return s, nil
+		}
+	}
+	names := make([]string, 0, len(all))
+	for _, s := range All() {
+		names = append(names, s.Name)
+	}
+	return Scenario{}, fmt.Errorf("unknown scenario %q (known: %s)", name, strings.Join(names, ", "))
+}
