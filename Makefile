@@ -9,8 +9,9 @@ build:
 	$(GO) build -o bin/redisload ./cmd/redisload
 
 # The seed's stress scenario against $$REDIS_URL (default 127.0.0.1:6379).
-run: build
-	./bin/redisload $(RUN_ARGS)
+run:
+	@$(GO) build -o bin/redisload ./cmd/redisload
+	@./bin/redisload $(RUN_ARGS)
 
 # Every test, with the race detector; tests start their own redis-server.
 test:
