@@ -2,6 +2,7 @@ package bridge_test
 
 import (
 	"context"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -271,6 +272,45 @@ func TestConnectErrorsNameAddressNotPassword(t *testing.T) {
 	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Connect is bounded by its ctx even against a server that accepts the
+// connection and never answers.
+func TestConnectHonoursContextAgainstSilentServer(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan net.Conn, 8)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held <- c // kept open, never answered
+		}
+	}()
+	defer func() {
+		l.Close()
+		for len(held) > 0 {
+			(<-held).Close()
+		}
+	}()
+	b, err := bridge.New(bridge.Options{Addr: l.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	c, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := b.Connect(c); err == nil {
+		t.Fatal("connected to a silent server")
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("Connect took %v with a 700ms context", took)
 	}
 }
 

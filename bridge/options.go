@@ -180,6 +180,11 @@ func (o Options) redisOptions() (*redis.Options, error) {
 		ro.DB = o.DB
 	}
 	ro.DialTimeout = o.DialTimeout
+	// Without it go-redis ignores ctx deadlines on reads, including the
+	// connection handshake: a server that accepts and never answers held
+	// Connect for 5 s whatever ctx said. Every blocking call of the bridge
+	// takes a ctx and must be bounded by it.
+	ro.ContextTimeoutEnabled = true
 	return ro, nil
 }
 

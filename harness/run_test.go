@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,6 +78,27 @@ func checkExact(t *testing.T, res *harness.Result) {
 	}
 	if res.Latency.Count != int64(expected) || res.Latency.Min < 1 || res.Latency.Max < res.Latency.P99 {
 		t.Errorf("latency %+v for %d deliveries", res.Latency, expected)
+	}
+	// The derived numbers of the report, exactly.
+	if res.Totals.PublishRate != float64(published)/res.ElapsedSeconds ||
+		res.Totals.DeliveryThroughput != float64(expected)/(res.ElapsedSeconds+res.DrainSeconds) ||
+		res.Totals.DeliveryRate == nil || *res.Totals.DeliveryRate != 100 {
+		t.Errorf("rates %+v", res.Totals)
+	}
+	if res.Latency != harness.Summarize(res.Histogram) {
+		t.Errorf("latency %+v is not the merged histogram's %+v", res.Latency, harness.Summarize(res.Histogram))
+	}
+	l := res.Latency
+	if !(l.Min <= l.P50 && l.P50 <= l.P90 && l.P90 <= l.P95 && l.P95 <= l.P99 && l.P99 <= l.P999 && l.P999 <= l.Max &&
+		float64(l.Min) <= l.Mean && l.Mean <= float64(l.Max)) {
+		t.Errorf("latency out of order: %+v", l)
+	}
+	var sum int64
+	for _, ir := range res.Instances {
+		sum += ir.Latency.Count
+	}
+	if sum != l.Count {
+		t.Errorf("instance latency samples %d, merged %d", sum, l.Count)
 	}
 	if !res.Drained || res.Interrupted || res.Totals.Connected != len(res.Instances) {
 		t.Errorf("drained %v interrupted %v connected %d", res.Drained, res.Interrupted, res.Totals.Connected)
@@ -297,6 +320,47 @@ func TestRunUnreachableRedis(t *testing.T) {
 	}
 	if time.Since(start) > 5*time.Second {
 		t.Fatalf("took %v", time.Since(start))
+	}
+}
+
+// A server that accepts connections and never answers must not hang the
+// run: it fails with ErrUnavailable within the connect timeout.
+func TestRunSilentServer(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never answered
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	start := time.Now()
+	_, err = harness.Run(context.Background(), harness.Config{
+		Instances: 2, Duration: time.Second, ConnectTimeout: 1500 * time.Millisecond,
+		Redis: bridge.Options{URL: "redis://" + l.Addr().String()},
+	})
+	if !errors.Is(err, harness.ErrUnavailable) {
+		t.Fatalf("err = %v", err)
+	}
+	if took := time.Since(start); took > 4*time.Second {
+		t.Fatalf("took %v with a 1.5s connect timeout", took)
 	}
 }
 
