@@ -353,7 +353,7 @@ func TestReconnectDelay(t *testing.T) {
 // The subscriber survives the server dropping its connection: it reconnects,
 // re-subscribes, counts both, and receives again.
 func TestSubscriberReconnects(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := redistest.StartOwn(t) // CLIENT KILL must not hit anyone else's clients
 	c := newCollector()
 	b := newBridge(t, srv, "victim", bridge.Options{Handler: c.handle,
 		Reconnect: bridge.ReconnectOptions{BaseDelay: 10 * time.Millisecond}})
