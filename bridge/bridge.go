@@ -172,6 +172,8 @@ func (b *Bridge) Connect(ctx context.Context) error {
 	}
 	if !b.opts.DisableSubscription {
 		so := *b.redisOpt
+		// Every dial of the subscriber connection passes here: the first is
+		// the connection, each later one a reconnect.
 		so.OnConnect = func(context.Context, *redis.Conn) error {
 			b.subConnects.Add(1)
 			return nil
@@ -352,6 +354,10 @@ func (b *Bridge) changeSubscriptions(ctx context.Context, subscribe bool, eventT
 	if !subscribe {
 		pending = b.pendingUnsub
 	}
+	// Register a waiter per channel before sending the command: the reply
+	// may arrive on the receive goroutine before Subscribe returns. Two
+	// callers subscribing to the same channel share one waiter and one
+	// command.
 	var channels []string
 	var waits []chan struct{}
 	for _, t := range eventTypes {
@@ -469,7 +475,7 @@ func (b *Bridge) receiveLoop() {
 			}
 			continue
 		}
-		failures = 0
+		failures = 0 // the retry budget is for consecutive failures
 		switch m := msg.(type) {
 		case *redis.Message:
 			b.dispatch(m, ev)

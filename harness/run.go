@@ -76,6 +76,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 
+	// Publishing runs on this goroutine: the receivers run on the bridges'
+	// own receive goroutines, so there is nothing else to coordinate.
 	pub := newPublisher(cfg, seed, bridges, log)
 	start := time.Now()
 	pub.run(ctx, start)
@@ -85,6 +87,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	drained := drain(cfg, pub, recvs, bridges)
 	drainTime := time.Since(drainStart)
 
+	// Counters are read after Close (no message can arrive in between and
+	// go uncounted), but Connected must be read before, or it is false.
 	metrics := make([]bridge.Metrics, n)
 	for i, b := range bridges {
 		metrics[i] = b.Metrics() // before Close: Connected means "at the end"
@@ -173,6 +177,8 @@ func drain(cfg Config, pub *publisher, recvs []*receiver, bridges []*bridge.Brid
 	}
 	deadline := time.Now().Add(cfg.DrainTimeout)
 	done := make([]bool, len(recvs))
+	// Polling, not signalling: a receiver would otherwise pay for a check on
+	// every message, and the drain lasts milliseconds in a healthy run.
 	for {
 		all := true
 		for i, r := range recvs {
@@ -240,6 +246,8 @@ func assemble(res *Result, cfg Config, pub *publisher, recvs []*receiver, metric
 				Duplicates: tr.duplicates,
 				OutOfOrder: tr.outOfOrder,
 			}
+			// A failed publish may still have been delivered, so delivered
+			// can exceed sent; missing never goes negative.
 			if s.Sent > s.Delivered {
 				s.Missing = s.Sent - s.Delivered
 			}

@@ -28,6 +28,8 @@ type Options struct {
 	MatrixLimit int
 }
 
+// rule frames the report as the seed's tool did, so that it is easy to find
+// in a long CI log.
 const rule = "============================================================"
 
 // NewTableReporter renders res and v as the human report: overall,
@@ -78,12 +80,17 @@ func NewTableReporter(res *harness.Result, v Verdict, opts Options) Reporter {
 	}
 }
 
+// Column headers. Latencies are in milliseconds with three decimals:
+// microsecond precision in one unit, so columns compare at a glance.
 var (
 	latencyHeader  = []string{"min", "avg", "p50", "p90", "p95", "p99", "p99.9", "max", "stddev", "samples"}
 	instanceHeader = []string{"#", "Instance ID", "Conn", "Published", "Received", "Expected", "Delivered",
 		"Delivery", "Self-filtered", "Self-received", "Dup", "Avg ms", "p99 ms", "Errors"}
 )
 
+// overallRows follows the seed's "Overall Statistics" order and wording,
+// adding the lines its accounting lacked (delivered, missing, duplicates,
+// out of order, self-filtered, foreign).
 func overallRows(res *harness.Result) [][]string {
 	t := res.Totals
 	return [][]string{
@@ -106,6 +113,8 @@ func overallRows(res *harness.Result) [][]string {
 	}
 }
 
+// latencyRow prints dashes rather than zeros when nothing was delivered:
+// a 0 ms latency would read as a measurement.
 func latencyRow(l harness.LatencyStats) []string {
 	if l.Count == 0 {
 		row := []string{"-", "-", "-", "-", "-", "-", "-", "-", "-", "0"}
@@ -117,6 +126,8 @@ func latencyRow(l harness.LatencyStats) []string {
 	}
 }
 
+// instanceRows is one row per instance, in index order, the same columns
+// for every run so that two reports line up.
 func instanceRows(res *harness.Result) [][]string {
 	rows := make([][]string, 0, len(res.Instances))
 	for _, ir := range res.Instances {
@@ -168,6 +179,7 @@ func verdictRows(v Verdict) [][]string {
 	return rows
 }
 
+// rate prints a percentage, or n/a where nothing was expected.
 func rate(p *float64) string {
 	if p == nil {
 		return "n/a"
@@ -175,6 +187,8 @@ func rate(p *float64) string {
 	return fmt.Sprintf("%.2f%%", *p)
 }
 
+// yesNo writes a disconnected instance in capitals: the table has no
+// colour, and this is the cell that explains a failed connection check.
 func yesNo(b bool) string {
 	if b {
 		return "yes"

@@ -41,7 +41,9 @@ func toolVersion() string {
 	return "dev"
 }
 
-// options is everything the command line says.
+// options is everything the command line says. The harness config and the
+// thresholds are filled by pflag directly; the rest needs parsing or
+// checking in complete before it can be used.
 type options struct {
 	cfg        harness.Config
 	thresholds report.Thresholds
@@ -56,6 +58,8 @@ type options struct {
 	help       bool
 }
 
+// newFlagSet declares every flag with its default. The flags are in the
+// order --help shows them: what to run, where, how to report, the verdict.
 func newFlagSet(o *options) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("redisload", pflag.ContinueOnError)
 	fs.SortFlags = false
@@ -85,12 +89,16 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.Int64Var(&th.MaxDuplicates, "max-duplicates", d.MaxDuplicates, "verdict: most duplicate deliveries that pass (-1: no check)")
 
 	fs.BoolVar(&c.DisableSelfFilter, "no-self-filter", false, "deliver each instance its own messages (proves the self-received check fails)")
+	// Hidden: a knob for the test that proves the verdict can fail, not a
+	// mode anyone should run; it is still named in the report when used.
 	_ = fs.MarkHidden("no-self-filter")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
 	return fs
 }
 
+// defaultRedisURL follows the convention of redis-cli and most Redis
+// clients: $REDIS_URL first, then the local default port.
 func defaultRedisURL() string {
 	if u := os.Getenv("REDIS_URL"); u != "" {
 		return u
@@ -98,10 +106,14 @@ func defaultRedisURL() string {
 	return "redis://" + bridge.DefaultAddr
 }
 
-// run is the whole command; it returns the exit code.
+// run is the whole command; it returns the exit code. The report goes to
+// stdout (or --output) and nothing else does, so that `--format=json |
+// jq` works; progress, verbose events and errors go to stderr.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var o options
 	fs := newFlagSet(&o)
+	// Every usage error is one line naming the flag, then a pointer to
+	// --help: the full usage would bury the line that matters.
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "redisload: "+format+"\n", a...)
 		fmt.Fprintln(stderr, "Run 'redisload --help' for usage.")
@@ -153,6 +165,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "redisload: %d instances on %s, %v at %g events/s (%d events)...\n",
 		o.cfg.Instances, bridge.RedactURL(o.redisURL), o.cfg.Duration, o.cfg.Rate, o.cfg.TotalEvents())
 	res, err := harness.Run(ctx, o.cfg)
+	// Interrupted before publishing began there is nothing to report; after
+	// that Run returns a partial result and the report below is printed.
 	switch {
 	case err != nil && ctx.Err() != nil:
 		fmt.Fprintln(stderr, "redisload: interrupted before the run started")
@@ -165,6 +179,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageErr("%v", err)
 	}
 
+	// The verdict is computed even for an interrupted run: the partial
+	// report shows it, though the exit code says "interrupted".
 	v := report.Evaluate(res, o.thresholds)
 	var rep report.Reporter
 	if o.format == "json" {
@@ -230,7 +246,8 @@ func (o *options) complete() error {
 	case th.MaxP99Latency < 0:
 		return fmt.Errorf("--max-p99-latency must not be negative, got %v", th.MaxP99Latency)
 	}
-	// Zero instances, rate or duration are explicit here, not "default".
+	// The harness treats zero fields as "use the default"; on the command
+	// line a zero is something the user typed, and is refused or kept.
 	switch {
 	case o.cfg.Instances < 1:
 		return fmt.Errorf("--instances must be at least 1, got %d", o.cfg.Instances)
@@ -267,6 +284,8 @@ func (d *durationValue) String() string { return time.Duration(*d).String() }
 // Type names the value in --help.
 func (d *durationValue) Type() string { return "duration" }
 
+// parseDuration accepts a bare number as seconds only when the whole string
+// is numeric, so that "10 s" or "1e" are errors rather than half-parsed.
 func parseDuration(s string) (time.Duration, error) {
 	var secs float64
 	if _, err := fmt.Sscanf(s, "%g", &secs); err == nil && strings.IndexFunc(s, func(r rune) bool {
@@ -281,6 +300,8 @@ func parseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
+// printUsage writes --help: what the tool does, examples first (most
+// readers want one to copy), then every flag and the exit codes.
 func printUsage(w io.Writer, fs *pflag.FlagSet) {
 	fmt.Fprintf(w, `redisload: load and latency test for Redis pub/sub event fan-out.
 
