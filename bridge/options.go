@@ -155,8 +155,15 @@ func DefaultInstanceID() string {
 	return host + "-" + strconv.Itoa(os.Getpid())
 }
 
-// redisOptions turns o (already defaulted) into go-redis options. Errors
-// never quote the URL, which may hold a password.
+// RedisOptions returns the go-redis options the bridge's connections use
+// (address, credentials, TLS, timeouts), for a plain client that must talk
+// to the same server the same way. Errors never quote the URL, which may
+// hold a password.
+func (o Options) RedisOptions() (*redis.Options, error) {
+	return o.withDefaults().redisOptions()
+}
+
+// redisOptions is RedisOptions for options already defaulted.
 func (o Options) redisOptions() (*redis.Options, error) {
 	var ro *redis.Options
 	if o.URL != "" {

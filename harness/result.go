@@ -18,6 +18,8 @@ type Result struct {
 	KeyPrefix string `json:"key_prefix"`
 	// Seed reproduces the run's events.
 	Seed uint64 `json:"seed"`
+	// Server says what was measured.
+	Server ServerInfo `json:"server"`
 	// StartedAt is when publishing began.
 	StartedAt time.Time `json:"started_at"`
 	// Config echoes what was asked for.

@@ -78,6 +78,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	// Publishing runs on this goroutine: the receivers run on the bridges'
 	// own receive goroutines, so there is nothing else to coordinate.
+	probe, err := newServerProbe(cfg.Redis)
+	if err != nil {
+		return nil, err
+	}
+	defer probe.close()
+	server := probe.describe(ctx)
+	server.StatsBefore = probe.stats(ctx)
+
 	pub := newPublisher(cfg, seed, bridges, log)
 	start := time.Now()
 	pub.run(ctx, start)
@@ -94,6 +102,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		metrics[i] = b.Metrics() // before Close: Connected means "at the end"
 	}
 	closeAll(bridges) // the receive goroutines have ended after this
+	// Fresh context: an interrupted run still reports the counters after.
+	statsCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	server.StatsAfter = probe.stats(statsCtx)
+	cancel()
 	for i, b := range bridges {
 		m := b.Metrics()
 		m.Connected = metrics[i].Connected
@@ -105,6 +117,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		Redis:     redisLabel(cfg.Redis),
 		KeyPrefix: bridges[0].Channel(""),
 		Seed:      seed,
+		Server:    server,
 		StartedAt: start.UTC(),
 		Config: ResultConfig{
 			Instances:           n,

@@ -413,3 +413,26 @@ func TestParseEventTypes(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// The result names the server: INFO server, the pubsub buffer limit as the
+// server has it, and counters before and after.
+func TestRunDescribesServer(t *testing.T) {
+	srv := redistest.StartOwn(t, "--client-output-buffer-limit", "pubsub 2mb 1mb 30")
+	res := run(t, harness.Config{
+		Instances: 2, Duration: 200 * time.Millisecond, Rate: 20,
+		Redis: bridge.Options{URL: srv.URL, KeyPrefix: "info:"},
+	})
+	s := res.Server
+	if !strings.HasPrefix(s.Version, "7.") || s.RedisMode != "standalone" || s.OS == "" || s.ArchBits != "64" {
+		t.Errorf("server %+v", s)
+	}
+	if s.PubsubLimit != "hard 2 MiB, soft 1 MiB for 30s" {
+		t.Errorf("pubsub limit %q", s.PubsubLimit)
+	}
+	// Before publishing: the probe and 2 × (publisher + subscriber) are
+	// connected, the 2 types subscribed; after closing, only the probe.
+	if s.StatsBefore["connected_clients"] != "5" || s.StatsBefore["pubsub_channels"] != "2" ||
+		s.StatsAfter["connected_clients"] != "1" || s.StatsAfter["pubsub_channels"] != "0" {
+		t.Errorf("stats before %v after %v", s.StatsBefore, s.StatsAfter)
+	}
+}

@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in ../testdata
 // fixtures are Results recorded from real runs (fail-loss is a real run
 // with losses, duplicates and a disconnect written into it, totals summed
 // again), in ../testdata/results.
-var fixtures = []string{"pass-5", "fail-self-received", "single-instance", "fail-loss"}
+var fixtures = []string{"pass-5", "fail-self-received", "single-instance", "fail-loss", "embedded"}
 
 func load(t *testing.T, name string) *harness.Result {
 	t.Helper()
@@ -53,7 +53,9 @@ func TestGoldenTable(t *testing.T) {
 			res := load(t, name)
 			v := report.Evaluate(res, report.DefaultThresholds())
 			var buf bytes.Buffer
-			if err := report.NewTableReporter(res, v, report.Options{Matrix: true})(&buf); err != nil {
+			// pass-5 shows what --verbose adds: the server counters.
+			opts := report.Options{Matrix: true, ServerStats: name == "pass-5"}
+			if err := report.NewTableReporter(res, v, opts)(&buf); err != nil {
 				t.Fatal(err)
 			}
 			if !isASCII(buf.String()) {
@@ -112,6 +114,7 @@ func TestVerdictOfFixtures(t *testing.T) {
 		"fail-self-received": "connected=PASS self_received=FAIL delivery_rate=PASS errors=PASS avg_latency=PASS :FAIL",
 		"single-instance":    "connected=PASS self_received=PASS delivery_rate=SKIP errors=PASS avg_latency=SKIP :PASS",
 		"fail-loss":          "connected=FAIL self_received=PASS delivery_rate=FAIL errors=FAIL avg_latency=PASS :FAIL",
+		"embedded":           "connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS :PASS",
 	}
 	for _, name := range fixtures {
 		v := report.Evaluate(load(t, name), report.DefaultThresholds())

@@ -26,6 +26,9 @@ type Options struct {
 	// matrices do not read in a terminal (the JSON always has them).
 	// default: 20
 	MatrixLimit int
+	// ServerStats adds the server's INFO counters before and after the run.
+	// default: false
+	ServerStats bool
 }
 
 // rule frames the report as the seed's tool did, so that it is easy to find
@@ -43,25 +46,36 @@ func NewTableReporter(res *harness.Result, v Verdict, opts Options) Reporter {
 		ew := &errWriter{w: w}
 		c := res.Config
 		ew.printf("%s\nTest Results - Multi-Instance Redis Pub/Sub (redisload)\n%s\n", rule, rule)
+		if res.Server.Embedded {
+			ew.printf("!!! EMBEDDED SERVER: these numbers describe miniredis, an in-process Go stand-in, NOT Redis !!!\n")
+		}
 		ew.printf("Run %s against %s, channels %s*, seed %d\n", res.RunID, res.Redis, res.KeyPrefix, res.Seed)
+		ew.printf("Server: %s\n", serverLine(res.Server))
+		if res.Server.Reason != "" {
+			ew.printf("Chosen by --redis=auto: %s\n", res.Server.Reason)
+		}
 		ew.printf("Started %s: %d instances, %s at %g events/s, events %s\n",
 			res.StartedAt.Format("2006-01-02 15:04:05 UTC"), c.Instances, seconds(c.DurationSeconds), c.Rate,
 			strings.Join(c.EventTypes, ", "))
 
 		ew.section("Overall Statistics")
-		ew.table(nil, overallRows(res))
+		ew.table(nil, overallRows(res), 2)
 		ew.section("Latency Statistics (publish to receive)")
-		ew.table(latencyHeader, [][]string{latencyRow(res.Latency)})
+		ew.table(latencyHeader, [][]string{latencyRow(res.Latency)}, 0)
 		ew.section("Per-Instance Statistics")
-		ew.table(instanceHeader, instanceRows(res))
+		ew.table(instanceHeader, instanceRows(res), 2)
 		if opts.Matrix {
 			if n := len(res.Instances); n <= opts.MatrixLimit && n > 1 {
 				ew.section("Event Distribution (delivered/sent, receiver by row, publisher by column)")
 				h, rows := matrixRows(res)
-				ew.table(h, rows)
+				ew.table(h, rows, 0)
 			} else if n > opts.MatrixLimit {
 				ew.printf("\n(delivery matrix omitted: %d instances, over %d; it is in the JSON output)\n", n, opts.MatrixLimit)
 			}
+		}
+		if opts.ServerStats && (res.Server.StatsBefore != nil || res.Server.StatsAfter != nil) {
+			ew.section("Server Counters (INFO, before publishing and after closing)")
+			ew.table([]string{"Field", "Before", "After"}, statsRows(res.Server), 1)
 		}
 		if len(res.Warnings) > 0 {
 			ew.section("Warnings")
@@ -70,7 +84,7 @@ func NewTableReporter(res *harness.Result, v Verdict, opts Options) Reporter {
 			}
 		}
 		ew.section("Test Verdict")
-		ew.table([]string{"Check", "Threshold", "Measured", "Result"}, verdictRows(v))
+		ew.table([]string{"Check", "Threshold", "Measured", "Result"}, verdictRows(v), 4)
 		status := string(v.Status)
 		if res.Interrupted {
 			status += " (interrupted: partial run)"
@@ -115,6 +129,53 @@ func overallRows(res *harness.Result) [][]string {
 
 // latencyRow prints dashes rather than zeros when nothing was delivered:
 // a 0 ms latency would read as a measurement.
+// serverLine names what was measured: mode, version and platform from
+// INFO server, and the pub/sub output buffer limit that decides when Redis
+// cuts off a slow subscriber.
+func serverLine(s harness.ServerInfo) string {
+	var b strings.Builder
+	switch {
+	case s.Embedded:
+		b.WriteString("embedded in-process server (miniredis), not Redis")
+	case s.Version != "":
+		fmt.Fprintf(&b, "Redis %s", s.Version)
+		var details []string
+		for _, d := range []string{s.RedisMode, s.OS} {
+			if d != "" {
+				details = append(details, d)
+			}
+		}
+		if s.ArchBits != "" {
+			details = append(details, s.ArchBits+"-bit")
+		}
+		if len(details) > 0 {
+			fmt.Fprintf(&b, " (%s)", strings.Join(details, ", "))
+		}
+	default:
+		b.WriteString("version unknown")
+	}
+	if s.Mode != "" {
+		fmt.Fprintf(&b, ", mode %s", s.Mode)
+	}
+	if s.PubsubLimit != "" && !s.Embedded {
+		fmt.Fprintf(&b, "; pubsub output buffer limit: %s", s.PubsubLimit)
+	}
+	return b.String()
+}
+
+// statsRows lists the INFO counters in a fixed order.
+func statsRows(s harness.ServerInfo) [][]string {
+	var rows [][]string
+	for _, k := range []string{"connected_clients", "pubsub_channels", "total_commands_processed", "used_memory_human"} {
+		b, a := s.StatsBefore[k], s.StatsAfter[k]
+		if b == "" && a == "" {
+			continue
+		}
+		rows = append(rows, []string{k, b, a})
+	}
+	return rows
+}
+
 func latencyRow(l harness.LatencyStats) []string {
 	if l.Count == 0 {
 		row := []string{"-", "-", "-", "-", "-", "-", "-", "-", "-", "0"}
@@ -214,9 +275,10 @@ func (e *errWriter) printf(format string, args ...any) {
 func (e *errWriter) section(title string) { e.printf("\n%s:\n", title) }
 
 // table renders one ASCII table: plain +-| borders that read in any CI log,
-// headers as written (the default would turn "p99" into "P 99"), text
-// columns left and numbers right.
-func (e *errWriter) table(header []string, rows [][]string) {
+// headers as written (the default would turn "p99" into "P 99"), the first
+// textCols columns left-aligned as text and the rest right-aligned as
+// numbers.
+func (e *errWriter) table(header []string, rows [][]string, textCols int) {
 	if e.err != nil {
 		return
 	}
@@ -227,13 +289,9 @@ func (e *errWriter) table(header []string, rows [][]string) {
 	align := make([]tw.Align, width)
 	for i := range align {
 		align[i] = tw.AlignRight
-	}
-	if len(header) == 0 || header[0] == "Check" {
-		for i := range align {
+		if i < textCols {
 			align[i] = tw.AlignLeft
 		}
-	} else if header[1] == "Instance ID" {
-		align[1] = tw.AlignLeft
 	}
 	t := tablewriter.NewTable(e.w,
 		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{Symbols: tw.NewSymbols(tw.StyleASCII)})),

@@ -14,6 +14,7 @@ import (
 
 	"github.com/redisload/redisload/bridge"
 	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/provision"
 	"github.com/redisload/redisload/report"
 	"github.com/redisload/redisload/scenarios"
 )
@@ -50,6 +51,8 @@ type options struct {
 	eventTypes string
 	scenario   string
 	redisURL   string
+	provision  provision.Options
+	mode       string
 	format     string
 	output     string
 	matrix     bool
@@ -71,7 +74,12 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.Float64Var(&c.Rate, "rate", harness.DefaultRate, "target events per second, over all instances")
 	fs.StringVar(&o.eventTypes, "event-types", strings.Join(harness.DefaultEventTypes, ","), "comma-separated event types to publish, or \"all\" ("+strings.Join(bridge.EventTypes, ", ")+")")
 	fs.Uint64Var(&c.Seed, "seed", 0, "random seed that reproduces the run's events (0: random, printed in the report)")
-	fs.StringVar(&o.redisURL, "redis-url", defaultRedisURL(), "Redis URL, redis://[user:password@]host:port[/db] (default from $REDIS_URL)")
+	fs.StringVar(&o.mode, "redis", "", "where the server comes from: auto, url, server, container or embedded (default: url when a URL is given, else auto)")
+	fs.StringVar(&o.redisURL, "redis-url", os.Getenv("REDIS_URL"), "Redis URL, redis://[user:password@]host:port[/db] (default $REDIS_URL)")
+	fs.StringArrayVar(&o.provision.ServerArgs, "redis-server-arg", nil, "extra redis-server argument in server mode; repeat it (--redis-server-arg=--maxclients --redis-server-arg=20000)")
+	fs.StringVar(&o.provision.Image, "redis-image", provision.DefaultImage, "container image in container mode")
+	fs.StringVar(&o.provision.ProbeAddr, "redis-probe-addr", provision.DefaultProbeAddr, "where auto mode looks for a running server first")
+	_ = fs.MarkHidden("redis-probe-addr")
 	fs.StringVar(&c.Redis.KeyPrefix, "key-prefix", bridge.DefaultKeyPrefix, "channel prefix: events go to <prefix><type>")
 	fs.Var(newDurationValue(harness.DefaultDrainTimeout, &c.DrainTimeout), "drain-timeout", "after publishing, how long to wait for messages in flight")
 	fs.Var(newDurationValue(harness.DefaultConnectTimeout, &c.ConnectTimeout), "connect-timeout", "how long connecting and subscribing every instance may take")
@@ -95,15 +103,6 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
 	return fs
-}
-
-// defaultRedisURL follows the convention of redis-cli and most Redis
-// clients: $REDIS_URL first, then the local default port.
-func defaultRedisURL() string {
-	if u := os.Getenv("REDIS_URL"); u != "" {
-		return u
-	}
-	return "redis://" + bridge.DefaultAddr
 }
 
 // run is the whole command; it returns the exit code. The report goes to
@@ -162,8 +161,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if o.verbose {
 		o.cfg.EventLog = stderr // the report stays alone on stdout
 	}
-	fmt.Fprintf(stderr, "redisload: %d instances on %s, %v at %g events/s (%d events)...\n",
-		o.cfg.Instances, bridge.RedactURL(o.redisURL), o.cfg.Duration, o.cfg.Rate, o.cfg.TotalEvents())
+
+	// Whatever provisioning starts, this stops: on every return below, on a
+	// failed verdict and on a panic alike.
+	inst, err := provision.Start(ctx, o.provision)
+	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "redisload: interrupted before the run started")
+			return exitInterrupted
+		}
+		fmt.Fprintf(stderr, "redisload: %v\n", err)
+		return exitUnavailable
+	}
+	defer inst.Close()
+	o.cfg.Redis.URL = inst.URL
+	announce(stderr, inst, o.cfg)
+
 	res, err := harness.Run(ctx, o.cfg)
 	// Interrupted before publishing began there is nothing to report; after
 	// that Run returns a partial result and the report below is printed.
@@ -173,11 +186,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitInterrupted
 	case errors.Is(err, harness.ErrUnavailable):
 		cause := strings.TrimPrefix(err.Error(), harness.ErrUnavailable.Error()+": ")
-		fmt.Fprintf(stderr, "redisload: cannot reach Redis at %s: %s\n", bridge.RedactURL(o.redisURL), cause)
+		fmt.Fprintf(stderr, "redisload: cannot reach Redis at %s: %s\n", bridge.RedactURL(inst.URL), cause)
 		return exitUnavailable
 	case err != nil:
 		return usageErr("%v", err)
 	}
+
+	res.Server.Mode = string(inst.Mode)
+	res.Server.Reason = inst.Reason
+	res.Server.Embedded = inst.Mode == provision.Embedded
 
 	// The verdict is computed even for an interrupted run: the partial
 	// report shows it, though the exit code says "interrupted".
@@ -186,7 +203,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if o.format == "json" {
 		rep = report.NewJSONReporter(res, v, toolVersion())
 	} else {
-		rep = report.NewTableReporter(res, v, report.Options{Matrix: o.matrix || o.verbose})
+		rep = report.NewTableReporter(res, v, report.Options{Matrix: o.matrix || o.verbose, ServerStats: o.verbose})
 	}
 	if err := rep(out); err != nil {
 		fmt.Fprintf(stderr, "redisload: writing the report: %v\n", err)
@@ -199,6 +216,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitPass
+}
+
+// announce says on stderr which server the run measures and why, before
+// it starts: loudly when it is the embedded stand-in.
+func announce(w io.Writer, inst *provision.Instance, c harness.Config) {
+	where := bridge.RedactURL(inst.URL)
+	switch inst.Mode {
+	case provision.Server:
+		where = "redis-server started on " + strings.TrimPrefix(inst.URL, "redis://")
+	case provision.Container:
+		where = "a Redis container at " + where
+	case provision.Embedded:
+		where = "an EMBEDDED in-process server (miniredis) at " + strings.TrimPrefix(inst.URL, "redis://")
+	}
+	if inst.Reason != "" {
+		fmt.Fprintf(w, "redisload: using %s (%s)\n", where, inst.Reason)
+	}
+	if inst.Mode == provision.Embedded {
+		fmt.Fprintln(w, "redisload: WARNING: no real Redis server: the numbers will describe an in-process Go stand-in, not Redis")
+	}
+	fmt.Fprintf(w, "redisload: %d instances on %s, %v at %g events/s (%d events)...\n",
+		c.Instances, where, c.Duration, c.Rate, c.TotalEvents())
 }
 
 // applyScenario takes the preset's value for every flag the user did not
@@ -227,10 +266,27 @@ func (o *options) complete() error {
 		return fmt.Errorf("--event-types: %v", err)
 	}
 	o.cfg.EventTypes = types
-	if _, err := bridge.ParseURL(o.redisURL); err != nil {
-		return fmt.Errorf("--redis-url: %v", err)
+	if o.redisURL != "" {
+		if _, err := bridge.ParseURL(o.redisURL); err != nil {
+			return fmt.Errorf("--redis-url: %v", err)
+		}
 	}
-	o.cfg.Redis.URL = o.redisURL
+	o.provision.URL = o.redisURL
+	if o.mode != "" {
+		m, err := provision.ParseMode(o.mode)
+		if err != nil {
+			return fmt.Errorf("--redis: %v", err)
+		}
+		o.provision.Mode = m
+	}
+	switch {
+	case o.provision.Mode == provision.URL && o.redisURL == "":
+		return errors.New("--redis=url needs --redis-url or $REDIS_URL")
+	case o.redisURL != "" && o.provision.Mode != "" && o.provision.Mode != provision.URL:
+		return fmt.Errorf("--redis=%s starts its own server: it cannot be combined with --redis-url (or $REDIS_URL)", o.provision.Mode)
+	case len(o.provision.ServerArgs) > 0 && o.provision.Mode != provision.Server && o.provision.Mode != "" && o.provision.Mode != provision.Auto:
+		return fmt.Errorf("--redis-server-arg applies to --redis=server (or auto), not %s", o.provision.Mode)
+	}
 	if o.format != "table" && o.format != "json" {
 		return fmt.Errorf("--format must be table or json, got %q", o.format)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -259,5 +260,138 @@ func TestScenarioFlagsOverride(t *testing.T) {
 	}
 	if o.cfg.Instances != 5 || o.cfg.Duration != 2*time.Second || o.cfg.Rate != 10 || strings.Join(o.cfg.EventTypes, ",") != "candle" {
 		t.Fatalf("config %+v", o.cfg)
+	}
+}
+
+// serverChildren counts this process's redis-server children, from /proc.
+func serverChildren(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	me := os.Getpid()
+	n := 0
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces, so cut at ')'.
+		s := string(stat)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 || !strings.Contains(s[:i], "(redis-server") {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) > 1 && f[1] == strconv.Itoa(me) && f[0] != "Z" {
+			n++
+		}
+	}
+	return n
+}
+
+// Server mode starts redis-server, reports it, and leaves nothing running:
+// after a passing run, a failing one, and one cancelled mid-way.
+func TestServerModeLeavesNoProcess(t *testing.T) {
+	redistest.NeedServerBinary(t)
+	before := serverChildren(t)
+	code, out, errs := invoke(t, context.Background(), "--redis=server", "--duration=0.5", "--rate=20",
+		"--redis-server-arg=--client-output-buffer-limit", "--redis-server-arg=pubsub 4mb 2mb 20", "--format=json")
+	if code != exitPass || !strings.Contains(errs, "instances on redis-server started on 127.0.0.1:") {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	doc, err := report.ReadDocument(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.Server.Mode != "server" || doc.Server.PubsubLimit != "hard 4 MiB, soft 2 MiB for 20s" || doc.Server.Embedded {
+		t.Fatalf("server %+v", doc.Server)
+	}
+	if n := serverChildren(t); n != before {
+		t.Fatalf("%d redis-server children after a passing run, %d before", n, before)
+	}
+	if code, _, _ := invoke(t, context.Background(), "--redis=server", "--duration=0.3", "--rate=20", "--no-self-filter"); code != exitFail {
+		t.Fatalf("failing run: exit %d", code)
+	}
+	if n := serverChildren(t); n != before {
+		t.Fatalf("%d redis-server children after a failing run, %d before", n, before)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(400*time.Millisecond, func() {
+		if serverChildren(t) != before+1 {
+			t.Error("no redis-server child while the run was under way")
+		}
+		cancel()
+	})
+	if code, _, _ := invoke(t, ctx, "--redis=server", "--duration=30s", "--rate=20"); code != exitInterrupted {
+		t.Fatalf("cancelled run: exit %d", code)
+	}
+	if n := serverChildren(t); n != before {
+		t.Fatalf("%d redis-server children after a cancelled run, %d before", n, before)
+	}
+}
+
+// With nothing listening where auto looks first, it starts redis-server and
+// says which and why.
+func TestAutoModeStartsServer(t *testing.T) {
+	redistest.NeedServerBinary(t)
+	probe := "127.0.0.1:" + strconv.Itoa(redistest.FreePort(t))
+	code, out, errs := invoke(t, context.Background(), "--redis-probe-addr="+probe, "--duration=0.3", "--rate=20")
+	if code != exitPass || !strings.Contains(errs, "redisload: using redis-server started on 127.0.0.1:") ||
+		!strings.Contains(errs, "(nothing answered on "+probe+"; started ") {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	if !strings.Contains(out, "mode server") || !strings.Contains(out, "Chosen by --redis=auto: nothing answered on "+probe) {
+		t.Fatalf("report does not name the server:\n%s", out)
+	}
+}
+
+func TestEmbeddedModeSaysSoLoudly(t *testing.T) {
+	code, out, errs := invoke(t, context.Background(), "--redis=embedded", "--duration=0.3", "--rate=20", "--format=json")
+	if code != exitPass || !strings.Contains(errs, "WARNING: no real Redis server") {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	doc, err := report.ReadDocument(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !doc.Server.Embedded || doc.Server.Mode != "embedded" || doc.Totals.Delivered != 12 {
+		t.Fatalf("server %+v totals %+v", doc.Server, doc.Totals)
+	}
+	code, out, _ = invoke(t, context.Background(), "--redis=embedded", "--duration=0.3", "--rate=20")
+	if code != exitPass || !strings.Contains(out, "!!! EMBEDDED SERVER: these numbers describe miniredis") {
+		t.Fatalf("table lacks the banner:\n%s", out)
+	}
+}
+
+func TestRedisModeUsageErrors(t *testing.T) {
+	t.Setenv("REDIS_URL", "")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--redis=docker"}, `--redis: unknown mode "docker"`},
+		{[]string{"--redis=url"}, "--redis=url needs --redis-url or $REDIS_URL"},
+		{[]string{"--redis=server", "--redis-url=redis://127.0.0.1:6379"}, "--redis=server starts its own server"},
+		{[]string{"--redis=embedded", "--redis-server-arg=--port"}, "--redis-server-arg applies to --redis=server"},
+	} {
+		code, _, errs := invoke(t, context.Background(), tc.args...)
+		if code != exitUsage || !strings.Contains(errs, tc.want) {
+			t.Errorf("%v: exit %d %q, want %q", tc.args, code, errs, tc.want)
+		}
+	}
+}
+
+func TestContainerModeWithoutEngineExit3(t *testing.T) {
+	code, _, errs := invoke(t, context.Background(), "--redis=container", "--duration=0.3")
+	if code == exitPass {
+		t.Skip("a Docker engine is healthy here; the container mode ran")
+	}
+	if code != exitUnavailable || !strings.Contains(errs, "container mode: no healthy Docker engine") {
+		t.Fatalf("exit %d %q", code, errs)
 	}
 }

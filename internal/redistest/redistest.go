@@ -1,19 +1,24 @@
-// Package redistest gives tests a real Redis server: a redis-server process
-// of their own on a free loopback port, or the server named by
-// $REDISLOAD_TEST_REDIS_URL.
+// Package redistest gives tests a real Redis server, found or started with
+// the same chain as redisload's --redis=auto: the server named by
+// $REDISLOAD_TEST_REDIS_URL, else a redis-server process of the test's own
+// on a free loopback port, else a container, else the embedded stand-in.
+//
+// In CI (CI=true or REDISLOAD_REQUIRE_REAL_REDIS=1) falling back to the
+// embedded stand-in fails the test: CI must measure a real server.
 package redistest
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/redisload/redisload/provision"
 )
 
 // EnvURL names the environment variable that points tests at an existing
@@ -26,15 +31,22 @@ type Server struct {
 	URL string
 	// Addr is its host:port.
 	Addr string
-	// Cmd is the redis-server process, nil for a server from EnvURL.
+	// Mode says how it was provided: url (from EnvURL), server, container
+	// or embedded.
+	Mode provision.Mode
+	// Cmd is the redis-server process in server mode, nil otherwise: tests
+	// that freeze or kill the server use it.
 	Cmd *exec.Cmd
 }
 
-// Start returns a Redis server that lives until the test ends. Without
-// $REDISLOAD_TEST_REDIS_URL it starts redis-server from PATH, with no
-// persistence, on a free port, and stops it (by its pid) at cleanup; extra
-// args are passed to redis-server. A missing redis-server fails the test:
-// CI installs it, and a test that silently skipped would prove nothing.
+// requireReal reports whether the embedded fallback is forbidden.
+func requireReal() bool {
+	return os.Getenv("CI") == "true" || os.Getenv("REDISLOAD_REQUIRE_REAL_REDIS") == "1"
+}
+
+// Start returns a Redis server that lives until the test ends, by the
+// chain above; extra args go to redis-server (and rule out every link but
+// a process of the test's own).
 func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
 	if u := os.Getenv(EnvURL); u != "" && len(args) == 0 {
@@ -42,73 +54,74 @@ func Start(t testing.TB, args ...string) *Server {
 		if err != nil {
 			t.Fatalf("%s: %v", EnvURL, err)
 		}
-		return &Server{URL: u, Addr: opt.Addr}
+		return &Server{URL: u, Addr: opt.Addr, Mode: provision.URL}
 	}
-	return StartOwn(t, args...)
+	if _, err := exec.LookPath("redis-server"); err == nil {
+		return start(t, provision.Options{Mode: provision.Server, ServerArgs: args})
+	}
+	if len(args) > 0 {
+		skipOrFail(t, "needs its own redis-server (with "+strings.Join(args, " ")+"), and none is on PATH")
+	}
+	c, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if inst, err := provision.Start(c, provision.Options{Mode: provision.Container}); err == nil {
+		return adopt(t, inst)
+	}
+	if requireReal() {
+		t.Fatal("no real Redis for the tests: no redis-server on PATH, no Docker engine, and CI forbids the embedded fallback (install redis-server)")
+	}
+	t.Log("no redis-server on PATH and no Docker engine: using the embedded stand-in")
+	return start(t, provision.Options{Mode: provision.Embedded})
 }
 
-// StartOwn always starts a private redis-server, for tests that stop,
-// freeze or reconfigure it.
+// StartOwn returns a redis-server process of the test's own, for tests
+// that stop, freeze or reconfigure the server or need a real server's
+// behaviour. Without redis-server on PATH the test is skipped with the
+// reason, or fails in CI.
 func StartOwn(t testing.TB, args ...string) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatalf("redis-server is not on PATH (install the redis-server package): %v", err)
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		skipOrFail(t, "needs its own redis-server process, and none is on PATH")
 	}
-	// A port can be taken between choosing and binding; try a few.
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		port := FreePort(t)
-		s, err := startAt(t, bin, port, args)
-		if err == nil {
-			return s
-		}
-		lastErr = err
-	}
-	t.Fatalf("start redis-server: %v", lastErr)
-	return nil
+	return start(t, provision.Options{Mode: provision.Server, ServerArgs: args})
 }
 
-func startAt(t testing.TB, bin string, port int, extra []string) (*Server, error) {
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	args := append([]string{
-		"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--daemonize", "no",
-		"--dir", t.TempDir(), "--loglevel", "warning",
-	}, extra...)
-	cmd := exec.Command(bin, args...)
-	if err := cmd.Start(); err != nil {
-		return nil, err
+// NeedServerBinary skips a test of redis-server provisioning itself when
+// no redis-server is on PATH (and fails it in CI).
+func NeedServerBinary(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		skipOrFail(t, "tests redis-server provisioning, and no redis-server is on PATH")
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stop := func() {
-		_ = cmd.Process.Kill()
-		<-exited
+}
+
+func skipOrFail(t testing.TB, why string) {
+	t.Helper()
+	if requireReal() {
+		t.Fatal(why + " (CI requires a real server: install redis-server)")
 	}
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
-	defer c.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			break
-		}
-		select {
-		case werr := <-exited:
-			return nil, fmt.Errorf("redis-server on port %d exited: %v", port, werr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, fmt.Errorf("redis-server on port %d did not answer PING: %v", port, err)
-		}
-		time.Sleep(10 * time.Millisecond)
+	t.Skip(why)
+}
+
+func start(t testing.TB, o provision.Options) *Server {
+	t.Helper()
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	inst, err := provision.Start(c, o)
+	if err != nil {
+		t.Fatalf("start Redis: %v", err)
 	}
-	t.Cleanup(stop)
-	return &Server{URL: "redis://" + addr, Addr: addr, Cmd: cmd}, nil
+	return adopt(t, inst)
+}
+
+// adopt wraps inst and stops it when the test ends.
+func adopt(t testing.TB, inst *provision.Instance) *Server {
+	t.Cleanup(func() { _ = inst.Close() })
+	opt, err := redis.ParseURL(inst.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Server{URL: inst.URL, Addr: opt.Addr, Mode: inst.Mode, Cmd: inst.Cmd}
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago.

@@ -1,0 +1,148 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redisload/redisload/bridge"
+)
+
+// ServerInfo says what was measured: the report names the server in its
+// header, because numbers from the wrong server are worse than none.
+type ServerInfo struct {
+	// Mode is how the server was provided (url, server, container,
+	// embedded); set by the caller that provided it.
+	Mode string `json:"mode,omitempty"`
+	// Reason says why that mode was chosen, when it was chosen for the user.
+	Reason string `json:"reason,omitempty"`
+	// Embedded is true for the in-process stand-in: its numbers describe
+	// it, not Redis.
+	Embedded bool `json:"embedded"`
+	// Version, RedisMode, OS and ArchBits come from INFO server; empty
+	// when the server does not say.
+	Version   string `json:"redis_version,omitempty"`
+	RedisMode string `json:"redis_mode,omitempty"`
+	OS        string `json:"os,omitempty"`
+	ArchBits  string `json:"arch_bits,omitempty"`
+	// PubsubLimit is the server's client-output-buffer-limit for pub/sub
+	// clients, which decides when Redis disconnects a slow subscriber.
+	PubsubLimit string `json:"pubsub_output_buffer_limit"`
+	// StatsBefore and StatsAfter are INFO counters read before connecting
+	// and after closing: connected_clients, pubsub_channels,
+	// total_commands_processed, used_memory.
+	StatsBefore map[string]string `json:"stats_before,omitempty"`
+	StatsAfter  map[string]string `json:"stats_after,omitempty"`
+}
+
+// statsFields are the INFO fields of StatsBefore/After.
+var statsFields = []string{"connected_clients", "pubsub_channels", "total_commands_processed", "used_memory_human"}
+
+// serverProbe is a plain client to the run's server, for INFO and CONFIG.
+type serverProbe struct{ c *redis.Client }
+
+func newServerProbe(o bridge.Options) (*serverProbe, error) {
+	ro, err := o.RedisOptions()
+	if err != nil {
+		return nil, err
+	}
+	ro.MaxRetries = -1
+	ro.PoolSize = 1
+	return &serverProbe{c: redis.NewClient(ro)}, nil
+}
+
+func (p *serverProbe) close() { _ = p.c.Close() }
+
+// describe reads INFO server and the pub/sub output buffer limit. A server
+// that refuses either (a managed Redis may forbid CONFIG) still runs: the
+// report says what is unknown.
+func (p *serverProbe) describe(ctx context.Context) ServerInfo {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var si ServerInfo
+	if txt, err := p.c.Info(ctx, "server").Result(); err == nil {
+		f := infoFields(txt)
+		si.Version, si.RedisMode, si.OS, si.ArchBits = f["redis_version"], f["redis_mode"], f["os"], f["arch_bits"]
+	}
+	si.PubsubLimit = "unknown"
+	cfg, err := p.c.ConfigGet(ctx, "client-output-buffer-limit").Result()
+	if err != nil {
+		si.PubsubLimit = "unknown (CONFIG GET: " + firstWords(err.Error()) + ")"
+	} else if l, ok := pubsubLimit(cfg["client-output-buffer-limit"]); ok {
+		si.PubsubLimit = l
+	}
+	return si
+}
+
+// stats reads the counters of StatsBefore/After; nil if INFO fails.
+func (p *serverProbe) stats(ctx context.Context) map[string]string {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	txt, err := p.c.Info(ctx, "clients", "stats", "memory").Result()
+	if err != nil {
+		return nil
+	}
+	f := infoFields(txt)
+	out := map[string]string{}
+	for _, k := range statsFields {
+		if v, ok := f[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// infoFields parses INFO's "key:value" lines.
+func infoFields(txt string) map[string]string {
+	f := map[string]string{}
+	for _, line := range strings.Split(txt, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok && !strings.HasPrefix(k, "#") {
+			f[k] = v
+		}
+	}
+	return f
+}
+
+// pubsubLimit reads the pubsub class out of a client-output-buffer-limit
+// value ("normal 0 0 0 slave … pubsub 33554432 8388608 60") as "hard 32 MiB,
+// soft 8 MiB for 60s"; a zero limit is "none".
+func pubsubLimit(v string) (string, bool) {
+	w := strings.Fields(v)
+	for i := 0; i+3 < len(w); i++ {
+		if w[i] != "pubsub" {
+			continue
+		}
+		hard, err1 := strconv.ParseInt(w[i+1], 10, 64)
+		soft, err2 := strconv.ParseInt(w[i+2], 10, 64)
+		secs, err3 := strconv.ParseInt(w[i+3], 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil {
+			return "", false
+		}
+		return fmt.Sprintf("hard %s, soft %s for %ds", bytesLabel(hard), bytesLabel(soft), secs), true
+	}
+	return "", false
+}
+
+func bytesLabel(n int64) string {
+	switch {
+	case n == 0:
+		return "none"
+	case n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// firstWords keeps a server error short enough for a report cell.
+func firstWords(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "..."
+	}
+	return s
+}
