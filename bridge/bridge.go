@@ -197,9 +197,10 @@ func (b *Bridge) Connect(ctx context.Context) error {
 	return nil
 }
 
-// connectError names the address (never the password) and the connection.
+// connectError names the address (never the password) and the connection,
+// and says what to fix where the cause is known.
 func (b *Bridge) connectError(which string, err error) error {
-	return fmt.Errorf("connect %s to %s: %w", which, b.redisOpt.Addr, err)
+	return fmt.Errorf("connect %s to %s: %w", which, b.redisOpt.Addr, classify(err, b.redisOpt.TLSConfig != nil))
 }
 
 // Close stops the receive loop, closes both connections and waits for the

@@ -1,8 +1,10 @@
 package bridge
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -86,6 +88,11 @@ type Options struct {
 	// while it runs, no further message is read.
 	// default: nil (events are counted and dropped)
 	Handler Handler
+
+	// TLSConfig, when set, makes the connections use TLS with it; a
+	// rediss:// URL sets a default one.
+	// default: nil (TLS only for rediss://)
+	TLSConfig *tls.Config
 
 	// DeliverOwn hands messages published by this bridge to the handler
 	// instead of dropping them. It exists so that tests can prove that a
@@ -187,6 +194,27 @@ func (o Options) redisOptions() (*redis.Options, error) {
 		ro.DB = o.DB
 	}
 	ro.DialTimeout = o.DialTimeout
+	// One dial attempt per connection: go-redis would retry a failed dial
+	// five times, multiplying every connect error (a TLS mismatch took
+	// 15 s). The subscriber has its own reconnection policy, and a
+	// publisher that cannot connect counts a failed publish.
+	ro.DialerRetries = 1
+	if o.TLSConfig != nil {
+		tc := o.TLSConfig.Clone()
+		if tc.ServerName == "" {
+			// Verify the certificate against the host dialled, as a
+			// rediss:// URL does.
+			if host, _, err := net.SplitHostPort(ro.Addr); err == nil {
+				tc.ServerName = host
+			}
+		}
+		ro.TLSConfig = tc
+	}
+	if ro.TLSConfig != nil {
+		// Our dialer bounds the handshake and explains a silent server;
+		// go-redis would otherwise wrap the connection in TLS itself.
+		ro.Dialer = tlsDialer(ro.TLSConfig, o.DialTimeout)
+	}
 	// Without it go-redis ignores ctx deadlines on reads, including the
 	// connection handshake: a server that accepts and never answers held
 	// Connect for 5 s whatever ctx said. Every blocking call of the bridge

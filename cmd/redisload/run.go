@@ -53,6 +53,7 @@ type options struct {
 	redisURL   string
 	provision  provision.Options
 	mode       string
+	security   securityFlags
 	format     string
 	output     string
 	matrix     bool
@@ -80,6 +81,12 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&o.provision.Image, "redis-image", provision.DefaultImage, "container image in container mode")
 	fs.StringVar(&o.provision.ProbeAddr, "redis-probe-addr", provision.DefaultProbeAddr, "where auto mode looks for a running server first")
 	_ = fs.MarkHidden("redis-probe-addr")
+	fs.StringVar(&o.security.username, "redis-username", "", "ACL user name (or in the URL)")
+	fs.StringVar(&o.security.passwordEnv, "redis-password-env", "", "read the password from this environment variable (default $REDIS_PASSWORD, when the URL has none)")
+	fs.StringVar(&o.security.tlsCA, "tls-ca", "", "PEM file of the CA that signed the server's certificate (rediss:// URLs)")
+	fs.StringVar(&o.security.tlsCert, "tls-cert", "", "PEM client certificate, for servers that require one (with --tls-key)")
+	fs.StringVar(&o.security.tlsKey, "tls-key", "", "PEM key of --tls-cert")
+	fs.BoolVar(&o.security.tlsInsecure, "tls-insecure", false, "do not verify the server's certificate (prints a warning)")
 	fs.StringVar(&c.Redis.KeyPrefix, "key-prefix", bridge.DefaultKeyPrefix, "channel prefix: events go to <prefix><type>")
 	fs.Var(newDurationValue(harness.DefaultDrainTimeout, &c.DrainTimeout), "drain-timeout", "after publishing, how long to wait for messages in flight")
 	fs.Var(newDurationValue(harness.DefaultConnectTimeout, &c.ConnectTimeout), "connect-timeout", "how long connecting and subscribing every instance may take")
@@ -145,6 +152,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := o.complete(); err != nil {
 		return usageErr("%v", err)
 	}
+	if err := o.security.apply(&o.cfg.Redis, o.redisURL, stderr); err != nil {
+		return usageErr("%v", err)
+	}
 
 	// Open the output before the run, so that a bad path fails in a
 	// second rather than after the whole test.
@@ -185,8 +195,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "redisload: interrupted before the run started")
 		return exitInterrupted
 	case errors.Is(err, harness.ErrUnavailable):
-		cause := strings.TrimPrefix(err.Error(), harness.ErrUnavailable.Error()+": ")
-		fmt.Fprintf(stderr, "redisload: cannot reach Redis at %s: %s\n", bridge.RedactURL(inst.URL), cause)
+		fmt.Fprintf(stderr, "redisload: %s\n", explainConnectError(bridge.RedactURL(inst.URL), err))
 		return exitUnavailable
 	case err != nil:
 		return usageErr("%v", err)

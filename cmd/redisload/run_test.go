@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/redisload/redisload/internal/redistest"
@@ -19,7 +20,10 @@ import (
 	"github.com/redisload/redisload/scenarios"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	redis.SetLogger(quietLogger{}) // as main does
+	goleak.VerifyTestMain(m)
+}
 
 // invoke runs the command in-process and returns its exit code and output.
 func invoke(t *testing.T, ctx context.Context, args ...string) (int, string, string) {

@@ -1,0 +1,90 @@
+package bridge
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+)
+
+// Connection failures that have a cause a user can act on. Connect's
+// errors wrap one of them where it applies (test with errors.Is).
+var (
+	// ErrAuthFailed: the server refused the credentials.
+	ErrAuthFailed = errors.New("authentication failed")
+	// ErrPasswordRequired: the server wants a password and none was given.
+	// It wraps ErrAuthFailed.
+	ErrPasswordRequired = fmt.Errorf("%w: the server requires a password and none was given (NOAUTH)", ErrAuthFailed)
+	// ErrTLSUntrusted: the server's certificate does not verify.
+	ErrTLSUntrusted = errors.New("TLS: the server's certificate is not trusted")
+	// ErrTLSMismatch: one side speaks TLS and the other does not.
+	ErrTLSMismatch = errors.New("TLS mismatch")
+)
+
+// tlsHandshakeTimeout bounds a TLS handshake. A plain-TCP Redis answers a
+// TLS hello with silence (it waits for the rest of a "command"), so without
+// a bound of its own the mistake would show as a timeout of the whole
+// connect, with no hint of the cause.
+const tlsHandshakeTimeout = 3 * time.Second
+
+// tlsDialer dials TCP and completes the TLS handshake within
+// min(dialTimeout, tlsHandshakeTimeout), naming the likely cause when the
+// server stays silent.
+func tlsDialer(cfg *tls.Config, dialTimeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		// Keep-alive as go-redis's own dialer sets it.
+		d := net.Dialer{Timeout: dialTimeout, KeepAliveConfig: net.KeepAliveConfig{
+			Enable: true, Idle: 30 * time.Second, Interval: 5 * time.Second, Count: 3}}
+		raw, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		hctx, cancel := context.WithTimeout(ctx, min(dialTimeout, tlsHandshakeTimeout))
+		defer cancel()
+		conn := tls.Client(raw, cfg)
+		if err := conn.HandshakeContext(hctx); err != nil {
+			_ = raw.Close()
+			if hctx.Err() != nil && ctx.Err() == nil {
+				return nil, fmt.Errorf("%w: no answer to the TLS handshake within %v: the port looks like plain TCP (use redis://, not rediss://)",
+					ErrTLSMismatch, min(dialTimeout, tlsHandshakeTimeout))
+			}
+			return nil, err
+		}
+		return conn, nil
+	}
+}
+
+// classify turns a connection error into one that says what to fix, keeping
+// the original text. Errors it does not recognise pass unchanged.
+func classify(err error, usingTLS bool) error {
+	msg := err.Error()
+	var certErr *tls.CertificateVerificationError
+	switch {
+	case errors.Is(err, ErrTLSMismatch):
+		return err
+	case strings.HasPrefix(msg, "WRONGPASS"):
+		return fmt.Errorf("%w: wrong username or password (%s)", ErrAuthFailed, firstSentence(msg))
+	case strings.HasPrefix(msg, "NOAUTH"):
+		return ErrPasswordRequired
+	case errors.As(err, &certErr):
+		return fmt.Errorf("%w (%v)", ErrTLSUntrusted, certErr.Err)
+	case strings.Contains(msg, "first record does not look like a TLS handshake"):
+		return fmt.Errorf("%w: the server answered in plain text (use redis://, not rediss://)", ErrTLSMismatch)
+	case !usingTLS && (errors.Is(err, io.EOF) || strings.Contains(msg, "connection reset by peer")):
+		return fmt.Errorf("%w: the server closed the connection at the first command (%v): if the port expects TLS, use a rediss:// URL",
+			ErrTLSMismatch, err)
+	}
+	return err
+}
+
+// firstSentence trims a server error to its first sentence.
+func firstSentence(s string) string {
+	if i := strings.Index(s, ". "); i > 0 {
+		return s[:i]
+	}
+	return strings.TrimSuffix(s, ".")
+}

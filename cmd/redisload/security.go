@@ -1,0 +1,109 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/redisload/redisload/bridge"
+	"github.com/redisload/redisload/harness"
+)
+
+// securityFlags are the credential and TLS flags.
+type securityFlags struct {
+	username    string
+	passwordEnv string
+	tlsCA       string
+	tlsCert     string
+	tlsKey      string
+	tlsInsecure bool
+}
+
+// apply fills the bridge options from the flags. The password is read from
+// an environment variable, never from a flag: a flag's value shows in ps
+// and in shell history. An explicit --redis-password-env must name a set
+// variable; $REDIS_PASSWORD is used when set and the URL has no password.
+func (s securityFlags) apply(o *bridge.Options, redisURL string, warn io.Writer) error {
+	o.Username = s.username
+	switch {
+	case s.passwordEnv != "":
+		pw, ok := os.LookupEnv(s.passwordEnv)
+		if !ok || pw == "" {
+			return fmt.Errorf("--redis-password-env: $%s is not set", s.passwordEnv)
+		}
+		o.Password = pw
+	case os.Getenv("REDIS_PASSWORD") != "" && !urlHasPassword(redisURL):
+		o.Password = os.Getenv("REDIS_PASSWORD")
+	}
+
+	usesTLS := s.tlsCA != "" || s.tlsCert != "" || s.tlsKey != "" || s.tlsInsecure
+	if !usesTLS {
+		return nil
+	}
+	if !strings.HasPrefix(redisURL, "rediss://") {
+		return errors.New("--tls-ca, --tls-cert, --tls-key and --tls-insecure need a rediss:// --redis-url")
+	}
+	if (s.tlsCert == "") != (s.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if s.tlsCA != "" {
+		pem, err := os.ReadFile(s.tlsCA)
+		if err != nil {
+			return fmt.Errorf("--tls-ca: %v", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("--tls-ca: no PEM certificate in %s", s.tlsCA)
+		}
+	}
+	if s.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(s.tlsCert, s.tlsKey)
+		if err != nil {
+			return fmt.Errorf("--tls-cert/--tls-key: %v", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	if s.tlsInsecure {
+		cfg.InsecureSkipVerify = true
+		fmt.Fprintln(warn, "redisload: WARNING: --tls-insecure: the server's certificate is not verified")
+	}
+	o.TLSConfig = cfg
+	return nil
+}
+
+func urlHasPassword(raw string) bool {
+	u, err := bridge.ParseURL(raw)
+	if err != nil || u.User == nil {
+		return false
+	}
+	_, ok := u.User.Password()
+	return ok
+}
+
+// connectPrefix is what the harness and bridge put before a connect error;
+// the CLI names the server itself, once.
+var connectPrefix = regexp.MustCompile(`^(` + regexp.QuoteMeta(harness.ErrUnavailable.Error()) +
+	`: )?instance \d+: connect (publisher|subscriber) to \S+: `)
+
+// explainConnectError is the one line printed when Redis cannot be used:
+// the cause first, then the flag that fixes it where there is one.
+func explainConnectError(where string, err error) string {
+	cause := connectPrefix.ReplaceAllString(err.Error(), "")
+	switch {
+	case errors.Is(err, bridge.ErrPasswordRequired):
+		return fmt.Sprintf("Redis at %s: %s; give it in the URL, with --redis-password-env NAME or in $REDIS_PASSWORD", where, cause)
+	case errors.Is(err, bridge.ErrAuthFailed):
+		return fmt.Sprintf("Redis at %s: %s", where, cause)
+	case errors.Is(err, bridge.ErrTLSUntrusted):
+		return fmt.Sprintf("Redis at %s: %s; give its CA with --tls-ca, or skip verification with --tls-insecure", where, cause)
+	case errors.Is(err, bridge.ErrTLSMismatch):
+		return fmt.Sprintf("Redis at %s: %s", where, cause)
+	}
+	return fmt.Sprintf("cannot reach Redis at %s: %s", where, cause)
+}
