@@ -399,3 +399,22 @@ func TestContainerModeWithoutEngineExit3(t *testing.T) {
 		t.Fatalf("exit %d %q", code, errs)
 	}
 }
+
+// With nothing listening, no redis-server on PATH and no Docker engine,
+// auto runs on the embedded stand-in and says so on stderr and in the
+// report.
+func TestAutoWithNothingAvailableRunsEmbeddedLoudly(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // no redis-server, no docker
+	probe := "127.0.0.1:" + strconv.Itoa(redistest.FreePort(t))
+	code, out, errs := invoke(t, context.Background(), "--redis-probe-addr="+probe, "--duration=0.3", "--rate=20")
+	if code == exitPass && strings.Contains(errs, "started a container") {
+		t.Skip("a Docker engine answered without the docker binary")
+	}
+	if code != exitPass || !strings.Contains(errs, "using an EMBEDDED in-process server (miniredis)") ||
+		!strings.Contains(errs, "no redis-server on PATH") || !strings.Contains(errs, "WARNING: no real Redis server") {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	if !strings.Contains(out, "!!! EMBEDDED SERVER") || !strings.Contains(out, "Chosen by --redis=auto: nothing answered on "+probe) {
+		t.Fatalf("report:\n%s", out)
+	}
+}
