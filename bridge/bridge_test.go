@@ -45,6 +45,18 @@ func (c *collector) wait(t *testing.T, n int) {
 	}
 }
 
+// waitFor polls cond for up to 5 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func newBridge(t *testing.T, srv *redistest.Server, id string, opt bridge.Options) *bridge.Bridge {
 	t.Helper()
 	opt.URL = srv.URL
@@ -103,6 +115,9 @@ func TestPublishSubscribeSelfFilter(t *testing.T) {
 		t.Fatal(err)
 	}
 	cb.wait(t, 1)
+	// a's own echo of that last trade travels on a's subscriber connection,
+	// independently of b's copy: wait for it before closing.
+	waitFor(t, "a's last echo", func() bool { return a.Metrics().SelfFiltered == 4 })
 	_ = a.Close()
 	_ = b.Close()
 
@@ -365,20 +380,11 @@ func TestSubscriberReconnects(t *testing.T) {
 	if n, err := rc.ClientKillByFilter(ctx(t), "TYPE", "pubsub").Result(); err != nil || n != 1 {
 		t.Fatalf("CLIENT KILL: %d, %v", n, err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		n, err := rc.PubSubNumSub(ctx(t), "t-"+t.Name()+":ticker").Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n["t-"+t.Name()+":ticker"] == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no re-subscription within 5s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	ch := "t-" + t.Name() + ":ticker"
+	waitFor(t, "re-subscription", func() bool {
+		n, err := rc.PubSubNumSub(ctx(t), ch).Result()
+		return err == nil && n[ch] == 1
+	})
 	if err := pub.Publish(ctx(t), "ticker", 1); err != nil {
 		t.Fatal(err)
 	}
