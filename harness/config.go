@@ -32,6 +32,10 @@ type Config struct {
 	// every instance subscribes to all of them.
 	// default: ticker, trade
 	EventTypes []string
+	// Pipeline caps how many events one instance sends in one pipelined
+	// round trip; each instance sends whatever is due, up to this, at once.
+	// default: 512
+	Pipeline int
 	// Seed makes the run's choices (instance, type, payload of each event)
 	// reproducible. Zero picks one at random; Result.Seed says which.
 	// default: 0 (random)
@@ -66,6 +70,7 @@ const (
 	DefaultRate           = 10.0
 	DefaultDrainTimeout   = 2 * time.Second
 	DefaultConnectTimeout = 10 * time.Second
+	DefaultPipeline       = 512
 )
 
 // DefaultEventTypes are the seed's event types.
@@ -88,6 +93,9 @@ func (c Config) WithDefaults() Config {
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
+	if c.Pipeline == 0 {
+		c.Pipeline = DefaultPipeline
+	}
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = DefaultConnectTimeout
 	}
@@ -109,6 +117,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--duration must be positive, got %v", c.Duration)
 	case c.Rate <= 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
 		return fmt.Errorf("--rate must be a positive number of events per second, got %v", c.Rate)
+	case c.Pipeline < 1:
+		return fmt.Errorf("--pipeline must be at least 1, got %d", c.Pipeline)
 	case c.DrainTimeout < 0:
 		return fmt.Errorf("--drain-timeout must not be negative, got %v", c.DrainTimeout)
 	case c.ConnectTimeout < 0:

@@ -3,68 +3,161 @@ package harness
 import (
 	"context"
 	"math/rand/v2"
+	"sync"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/redisload/redisload/bridge"
 )
 
-// publisher is the open-loop scheduler: event k is due at k/Rate seconds
-// after the start, whether or not earlier publishes were slow, so a slow
-// server shows as a shortfall in the achieved rate rather than silently
-// lowering the load. It runs on Run's goroutine; its counters are read
-// after it returns.
+// publisher is the open-loop load generator. A scheduler decides when each
+// event is due (event k at k/Rate seconds after the start) and which
+// instance publishes it (at random, as the seed tool did), and hands it to
+// that instance's publisher goroutine through a lock-free ring; each
+// instance publishes whatever is due in one pipeline per wake-up.
+//
+// Open loop: the schedule does not wait for Redis. A publisher that falls
+// behind publishes late, and its events carry their intended send time, so
+// the delay shows in the latency (no coordinated omission, as wrk2 and
+// vegeta measure); what is not due by the end of the duration is a
+// shortfall in the achieved rate.
 type publisher struct {
-	cfg     Config
-	bridges []*bridge.Bridge
-	rng     *rand.Rand
-	gen     *eventGen
-	log     *eventLog
-	buf     []byte
+	cfg   Config
+	rng   *rand.Rand // chooses the instance of each event
+	insts []*instancePublisher
+	log   *eventLog
 
-	published []uint64 // successful publishes, by instance
-	errors    []uint64 // failed publishes, by instance
+	// published and errors are filled from the instances when run returns.
+	published []uint64
+	errors    []uint64
+	sendDelay *hdrhistogram.Histogram // merged; intended → actual, µs
+}
+
+// instancePublisher publishes one instance's events. Everything in it is
+// owned by its goroutine until run has waited for it.
+type instancePublisher struct {
+	index   int
+	b       *bridge.Bridge
+	ring    *ring
+	kick    chan struct{} // capacity 1: "the ring has new events"
+	gen     *eventGen     // its own seeded generator: types and payloads
+	types   []string
+	batch   *bridge.Batch
+	due     []uint64 // popped event numbers, len = the pipeline limit
+	payload []byte
+	startNs int64
+	nsPer   float64 // nanoseconds between events of the whole schedule
+	log     *eventLog
+
+	published, errors uint64
+	delay             *hdrhistogram.Histogram
 }
 
 func newPublisher(cfg Config, seed uint64, bridges []*bridge.Bridge, log *eventLog) *publisher {
-	// One generator drives instance, type and payload choices in a fixed
-	// order, so a seed reproduces the run's events exactly.
-	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	return &publisher{
+	p := &publisher{
 		cfg:       cfg,
-		bridges:   bridges,
-		rng:       rng,
-		gen:       newEventGen(rng),
+		rng:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		log:       log,
-		buf:       make([]byte, 0, 1024),
 		published: make([]uint64, len(bridges)),
 		errors:    make([]uint64, len(bridges)),
 	}
+	perInstance := cfg.Rate / float64(len(bridges))
+	for i, b := range bridges {
+		// Each instance draws its own types and payloads, so a seed gives
+		// every instance the same sequence of events whatever the timing.
+		rng := rand.New(rand.NewPCG(seed+uint64(i)+1, seed^0x51afd7ed558ccd))
+		p.insts = append(p.insts, &instancePublisher{
+			index: i, b: b, ring: newRing(perInstance), kick: make(chan struct{}, 1),
+			gen: newEventGen(rng), types: cfg.EventTypes, batch: b.NewBatch(),
+			due: make([]uint64, cfg.Pipeline), payload: make([]byte, 0, 1024),
+			nsPer: 1e9 / cfg.Rate, log: log, delay: newHistogram(),
+		})
+	}
+	return p
 }
 
-// maxBatch bounds how many overdue events are sent before the clock and
-// ctx are checked again, so that a publisher far behind still stops on time.
-const maxBatch = 256
+// maxBatch bounds how many overdue events the scheduler hands out before
+// it checks the clock and ctx again, so that a run far behind still stops
+// on time.
+const maxBatch = 1024
 
-// run publishes until every event is sent, the duration is over, or ctx
-// is cancelled.
+// run publishes until every event is sent, the duration is over, or ctx is
+// cancelled, and returns once every instance has published what it was
+// handed.
 func (p *publisher) run(ctx context.Context, start time.Time) {
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	for _, ip := range p.insts {
+		ip.startNs = start.UnixNano()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ip.loop(done)
+		}()
+	}
+	p.schedule(ctx, start)
+	close(done)
+	wg.Wait()
+
+	p.sendDelay = newHistogram()
+	for i, ip := range p.insts {
+		p.published[i], p.errors[i] = ip.published, ip.errors
+		p.sendDelay.Merge(ip.delay) // same range: nothing is dropped
+	}
+}
+
+// schedule hands each due event to a random instance.
+func (p *publisher) schedule(ctx context.Context, start time.Time) {
 	total := p.cfg.TotalEvents()
 	rate := p.cfg.Rate
+	n := len(p.insts)
+	touched := make([]bool, n)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var sent uint64
+	next := -1 // the instance drawn for event `sent`, kept while its ring is full
 	for sent < total && ctx.Err() == nil {
 		now := time.Since(start)
-		if now >= p.cfg.Duration {
-			return // open loop: what is not sent by the end is a shortfall
-		}
+		over := now >= p.cfg.Duration
 		due := min(uint64(now.Seconds()*rate)+1, total)
-		for batch := 0; sent < due && batch < maxBatch; batch++ {
-			p.publishOne()
+		if over {
+			// Every remaining event was due before the end (event k at
+			// k/rate < duration): hand out what fits without waiting; what
+			// does not is the shortfall of a publisher that fell behind.
+			due = total
+		}
+		full := false
+		for batch := 0; sent < due && (batch < maxBatch || over); batch++ {
+			if next < 0 {
+				next = p.rng.IntN(n)
+			}
+			if !p.insts[next].ring.push(sent) {
+				// That instance is a ring behind: it is woken below, and
+				// the event waits for it rather than go to another
+				// instance, which would make the run depend on timing.
+				touched[next], full = true, true
+				break
+			}
+			touched[next] = true
+			next = -1
 			sent++
 		}
+		for i, t := range touched {
+			if t {
+				p.insts[i].wake()
+				touched[i] = false
+			}
+		}
+		if over {
+			return // the instances were woken above
+		}
+		if full {
+			time.Sleep(50 * time.Microsecond)
+			continue
+		}
 		if sent < due {
-			continue // behind schedule: catch up, checking the clock as we go
+			continue // behind schedule: keep handing out, checking the clock
 		}
 		wait := time.Until(start.Add(time.Duration(float64(sent) / rate * float64(time.Second))))
 		if wait <= 0 {
@@ -79,23 +172,55 @@ func (p *publisher) run(ctx context.Context, start time.Time) {
 	}
 }
 
-// publishOne publishes the next event from a randomly chosen instance.
-// The publish itself ignores ctx: cancelling the run stops the schedule, it
-// does not fail a publish already under way.
-func (p *publisher) publishOne() {
-	i := p.rng.IntN(len(p.bridges))
-	typ := p.cfg.EventTypes[p.rng.IntN(len(p.cfg.EventTypes))]
-	p.buf = p.gen.appendPayload(p.buf[:0], typ)
-	seq, err := p.bridges[i].PublishRaw(context.Background(), typ, p.buf)
-	if err != nil {
-		p.errors[i]++
-		if p.log != nil {
-			p.log.printf("instance %d failed to publish %s #%d: %v", i, typ, seq, err)
-		}
-		return
+// wake tells the instance's goroutine that its ring has events; a wake-up
+// already pending covers this one.
+func (ip *instancePublisher) wake() {
+	select {
+	case ip.kick <- struct{}{}:
+	default:
 	}
-	p.published[i]++
-	if p.log != nil {
-		p.log.printf("instance %d published %s #%d", i, typ, seq)
+}
+
+// loop publishes on every wake-up until done, then publishes what is left.
+func (ip *instancePublisher) loop(done <-chan struct{}) {
+	for {
+		select {
+		case <-ip.kick:
+			ip.publishDue()
+		case <-done:
+			ip.publishDue()
+			return
+		}
+	}
+}
+
+// publishDue empties the ring, one pipeline of at most Pipeline events at
+// a time. The publish ignores the run's ctx: cancelling stops the
+// schedule, it does not fail publishes already handed out.
+func (ip *instancePublisher) publishDue() {
+	for {
+		n := ip.ring.popInto(ip.due)
+		if n == 0 {
+			return
+		}
+		nowNs := time.Now().UnixNano() // once per batch
+		for _, k := range ip.due[:n] {
+			typ := ip.types[ip.gen.rng.IntN(len(ip.types))]
+			ip.payload = ip.gen.appendPayload(ip.payload[:0], typ)
+			intended := ip.startNs + int64(float64(k)*ip.nsPer)
+			seq := ip.batch.Add(typ, ip.payload, intended)
+			if d := (nowNs - intended) / 1000; ip.delay.RecordValue(max(d, histMinUs)) != nil {
+				_ = ip.delay.RecordValue(histMaxUs)
+			}
+			if ip.log != nil {
+				ip.log.printf("instance %d published %s #%d", ip.index, typ, seq)
+			}
+		}
+		failed, err := ip.batch.Flush(context.Background())
+		ip.published += uint64(n - failed)
+		ip.errors += uint64(failed)
+		if err != nil && ip.log != nil {
+			ip.log.printf("instance %d: %d of %d publishes failed: %v", ip.index, failed, n, err)
+		}
 	}
 }

@@ -36,8 +36,12 @@ type Result struct {
 	Interrupted bool `json:"interrupted"`
 	// Totals sums the instances.
 	Totals Totals `json:"totals"`
-	// Latency is over every delivered message, all instances merged.
+	// Latency is over every delivered message, all instances merged, from
+	// the event's intended send time to its receipt.
 	Latency LatencyStats `json:"latency"`
+	// SendDelay is, for every event published, how late the publisher sent
+	// it after its intended time: the load generator's own lag.
+	SendDelay LatencyStats `json:"send_delay"`
 	// Instances has one entry per instance, in index order.
 	Instances []InstanceResult `json:"instances"`
 	// Warnings are facts about the run a reader should not miss.
@@ -53,6 +57,7 @@ type ResultConfig struct {
 	Instances           int      `json:"instances"`
 	DurationSeconds     float64  `json:"duration_s"`
 	Rate                float64  `json:"rate"`
+	Pipeline            int      `json:"pipeline"`
 	EventTypes          []string `json:"event_types"`
 	DrainTimeoutSeconds float64  `json:"drain_timeout_s"`
 	SelfFilterDisabled  bool     `json:"self_filter_disabled,omitempty"`

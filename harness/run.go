@@ -123,6 +123,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			Instances:           n,
 			DurationSeconds:     cfg.Duration.Seconds(),
 			Rate:                cfg.Rate,
+			Pipeline:            cfg.Pipeline,
 			EventTypes:          cfg.EventTypes,
 			DrainTimeoutSeconds: cfg.DrainTimeout.Seconds(),
 			SelfFilterDisabled:  cfg.DisableSelfFilter,
@@ -293,6 +294,7 @@ func assemble(res *Result, cfg Config, pub *publisher, recvs []*receiver, metric
 	}
 	res.Histogram = total
 	res.Latency = Summarize(total)
+	res.SendDelay = Summarize(pub.sendDelay)
 	res.Warnings = append(res.Warnings, warnings(res, cfg)...)
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -162,15 +163,18 @@ func TestRunSeedReproducesEvents(t *testing.T) {
 	}
 }
 
-// publishedLines keeps the "published" lines of an event log, minus times.
+// publishedLines keeps the "published" lines of an event log, minus times,
+// sorted: instances publish concurrently, so only each instance's own
+// sequence is reproducible, not the interleaving.
 func publishedLines(log string) string {
-	var b strings.Builder
+	var lines []string
 	for _, l := range strings.Split(log, "\n") {
 		if i := strings.Index(l, "] "); i >= 0 && strings.Contains(l, " published ") {
-			b.WriteString(l[i+2:] + "\n")
+			lines = append(lines, l[i+2:])
 		}
 	}
-	return b.String()
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
 }
 
 func TestRunVerboseLogsEveryEvent(t *testing.T) {

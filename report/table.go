@@ -60,8 +60,8 @@ func NewTableReporter(res *harness.Result, v Verdict, opts Options) Reporter {
 
 		ew.section("Overall Statistics")
 		ew.table(nil, overallRows(res), 2)
-		ew.section("Latency Statistics (publish to receive)")
-		ew.table(latencyHeader, [][]string{latencyRow(res.Latency)}, 0)
+		ew.section("Latency Statistics (intended send time to receipt; send delay: intended to actual publish)")
+		ew.table(latencyHeader, [][]string{latencyRow("latency", res.Latency), latencyRow("send delay", res.SendDelay)}, 1)
 		ew.section("Per-Instance Statistics")
 		ew.table(instanceHeader, instanceRows(res), 2)
 		if opts.Matrix {
@@ -97,7 +97,7 @@ func NewTableReporter(res *harness.Result, v Verdict, opts Options) Reporter {
 // Column headers. Latencies are in milliseconds with three decimals:
 // microsecond precision in one unit, so columns compare at a glance.
 var (
-	latencyHeader  = []string{"min", "avg", "p50", "p90", "p95", "p99", "p99.9", "max", "stddev", "samples"}
+	latencyHeader  = []string{"", "min", "avg", "p50", "p90", "p95", "p99", "p99.9", "max", "stddev", "samples"}
 	instanceHeader = []string{"#", "Instance ID", "Conn", "Published", "Received", "Expected", "Delivered",
 		"Delivery", "Self-filtered", "Self-received", "Dup", "Avg ms", "p99 ms", "Errors"}
 )
@@ -176,13 +176,12 @@ func statsRows(s harness.ServerInfo) [][]string {
 	return rows
 }
 
-func latencyRow(l harness.LatencyStats) []string {
+func latencyRow(name string, l harness.LatencyStats) []string {
 	if l.Count == 0 {
-		row := []string{"-", "-", "-", "-", "-", "-", "-", "-", "-", "0"}
-		return row
+		return []string{name, "-", "-", "-", "-", "-", "-", "-", "-", "-", "0"}
 	}
 	return []string{
-		ms(float64(l.Min)), ms(l.Mean), ms(float64(l.P50)), ms(float64(l.P90)), ms(float64(l.P95)),
+		name, ms(float64(l.Min)), ms(l.Mean), ms(float64(l.P50)), ms(float64(l.P90)), ms(float64(l.P95)),
 		ms(float64(l.P99)), ms(float64(l.P999)), ms(float64(l.Max)), ms(l.StdDev), fmt.Sprint(l.Count),
 	}
 }

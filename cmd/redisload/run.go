@@ -73,6 +73,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.IntVar(&c.Instances, "instances", harness.DefaultInstances, "number of bridge instances (each a publisher and a subscriber connection)")
 	fs.Var(newDurationValue(harness.DefaultDuration, &c.Duration), "duration", "how long to publish: 30s, 1m, or a bare number of seconds")
 	fs.Float64Var(&c.Rate, "rate", harness.DefaultRate, "target events per second, over all instances")
+	fs.IntVar(&c.Pipeline, "pipeline", harness.DefaultPipeline, "most events one instance sends in one pipelined round trip")
 	fs.StringVar(&o.eventTypes, "event-types", strings.Join(harness.DefaultEventTypes, ","), "comma-separated event types to publish, or \"all\" ("+strings.Join(bridge.EventTypes, ", ")+")")
 	fs.Uint64Var(&c.Seed, "seed", 0, "random seed that reproduces the run's events (0: random, printed in the report)")
 	fs.StringVar(&o.mode, "redis", "", "where the server comes from: auto, url, server, container or embedded (default: url when a URL is given, else auto)")
