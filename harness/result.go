@@ -44,6 +44,8 @@ type Result struct {
 	SendDelay LatencyStats `json:"send_delay"`
 	// Instances has one entry per instance, in index order.
 	Instances []InstanceResult `json:"instances"`
+	// Matrix is the per-source delivery matrix.
+	Matrix Matrix `json:"matrix"`
 	// Warnings are facts about the run a reader should not miss.
 	Warnings []string `json:"warnings,omitempty"`
 
@@ -157,9 +159,47 @@ type InstanceResult struct {
 	// (60 s), recorded as its maximum.
 	LatencyOverflow uint64       `json:"latency_overflow,omitempty"`
 	Latency         LatencyStats `json:"latency"`
-	// Sources is this instance's row of the delivery matrix: what it got
-	// from each instance against what that instance sent it.
-	Sources []SourceStats `json:"sources"`
+}
+
+// Matrix is the delivery matrix: for each receiver, what it got from each
+// source against what that source sent. Its JSON is compact, because it
+// has n×(n−1) cells (a million at 1000 instances, which as objects made a
+// 172 MB document): plain numbers for the dense part, and the rare
+// duplicated or reordered cells as [receiver, source, count] triples.
+type Matrix struct {
+	// Sent[j] is what source j published successfully, which every other
+	// instance expected from it.
+	Sent []uint64 `json:"sent"`
+	// Delivered[i][j] is what receiver i got from source j, duplicates
+	// not counted; Delivered[i][i] is 0. Missing is Sent[j] − Delivered[i][j].
+	Delivered [][]uint64 `json:"delivered"`
+	// Duplicates and OutOfOrder list the cells where they are not zero.
+	Duplicates []MatrixEntry `json:"duplicates"`
+	OutOfOrder []MatrixEntry `json:"out_of_order"`
+}
+
+// MatrixEntry is one sparse cell: receiver, source, count.
+type MatrixEntry [3]uint64
+
+// Cell returns the matrix cell of receiver i and source j.
+func (m Matrix) Cell(i, j int) SourceStats {
+	s := SourceStats{Source: j, Sent: m.Sent[j], Delivered: m.Delivered[i][j]}
+	// A failed publish may still have been delivered, so delivered can
+	// exceed sent; missing never goes negative.
+	if s.Sent > s.Delivered {
+		s.Missing = s.Sent - s.Delivered
+	}
+	for _, e := range m.Duplicates {
+		if e[0] == uint64(i) && e[1] == uint64(j) {
+			s.Duplicates = e[2]
+		}
+	}
+	for _, e := range m.OutOfOrder {
+		if e[0] == uint64(i) && e[1] == uint64(j) {
+			s.OutOfOrder = e[2]
+		}
+	}
+	return s
 }
 
 // SourceStats is one cell of the delivery matrix.

@@ -226,6 +226,8 @@ func assemble(res *Result, cfg Config, pub *publisher, recvs []*receiver, metric
 	t := &res.Totals
 	t.Instances = n
 	t.TargetEvents = cfg.TotalEvents()
+	res.Matrix = Matrix{Sent: pub.published, Delivered: make([][]uint64, 0, n),
+		Duplicates: []MatrixEntry{}, OutOfOrder: []MatrixEntry{}}
 	total := newHistogram()
 	for i, r := range recvs {
 		m := metrics[i]
@@ -246,26 +248,25 @@ func assemble(res *Result, cfg Config, pub *publisher, recvs []*receiver, metric
 			},
 			LatencyOverflow: r.overflow,
 			Latency:         Summarize(r.hist),
-			Sources:         make([]SourceStats, 0, n-1),
 		}
+		row := make([]uint64, n)
 		for j := range recvs {
 			if j == i {
 				continue
 			}
 			tr := &r.sources[j]
-			s := SourceStats{
-				Source:     j,
-				Sent:       pub.published[j],
-				Delivered:  tr.unique,
-				Duplicates: tr.duplicates,
-				OutOfOrder: tr.outOfOrder,
+			row[j] = tr.unique
+			if tr.duplicates > 0 {
+				res.Matrix.Duplicates = append(res.Matrix.Duplicates, MatrixEntry{uint64(i), uint64(j), tr.duplicates})
 			}
-			// A failed publish may still have been delivered, so delivered
-			// can exceed sent; missing never goes negative.
+			if tr.outOfOrder > 0 {
+				res.Matrix.OutOfOrder = append(res.Matrix.OutOfOrder, MatrixEntry{uint64(i), uint64(j), tr.outOfOrder})
+			}
+			s := SourceStats{Source: j, Sent: pub.published[j], Delivered: tr.unique,
+				Duplicates: tr.duplicates, OutOfOrder: tr.outOfOrder}
 			if s.Sent > s.Delivered {
 				s.Missing = s.Sent - s.Delivered
 			}
-			ir.Sources = append(ir.Sources, s)
 			ir.Expected += s.Sent
 			ir.Delivered += s.Delivered
 			ir.Missing += s.Missing
@@ -274,6 +275,7 @@ func assemble(res *Result, cfg Config, pub *publisher, recvs []*receiver, metric
 			// Every publish attempt takes a sequence number.
 			ir.SeqGaps += tr.missing(pub.published[j] + pub.errors[j])
 		}
+		res.Matrix.Delivered = append(res.Matrix.Delivered, row)
 		ir.DeliveryRate = percent(ir.Delivered, ir.Expected)
 		if dropped := total.Merge(r.hist); dropped > 0 {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("instance %d: %d latency samples lost merging histograms", i, dropped))

@@ -65,9 +65,16 @@ func checkExact(t *testing.T, res *harness.Result) {
 		if ir.DeliveryRate == nil || *ir.DeliveryRate != 100 {
 			t.Errorf("instance %d: delivery rate %v", ir.Index, ir.DeliveryRate)
 		}
-		for _, s := range ir.Sources {
-			if s.Sent != res.Instances[s.Source].Published || s.Delivered != s.Sent || s.Missing != 0 {
-				t.Errorf("matrix[%d][%d] = %+v, source published %d", ir.Index, s.Source, s, res.Instances[s.Source].Published)
+		for j := range res.Instances {
+			if j == ir.Index {
+				if d := res.Matrix.Delivered[ir.Index][j]; d != 0 {
+					t.Errorf("matrix[%d][%d] = %d, want 0 on the diagonal", j, j, d)
+				}
+				continue
+			}
+			s := res.Matrix.Cell(ir.Index, j)
+			if s.Sent != res.Instances[j].Published || s.Delivered != s.Sent || s.Missing != 0 || s.Duplicates != 0 {
+				t.Errorf("matrix[%d][%d] = %+v, source published %d", ir.Index, j, s, res.Instances[j].Published)
 			}
 		}
 		expected += ir.Expected
@@ -201,7 +208,7 @@ func TestRunSingleInstanceExpectsNothing(t *testing.T) {
 	if ir.Published != 6 || ir.Expected != 0 || ir.Delivered != 0 || ir.DeliveryRate != nil || res.Totals.DeliveryRate != nil {
 		t.Fatalf("%+v totals %+v", ir, res.Totals)
 	}
-	if ir.SelfFiltered != 6 || len(ir.Sources) != 0 || res.Latency.Count != 0 {
+	if ir.SelfFiltered != 6 || len(res.Matrix.Delivered) != 1 || res.Matrix.Delivered[0][0] != 0 || res.Latency.Count != 0 {
 		t.Fatalf("%+v", ir)
 	}
 	if !strings.Contains(strings.Join(res.Warnings, "\n"), "one instance") {

@@ -219,7 +219,11 @@ func matrixRows(res *harness.Result) ([]string, [][]string) {
 		row := make([]string, n+1)
 		row[0] = fmt.Sprint(ir.Index)
 		row[ir.Index+1] = "-"
-		for _, s := range ir.Sources {
+		for j := range res.Instances {
+			if j == ir.Index {
+				continue
+			}
+			s := res.Matrix.Cell(ir.Index, j)
 			cell := fmt.Sprintf("%d/%d", s.Delivered, s.Sent)
 			if s.Missing > 0 || s.Duplicates > 0 {
 				cell += " !"
