@@ -163,6 +163,9 @@ func (b *Bridge) Connect(ctx context.Context) error {
 		// A PUBLISH retried after a timeout can be delivered twice, and one
 		// that timed out may have been delivered: never retry, count instead.
 		po.MaxRetries = -1
+		// Named so that CLIENT LIST on the server maps connections to
+		// instances (the harness reads subscribers' buffers that way).
+		po.ClientName = b.opts.InstanceID + "/pub"
 		b.pub = redis.NewClient(&po)
 		if err := b.pub.Ping(ctx).Err(); err != nil {
 			_ = b.pub.Close()
@@ -172,6 +175,7 @@ func (b *Bridge) Connect(ctx context.Context) error {
 	}
 	if !b.opts.DisableSubscription {
 		so := *b.redisOpt
+		so.ClientName = b.opts.InstanceID + "/sub"
 		// Every dial of the subscriber connection passes here: the first is
 		// the connection, each later one a reconnect.
 		so.OnConnect = func(context.Context, *redis.Conn) error {

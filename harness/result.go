@@ -44,6 +44,9 @@ type Result struct {
 	SendDelay LatencyStats `json:"send_delay"`
 	// Instances has one entry per instance, in index order.
 	Instances []InstanceResult `json:"instances"`
+	// OutputBuffers is the peak of the subscribers' server-side output
+	// buffers during the run.
+	OutputBuffers OutputBuffers `json:"output_buffers"`
 	// Matrix is the per-source delivery matrix.
 	Matrix Matrix `json:"matrix"`
 	// Warnings are facts about the run a reader should not miss.

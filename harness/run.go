@@ -86,6 +86,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	server := probe.describe(ctx)
 	server.StatsBefore = probe.stats(ctx)
 
+	// Sample subscribers' output buffers from the first publish to the end
+	// of the drain: the only sign of a subscriber Redis is about to cut off.
+	stopSampling := make(chan struct{})
+	sampled := make(chan OutputBuffers, 1)
+	go func() { sampled <- probe.sampleOutputBuffers(prefix, stopSampling) }()
+
 	pub := newPublisher(cfg, seed, bridges, log)
 	start := time.Now()
 	pub.run(ctx, start)
@@ -97,6 +103,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	// Counters are read after Close (no message can arrive in between and
 	// go uncounted), but Connected must be read before, or it is false.
+	close(stopSampling)
+	buffers := <-sampled
+	buffers.LimitBytes = server.PubsubHardBytes
+
 	metrics := make([]bridge.Metrics, n)
 	for i, b := range bridges {
 		metrics[i] = b.Metrics() // before Close: Connected means "at the end"
@@ -113,12 +123,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	res := &Result{
-		RunID:     runID,
-		Redis:     redisLabel(cfg.Redis),
-		KeyPrefix: bridges[0].Channel(""),
-		Seed:      seed,
-		Server:    server,
-		StartedAt: start.UTC(),
+		RunID:         runID,
+		Redis:         redisLabel(cfg.Redis),
+		KeyPrefix:     bridges[0].Channel(""),
+		Seed:          seed,
+		Server:        server,
+		OutputBuffers: buffers,
+		StartedAt:     start.UTC(),
 		Config: ResultConfig{
 			Instances:           n,
 			DurationSeconds:     cfg.Duration.Seconds(),
@@ -324,6 +335,10 @@ func warnings(res *Result, cfg Config) []string {
 	}
 	if t.Malformed > 0 {
 		w = append(w, fmt.Sprintf("%d messages on %s* channels were not event envelopes (dropped)", t.Malformed, res.KeyPrefix))
+	}
+	if ob := res.OutputBuffers; ob.LimitBytes > 0 && ob.PeakBytes*2 >= ob.LimitBytes {
+		w = append(w, fmt.Sprintf("instance %d's output buffer on the server reached %s, %.0f%% of the pubsub hard limit: Redis disconnects a subscriber at 100%%, and its messages are lost",
+			ob.PeakInstance, BytesLabel(ob.PeakBytes), float64(ob.PeakBytes)/float64(ob.LimitBytes)*100))
 	}
 	var overflow uint64
 	for _, ir := range res.Instances {

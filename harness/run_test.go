@@ -437,8 +437,11 @@ func TestRunDescribesServer(t *testing.T) {
 	if !strings.HasPrefix(s.Version, "7.") || s.RedisMode != "standalone" || s.OS == "" || s.ArchBits != "64" {
 		t.Errorf("server %+v", s)
 	}
-	if s.PubsubLimit != "hard 2 MiB, soft 1 MiB for 30s" {
-		t.Errorf("pubsub limit %q", s.PubsubLimit)
+	if s.PubsubLimit != "hard 2 MiB, soft 1 MiB for 30s" || s.PubsubHardBytes != 2<<20 {
+		t.Errorf("pubsub limit %q (%d bytes)", s.PubsubLimit, s.PubsubHardBytes)
+	}
+	if ob := res.OutputBuffers; ob.Samples < 1 || ob.LimitBytes != 2<<20 {
+		t.Errorf("output buffers %+v: want sampled, with the 2 MiB limit", ob)
 	}
 	// Before publishing: the probe and 2 × (publisher + subscriber) are
 	// connected, the 2 types subscribed; after closing, only the probe.

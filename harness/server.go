@@ -32,6 +32,8 @@ type ServerInfo struct {
 	// PubsubLimit is the server's client-output-buffer-limit for pub/sub
 	// clients, which decides when Redis disconnects a slow subscriber.
 	PubsubLimit string `json:"pubsub_output_buffer_limit"`
+	// PubsubHardBytes is the hard limit in bytes; 0 when none or unknown.
+	PubsubHardBytes int64 `json:"pubsub_hard_limit_bytes"`
 	// StatsBefore and StatsAfter are INFO counters read before connecting
 	// and after closing: connected_clients, pubsub_channels,
 	// total_commands_processed, used_memory.
@@ -72,8 +74,8 @@ func (p *serverProbe) describe(ctx context.Context) ServerInfo {
 	cfg, err := p.c.ConfigGet(ctx, "client-output-buffer-limit").Result()
 	if err != nil {
 		si.PubsubLimit = "unknown (CONFIG GET: " + firstWords(err.Error()) + ")"
-	} else if l, ok := pubsubLimit(cfg["client-output-buffer-limit"]); ok {
-		si.PubsubLimit = l
+	} else if l, hard, ok := pubsubLimit(cfg["client-output-buffer-limit"]); ok {
+		si.PubsubLimit, si.PubsubHardBytes = l, hard
 	}
 	return si
 }
@@ -110,7 +112,7 @@ func infoFields(txt string) map[string]string {
 // pubsubLimit reads the pubsub class out of a client-output-buffer-limit
 // value ("normal 0 0 0 slave … pubsub 33554432 8388608 60") as "hard 32 MiB,
 // soft 8 MiB for 60s"; a zero limit is "none".
-func pubsubLimit(v string) (string, bool) {
+func pubsubLimit(v string) (string, int64, bool) {
 	w := strings.Fields(v)
 	for i := 0; i+3 < len(w); i++ {
 		if w[i] != "pubsub" {
@@ -120,21 +122,29 @@ func pubsubLimit(v string) (string, bool) {
 		soft, err2 := strconv.ParseInt(w[i+2], 10, 64)
 		secs, err3 := strconv.ParseInt(w[i+3], 10, 64)
 		if err1 != nil || err2 != nil || err3 != nil {
-			return "", false
+			return "", 0, false
 		}
-		return fmt.Sprintf("hard %s, soft %s for %ds", bytesLabel(hard), bytesLabel(soft), secs), true
+		return fmt.Sprintf("hard %s, soft %s for %ds", BytesLabel(hard), BytesLabel(soft), secs), hard, true
 	}
-	return "", false
+	return "", 0, false
 }
 
-func bytesLabel(n int64) string {
+// BytesLabel writes a byte count as people read it: "32 MiB", "1.5 MiB",
+// "512 KiB", "900 B"; 0 is "none" (a limit of 0 means no limit).
+func BytesLabel(n int64) string {
+	unit := func(size int64, name string) string {
+		if n%size == 0 {
+			return fmt.Sprintf("%d %s", n/size, name)
+		}
+		return fmt.Sprintf("%.1f %s", float64(n)/float64(size), name)
+	}
 	switch {
 	case n == 0:
 		return "none"
-	case n%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n%(1<<10) == 0:
-		return fmt.Sprintf("%d KiB", n>>10)
+	case n >= 1<<20:
+		return unit(1<<20, "MiB")
+	case n >= 1<<10:
+		return unit(1<<10, "KiB")
 	}
 	return fmt.Sprintf("%d B", n)
 }
@@ -145,4 +155,72 @@ func firstWords(s string) string {
 		return s[:60] + "..."
 	}
 	return s
+}
+
+// OutputBuffers is what sampling the subscribers' output buffers on the
+// server saw. Redis queues a subscriber's messages in that buffer while the
+// subscriber reads slower than publishers write; past the pubsub
+// client-output-buffer-limit it disconnects the subscriber, and pub/sub
+// messages are lost without any error at the publisher.
+type OutputBuffers struct {
+	// Samples is how many times CLIENT LIST was read (0: not available).
+	Samples int `json:"samples"`
+	// PeakBytes is the largest omem seen on a subscriber of this run.
+	PeakBytes int64 `json:"peak_bytes"`
+	// PeakInstance is whose buffer it was; -1 when nothing was queued.
+	PeakInstance int `json:"peak_instance"`
+	// LimitBytes is the server's hard pubsub limit; 0 when none or unknown.
+	LimitBytes int64 `json:"limit_bytes"`
+}
+
+// outputBufferInterval is how often subscribers' buffers are sampled: fast
+// enough to see a buffer grow towards the limit during a second-long burst,
+// cheap enough (one CLIENT LIST) not to load the server.
+const outputBufferInterval = 100 * time.Millisecond
+
+// sampleOutputBuffers reads CLIENT LIST TYPE pubsub until stop is closed
+// and returns the peak output buffer of this run's subscribers, whose
+// connection names start with prefix.
+func (p *serverProbe) sampleOutputBuffers(prefix string, stop <-chan struct{}) OutputBuffers {
+	ob := OutputBuffers{PeakInstance: -1}
+	t := time.NewTicker(outputBufferInterval)
+	defer t.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		list, err := p.c.ClientList(ctx).Result()
+		cancel()
+		if err == nil {
+			ob.Samples++
+			peakOutputBuffer(list, prefix, &ob)
+		}
+		select {
+		case <-stop:
+			return ob
+		case <-t.C:
+		}
+	}
+}
+
+// peakOutputBuffer folds one CLIENT LIST reply into ob.
+func peakOutputBuffer(list, prefix string, ob *OutputBuffers) {
+	for _, line := range strings.Split(list, "\n") {
+		var name string
+		var omem int64 = -1
+		for _, f := range strings.Fields(line) {
+			k, v, _ := strings.Cut(f, "=")
+			switch k {
+			case "name":
+				name = v
+			case "omem":
+				omem, _ = strconv.ParseInt(v, 10, 64)
+			}
+		}
+		id, ok := strings.CutSuffix(name, "/sub")
+		if !ok || !strings.HasPrefix(id, prefix) || omem <= ob.PeakBytes {
+			continue
+		}
+		if i, err := strconv.Atoi(id[len(prefix):]); err == nil {
+			ob.PeakBytes, ob.PeakInstance = omem, i
+		}
+	}
 }

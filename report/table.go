@@ -123,6 +123,7 @@ func overallRows(res *harness.Result) [][]string {
 		{"Self-Filtered Events", fmt.Sprint(t.SelfFiltered)},
 		{"Foreign / Malformed", fmt.Sprintf("%d / %d", t.Foreign, t.Malformed)},
 		{"Reconnects", fmt.Sprint(t.Reconnects)},
+		{"Peak Subscriber Buffer", outputBuffers(res.OutputBuffers)},
 		{"Total Errors", fmt.Sprint(t.Errors)},
 	}
 }
@@ -161,6 +162,20 @@ func serverLine(s harness.ServerInfo) string {
 		fmt.Fprintf(&b, "; pubsub output buffer limit: %s", s.PubsubLimit)
 	}
 	return b.String()
+}
+
+// outputBuffers describes the peak subscriber output buffer on the server.
+func outputBuffers(ob harness.OutputBuffers) string {
+	switch {
+	case ob.Samples == 0:
+		return "not sampled (CLIENT LIST unavailable)"
+	case ob.PeakInstance < 0:
+		return "0 B (nothing queued)"
+	case ob.LimitBytes > 0:
+		return fmt.Sprintf("%s (instance %d), %.0f%% of the hard limit", harness.BytesLabel(ob.PeakBytes), ob.PeakInstance,
+			float64(ob.PeakBytes)/float64(ob.LimitBytes)*100)
+	}
+	return fmt.Sprintf("%s (instance %d)", harness.BytesLabel(ob.PeakBytes), ob.PeakInstance)
 }
 
 // statsRows lists the INFO counters in a fixed order.

@@ -1,0 +1,100 @@
+package harness
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redisload/redisload/bridge"
+	"github.com/redisload/redisload/internal/redistest"
+)
+
+func TestPubsubLimit(t *testing.T) {
+	l, hard, ok := pubsubLimit("normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60")
+	if !ok || l != "hard 32 MiB, soft 8 MiB for 60s" || hard != 33554432 {
+		t.Fatal(l, hard, ok)
+	}
+	if l, hard, ok := pubsubLimit("normal 0 0 0 pubsub 0 0 0"); !ok || l != "hard none, soft none for 0s" || hard != 0 {
+		t.Fatal(l, hard, ok)
+	}
+	if _, _, ok := pubsubLimit("normal 0 0 0"); ok {
+		t.Fatal("parsed a value without pubsub")
+	}
+}
+
+func TestBytesLabel(t *testing.T) {
+	for n, want := range map[int64]string{0: "none", 900: "900 B", 1024: "1 KiB", 1536: "1.5 KiB", 33554432: "32 MiB", 1572864: "1.5 MiB"} {
+		if got := BytesLabel(n); got != want {
+			t.Errorf("BytesLabel(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestPeakOutputBufferParsesClientList(t *testing.T) {
+	list := "id=3 addr=127.0.0.1:1 name=redisload-ab-0/sub omem=0 cmd=subscribe\n" +
+		"id=4 addr=127.0.0.1:2 name=redisload-ab-12/sub omem=40960 cmd=subscribe\n" +
+		"id=5 addr=127.0.0.1:3 name=redisload-ab-3/pub omem=99999 cmd=publish\n" +
+		"id=6 addr=127.0.0.1:4 name=other-7/sub omem=88888 cmd=subscribe\n"
+	ob := OutputBuffers{PeakInstance: -1}
+	peakOutputBuffer(list, "redisload-ab-", &ob)
+	if ob.PeakBytes != 40960 || ob.PeakInstance != 12 {
+		t.Fatalf("%+v: want 40960 from instance 12 (publishers and other runs ignored)", ob)
+	}
+}
+
+// A subscriber that stops reading makes its server-side buffer grow; the
+// sampler sees it and names the instance.
+func TestSampleOutputBuffersSeesAStalledSubscriber(t *testing.T) {
+	srv := redistest.StartOwn(t)
+	conn, err := net.Dial("tcp", srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A raw subscriber named like instance 7 of run "pfx", which reads the
+	// replies to its two commands and then nothing.
+	fmt.Fprintf(conn, "CLIENT SETNAME pfx-7/sub\r\nSUBSCRIBE ch\r\n")
+	rd := bufio.NewReader(conn)
+	for i := 0; i < 4; i++ { // +OK, then the 3-line subscribe reply header...
+		if _, err := rd.ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc := srv.Client(t)
+	payload := strings.Repeat("x", 64<<10)
+	// 16 MiB the subscriber does not read: the kernel's socket buffers take
+	// a few MiB, Redis's output buffer the rest (under the default 32 MiB
+	// hard limit, so the subscriber is not disconnected).
+	for i := 0; i < 256; i++ {
+		if err := rc.Publish(t.Context(), "ch", payload).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	probe, err := newServerProbe(bridge.Options{URL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.close()
+	stop := make(chan struct{})
+	time.AfterFunc(250*time.Millisecond, func() { close(stop) })
+	ob := probe.sampleOutputBuffers("pfx-", stop)
+	if ob.Samples < 2 || ob.PeakInstance != 7 || ob.PeakBytes < 4<<20 {
+		t.Fatalf("%+v: want instance 7 with over 4 MiB queued", ob)
+	}
+}
+
+func TestWarnsNearTheOutputBufferLimit(t *testing.T) {
+	res := &Result{OutputBuffers: OutputBuffers{Samples: 5, PeakBytes: 3 << 20, PeakInstance: 2, LimitBytes: 4 << 20}, Drained: true}
+	res.Totals.Instances = 3
+	w := strings.Join(warnings(res, Config{}.WithDefaults()), "\n")
+	if !strings.Contains(w, "instance 2's output buffer on the server reached 3 MiB, 75% of the pubsub hard limit") {
+		t.Fatalf("warnings: %q", w)
+	}
+	res.OutputBuffers.PeakBytes = 1 << 20 // 25 %: no warning
+	if w := warnings(res, Config{}.WithDefaults()); len(w) != 0 {
+		t.Fatalf("warnings at 25%%: %q", w)
+	}
+}
