@@ -23,9 +23,16 @@ check:
 	$(GO) run $(STATICCHECK) ./...
 	$(GO) test -race -count=1 -timeout 10m ./...
 
-# Micro-benchmarks of the hot paths (envelope, payloads, accounting).
+BENCH_DURATION ?= 10s
+
+# Micro-benchmarks of the hot paths (envelope, payloads, accounting), then
+# redisload against a minimal go-redis reference, side by side, against a
+# redis-server of its own (about 3 minutes; BENCH_DURATION per run).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./...
+	$(GO) build -o bin/redisload ./cmd/redisload
+	$(GO) build -o bin/redisload-bench ./cmd/redisload-bench
+	./bin/redisload-bench -redisload bin/redisload -duration $(BENCH_DURATION)
 
 # A bounded fuzz run of the envelope scanner against encoding/json.
 fuzz:

@@ -24,6 +24,9 @@ type Result struct {
 	StartedAt time.Time `json:"started_at"`
 	// Config echoes what was asked for.
 	Config ResultConfig `json:"config"`
+	// ConnectSeconds is how long connecting every instance and confirming
+	// every subscription took.
+	ConnectSeconds float64 `json:"connect_s"`
 	// ElapsedSeconds is the measured publishing phase.
 	ElapsedSeconds float64 `json:"elapsed_s"`
 	// DrainSeconds is how long the drain took.

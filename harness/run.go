@@ -69,6 +69,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// The barrier: nobody publishes until every instance is connected and
 	// Redis has confirmed every subscription, so no early message counts as
 	// lost.
+	connectStart := time.Now()
 	if err := connectAll(ctx, cfg, bridges); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -78,6 +79,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	// Publishing runs on this goroutine: the receivers run on the bridges'
 	// own receive goroutines, so there is nothing else to coordinate.
+	connectTime := time.Since(connectStart)
 	probe, err := newServerProbe(cfg.Redis)
 	if err != nil {
 		return nil, err
@@ -139,6 +141,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			DrainTimeoutSeconds: cfg.DrainTimeout.Seconds(),
 			SelfFilterDisabled:  cfg.DisableSelfFilter,
 		},
+		ConnectSeconds: connectTime.Seconds(),
 		ElapsedSeconds: elapsed.Seconds(),
 		DrainSeconds:   drainTime.Seconds(),
 		Drained:        drained,

@@ -109,7 +109,7 @@ func overallRows(res *harness.Result) [][]string {
 	t := res.Totals
 	return [][]string{
 		{"Total Instances", fmt.Sprintf("%d (%d connected)", t.Instances, t.Connected)},
-		{"Test Duration", fmt.Sprintf("%s (+%s drain)", seconds(res.ElapsedSeconds), seconds(res.DrainSeconds))},
+		{"Test Duration", fmt.Sprintf("%s (+%s drain; connecting took %s)", seconds(res.ElapsedSeconds), seconds(res.DrainSeconds), seconds(res.ConnectSeconds))},
 		{"Total Events Published", fmt.Sprintf("%d of %d target (%.1f/s)", t.Published, t.TargetEvents, t.PublishRate)},
 		{"Publish Errors", fmt.Sprint(t.PublishErrors)},
 		{"Total Events Received", fmt.Sprint(t.Received)},

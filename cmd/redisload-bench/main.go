@@ -1,0 +1,196 @@
+// Command redisload-bench measures redisload against a minimal reference
+// written directly on go-redis, side by side, against one redis-server it
+// starts: the question is whether the harness itself is ever the
+// bottleneck. Both run as child processes, so that CPU time and peak RSS
+// come from the kernel's accounting on equal terms.
+//
+//	go build -o bin/redisload ./cmd/redisload
+//	go run ./cmd/redisload-bench -redisload bin/redisload
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/redisload/redisload/provision"
+	"github.com/redisload/redisload/report"
+)
+
+// benchCase is one load shape.
+type benchCase struct {
+	instances int
+	rate      float64
+}
+
+var cases = []benchCase{{5, 1000}, {5, 50000}, {5, 200000}, {10, 120000}, {1000, 10}}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "reference" {
+		os.Exit(runReference(os.Args[2:]))
+	}
+	redisload := flag.String("redisload", "bin/redisload", "the redisload binary to measure")
+	dur := flag.Duration("duration", 10*time.Second, "publishing time of each run")
+	only := flag.String("cases", "", "comma-separated case numbers to run (default all: "+caseList()+")")
+	flag.Parse()
+
+	ctx := context.Background()
+	inst, err := provision.Start(ctx, provision.Options{Mode: provision.Server})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "redisload-bench:", err)
+		os.Exit(3)
+	}
+	defer inst.Close()
+	fmt.Printf("redisload-bench: redis-server at %s, %v per run, %d CPUs\n\n", inst.URL, *dur, runtime.NumCPU())
+	if ops, err := redisBenchmark(inst.URL); err == nil {
+		fmt.Printf("redis-benchmark PUBLISH (no subscribers, -P 16): %.0f ops/s\n\n", ops)
+	} else {
+		fmt.Printf("redis-benchmark: %v\n\n", err)
+	}
+
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "case\tN\tevents/s\ttool\treceived/s\tlost\tp50 ms\tp99 ms\tp99.9 ms\tCPU s/M msgs\tpeak RSS MB\tconnect s\t")
+	for i, c := range cases {
+		if *only != "" && !strings.Contains(","+*only+",", ","+strconv.Itoa(i+1)+",") {
+			continue
+		}
+		ref, rerr := measure(os.Args[0], "reference", inst.URL, strconv.Itoa(c.instances), fmt.Sprint(c.rate), dur.String())
+		rl, lerr := measure(*redisload, "--redis-url="+inst.URL, "--instances="+strconv.Itoa(c.instances),
+			"--rate="+fmt.Sprint(c.rate), "--duration="+dur.String(), "--format=json", "--drain-timeout=2s")
+		row := func(tool string, r run, err error) {
+			if err != nil {
+				fmt.Fprintf(tw, "%d\t%d\t%.0f\t%s\terror: %v\t\t\t\t\t\t\t\t\n", i+1, c.instances, c.rate, tool, err)
+				return
+			}
+			fmt.Fprintf(tw, "%d\t%d\t%.0f\t%s\t%.0f\t%d\t%.3f\t%.3f\t%.3f\t%.2f\t%.0f\t%.2f\t\n", i+1, c.instances, c.rate, tool,
+				r.receivedPerS, r.lost, r.p50/1000, r.p99/1000, r.p999/1000, r.cpuPerM, r.rssMB, r.connectS)
+		}
+		row("reference", ref, rerr)
+		row("redisload", rl, lerr)
+		if rerr == nil && lerr == nil {
+			fmt.Fprintf(tw, "%d\t\t\tratio\t%.2f\t\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\t\n", i+1,
+				rl.receivedPerS/ref.receivedPerS, rl.p50/ref.p50, rl.p99/ref.p99, rl.p999/ref.p999, rl.cpuPerM/ref.cpuPerM, rl.rssMB/ref.rssMB)
+		}
+		fmt.Fprintf(os.Stderr, "redisload-bench: case %d done\n", i+1)
+	}
+	_ = tw.Flush()
+	fmt.Println(`
+received/s: messages subscribers read from Redis per second of publishing
+(every instance receives every message, its own included). Latency: both
+from each event's intended send time (coordinated-omission free), so each
+includes its own publisher's lag.
+Targets: received/s ratio >= 0.9 with no loss where the reference has none;
+p50/p99 ratio <= 1.2 at 1k and 50k events/s; CPU ratio <= 1.15.`)
+}
+
+// run is one measured child process.
+type run struct {
+	receivedPerS, p50, p99, p999, cpuPerM, rssMB, connectS float64
+	lost                                                   uint64
+}
+
+// measure runs a child and reads its JSON and its rusage.
+func measure(bin string, args ...string) (run, error) {
+	var out, errb bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if cmd.ProcessState == nil {
+		return run{}, err
+	}
+	code := cmd.ProcessState.ExitCode()
+	if code != 0 && code != 1 { // 1: a redisload check failed; still measured
+		return run{}, fmt.Errorf("exit %d: %s", code, lastLine(errb.String()))
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	r := run{rssMB: float64(ru.Maxrss) / 1024}
+	var received uint64
+	if args[0] == "reference" {
+		var rr refResult
+		if err := json.Unmarshal(out.Bytes(), &rr); err != nil {
+			return run{}, err
+		}
+		received, r.connectS = rr.Received, rr.ConnectS
+		r.receivedPerS = float64(rr.Received) / rr.Seconds
+		if rr.Expected > rr.Received {
+			r.lost = rr.Expected - rr.Received
+		}
+		r.p50, r.p99, r.p999 = float64(rr.P50), float64(rr.P99), float64(rr.P999)
+	} else {
+		doc, err := report.ReadDocument(&out)
+		if err != nil {
+			return run{}, err
+		}
+		t := doc.Totals
+		received = t.Received + t.SelfFiltered
+		r.receivedPerS = float64(received) / doc.ElapsedSeconds
+		r.lost, r.connectS = t.Missing, doc.ConnectSeconds
+		r.p50, r.p99, r.p999 = float64(doc.Latency.P50), float64(doc.Latency.P99), float64(doc.Latency.P999)
+	}
+	if received > 0 {
+		r.cpuPerM = cpu / float64(received) * 1e6
+	}
+	return r, nil
+}
+
+// runReference is the reference subcommand: URL INSTANCES RATE DURATION.
+func runReference(args []string) int {
+	if len(args) != 4 {
+		fmt.Fprintln(os.Stderr, errUsage)
+		return 2
+	}
+	n, err1 := strconv.Atoi(args[1])
+	rate, err2 := strconv.ParseFloat(args[2], 64)
+	d, err3 := time.ParseDuration(args[3])
+	if err1 != nil || err2 != nil || err3 != nil || n < 1 || rate <= 0 || d <= 0 {
+		fmt.Fprintln(os.Stderr, errUsage)
+		return 2
+	}
+	if err := reference(context.Background(), args[0], n, rate, d, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "reference:", err)
+		return 3
+	}
+	return 0
+}
+
+var rpsLine = regexp.MustCompile(`PUBLISH [^:]*: ([0-9.]+) requests per second`)
+
+// redisBenchmark is redis-benchmark's PUBLISH rate on the same server, for
+// scale: what Redis does with no subscriber to deliver to.
+func redisBenchmark(url string) (float64, error) {
+	port := url[strings.LastIndexByte(url, ':')+1:]
+	out, err := exec.Command("redis-benchmark", "-p", port, "-n", "500000", "-P", "16", "-q", "PUBLISH", "benchch", "hello").CombinedOutput()
+	if err != nil {
+		return 0, err
+	}
+	m := rpsLine.FindAllSubmatch(out, -1)
+	if len(m) == 0 {
+		return 0, fmt.Errorf("no rate in %q", lastLine(string(out)))
+	}
+	return strconv.ParseFloat(string(m[len(m)-1][1]), 64)
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+func caseList() string {
+	var b []string
+	for i, c := range cases {
+		b = append(b, fmt.Sprintf("%d: N=%d at %g/s", i+1, c.instances, c.rate))
+	}
+	return strings.Join(b, "; ")
+}
