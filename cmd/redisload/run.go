@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -57,6 +58,7 @@ type options struct {
 	format     string
 	output     string
 	matrix     bool
+	cpuProfile string
 	verbose    bool
 	version    bool
 	help       bool
@@ -104,6 +106,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.Var(newDurationValue(0, &th.MaxP99Latency), "max-p99-latency", "verdict: p99 latency must stay below this (0: no check)")
 	fs.Int64Var(&th.MaxDuplicates, "max-duplicates", d.MaxDuplicates, "verdict: most duplicate deliveries that pass (-1: no check)")
 
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file (go tool pprof)")
 	fs.BoolVar(&c.DisableSelfFilter, "no-self-filter", false, "deliver each instance its own messages (proves the self-received check fails)")
 	// Hidden: a knob for the test that proves the verdict can fail, not a
 	// mode anyone should run; it is still named in the report when used.
@@ -188,6 +191,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o.cfg.Redis.URL = inst.URL
 	announce(stderr, inst, o.cfg)
 
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return usageErr("--cpuprofile: %v", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return usageErr("--cpuprofile: %v", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res, err := harness.Run(ctx, o.cfg)
 	// Interrupted before publishing began there is nothing to report; after
 	// that Run returns a partial result and the report below is printed.
