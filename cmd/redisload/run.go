@@ -159,6 +159,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := o.security.apply(&o.cfg.Redis, o.redisURL, stderr); err != nil {
 		return usageErr("%v", err)
 	}
+	if err := checkFileLimit(o.cfg.Instances); err != nil {
+		return usageErr("%v", err)
+	}
 
 	// Open the output before the run, so that a bad path fails in a
 	// second rather than after the whole test.

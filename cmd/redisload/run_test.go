@@ -202,6 +202,34 @@ func TestInterruptedRunPrintsPartialReportExit130(t *testing.T) {
 	}
 }
 
+// buildBinary builds redisload once per test that needs the real process.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "redisload")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// Under a file limit too small for the instances asked for, the run stops
+// at once with what to do, instead of failing dial by dial.
+func TestFileLimitTooLowExit2(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildBinary(t)
+	cmd := exec.Command("sh", "-c", `ulimit -Sn 200 && ulimit -Hn 200 && exec "$0" --instances=500 --redis=embedded`, bin)
+	out, err := cmd.CombinedOutput()
+	if cmd.ProcessState == nil {
+		t.Fatal(err)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != exitUsage ||
+		!strings.Contains(string(out), "--instances=500 needs about 1064 open files, and this process may open 200") {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+}
+
 // The built binary, sent a real SIGINT, drains, prints the partial report
 // and exits 130: the signal wiring in main works.
 func TestBinarySIGINT(t *testing.T) {
@@ -209,10 +237,7 @@ func TestBinarySIGINT(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	srv := redistest.Start(t)
-	bin := filepath.Join(t.TempDir(), "redisload")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	cmd := exec.Command(bin, "--redis-url="+srv.URL, "--duration=60", "--rate=20", "--key-prefix=c5:")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

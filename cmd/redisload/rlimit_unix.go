@@ -1,0 +1,31 @@
+//go:build unix
+
+package main
+
+import (
+	"fmt"
+	"syscall"
+)
+
+// checkFileLimit fails early, with what to do, when the process may not
+// open the connections --instances needs: two per instance and a margin.
+// The Go runtime already raises the soft limit to the hard one at start-up,
+// so only the hard limit can stand in the way.
+func checkFileLimit(instances int) error {
+	need := uint64(instances)*2 + 64
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return nil // unknown: let the dials say so
+	}
+	if lim.Cur >= need {
+		return nil
+	}
+	if lim.Max >= need {
+		lim.Cur = need
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("--instances=%d needs about %d open files, and this process may open %d (raise it with ulimit -n, or lower --instances)",
+		instances, need, lim.Cur)
+}
