@@ -32,6 +32,16 @@ type Config struct {
 	// every instance subscribes to all of them.
 	// default: ticker, trade
 	EventTypes []string
+	// MaxRate replaces the open-loop schedule with closed-loop publishing
+	// as fast as back-pressure allows: each instance keeps at most
+	// MaxInFlight messages that some other instance has not received yet,
+	// so the server's output buffers never overflow and the rate found is
+	// the highest lossless one. Rate is ignored.
+	// default: false
+	MaxRate bool
+	// MaxInFlight is the back-pressure window of MaxRate, per instance.
+	// default: 2048
+	MaxInFlight int
 	// Pipeline caps how many events one instance sends in one pipelined
 	// round trip; each instance sends whatever is due, up to this, at once.
 	// default: 512
@@ -71,6 +81,7 @@ const (
 	DefaultDrainTimeout   = 2 * time.Second
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultPipeline       = 512
+	DefaultMaxInFlight    = 2048
 )
 
 // DefaultEventTypes are the seed's event types.
@@ -96,6 +107,9 @@ func (c Config) WithDefaults() Config {
 	if c.Pipeline == 0 {
 		c.Pipeline = DefaultPipeline
 	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = DefaultConnectTimeout
 	}
@@ -115,7 +129,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--instances must be at most %d, got %d", MaxInstances, c.Instances)
 	case c.Duration <= 0:
 		return fmt.Errorf("--duration must be positive, got %v", c.Duration)
-	case c.Rate <= 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
+	case c.MaxRate && c.Instances < 2:
+		return errors.New("--rate=max needs at least 2 instances: its back-pressure comes from the other instances' receipts")
+	case c.MaxInFlight < 1:
+		return fmt.Errorf("--max-inflight must be at least 1, got %d", c.MaxInFlight)
+	case !c.MaxRate && (c.Rate <= 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0)):
 		return fmt.Errorf("--rate must be a positive number of events per second, got %v", c.Rate)
 	case c.Pipeline < 1:
 		return fmt.Errorf("--pipeline must be at least 1, got %d", c.Pipeline)
@@ -129,7 +147,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("--event-types: unknown event type %q (known: %s)", t, strings.Join(bridge.EventTypes, ", "))
 		}
 	}
-	if c.TotalEvents() == 0 {
+	if !c.MaxRate && c.TotalEvents() == 0 {
 		return fmt.Errorf("--rate %g for --duration %v publishes no event: raise --rate or --duration so that rate × duration ≥ 1", c.Rate, c.Duration)
 	}
 	return nil
@@ -137,7 +155,12 @@ func (c Config) Validate() error {
 
 // TotalEvents is the number of events the run publishes: event k is due at
 // k/Rate seconds, and those due before Duration are published.
+//
+// With MaxRate there is no target, and it is 0.
 func (c Config) TotalEvents() uint64 {
+	if c.MaxRate {
+		return 0
+	}
 	// The epsilon keeps 10/s × 0.3 s from flooring to 2.
 	return uint64(math.Floor(c.Rate*c.Duration.Seconds() + 1e-9))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -27,6 +28,10 @@ type publisher struct {
 	rng   *rand.Rand // chooses the instance of each event
 	insts []*instancePublisher
 	log   *eventLog
+
+	// receipts[i][j], in MaxRate, is the highest sequence number receiver i
+	// has seen from source j (written by receiver i only).
+	receipts [][]atomic.Uint64
 
 	// published and errors are filled from the instances when run returns.
 	published []uint64
@@ -98,10 +103,16 @@ func (p *publisher) run(ctx context.Context, start time.Time) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if p.cfg.MaxRate {
+				ip.closedLoop(ctx, start.Add(p.cfg.Duration), p.receipts, p.cfg.MaxInFlight)
+				return
+			}
 			ip.loop(done)
 		}()
 	}
-	p.schedule(ctx, start)
+	if !p.cfg.MaxRate {
+		p.schedule(ctx, start)
+	}
 	close(done)
 	wg.Wait()
 
@@ -196,6 +207,39 @@ func (ip *instancePublisher) loop(done <-chan struct{}) {
 			ip.publishDue()
 			return
 		}
+	}
+}
+
+// closedLoop publishes as fast as back-pressure allows until the deadline
+// or ctx: never more than window messages ahead of the slowest other
+// instance's receipts. It compares sequence numbers, not counts, so a lost
+// message cannot stall it. Each event's intended time is when it is sent:
+// a closed loop has no schedule to fall behind.
+func (ip *instancePublisher) closedLoop(ctx context.Context, deadline time.Time, receipts [][]atomic.Uint64, window int) {
+	var last uint64 // sequence number of the last event sent
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		acked := last
+		for i := range receipts {
+			if i != ip.index {
+				acked = min(acked, receipts[i][ip.index].Load())
+			}
+		}
+		room := window - int(last-acked)
+		if room <= 0 {
+			time.Sleep(50 * time.Microsecond) // wait for the subscribers
+			continue
+		}
+		n := min(room, len(ip.due))
+		nowNs := time.Now().UnixNano()
+		for range n {
+			typ := ip.types[ip.gen.rng.IntN(len(ip.types))]
+			ip.payload = ip.gen.appendPayload(ip.payload[:0], typ)
+			last = ip.batch.Add(typ, ip.payload, nowNs)
+			_ = ip.delay.RecordValue(histMinUs)
+		}
+		failed, _ := ip.batch.Flush(context.Background())
+		ip.published += uint64(n - failed)
+		ip.errors += uint64(failed)
 	}
 }
 

@@ -30,6 +30,11 @@ type receiver struct {
 	selfReceived uint64
 	foreign      uint64
 
+	// receipts, only in MaxRate, publishes the highest sequence number seen
+	// from each source, for the publishers' back-pressure. One writer each;
+	// nil otherwise, so the open-loop hot path does not pay for it.
+	receipts []atomic.Uint64
+
 	// progress counts messages from this run (others' and, with the
 	// self-filter off, its own) so that the drain can watch it.
 	progress atomic.Uint64
@@ -64,6 +69,9 @@ func (r *receiver) handle(ev *bridge.Event) {
 		return
 	}
 	r.sources[src].observe(ev.Seq)
+	if r.receipts != nil {
+		r.receipts[src].Store(r.sources[src].highest)
+	}
 	// Publisher and receiver share this process's wall clock, so the
 	// difference is a true one-way latency (across hosts it would need
 	// synchronised clocks). Duplicates are timed too: they were delivered.

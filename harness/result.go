@@ -65,6 +65,8 @@ type ResultConfig struct {
 	Instances           int      `json:"instances"`
 	DurationSeconds     float64  `json:"duration_s"`
 	Rate                float64  `json:"rate"`
+	MaxRate             bool     `json:"max_rate,omitempty"`
+	MaxInFlight         int      `json:"max_inflight,omitempty"`
 	Pipeline            int      `json:"pipeline"`
 	EventTypes          []string `json:"event_types"`
 	DrainTimeoutSeconds float64  `json:"drain_timeout_s"`

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -95,6 +96,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	go func() { sampled <- probe.sampleOutputBuffers(prefix, stopSampling) }()
 
 	pub := newPublisher(cfg, seed, bridges, log)
+	if cfg.MaxRate {
+		pub.receipts = make([][]atomic.Uint64, n)
+		for i, r := range recvs {
+			pub.receipts[i] = make([]atomic.Uint64, n)
+			r.receipts = pub.receipts[i]
+		}
+	}
 	start := time.Now()
 	pub.run(ctx, start)
 	elapsed := time.Since(start)
@@ -137,6 +145,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			DurationSeconds:     cfg.Duration.Seconds(),
 			Rate:                cfg.Rate,
 			Pipeline:            cfg.Pipeline,
+			MaxRate:             cfg.MaxRate,
+			MaxInFlight:         maxInFlight(cfg),
 			EventTypes:          cfg.EventTypes,
 			DrainTimeoutSeconds: cfg.DrainTimeout.Seconds(),
 			SelfFilterDisabled:  cfg.DisableSelfFilter,
@@ -149,6 +159,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	assemble(res, cfg, pub, recvs, metrics)
 	return res, nil
+}
+
+// maxInFlight is the window echoed in the result, 0 when not in MaxRate.
+func maxInFlight(cfg Config) int {
+	if cfg.MaxRate {
+		return cfg.MaxInFlight
+	}
+	return 0
 }
 
 // connectAll connects and subscribes every bridge, a bounded number at a
@@ -323,7 +341,7 @@ func warnings(res *Result, cfg Config) []string {
 	}
 	if res.Interrupted {
 		w = append(w, fmt.Sprintf("interrupted after %.1fs of %v: partial results", res.ElapsedSeconds, cfg.Duration))
-	} else if t.Published+t.PublishErrors < t.TargetEvents {
+	} else if !cfg.MaxRate && t.Published+t.PublishErrors < t.TargetEvents {
 		w = append(w, fmt.Sprintf("publisher fell behind: %d of %d target events sent (%.1f/s of %g/s)",
 			t.Published+t.PublishErrors, t.TargetEvents, t.PublishRate, cfg.Rate))
 	}

@@ -450,3 +450,30 @@ func TestRunDescribesServer(t *testing.T) {
 		t.Errorf("stats before %v after %v", s.StatsBefore, s.StatsAfter)
 	}
 }
+
+// Closed loop with back-pressure: as many events as the machine allows,
+// every one delivered exactly once, whatever the window.
+func TestRunMaxRateIsLossless(t *testing.T) {
+	srv := redistest.Start(t)
+	for _, window := range []int{16, 2048} {
+		res := run(t, harness.Config{
+			Instances: 3, Duration: 700 * time.Millisecond, MaxRate: true, MaxInFlight: window,
+			Redis: bridge.Options{URL: srv.URL, KeyPrefix: "max" + strconv.Itoa(window) + ":"},
+		})
+		tot := res.Totals
+		if tot.TargetEvents != 0 || tot.Published < 1000 || !res.Config.MaxRate || res.Config.MaxInFlight != window {
+			t.Fatalf("window %d: totals %+v config %+v", window, tot, res.Config)
+		}
+		if tot.Expected != 2*tot.Published || tot.Delivered != tot.Expected || tot.Missing != 0 ||
+			tot.Duplicates != 0 || tot.SelfFiltered != tot.Published || tot.Errors != 0 {
+			t.Fatalf("window %d: %+v", window, tot)
+		}
+		if len(res.Warnings) != 0 {
+			t.Fatalf("window %d: warnings %v", window, res.Warnings)
+		}
+	}
+	err := harness.Config{Instances: 1, MaxRate: true}.WithDefaults().Validate()
+	if err == nil || !strings.Contains(err.Error(), "--rate=max needs at least 2 instances") {
+		t.Fatalf("one instance: %v", err)
+	}
+}

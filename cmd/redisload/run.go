@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime/debug"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -74,7 +75,9 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&o.scenario, "scenario", "", "start from a named preset (flags given override it); \"list\" lists them")
 	fs.IntVar(&c.Instances, "instances", harness.DefaultInstances, "number of bridge instances (each a publisher and a subscriber connection)")
 	fs.Var(newDurationValue(harness.DefaultDuration, &c.Duration), "duration", "how long to publish: 30s, 1m, or a bare number of seconds")
-	fs.Float64Var(&c.Rate, "rate", harness.DefaultRate, "target events per second, over all instances")
+	c.Rate = harness.DefaultRate
+	fs.Var((*rateValue)(c), "rate", "target events per second over all instances, or max: as fast as back-pressure allows without loss")
+	fs.IntVar(&c.MaxInFlight, "max-inflight", harness.DefaultMaxInFlight, "with --rate=max: most messages one instance keeps ahead of the slowest receiver")
 	fs.IntVar(&c.Pipeline, "pipeline", harness.DefaultPipeline, "most events one instance sends in one pipelined round trip")
 	fs.StringVar(&o.eventTypes, "event-types", strings.Join(harness.DefaultEventTypes, ","), "comma-separated event types to publish, or \"all\" ("+strings.Join(bridge.EventTypes, ", ")+")")
 	fs.Uint64Var(&c.Seed, "seed", 0, "random seed that reproduces the run's events (0: random, printed in the report)")
@@ -263,6 +266,11 @@ func announce(w io.Writer, inst *provision.Instance, c harness.Config) {
 	if inst.Mode == provision.Embedded {
 		fmt.Fprintln(w, "redisload: WARNING: no real Redis server: the numbers will describe an in-process Go stand-in, not Redis")
 	}
+	if c.MaxRate {
+		fmt.Fprintf(w, "redisload: %d instances on %s, %v at the highest lossless rate (at most %d in flight each)...\n",
+			c.Instances, where, c.Duration, c.MaxInFlight)
+		return
+	}
 	fmt.Fprintf(w, "redisload: %d instances on %s, %v at %g events/s (%d events)...\n",
 		c.Instances, where, c.Duration, c.Rate, c.TotalEvents())
 }
@@ -336,13 +344,43 @@ func (o *options) complete() error {
 		return fmt.Errorf("--instances must be at least 1, got %d", o.cfg.Instances)
 	case o.cfg.Duration <= 0:
 		return fmt.Errorf("--duration must be positive, got %v", o.cfg.Duration)
-	case !(o.cfg.Rate > 0):
+	case o.cfg.MaxInFlight < 1:
+		return fmt.Errorf("--max-inflight must be at least 1, got %d", o.cfg.MaxInFlight)
+	case o.cfg.Pipeline < 1:
+		return fmt.Errorf("--pipeline must be at least 1, got %d", o.cfg.Pipeline)
+	case !o.cfg.MaxRate && !(o.cfg.Rate > 0):
 		return fmt.Errorf("--rate must be a positive number of events per second, got %v", o.cfg.Rate)
 	case o.cfg.DrainTimeout == 0:
 		o.cfg.DrainTimeout = time.Nanosecond // "no drain" rather than the default
 	}
 	return o.cfg.WithDefaults().Validate()
 }
+
+// rateValue is the --rate flag: events per second, or "max".
+type rateValue harness.Config
+
+func (r *rateValue) Set(s string) error {
+	if s == "max" {
+		r.MaxRate = true
+		return nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return errors.New("want events per second (a number) or max")
+	}
+	r.Rate, r.MaxRate = v, false
+	return nil
+}
+
+func (r *rateValue) String() string {
+	if r.MaxRate {
+		return "max"
+	}
+	return strconv.FormatFloat(r.Rate, 'g', -1, 64)
+}
+
+// Type names the value in --help.
+func (r *rateValue) Type() string { return "events/s|max" }
 
 // durationValue is a pflag.Value that takes Go durations ("30s", "1m") or,
 // like the seed's tool, a bare number of seconds ("30", "2.5").

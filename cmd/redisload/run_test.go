@@ -44,6 +44,9 @@ func TestUsageErrorsExit2WithOneLine(t *testing.T) {
 		{[]string{"--duration=-1s"}, "--duration must be positive"},
 		{[]string{"--duration=soon"}, `"--duration" flag`},
 		{[]string{"--rate=abc"}, `"--rate" flag`},
+		{[]string{"--rate=max", "--instances=1"}, "--rate=max needs at least 2 instances"},
+		{[]string{"--rate=max", "--max-inflight=0"}, "--max-inflight must be at least 1"},
+		{[]string{"--pipeline=0"}, "--pipeline must be at least 1"},
 		{[]string{"--rate=0"}, "--rate must be a positive"},
 		{[]string{"--rate=0.1", "--duration=5s"}, "publishes no event"},
 		{[]string{"--bogus"}, "unknown flag: --bogus"},
@@ -441,5 +444,20 @@ func TestAutoWithNothingAvailableRunsEmbeddedLoudly(t *testing.T) {
 	}
 	if !strings.Contains(out, "!!! EMBEDDED SERVER") || !strings.Contains(out, "Chosen by --redis=auto: nothing answered on "+probe) {
 		t.Fatalf("report:\n%s", out)
+	}
+}
+
+func TestMaxRateRun(t *testing.T) {
+	srv := redistest.Start(t)
+	code, out, errs := invoke(t, context.Background(), "--redis-url="+srv.URL, "--rate=max", "--duration=0.5", "--key-prefix=mx:", "--format=json")
+	if code != exitPass || !strings.Contains(errs, "at the highest lossless rate (at most 2048 in flight each)") {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	doc, err := report.ReadDocument(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !doc.Config.MaxRate || doc.Totals.Published == 0 || doc.Totals.Missing != 0 || doc.Totals.Delivered != 2*doc.Totals.Published {
+		t.Fatalf("config %+v totals %+v", doc.Config, doc.Totals)
 	}
 }
