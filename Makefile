@@ -3,7 +3,7 @@ GO ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RUN_ARGS ?= --instances=5 --duration=30s --verbose
 
-.PHONY: build run test check bench fuzz
+.PHONY: build run test check bench soak fuzz
 
 build:
 	$(GO) build -o bin/redisload ./cmd/redisload
@@ -33,6 +33,12 @@ bench:
 	$(GO) build -o bin/redisload ./cmd/redisload
 	$(GO) build -o bin/redisload-bench ./cmd/redisload-bench
 	./bin/redisload-bench -redisload bin/redisload -duration $(BENCH_DURATION)
+
+# Memory flat in run length: the same load for 30 s and 300 s (about 6 min).
+soak:
+	$(GO) build -o bin/redisload ./cmd/redisload
+	$(GO) build -o bin/redisload-bench ./cmd/redisload-bench
+	./bin/redisload-bench -redisload bin/redisload -soak
 
 # A bounded fuzz run of the envelope scanner against encoding/json.
 fuzz:

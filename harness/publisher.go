@@ -236,6 +236,9 @@ func (ip *instancePublisher) closedLoop(ctx context.Context, deadline time.Time,
 			ip.payload = ip.gen.appendPayload(ip.payload[:0], typ)
 			last = ip.batch.Add(typ, ip.payload, nowNs)
 			_ = ip.delay.RecordValue(histMinUs)
+			if ip.log != nil {
+				ip.log.printf("instance %d published %s #%d", ip.index, typ, last)
+			}
 		}
 		failed, _ := ip.batch.Flush(context.Background())
 		ip.published += uint64(n - failed)

@@ -143,7 +143,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		Config: ResultConfig{
 			Instances:           n,
 			DurationSeconds:     cfg.Duration.Seconds(),
-			Rate:                cfg.Rate,
+			Rate:                targetRate(cfg),
 			Pipeline:            cfg.Pipeline,
 			MaxRate:             cfg.MaxRate,
 			MaxInFlight:         maxInFlight(cfg),
@@ -159,6 +159,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	assemble(res, cfg, pub, recvs, metrics)
 	return res, nil
+}
+
+// targetRate is the rate echoed in the result: none in MaxRate, where the
+// rate is what the run found.
+func targetRate(cfg Config) float64 {
+	if cfg.MaxRate {
+		return 0
+	}
+	return cfg.Rate
 }
 
 // maxInFlight is the window echoed in the result, 0 when not in MaxRate.

@@ -461,7 +461,7 @@ func TestRunMaxRateIsLossless(t *testing.T) {
 			Redis: bridge.Options{URL: srv.URL, KeyPrefix: "max" + strconv.Itoa(window) + ":"},
 		})
 		tot := res.Totals
-		if tot.TargetEvents != 0 || tot.Published < 1000 || !res.Config.MaxRate || res.Config.MaxInFlight != window {
+		if tot.TargetEvents != 0 || tot.Published < 1000 || !res.Config.MaxRate || res.Config.MaxInFlight != window || res.Config.Rate != 0 {
 			t.Fatalf("window %d: totals %+v config %+v", window, tot, res.Config)
 		}
 		if tot.Expected != 2*tot.Published || tot.Delivered != tot.Expected || tot.Missing != 0 ||

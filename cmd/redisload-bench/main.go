@@ -45,6 +45,7 @@ func main() {
 	redisload := flag.String("redisload", "bin/redisload", "the redisload binary to measure")
 	dur := flag.Duration("duration", 10*time.Second, "publishing time of each run")
 	only := flag.String("cases", "", "comma-separated case numbers to run (default all: "+caseList()+")")
+	soak := flag.Bool("soak", false, "instead of the cases: N=5 at 50k events/s for 30s, then for 300s, and compare peak RSS")
 	flag.Parse()
 
 	ctx := context.Background()
@@ -59,6 +60,10 @@ func main() {
 		fmt.Printf("redis-benchmark PUBLISH (no subscribers, -P 16): %.0f ops/s\n\n", ops)
 	} else {
 		fmt.Printf("redis-benchmark: %v\n\n", err)
+	}
+
+	if *soak {
+		os.Exit(runSoak(*redisload, inst.URL))
 	}
 
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -164,6 +169,29 @@ func measure(bin string, args ...string) (run, error) {
 		r.cpuPerM = cpu / float64(received) * 1e6
 	}
 	return r, nil
+}
+
+// runSoak checks that memory does not grow with run length: the same load
+// for 30 s and for 300 s must peak within 10 % of each other in RSS.
+func runSoak(redisload, url string) int {
+	var rss [2]float64
+	for i, d := range []string{"30s", "300s"} {
+		r, err := measure(redisload, "--redis-url="+url, "--instances=5", "--rate=50000", "--duration="+d, "--format=json")
+		if err != nil {
+			fmt.Println("soak:", err)
+			return 1
+		}
+		rss[i] = r.rssMB
+		fmt.Printf("N=5 at 50000 events/s for %5s: peak RSS %.1f MB, %.0f received/s, %d lost, p99 %.3f ms\n",
+			d, r.rssMB, r.receivedPerS, r.lost, r.p99/1000)
+	}
+	ratio := rss[1] / rss[0]
+	verdict := "met"
+	if ratio > 1.1 {
+		verdict = "NOT met"
+	}
+	fmt.Printf("RSS 300s / 30s = %.2f (target <= 1.10: %s)\n", ratio, verdict)
+	return 0
 }
 
 // runReference is the reference subcommand: URL INSTANCES RATE DURATION.
