@@ -16,7 +16,7 @@ import (
 
 // connect tries one bridge with o and returns Connect's error and how long
 // it took.
-func connect(t *testing.T, o bridge.Options) (error, time.Duration) {
+func connect(t *testing.T, o bridge.Options) (time.Duration, error) {
 	t.Helper()
 	b, err := bridge.New(o)
 	if err != nil {
@@ -27,7 +27,7 @@ func connect(t *testing.T, o bridge.Options) (error, time.Duration) {
 	defer cancel()
 	start := time.Now()
 	err = b.Connect(c)
-	return err, time.Since(start)
+	return time.Since(start), err
 }
 
 // expectConnect checks Connect's error: nil when want is nil, else one
@@ -78,7 +78,7 @@ func TestAuthentication(t *testing.T) {
 		{"wrong user", bridge.Options{Addr: srv.Addr, Username: "ghost", Password: "s3cret-pw"}, bridge.ErrAuthFailed, "wrong username or password"},
 		{"no password", bridge.Options{Addr: srv.Addr}, bridge.ErrPasswordRequired, "requires a password and none was given (NOAUTH)"},
 	} {
-		err, took := connect(t, tc.o)
+		took, err := connect(t, tc.o)
 		expectConnect(t, tc.name, err, tc.want, tc.text)
 		if err != nil && (strings.Contains(err.Error(), "s3cret-pw") || strings.Contains(err.Error(), "nope")) {
 			t.Errorf("%s: password in error %q", tc.name, err)
@@ -108,7 +108,7 @@ func TestTLS(t *testing.T) {
 		{"TLS to the plain port", bridge.Options{URL: "rediss://" + srv.Addr, TLSConfig: &tls.Config{RootCAs: ca}}, bridge.ErrTLSMismatch, "use redis://, not rediss://"},
 		{"plain to the TLS port", bridge.Options{URL: "redis://" + srv.TLSAddr}, bridge.ErrTLSMismatch, "use a rediss:// URL"},
 	} {
-		err, took := connect(t, tc.o)
+		took, err := connect(t, tc.o)
 		expectConnect(t, tc.name, err, tc.want, tc.text)
 		if took > 4*time.Second {
 			t.Errorf("%s: took %v", tc.name, took)
@@ -127,11 +127,11 @@ func TestTLSClientCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	ca := caPool(t, srv.Files.CA)
-	if err, _ := connect(t, bridge.Options{URL: "rediss://" + srv.TLSAddr,
+	if _, err := connect(t, bridge.Options{URL: "rediss://" + srv.TLSAddr,
 		TLSConfig: &tls.Config{RootCAs: ca, Certificates: []tls.Certificate{cert}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err, _ := connect(t, bridge.Options{URL: "rediss://" + srv.TLSAddr, TLSConfig: &tls.Config{RootCAs: ca}}); err == nil {
+	if _, err := connect(t, bridge.Options{URL: "rediss://" + srv.TLSAddr, TLSConfig: &tls.Config{RootCAs: ca}}); err == nil {
 		t.Fatal("connected without the client certificate the server requires")
 	}
 }
