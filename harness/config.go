@@ -32,6 +32,15 @@ type Config struct {
 	// every instance subscribes to all of them.
 	// default: ticker, trade
 	EventTypes []string
+	// Publishers is how many instances publish: instances 0 to
+	// Publishers-1; the others only subscribe. The seed's production
+	// topology is one publishing host and many subscribing bots.
+	// default: 0 (every instance publishes)
+	Publishers int
+	// DedicatedPublishers makes the publishing instances publish-only: they
+	// do not subscribe, as the seed's WebSocket host does not.
+	// default: false
+	DedicatedPublishers bool
 	// MaxRate replaces the open-loop schedule with closed-loop publishing
 	// as fast as back-pressure allows: each instance keeps at most
 	// MaxInFlight messages that some other instance has not received yet,
@@ -129,6 +138,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--instances must be at most %d, got %d", MaxInstances, c.Instances)
 	case c.Duration <= 0:
 		return fmt.Errorf("--duration must be positive, got %v", c.Duration)
+	case c.Publishers < 0 || c.Publishers > c.Instances:
+		return fmt.Errorf("--publishers must be from 1 to --instances (%d), got %d", c.Instances, c.Publishers)
+	case c.DedicatedPublishers && c.publishers() == c.Instances:
+		return errors.New("--dedicated-publishers needs --publishers below --instances: someone must subscribe")
 	case c.MaxRate && c.Instances < 2:
 		return errors.New("--rate=max needs at least 2 instances: its back-pressure comes from the other instances' receipts")
 	case c.MaxInFlight < 1:
@@ -152,6 +165,20 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// publishers is the number of publishing instances.
+func (c Config) publishers() int {
+	if c.Publishers == 0 {
+		return c.Instances
+	}
+	return c.Publishers
+}
+
+// publishes reports whether instance i publishes.
+func (c Config) publishes(i int) bool { return i < c.publishers() }
+
+// subscribes reports whether instance i subscribes.
+func (c Config) subscribes(i int) bool { return !(c.DedicatedPublishers && c.publishes(i)) }
 
 // TotalEvents is the number of events the run publishes: event k is due at
 // k/Rate seconds, and those due before Duration are published.

@@ -67,7 +67,7 @@ func newPublisher(cfg Config, seed uint64, bridges []*bridge.Bridge, log *eventL
 		published: make([]uint64, len(bridges)),
 		errors:    make([]uint64, len(bridges)),
 	}
-	perInstance := cfg.Rate / float64(len(bridges))
+	perInstance := cfg.Rate / float64(cfg.publishers())
 	for i, b := range bridges {
 		// Each instance draws its own types and payloads, so a seed gives
 		// every instance the same sequence of events whatever the timing.
@@ -98,13 +98,13 @@ const minTick = time.Millisecond
 func (p *publisher) run(ctx context.Context, start time.Time) {
 	var wg sync.WaitGroup
 	done := make(chan struct{})
-	for _, ip := range p.insts {
+	for _, ip := range p.insts[:p.cfg.publishers()] {
 		ip.startNs = start.UnixNano()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if p.cfg.MaxRate {
-				ip.closedLoop(ctx, start.Add(p.cfg.Duration), p.receipts, p.cfg.MaxInFlight)
+				ip.closedLoop(ctx, start.Add(p.cfg.Duration), p.receipts, p.cfg.MaxInFlight, p.cfg.subscribes)
 				return
 			}
 			ip.loop(done)
@@ -127,7 +127,7 @@ func (p *publisher) run(ctx context.Context, start time.Time) {
 func (p *publisher) schedule(ctx context.Context, start time.Time) {
 	total := p.cfg.TotalEvents()
 	rate := p.cfg.Rate
-	n := len(p.insts)
+	n := p.cfg.publishers() // events go to publishing instances only
 	touched := make([]bool, n)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -215,12 +215,15 @@ func (ip *instancePublisher) loop(done <-chan struct{}) {
 // instance's receipts. It compares sequence numbers, not counts, so a lost
 // message cannot stall it. Each event's intended time is when it is sent:
 // a closed loop has no schedule to fall behind.
-func (ip *instancePublisher) closedLoop(ctx context.Context, deadline time.Time, receipts [][]atomic.Uint64, window int) {
+func (ip *instancePublisher) closedLoop(ctx context.Context, deadline time.Time, receipts [][]atomic.Uint64, window int,
+	subscribes func(int) bool) {
 	var last uint64 // sequence number of the last event sent
 	for ctx.Err() == nil && time.Now().Before(deadline) {
 		acked := last
 		for i := range receipts {
-			if i != ip.index {
+			// A publish-only instance acknowledges nothing: only
+			// subscribers hold the window back.
+			if i != ip.index && subscribes(i) {
 				acked = min(acked, receipts[i][ip.index].Load())
 			}
 		}

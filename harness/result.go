@@ -65,6 +65,8 @@ type ResultConfig struct {
 	Instances           int      `json:"instances"`
 	DurationSeconds     float64  `json:"duration_s"`
 	Rate                float64  `json:"rate"`
+	Publishers          int      `json:"publishers"`
+	DedicatedPublishers bool     `json:"dedicated_publishers,omitempty"`
 	MaxRate             bool     `json:"max_rate,omitempty"`
 	MaxInFlight         int      `json:"max_inflight,omitempty"`
 	Pipeline            int      `json:"pipeline"`
@@ -178,6 +180,9 @@ type Matrix struct {
 	// Sent[j] is what source j published successfully, which every other
 	// instance expected from it.
 	Sent []uint64 `json:"sent"`
+	// Subscribed[i] is false for a publish-only instance, which expects
+	// nothing: its row of cells is empty.
+	Subscribed []bool `json:"subscribed"`
 	// Delivered[i][j] is what receiver i got from source j, duplicates
 	// not counted; Delivered[i][i] is 0. Missing is Sent[j] − Delivered[i][j].
 	Delivered [][]uint64 `json:"delivered"`
@@ -192,6 +197,9 @@ type MatrixEntry [3]uint64
 // Cell returns the matrix cell of receiver i and source j.
 func (m Matrix) Cell(i, j int) SourceStats {
 	s := SourceStats{Source: j, Sent: m.Sent[j], Delivered: m.Delivered[i][j]}
+	if len(m.Subscribed) > i && !m.Subscribed[i] {
+		s.Sent = 0 // sent, but not to this receiver
+	}
 	// A failed publish may still have been delivered, so delivered can
 	// exceed sent; missing never goes negative.
 	if s.Sent > s.Delivered {

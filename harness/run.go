@@ -59,6 +59,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		o.InstanceID = prefix + strconv.Itoa(i)
 		o.Handler = recvs[i].handle
 		o.DeliverOwn = cfg.DisableSelfFilter
+		o.DisablePublishing = !cfg.publishes(i)
+		o.DisableSubscription = !cfg.subscribes(i)
 		b, err := bridge.New(o)
 		if err != nil {
 			return nil, err
@@ -145,6 +147,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			DurationSeconds:     cfg.Duration.Seconds(),
 			Rate:                targetRate(cfg),
 			Pipeline:            cfg.Pipeline,
+			Publishers:          cfg.publishers(),
+			DedicatedPublishers: cfg.DedicatedPublishers,
 			MaxRate:             cfg.MaxRate,
 			MaxInFlight:         maxInFlight(cfg),
 			EventTypes:          cfg.EventTypes,
@@ -189,6 +193,9 @@ func connectAll(ctx context.Context, cfg Config, bridges []*bridge.Bridge) error
 		g.Go(func() error {
 			if err := b.Connect(gctx); err != nil {
 				return fmt.Errorf("instance %d: %w", i, err)
+			}
+			if !cfg.subscribes(i) {
+				return nil
 			}
 			if err := b.Subscribe(gctx, cfg.EventTypes...); err != nil {
 				return fmt.Errorf("instance %d: %w", i, err)
@@ -240,6 +247,10 @@ func drain(cfg Config, pub *publisher, recvs []*receiver, bridges []*bridge.Brid
 			if done[i] {
 				continue
 			}
+			if !cfg.subscribes(i) {
+				done[i] = true
+				continue
+			}
 			own := pub.published[i]
 			others := total - own
 			if cfg.DisableSelfFilter {
@@ -267,7 +278,7 @@ func assemble(res *Result, cfg Config, pub *publisher, recvs []*receiver, metric
 	t := &res.Totals
 	t.Instances = n
 	t.TargetEvents = cfg.TotalEvents()
-	res.Matrix = Matrix{Sent: pub.published, Delivered: make([][]uint64, 0, n),
+	res.Matrix = Matrix{Sent: pub.published, Subscribed: make([]bool, n), Delivered: make([][]uint64, 0, n),
 		Duplicates: []MatrixEntry{}, OutOfOrder: []MatrixEntry{}}
 	total := newHistogram()
 	for i, r := range recvs {
@@ -291,9 +302,10 @@ func assemble(res *Result, cfg Config, pub *publisher, recvs []*receiver, metric
 			Latency:         Summarize(r.hist),
 		}
 		row := make([]uint64, n)
+		res.Matrix.Subscribed[i] = cfg.subscribes(i)
 		for j := range recvs {
-			if j == i {
-				continue
+			if j == i || !cfg.subscribes(i) {
+				continue // nothing is expected of a publish-only instance
 			}
 			tr := &r.sources[j]
 			row[j] = tr.unique

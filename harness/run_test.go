@@ -477,3 +477,74 @@ func TestRunMaxRateIsLossless(t *testing.T) {
 		t.Fatalf("one instance: %v", err)
 	}
 }
+
+// The seed's production topology: one publish-only host, subscribe-only
+// bots. Everything the host publishes reaches every bot; the host expects
+// nothing and echoes nothing.
+func TestRunFanoutTopology(t *testing.T) {
+	srv := redistest.Start(t)
+	for _, maxRate := range []bool{false, true} {
+		res := run(t, harness.Config{
+			Instances: 5, Publishers: 1, DedicatedPublishers: true,
+			Duration: 500 * time.Millisecond, Rate: 100, MaxRate: maxRate,
+			Redis: bridge.Options{URL: srv.URL, KeyPrefix: "fan" + strconv.FormatBool(maxRate) + ":"},
+		})
+		host := res.Instances[0]
+		if host.Published == 0 || (!maxRate && host.Published != 50) || host.Expected != 0 || host.Received != 0 || host.SelfFiltered != 0 {
+			t.Fatalf("max=%v host %+v", maxRate, host)
+		}
+		for _, bot := range res.Instances[1:] {
+			if bot.Published != 0 || bot.Expected != host.Published || bot.Delivered != host.Published || bot.SelfFiltered != 0 {
+				t.Fatalf("max=%v bot %d %+v", maxRate, bot.Index, bot)
+			}
+		}
+		tot := res.Totals
+		if tot.Expected != 4*host.Published || tot.Delivered != tot.Expected || tot.Missing != 0 || !res.Drained {
+			t.Fatalf("max=%v totals %+v", maxRate, tot)
+		}
+		if c := res.Matrix.Cell(0, 1); c.Sent != 0 || c.Missing != 0 || res.Matrix.Subscribed[0] {
+			t.Fatalf("max=%v host's matrix cell %+v", maxRate, c)
+		}
+		if c := res.Matrix.Cell(3, 0); c.Sent != host.Published || c.Delivered != host.Published {
+			t.Fatalf("max=%v bot's matrix cell %+v", maxRate, c)
+		}
+		if res.Config.Publishers != 1 || !res.Config.DedicatedPublishers {
+			t.Fatalf("config %+v", res.Config)
+		}
+	}
+}
+
+// Two of four instances publish and also subscribe: each publisher expects
+// the other's events, each subscriber-only instance both publishers'.
+func TestRunSomePublishers(t *testing.T) {
+	srv := redistest.Start(t)
+	res := run(t, harness.Config{
+		Instances: 4, Publishers: 2, Duration: 500 * time.Millisecond, Rate: 80,
+		Redis: bridge.Options{URL: srv.URL, KeyPrefix: "some:"},
+	})
+	p0, p1 := res.Instances[0].Published, res.Instances[1].Published
+	if p0+p1 != 40 || res.Instances[2].Published != 0 || res.Instances[3].Published != 0 {
+		t.Fatalf("published %d %d %d %d", p0, p1, res.Instances[2].Published, res.Instances[3].Published)
+	}
+	want := []uint64{p1, p0, p0 + p1, p0 + p1}
+	for i, ir := range res.Instances {
+		if ir.Expected != want[i] || ir.Delivered != want[i] {
+			t.Errorf("instance %d expected %d delivered %d, want %d", i, ir.Expected, ir.Delivered, want[i])
+		}
+	}
+	if res.Instances[0].SelfFiltered != p0 || res.Instances[2].SelfFiltered != 0 {
+		t.Errorf("self-filtered %d and %d", res.Instances[0].SelfFiltered, res.Instances[2].SelfFiltered)
+	}
+	for _, tc := range []struct {
+		cfg  harness.Config
+		want string
+	}{
+		{harness.Config{Instances: 3, Publishers: 4}, "--publishers must be from 1 to --instances (3)"},
+		{harness.Config{Instances: 3, Publishers: 3, DedicatedPublishers: true}, "someone must subscribe"},
+		{harness.Config{Instances: 3, DedicatedPublishers: true}, "someone must subscribe"},
+	} {
+		if err := tc.cfg.WithDefaults().Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v", tc.cfg, err)
+		}
+	}
+}

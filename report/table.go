@@ -225,7 +225,7 @@ func instanceRows(res *harness.Result) [][]string {
 			avg, p99 = fmt.Sprintf("%.3f", ir.Latency.Mean/1000), fmt.Sprintf("%.3f", float64(ir.Latency.P99)/1000)
 		}
 		rows = append(rows, []string{
-			fmt.Sprint(ir.Index), ir.ID, yesNo(ir.Connected),
+			fmt.Sprint(ir.Index), ir.ID + role(res, ir.Index), yesNo(ir.Connected),
 			fmt.Sprint(ir.Published), fmt.Sprint(ir.Received), fmt.Sprint(ir.Expected), fmt.Sprint(ir.Delivered),
 			rate(ir.DeliveryRate), fmt.Sprint(ir.SelfFiltered), fmt.Sprint(ir.SelfReceived),
 			fmt.Sprint(ir.Duplicates), avg, p99, fmt.Sprint(ir.Errors),
@@ -270,6 +270,21 @@ func verdictRows(v Verdict) [][]string {
 		rows = append(rows, []string{c.Name, c.Threshold, c.Measured, string(c.Status)})
 	}
 	return rows
+}
+
+// role marks instances that only publish or only subscribe, when the run
+// has such a topology; in the default one every instance does both.
+func role(res *harness.Result, i int) string {
+	c := res.Config
+	switch {
+	case c.Publishers == 0 || (c.Publishers == c.Instances && !c.DedicatedPublishers):
+		return ""
+	case i >= c.Publishers:
+		return " (sub-only)"
+	case c.DedicatedPublishers:
+		return " (pub-only)"
+	}
+	return " (pub+sub)"
 }
 
 // rate prints a percentage, or n/a where nothing was expected.

@@ -23,9 +23,34 @@ type Scenario struct {
 	Config harness.Config
 }
 
-// all are the built-in scenarios: for now the two the seed tool's report
-// ran and published, so that its numbers can be reproduced.
+// all are the built-in scenarios: the two the seed tool's report ran and
+// published, so that its numbers can be reproduced, and the ones it listed
+// as untested.
 var all = []Scenario{
+	{
+		Name:    "extreme",
+		Summary: "the seed's 'future: extreme scale': 10 instances, 30s, 100 events/s, ticker and trade",
+		Config:  harness.Config{Instances: 10, Duration: 30 * time.Second, Rate: 100},
+	},
+	{
+		Name:    "swarm",
+		Summary: "100 instances, 30s, 200 events/s: every event fans out to 99 subscribers",
+		Config:  harness.Config{Instances: 100, Duration: 30 * time.Second, Rate: 200},
+	},
+	{
+		Name:    "all-events",
+		Summary: "all eight event types, orderbook and candle included, 5 instances, 30s, 100 events/s",
+		Config:  harness.Config{Instances: 5, Duration: 30 * time.Second, Rate: 100, EventTypes: bridge.EventTypes},
+	},
+	{
+		Name: "fanout",
+		Summary: "the seed's production topology: 1 publish-only host, 10 subscribe-only bots, " +
+			"30s, 100 events/s, all event types",
+		Config: harness.Config{
+			Instances: 11, Publishers: 1, DedicatedPublishers: true,
+			Duration: 30 * time.Second, Rate: 100, EventTypes: bridge.EventTypes,
+		},
+	},
 	{
 		Name:    "standard",
 		Summary: "the seed's standard test: 3 instances, 20s, 10 events/s, ticker and trade",

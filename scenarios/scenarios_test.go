@@ -1,6 +1,7 @@
 package scenarios_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/redisload/redisload/scenarios"
@@ -9,7 +10,11 @@ import (
 // Every built-in scenario is a valid configuration.
 func TestScenariosValidate(t *testing.T) {
 	all := scenarios.All()
-	if len(all) != 2 || all[0].Name != "standard" || all[1].Name != "stress" {
+	var names []string
+	for _, s := range all {
+		names = append(names, s.Name)
+	}
+	if strings.Join(names, ",") != "all-events,extreme,fanout,standard,stress,swarm" {
 		t.Fatalf("scenarios %v", all)
 	}
 	for _, s := range all {

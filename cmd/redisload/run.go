@@ -78,6 +78,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	c.Rate = harness.DefaultRate
 	fs.Var((*rateValue)(c), "rate", "target events per second over all instances, or max: as fast as back-pressure allows without loss")
 	fs.IntVar(&c.MaxInFlight, "max-inflight", harness.DefaultMaxInFlight, "with --rate=max: most messages one instance keeps ahead of the slowest receiver")
+	fs.IntVar(&c.Publishers, "publishers", 0, "how many instances publish, the first ones (0: all); the others only subscribe")
+	fs.BoolVar(&c.DedicatedPublishers, "dedicated-publishers", false, "publishing instances do not subscribe (a publish-only host, as the seed's WebSocket host)")
 	fs.IntVar(&c.Pipeline, "pipeline", harness.DefaultPipeline, "most events one instance sends in one pipelined round trip")
 	fs.StringVar(&o.eventTypes, "event-types", strings.Join(harness.DefaultEventTypes, ","), "comma-separated event types to publish, or \"all\" ("+strings.Join(bridge.EventTypes, ", ")+")")
 	fs.Uint64Var(&c.Seed, "seed", 0, "random seed that reproduces the run's events (0: random, printed in the report)")
@@ -123,6 +125,9 @@ func newFlagSet(o *options) *pflag.FlagSet {
 // stdout (or --output) and nothing else does, so that `--format=json |
 // jq` works; progress, verbose events and errors go to stderr.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "scenarios" {
+		args = append([]string{"--scenario=list"}, args[1:]...)
+	}
 	var o options
 	fs := newFlagSet(&o)
 	// Every usage error is one line naming the flag, then a pointer to
@@ -290,6 +295,12 @@ func (o *options) applyScenario(fs *pflag.FlagSet, sc scenarios.Scenario) {
 	}
 	if !fs.Changed("event-types") && len(p.EventTypes) > 0 {
 		o.eventTypes = strings.Join(p.EventTypes, ",")
+	}
+	if !fs.Changed("publishers") && p.Publishers != 0 {
+		o.cfg.Publishers = p.Publishers
+	}
+	if !fs.Changed("dedicated-publishers") && p.DedicatedPublishers {
+		o.cfg.DedicatedPublishers = true
 	}
 }
 

@@ -268,8 +268,12 @@ func TestScenarioListAndUnknown(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "standard   the seed's standard test") || !strings.Contains(out, "stress     the seed's stress test") {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
+	code, sub, _ := invoke(t, context.Background(), "scenarios")
+	if code != 0 || sub != out || strings.Count(sub, "\n") != 6 {
+		t.Fatalf("redisload scenarios: exit %d\n%s", code, sub)
+	}
 	code, _, errs := invoke(t, context.Background(), "--scenario=nope")
-	if code != exitUsage || !strings.Contains(errs, `--scenario: unknown scenario "nope" (known: standard, stress)`) {
+	if code != exitUsage || !strings.Contains(errs, `--scenario: unknown scenario "nope" (known: all-events, extreme, fanout, standard, stress, swarm)`) {
 		t.Fatalf("exit %d %s", code, errs)
 	}
 }
@@ -459,5 +463,25 @@ func TestMaxRateRun(t *testing.T) {
 	}
 	if !doc.Config.MaxRate || doc.Totals.Published == 0 || doc.Totals.Missing != 0 || doc.Totals.Delivered != 2*doc.Totals.Published {
 		t.Fatalf("config %+v totals %+v", doc.Config, doc.Totals)
+	}
+}
+
+// The fanout preset through the CLI: the host's row says pub-only and
+// expects nothing, every bot gets everything, and the run passes.
+func TestFanoutScenarioRun(t *testing.T) {
+	srv := redistest.Start(t)
+	code, out, errs := invoke(t, context.Background(), "--redis-url="+srv.URL, "--scenario=fanout", "--duration=0.5",
+		"--instances=4", "--key-prefix=fo:", "--format=json")
+	if code != exitPass {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	doc, err := report.ReadDocument(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := doc.Instances[0]
+	if doc.Config.Publishers != 1 || !doc.Config.DedicatedPublishers || host.Published != 50 || host.Expected != 0 ||
+		doc.Totals.Expected != 150 || doc.Totals.Delivered != 150 || len(doc.Config.EventTypes) != 8 {
+		t.Fatalf("config %+v host %+v totals %+v", doc.Config, host, doc.Totals)
 	}
 }
