@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command redisload-bench measures redisload against a minimal reference
 // written directly on go-redis, side by side, against one redis-server it
 // starts: the question is whether the harness itself is ever the

@@ -17,15 +17,16 @@ func checkFileLimit(instances int) error {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return nil // unknown: let the dials say so
 	}
-	if lim.Cur >= need {
+	// The fields are uint64 on Linux and int64 on the BSDs.
+	if uint64(lim.Cur) >= need {
 		return nil
 	}
-	if lim.Max >= need {
-		lim.Cur = need
+	if uint64(lim.Max) >= need {
+		lim.Cur = lim.Max
 		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil {
 			return nil
 		}
 	}
 	return fmt.Errorf("--instances=%d needs about %d open files, and this process may open %d (raise it with ulimit -n, or lower --instances)",
-		instances, need, lim.Cur)
+		instances, need, uint64(lim.Cur))
 }

@@ -453,7 +453,10 @@ func TestAutoWithNothingAvailableRunsEmbeddedLoudly(t *testing.T) {
 
 func TestMaxRateRun(t *testing.T) {
 	srv := redistest.Start(t)
-	code, out, errs := invoke(t, context.Background(), "--redis-url="+srv.URL, "--rate=max", "--duration=0.5", "--key-prefix=mx:", "--format=json")
+	// Latency at the maximum rate, under -race and a parallel test suite,
+	// is whatever the machine has left; this test is about loss.
+	code, out, errs := invoke(t, context.Background(), "--redis-url="+srv.URL, "--rate=max", "--duration=0.5", "--key-prefix=mx:",
+		"--format=json", "--max-avg-latency=1h")
 	if code != exitPass || !strings.Contains(errs, "at the highest lossless rate (at most 2048 in flight each)") {
 		t.Fatalf("exit %d\n%s", code, errs)
 	}
