@@ -29,7 +29,7 @@ type Config struct {
 	// default: 10
 	Rate float64
 	// EventTypes are the event types published, chosen at random per event;
-	// every instance subscribes to all of them.
+	// every subscribing instance subscribes to all of them.
 	// default: ticker, trade
 	EventTypes []string
 	// Publishers is how many instances publish: instances 0 to

@@ -39,10 +39,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// A random seed is chosen here, not left to the generator, so that the
+	// report can print it and any run can be replayed.
 	seed := cfg.Seed
 	for seed == 0 {
 		seed = rand.Uint64()
 	}
+	// The run ID keeps two runs on one Redis (or one key prefix) apart: a
+	// message from another run's instance is foreign, never delivered.
 	runID := fmt.Sprintf("%08x", rand.Uint32())
 	prefix := "redisload-" + runID + "-"
 	var log *eventLog
@@ -109,6 +113,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	pub.run(ctx, start)
 	elapsed := time.Since(start)
 
+	// Drain before reading anything: messages still in flight at the end
+	// of publishing are not lost, only late.
 	drainStart := time.Now()
 	drained := drain(cfg, pub, recvs, bridges)
 	drainTime := time.Since(drainStart)

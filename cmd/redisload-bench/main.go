@@ -81,6 +81,8 @@ func main() {
 		var ref run
 		rerr := errNoReference
 		if c.rate > 0 {
+			// The reference is this binary's own subcommand, so the bench
+			// needs nothing but itself and the redisload binary.
 			ref, rerr = measure(os.Args[0], "reference", inst.URL, strconv.Itoa(c.instances), rate, dur.String())
 		}
 		rl, lerr := measure(*redisload, "--redis-url="+inst.URL, "--instances="+strconv.Itoa(c.instances),
@@ -141,9 +143,16 @@ func measure(bin string, args ...string) (run, error) {
 	if code != 0 && code != 1 { // 1: a redisload check failed; still measured
 		return run{}, fmt.Errorf("exit %d: %s", code, lastLine(errb.String()))
 	}
+	// rusage of the child alone: user+system CPU, and the peak RSS the
+	// kernel saw, with no sampling gaps. ru_maxrss is in KiB, except on
+	// macOS, where it is in bytes.
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-	r := run{rssMB: float64(ru.Maxrss) / 1024}
+	rssKiB := float64(ru.Maxrss)
+	if runtime.GOOS == "darwin" {
+		rssKiB /= 1024
+	}
+	r := run{rssMB: rssKiB / 1024}
 	var received uint64
 	if args[0] == "reference" {
 		var rr refResult
@@ -162,6 +171,8 @@ func measure(bin string, args ...string) (run, error) {
 			return run{}, err
 		}
 		t := doc.Totals
+		// Count what subscribers read from Redis, as the reference does:
+		// redisload's own echoes are read too, then dropped.
 		received = t.Received + t.SelfFiltered
 		r.receivedPerS = float64(received) / doc.ElapsedSeconds
 		r.lost, r.connectS = t.Missing, doc.ConnectSeconds

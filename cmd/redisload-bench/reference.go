@@ -59,8 +59,10 @@ func reference(ctx context.Context, url string, n int, rate float64, d time.Dura
 	for i := range insts {
 		g.Go(func() error {
 			in := &inst{pub: redis.NewClient(opt), sub: redis.NewClient(opt), hist: hdrhistogram.New(1, 60_000_000, 3)}
+			// Wait for the subscribe reply, as redisload's barrier does, so
+			// that neither counts messages lost before it subscribed.
 			in.ps = in.sub.Subscribe(gctx, channel)
-			if _, err := in.ps.Receive(gctx); err != nil { // the subscribe reply
+			if _, err := in.ps.Receive(gctx); err != nil {
 				return err
 			}
 			insts[i] = in
@@ -85,6 +87,8 @@ func reference(ctx context.Context, url string, n int, rate float64, d time.Dura
 		go func() {
 			defer wg.Done()
 			for {
+				// ReceiveMessage, not Channel(): measured cheaper, and it
+				// never drops a message.
 				m, err := in.ps.ReceiveMessage(context.Background())
 				if err != nil {
 					return // closed

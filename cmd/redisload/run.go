@@ -73,6 +73,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.SetOutput(io.Discard) // errors are printed once, by run
 	c := &o.cfg
 	fs.StringVar(&o.scenario, "scenario", "", "start from a named preset (flags given override it); \"list\" lists them")
+	// What to run: the shape of the load.
 	fs.IntVar(&c.Instances, "instances", harness.DefaultInstances, "number of bridge instances (each a publisher and a subscriber connection)")
 	fs.Var(newDurationValue(harness.DefaultDuration, &c.Duration), "duration", "how long to publish: 30s, 1m, or a bare number of seconds")
 	c.Rate = harness.DefaultRate
@@ -83,6 +84,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.IntVar(&c.Pipeline, "pipeline", harness.DefaultPipeline, "most events one instance sends in one pipelined round trip")
 	fs.StringVar(&o.eventTypes, "event-types", strings.Join(harness.DefaultEventTypes, ","), "comma-separated event types to publish, or \"all\" ("+strings.Join(bridge.EventTypes, ", ")+")")
 	fs.Uint64Var(&c.Seed, "seed", 0, "random seed that reproduces the run's events (0: random, printed in the report)")
+	// Where: which server, how to reach it. No flag takes a password
+	// (see securityFlags.apply for why).
 	fs.StringVar(&o.mode, "redis", "", "where the server comes from: auto, url, server, container or embedded (default: url when a URL is given, else auto)")
 	fs.StringVar(&o.redisURL, "redis-url", os.Getenv("REDIS_URL"), "Redis URL, redis://[user:password@]host:port[/db] (default $REDIS_URL)")
 	fs.StringArrayVar(&o.provision.ServerArgs, "redis-server-arg", nil, "extra redis-server argument in server mode; repeat it (--redis-server-arg=--maxclients --redis-server-arg=20000)")
@@ -98,6 +101,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&c.Redis.KeyPrefix, "key-prefix", bridge.DefaultKeyPrefix, "channel prefix: events go to <prefix><type>")
 	fs.Var(newDurationValue(harness.DefaultDrainTimeout, &c.DrainTimeout), "drain-timeout", "after publishing, how long to wait for messages in flight")
 	fs.Var(newDurationValue(harness.DefaultConnectTimeout, &c.ConnectTimeout), "connect-timeout", "how long connecting and subscribing every instance may take")
+	// How to report.
 	fs.StringVar(&o.format, "format", "table", "report format: table or json")
 	fs.StringVarP(&o.output, "output", "o", "", "write the report to this file instead of standard output")
 	fs.BoolVar(&o.matrix, "matrix", false, "show the per-source delivery matrix (up to 20 instances)")
@@ -125,6 +129,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 // stdout (or --output) and nothing else does, so that `--format=json |
 // jq` works; progress, verbose events and errors go to stderr.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// "redisload scenarios" reads better than a flag for a listing; it is
+	// the one subcommand, so it is translated rather than dispatched.
 	if len(args) > 0 && args[0] == "scenarios" {
 		args = append([]string{"--scenario=list"}, args[1:]...)
 	}
@@ -202,6 +208,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o.cfg.Redis.URL = inst.URL
 	announce(stderr, inst, o.cfg)
 
+	// Profiling covers the run only: provisioning and reporting are not
+	// what a profile of the load generator is for.
 	if o.cpuProfile != "" {
 		f, err := os.Create(o.cpuProfile)
 		if err != nil {
@@ -235,6 +243,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// report shows it, though the exit code says "interrupted".
 	v := report.Evaluate(res, o.thresholds)
 	var rep report.Reporter
+	// One renderer per run; the verdict is shared, so table and JSON can
+	// never disagree on PASS/FAIL.
 	if o.format == "json" {
 		rep = report.NewJSONReporter(res, v, toolVersion())
 	} else {
@@ -367,7 +377,9 @@ func (o *options) complete() error {
 	return o.cfg.WithDefaults().Validate()
 }
 
-// rateValue is the --rate flag: events per second, or "max".
+// rateValue is the --rate flag: events per second, or "max". It sets two
+// fields of the config, which is why it wraps the whole Config rather than
+// a float.
 type rateValue harness.Config
 
 func (r *rateValue) Set(s string) error {

@@ -41,6 +41,8 @@ func (s securityFlags) apply(o *bridge.Options, redisURL string, warn io.Writer)
 		o.Password = os.Getenv("REDIS_PASSWORD")
 	}
 
+	// TLS flags are refused with a plain URL rather than turning TLS on:
+	// the URL is what a user reads to know how the connection is made.
 	usesTLS := s.tlsCA != "" || s.tlsCert != "" || s.tlsKey != "" || s.tlsInsecure
 	if !usesTLS {
 		return nil
@@ -51,6 +53,8 @@ func (s securityFlags) apply(o *bridge.Options, redisURL string, warn io.Writer)
 	if (s.tlsCert == "") != (s.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
+	// TLS 1.2: Redis's default minimum (tls-protocols) and the oldest
+	// version still considered safe.
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if s.tlsCA != "" {
 		pem, err := os.ReadFile(s.tlsCA)
@@ -77,6 +81,8 @@ func (s securityFlags) apply(o *bridge.Options, redisURL string, warn io.Writer)
 	return nil
 }
 
+// urlHasPassword says whether the URL carries its own password, which
+// then wins over $REDIS_PASSWORD: the more specific source.
 func urlHasPassword(raw string) bool {
 	u, err := bridge.ParseURL(raw)
 	if err != nil || u.User == nil {
@@ -94,6 +100,8 @@ var connectPrefix = regexp.MustCompile(`^(` + regexp.QuoteMeta(harness.ErrUnavai
 // explainConnectError is the one line printed when Redis cannot be used:
 // the cause first, then the flag that fixes it where there is one.
 func explainConnectError(where string, err error) string {
+	// The address is already in the line; the harness's and bridge's
+	// prefixes would say it twice.
 	cause := connectPrefix.ReplaceAllString(err.Error(), "")
 	switch {
 	case errors.Is(err, bridge.ErrPasswordRequired):

@@ -51,6 +51,8 @@ func StartTLS(t testing.TB, requireClientCert bool) *TLSServer {
 func MakeTLSFiles(t testing.TB) TLSFiles {
 	t.Helper()
 	dir := t.TempDir()
+	// A private CA per test: nothing outside the test trusts it, and the
+	// "unknown authority" case is just a client without it.
 	caKey, caCert, caDER := newCert(t, "redisload test CA", nil, nil, true)
 	f := TLSFiles{
 		CA:         writePEM(t, dir, "ca.crt", "CERTIFICATE", caDER),
@@ -78,6 +80,8 @@ func MakeTLSFiles(t testing.TB) TLSFiles {
 // localhost, signed by parent (self-signed when parent is nil).
 func newCert(t testing.TB, cn string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, isCA bool) (*ecdsa.PrivateKey, *x509.Certificate, []byte) {
 	t.Helper()
+	// P-256: fast to generate (tests make several per run) and accepted by
+	// every TLS stack Redis is built with.
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -111,6 +115,8 @@ func newCert(t testing.TB, cn string, parent *x509.Certificate, parentKey *ecdsa
 	return key, cert, der
 }
 
+// writePEM writes one PEM block, readable only by the owner as a key
+// file must be for redis-server to accept it.
 func writePEM(t testing.TB, dir, name, typ string, der []byte) string {
 	t.Helper()
 	path := filepath.Join(dir, name)
