@@ -235,23 +235,14 @@ func (ip *instancePublisher) closedLoop(ctx context.Context, deadline time.Time,
 		n := min(room, len(ip.due))
 		nowNs := time.Now().UnixNano()
 		for range n {
-			typ := ip.types[ip.gen.rng.IntN(len(ip.types))]
-			ip.payload = ip.gen.appendPayload(ip.payload[:0], typ)
-			last = ip.batch.Add(typ, ip.payload, nowNs)
-			_ = ip.delay.RecordValue(histMinUs)
-			if ip.log != nil {
-				ip.log.printf("instance %d published %s #%d", ip.index, typ, last)
-			}
+			last = ip.add(nowNs, nowNs) // no schedule: sent when intended
 		}
-		failed, _ := ip.batch.Flush(context.Background())
-		ip.published += uint64(n - failed)
-		ip.errors += uint64(failed)
+		ip.flush(n)
 	}
 }
 
 // publishDue empties the ring, one pipeline of at most Pipeline events at
-// a time. The publish ignores the run's ctx: cancelling stops the
-// schedule, it does not fail publishes already handed out.
+// a time.
 func (ip *instancePublisher) publishDue() {
 	for {
 		n := ip.ring.popInto(ip.due)
@@ -260,22 +251,36 @@ func (ip *instancePublisher) publishDue() {
 		}
 		nowNs := time.Now().UnixNano() // once per batch
 		for _, k := range ip.due[:n] {
-			typ := ip.types[ip.gen.rng.IntN(len(ip.types))]
-			ip.payload = ip.gen.appendPayload(ip.payload[:0], typ)
-			intended := ip.startNs + int64(float64(k)*ip.nsPer)
-			seq := ip.batch.Add(typ, ip.payload, intended)
-			if d := (nowNs - intended) / 1000; ip.delay.RecordValue(max(d, histMinUs)) != nil {
-				_ = ip.delay.RecordValue(histMaxUs)
-			}
-			if ip.log != nil {
-				ip.log.printf("instance %d published %s #%d", ip.index, typ, seq)
-			}
+			ip.add(ip.startNs+int64(float64(k)*ip.nsPer), nowNs)
 		}
-		failed, err := ip.batch.Flush(context.Background())
-		ip.published += uint64(n - failed)
-		ip.errors += uint64(failed)
-		if err != nil && ip.log != nil {
-			ip.log.printf("instance %d: %d of %d publishes failed: %v", ip.index, failed, n, err)
-		}
+		ip.flush(n)
+	}
+}
+
+// add puts one event into the batch, with a random type and payload, and
+// records how late it is (nowNs against its intended send time). It
+// returns the event's sequence number.
+func (ip *instancePublisher) add(intendedNs, nowNs int64) uint64 {
+	typ := ip.types[ip.gen.rng.IntN(len(ip.types))]
+	ip.payload = ip.gen.appendPayload(ip.payload[:0], typ)
+	seq := ip.batch.Add(typ, ip.payload, intendedNs)
+	if d := (nowNs - intendedNs) / 1000; ip.delay.RecordValue(max(d, histMinUs)) != nil {
+		_ = ip.delay.RecordValue(histMaxUs)
+	}
+	if ip.log != nil {
+		ip.log.printf("instance %d published %s #%d", ip.index, typ, seq)
+	}
+	return seq
+}
+
+// flush publishes the batch of n events and counts the outcome. It ignores
+// the run's ctx: cancelling stops the schedule, it does not fail publishes
+// already handed out.
+func (ip *instancePublisher) flush(n int) {
+	failed, err := ip.batch.Flush(context.Background())
+	ip.published += uint64(n - failed)
+	ip.errors += uint64(failed)
+	if err != nil && ip.log != nil {
+		ip.log.printf("instance %d: %d of %d publishes failed: %v", ip.index, failed, n, err)
 	}
 }

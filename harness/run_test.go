@@ -93,6 +93,9 @@ func checkExact(t *testing.T, res *harness.Result) {
 		res.Totals.DeliveryRate == nil || *res.Totals.DeliveryRate != 100 {
 		t.Errorf("rates %+v", res.Totals)
 	}
+	if res.SendDelay.Count != int64(published) || res.SendDelay.Min < 1 || res.SendDelay.Max < res.SendDelay.P99 {
+		t.Errorf("send delay %+v for %d events published", res.SendDelay, published)
+	}
 	if res.Latency != harness.Summarize(res.Histogram) {
 		t.Errorf("latency %+v is not the merged histogram's %+v", res.Latency, harness.Summarize(res.Histogram))
 	}
