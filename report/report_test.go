@@ -15,9 +15,12 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in ../testdata/golden")
 
-// fixtures are Results recorded from real runs (fail-loss is a real run
-// with losses, duplicates and a disconnect written into it, totals summed
-// again), in ../testdata/results.
+// fixtures are Results recorded from real runs, in ../testdata/results.
+// Two kinds of hand edits, each consistent with the rest of its file:
+// fail-loss is a real run with losses, duplicates, a disconnect and a
+// buffer peak written in (totals summed again), and fixtures recorded
+// before a field existed (server, output_buffers, matrix.subscribed,
+// config.publishers) had it added with the values such a run has.
 var fixtures = []string{"pass-5", "fail-self-received", "single-instance", "fail-loss", "embedded"}
 
 func load(t *testing.T, name string) *harness.Result {
