@@ -62,17 +62,27 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
+// render loads fixture name, evaluates it with the default thresholds and
+// renders it with the reporter newRep makes.
+func render(t *testing.T, name string, newRep func(*harness.Result, report.Verdict) report.Reporter) (*harness.Result, report.Verdict, *bytes.Buffer) {
+	t.Helper()
+	res := load(t, name)
+	v := report.Evaluate(res, report.DefaultThresholds())
+	var buf bytes.Buffer
+	if err := newRep(res, v)(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return res, v, &buf
+}
+
 func TestGoldenTable(t *testing.T) {
 	for _, name := range fixtures {
 		t.Run(name, func(t *testing.T) {
-			res := load(t, name)
-			v := report.Evaluate(res, report.DefaultThresholds())
-			var buf bytes.Buffer
 			// pass-5 shows what --verbose adds: the server counters.
 			opts := report.Options{Matrix: true, ServerStats: name == "pass-5"}
-			if err := report.NewTableReporter(res, v, opts)(&buf); err != nil {
-				t.Fatal(err)
-			}
+			_, _, buf := render(t, name, func(res *harness.Result, v report.Verdict) report.Reporter {
+				return report.NewTableReporter(res, v, opts)
+			})
 			if !isASCII(buf.String()) {
 				t.Error("table output is not plain ASCII")
 			}
@@ -84,15 +94,12 @@ func TestGoldenTable(t *testing.T) {
 func TestGoldenJSON(t *testing.T) {
 	for _, name := range fixtures {
 		t.Run(name, func(t *testing.T) {
-			res := load(t, name)
-			v := report.Evaluate(res, report.DefaultThresholds())
-			var buf bytes.Buffer
-			if err := report.NewJSONReporter(res, v, "test")(&buf); err != nil {
-				t.Fatal(err)
-			}
+			res, v, buf := render(t, name, func(res *harness.Result, v report.Verdict) report.Reporter {
+				return report.NewJSONReporter(res, v, "test")
+			})
 			golden(t, name+".json", buf.Bytes())
 			// What the JSON reporter writes, ReadDocument reads back whole.
-			doc, err := report.ReadDocument(&buf)
+			doc, err := report.ReadDocument(buf)
 			if err != nil {
 				t.Fatal(err)
 			}
