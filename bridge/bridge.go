@@ -75,20 +75,29 @@ type Bridge struct {
 	redisOpt *redis.Options
 	channels map[string]string // event type -> channel, for the known types
 
-	pub *redis.Client // nil when publishing is disabled
-	sub *redis.Client // nil when subscription is disabled
-	ps  *redis.PubSub
-	seq atomic.Uint64
+	pub   *redis.Client     // nil when publishing is disabled
+	known map[string]string // channel -> itself: resolves names without allocating
+	seq   atomic.Uint64
+
+	// wmu serialises writes to the subscriber connection and guards sconn,
+	// which the receive loop swaps when it reconnects; nil while down.
+	wmu   sync.Mutex
+	sconn *subConn
+	// dialCtx bounds reconnection dials; Close cancels it.
+	dialCtx    context.Context
+	cancelDial context.CancelFunc
 
 	handlers atomic.Pointer[map[string]Handler] // copy on write
 
 	// mu guards the subscription state below; the receive loop takes it only
 	// for subscribe/unsubscribe replies, never for messages.
 	mu           sync.Mutex
-	state        int // stateNew, stateConnected, stateClosed
-	active       map[string]bool
+	state        int             // stateNew, stateConnected, stateClosed
+	wanted       map[string]bool // channels asked for, re-sent after a reconnect
+	active       map[string]bool // channels the current connection confirmed
 	pendingSub   map[string]chan struct{}
 	pendingUnsub map[string]chan struct{}
+	down         bool // the subscriber connection is lost and not yet back
 
 	closing  chan struct{} // closed by Close to stop the receive loop
 	recvDone chan struct{} // closed when the receive loop has returned
@@ -122,6 +131,8 @@ func New(opts Options) (*Bridge, error) {
 		opts:         opts,
 		redisOpt:     ro,
 		channels:     make(map[string]string, len(EventTypes)),
+		known:        make(map[string]string, len(EventTypes)),
+		wanted:       map[string]bool{},
 		active:       map[string]bool{},
 		pendingSub:   map[string]chan struct{}{},
 		pendingUnsub: map[string]chan struct{}{},
@@ -130,7 +141,9 @@ func New(opts Options) (*Bridge, error) {
 	}
 	for _, t := range EventTypes {
 		b.channels[t] = opts.KeyPrefix + t
+		b.known[b.channels[t]] = b.channels[t]
 	}
+	b.dialCtx, b.cancelDial = context.WithCancel(context.Background())
 	b.handlers.Store(&map[string]Handler{})
 	return b, nil
 }
@@ -174,26 +187,14 @@ func (b *Bridge) Connect(ctx context.Context) error {
 		}
 	}
 	if !b.opts.DisableSubscription {
-		so := *b.redisOpt
-		so.ClientName = b.opts.InstanceID + "/sub"
-		// Every dial of the subscriber connection passes here: the first is
-		// the connection, each later one a reconnect.
-		so.OnConnect = func(context.Context, *redis.Conn) error {
-			b.subConnects.Add(1)
-			return nil
-		}
-		b.sub = redis.NewClient(&so)
-		// The pub/sub connection is dialled by this PING, so a wrong address
-		// or password fails Connect instead of the receive loop. The PONG
-		// itself is read, and ignored, by the loop.
-		b.ps = b.sub.Subscribe(ctx)
-		if err := b.ps.Ping(ctx); err != nil {
-			_ = b.ps.Close()
-			b.ps = nil
+		sc, err := b.dialSubscriber(ctx)
+		if err != nil {
 			b.closeClients()
 			return b.connectError("subscriber", err)
 		}
-		go b.receiveLoop()
+		b.sconn = sc
+		b.subConnects.Add(1)
+		go b.receiveLoop(sc)
 	} else {
 		close(b.recvDone)
 	}
@@ -229,10 +230,15 @@ func (b *Bridge) Close() error {
 	}
 	b.mu.Unlock()
 
+	// Interrupt a reconnection in progress, then the read in progress.
+	b.cancelDial()
 	var err error
-	if b.ps != nil {
-		err = b.ps.Close()
+	b.wmu.Lock()
+	if b.sconn != nil {
+		err = b.sconn.conn.Close()
+		b.sconn = nil
 	}
+	b.wmu.Unlock()
 	if wasConnected {
 		<-b.recvDone
 	}
@@ -242,17 +248,12 @@ func (b *Bridge) Close() error {
 	return err
 }
 
+// closeClients closes the publisher's client, if any.
 func (b *Bridge) closeClients() error {
-	var err error
 	if b.pub != nil {
-		err = b.pub.Close()
+		return b.pub.Close()
 	}
-	if b.sub != nil {
-		if cerr := b.sub.Close(); err == nil {
-			err = cerr
-		}
-	}
-	return err
+	return nil
 }
 
 // Handle sets the handler for one event type, replacing Options.Handler for
@@ -367,6 +368,13 @@ func (b *Bridge) changeSubscriptions(ctx context.Context, subscribe bool, eventT
 	var waits []chan struct{}
 	for _, t := range eventTypes {
 		ch := b.Channel(t)
+		// What is wanted survives a reconnect: the receive loop subscribes
+		// to it again on the new connection.
+		if subscribe {
+			b.wanted[ch] = true
+		} else {
+			delete(b.wanted, ch)
+		}
 		if b.active[ch] == subscribe {
 			continue // already in the wanted state
 		}
@@ -381,19 +389,21 @@ func (b *Bridge) changeSubscriptions(ctx context.Context, subscribe bool, eventT
 	b.mu.Unlock()
 
 	if len(channels) > 0 {
-		var err error
-		if subscribe {
-			err = b.ps.Subscribe(ctx, channels...)
-		} else {
-			err = b.ps.Unsubscribe(ctx, channels...)
+		command := "SUBSCRIBE"
+		if !subscribe {
+			command = "UNSUBSCRIBE"
 		}
-		if err != nil {
-			// go-redis remembers the channels and re-sends them when it
-			// reconnects, so a waiter may still be released later; the
-			// caller learns of the failure now.
-			b.errs.Add(1)
-			return fmt.Errorf("bridge: subscribe: %w", err)
+		b.wmu.Lock()
+		// While the connection is down there is nothing to write to: the
+		// reconnect subscribes to every wanted channel, and an
+		// unsubscription is moot on a connection that is gone. A failed
+		// write means the connection broke, which the receive loop sees
+		// and repairs the same way; the caller waits for the reply either
+		// way, bounded by ctx.
+		if b.sconn != nil {
+			_ = b.sconn.send(command, channels)
 		}
+		b.wmu.Unlock()
 	}
 	for _, w := range waits {
 		select {
@@ -415,7 +425,7 @@ func (b *Bridge) changeSubscriptions(ctx context.Context, subscribe bool, eventT
 func (b *Bridge) Ready() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.state == stateConnected && !b.gaveUp.Load() &&
+	return b.state == stateConnected && !b.gaveUp.Load() && !b.down &&
 		len(b.pendingSub) == 0 && len(b.pendingUnsub) == 0
 }
 
@@ -448,52 +458,130 @@ func (b *Bridge) Metrics() Metrics {
 	}
 }
 
-// receiveLoop reads the subscriber connection until Close. It is the only
-// reader, so messages are handled in arrival order and nothing is dropped
-// between the socket and the handler (PubSub.Channel() would drop a message
-// silently after its send timeout).
-func (b *Bridge) receiveLoop() {
+// receiveLoop reads the subscriber connection until Close, reconnecting
+// when it breaks. It is the only reader, so messages are handled in arrival
+// order and nothing is dropped between the socket and the handler.
+func (b *Bridge) receiveLoop(sc *subConn) {
 	defer close(b.recvDone)
 	ev := new(Event)
-	failures := 0
-	ctx := context.Background()
 	for {
-		msg, err := b.ps.Receive(ctx)
-		if err != nil {
-			select {
-			case <-b.closing:
-				return
-			default:
-			}
-			// go-redis has dropped the connection and will dial again (and
-			// re-subscribe every channel) on the next Receive.
-			b.errs.Add(1)
-			failures++
-			if r := b.opts.Reconnect; r.MaxRetries >= 0 && failures > r.MaxRetries {
-				b.gaveUp.Store(true)
-				return
-			}
-			select {
-			case <-b.closing:
-				return
-			case <-time.After(b.opts.Reconnect.Delay(failures)):
+		p, err := sc.readKnown(b.known)
+		if err == nil {
+			switch p.kind {
+			case pushMessage:
+				b.dispatch(p.channel, p.payload, ev)
+			case pushSubscribe, pushUnsubscribe:
+				b.confirm(p.kind == pushSubscribe, p.channel)
+			case pushError:
+				b.errs.Add(1) // a command refused, e.g. SUBSCRIBE under an ACL
 			}
 			continue
 		}
-		failures = 0 // the retry budget is for consecutive failures
-		switch m := msg.(type) {
-		case *redis.Message:
-			b.dispatch(m, ev)
-		case *redis.Subscription:
-			b.confirm(m)
+		if sc = b.reconnect(sc); sc == nil {
+			return // closed, or out of retries
 		}
 	}
 }
 
-// dispatch decodes one message and hands it to its handler.
-func (b *Bridge) dispatch(m *redis.Message, ev *Event) {
+// reconnect replaces the broken connection old: it marks the subscriptions
+// lost, dials again with the backoff of Options.Reconnect, and re-sends
+// every wanted subscription. It returns the new connection, or nil when the
+// bridge is closing or has run out of retries.
+func (b *Bridge) reconnect(old *subConn) *subConn {
+	b.wmu.Lock()
+	_ = old.conn.Close()
+	if b.sconn == old {
+		b.sconn = nil
+	}
+	b.wmu.Unlock()
+	if b.isClosing() {
+		return nil
+	}
+	b.errs.Add(1) // the broken connection
+	b.mu.Lock()
+	b.down = true
+	clear(b.active) // the server forgot them with the connection
+	// An unsubscription is complete: the connection that held it is gone.
+	for ch, w := range b.pendingUnsub {
+		close(w)
+		delete(b.pendingUnsub, ch)
+	}
+	b.mu.Unlock()
+
+	r := b.opts.Reconnect
+	for failures := 1; ; failures++ {
+		if r.MaxRetries >= 0 && failures > r.MaxRetries {
+			b.gaveUp.Store(true)
+			return nil
+		}
+		select {
+		case <-b.closing:
+			return nil
+		case <-time.After(r.Delay(failures)):
+		}
+		ctx, cancel := context.WithTimeout(b.dialCtx, b.opts.DialTimeout+tlsHandshakeTimeout)
+		sc, err := b.dialSubscriber(ctx)
+		cancel()
+		if err != nil {
+			if b.isClosing() {
+				return nil
+			}
+			b.errs.Add(1)
+			continue
+		}
+		b.subConnects.Add(1)
+		if b.resubscribe(sc) {
+			return sc
+		}
+		_ = sc.conn.Close()
+		return nil // closed while dialling
+	}
+}
+
+// resubscribe installs sc as the connection and subscribes it to every
+// wanted channel; Ready turns true when Redis has confirmed them all. It
+// reports false, installing nothing, when the bridge is closing.
+func (b *Bridge) resubscribe(sc *subConn) bool {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	if b.isClosing() {
+		return false
+	}
+	b.mu.Lock()
+	var channels []string
+	for ch := range b.wanted {
+		channels = append(channels, ch)
+		if _, ok := b.pendingSub[ch]; !ok {
+			b.pendingSub[ch] = make(chan struct{}) // released by confirm
+		}
+	}
+	b.down = false
+	b.mu.Unlock()
+	sort.Strings(channels)
+	if len(channels) > 0 {
+		// A failed write shows as a failed read in the loop, next.
+		_ = sc.send("SUBSCRIBE", channels)
+	}
+	b.sconn = sc
+	return true
+}
+
+// isClosing reports whether Close has begun.
+func (b *Bridge) isClosing() bool {
+	select {
+	case <-b.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// dispatch decodes one message and hands it to its handler. payload
+// aliases the read buffer; the string made of it is the one allocation of
+// the receive path, because the Event's strings may be kept.
+func (b *Bridge) dispatch(channel string, payload []byte, ev *Event) {
 	now := time.Now().UnixNano()
-	if err := decodeEnvelope(m.Payload, ev); err != nil {
+	if err := decodeEnvelope(string(payload), ev); err != nil {
 		b.malformed.Add(1)
 		return
 	}
@@ -501,7 +589,7 @@ func (b *Bridge) dispatch(m *redis.Message, ev *Event) {
 		b.selfFiltered.Add(1)
 		return
 	}
-	ev.Channel = m.Channel
+	ev.Channel = channel
 	ev.ReceivedNs = now
 	b.received.Add(1)
 	h := (*b.handlers.Load())[ev.Type]
@@ -514,22 +602,20 @@ func (b *Bridge) dispatch(m *redis.Message, ev *Event) {
 }
 
 // confirm records a subscribe or unsubscribe reply and releases its waiter.
-// After a reconnect, go-redis re-subscribes and the replies land here too.
-func (b *Bridge) confirm(s *redis.Subscription) {
+func (b *Bridge) confirm(subscribed bool, channel string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	switch s.Kind {
-	case "subscribe":
-		b.active[s.Channel] = true
-		if w, ok := b.pendingSub[s.Channel]; ok {
+	if subscribed {
+		b.active[channel] = true
+		if w, ok := b.pendingSub[channel]; ok {
 			close(w)
-			delete(b.pendingSub, s.Channel)
+			delete(b.pendingSub, channel)
 		}
-	case "unsubscribe":
-		delete(b.active, s.Channel)
-		if w, ok := b.pendingUnsub[s.Channel]; ok {
-			close(w)
-			delete(b.pendingUnsub, s.Channel)
-		}
+		return
+	}
+	delete(b.active, channel)
+	if w, ok := b.pendingUnsub[channel]; ok {
+		close(w)
+		delete(b.pendingUnsub, channel)
 	}
 }

@@ -394,3 +394,70 @@ func TestSubscriberReconnects(t *testing.T) {
 		t.Fatalf("metrics %+v: want 1 reconnect, 1 error, connected, 1 subscription", m)
 	}
 }
+
+// Across a server restart the subscriber is reported down (not Ready, no
+// active subscriptions), keeps dialling, and on the new server subscribes
+// again to everything wanted, including a type asked for during the outage.
+func TestSubscriberSurvivesRestart(t *testing.T) {
+	srv := redistest.StartOwn(t)
+	c := newCollector()
+	b := newBridge(t, srv, "victim", bridge.Options{Handler: c.handle,
+		Reconnect: bridge.ReconnectOptions{BaseDelay: 20 * time.Millisecond, MaxDelay: 50 * time.Millisecond}})
+	if err := b.Subscribe(ctx(t), "ticker"); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Inst.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the loss to be noticed", func() bool { return !b.Ready() })
+	if m := b.Metrics(); m.Subscriptions != 0 || !m.Connected {
+		t.Fatalf("during the outage: %+v, want connected (retrying) with 0 active subscriptions", m)
+	}
+	// Asked for while down: waits for the new connection, then succeeds.
+	subscribed := make(chan error, 1)
+	go func() { subscribed <- b.Subscribe(ctx(t), "trade") }()
+	time.Sleep(200 * time.Millisecond) // several failed dials
+	if err := srv.Inst.Restart(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-subscribed; err != nil {
+		t.Fatalf("Subscribe during the outage: %v", err)
+	}
+	waitFor(t, "readiness", b.Ready)
+	pub := newBridge(t, srv, "pub", bridge.Options{DisableSubscription: true, KeyPrefix: "t-" + t.Name() + ":"})
+	for _, typ := range []string{"ticker", "trade"} {
+		if err := pub.Publish(ctx(t), typ, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.wait(t, 2)
+	m := b.Metrics()
+	// One broken connection plus at least one refused dial, each counted.
+	if m.Reconnects != 1 || m.Errors < 2 || m.Subscriptions != 2 || !m.Connected {
+		t.Fatalf("metrics %+v: want 1 reconnect, >= 2 errors, 2 subscriptions", m)
+	}
+}
+
+// Payloads larger than the read buffer arrive whole and exact.
+func TestLargePayload(t *testing.T) {
+	srv := redistest.Start(t)
+	c := newCollector()
+	b := newBridge(t, srv, "recv", bridge.Options{Handler: c.handle})
+	pub := newBridge(t, srv, "pub", bridge.Options{DisableSubscription: true, KeyPrefix: "t-" + t.Name() + ":"})
+	if err := b.Subscribe(ctx(t), "orderbook"); err != nil {
+		t.Fatal(err)
+	}
+	big := `"` + strings.Repeat("x", 100<<10) + `"` // over 3 read buffers
+	for _, data := range []string{big, `"small"`, big} {
+		if _, err := pub.PublishRaw(ctx(t), "orderbook", []byte(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.wait(t, 3)
+	_ = b.Close()
+	for i, want := range []string{big, `"small"`, big} {
+		if ev := c.evs[i]; ev.Data != want || ev.Seq != uint64(i+1) {
+			t.Fatalf("event %d: seq %d, %d bytes of data, want seq %d, %d bytes", i, ev.Seq, len(ev.Data), i+1, len(want))
+		}
+	}
+}

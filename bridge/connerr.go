@@ -36,9 +36,7 @@ const tlsHandshakeTimeout = 3 * time.Second
 // server stays silent.
 func tlsDialer(cfg *tls.Config, dialTimeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		// Keep-alive as go-redis's own dialer sets it.
-		d := net.Dialer{Timeout: dialTimeout, KeepAliveConfig: net.KeepAliveConfig{
-			Enable: true, Idle: 30 * time.Second, Interval: 5 * time.Second, Count: 3}}
+		d := netDialer(dialTimeout)
 		raw, err := d.DialContext(ctx, network, addr)
 		if err != nil {
 			return nil, err
@@ -56,6 +54,14 @@ func tlsDialer(cfg *tls.Config, dialTimeout time.Duration) func(ctx context.Cont
 		}
 		return conn, nil
 	}
+}
+
+// netDialer returns the TCP dialer of the bridge's own connections, with
+// keep-alive as go-redis's dialer sets it: a peer that vanishes without a
+// FIN (a partition) is noticed within a minute even on an idle connection.
+func netDialer(timeout time.Duration) *net.Dialer {
+	return &net.Dialer{Timeout: timeout, KeepAliveConfig: net.KeepAliveConfig{
+		Enable: true, Idle: 30 * time.Second, Interval: 5 * time.Second, Count: 3}}
 }
 
 // classify turns a connection error into one that says what to fix, keeping

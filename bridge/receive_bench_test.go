@@ -13,7 +13,7 @@ import (
 )
 
 // BenchmarkReceivePath measures the receive path end to end against a real
-// Redis: go-redis reading the reply, the envelope scan, dispatch. The
+// Redis: the subscriber's RESP reader, the envelope scan, dispatch. The
 // publisher is a raw TCP connection writing pre-encoded PUBLISH commands,
 // so allocs/op are the receiving side's allocations per message.
 func BenchmarkReceivePath(b *testing.B) {

@@ -4,7 +4,6 @@
 package provision
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -99,8 +97,7 @@ type Instance struct {
 	// Reason says why Auto chose this mode; empty otherwise.
 	Reason string
 
-	// Cmd is the redis-server child of Server mode, nil otherwise.
-	Cmd *exec.Cmd
+	proc *serverProc // the redis-server child of Server mode, nil otherwise
 
 	closeOnce sync.Once
 	closeFn   func() error
@@ -249,52 +246,14 @@ func startServer(ctx context.Context, o Options) (*Instance, error) {
 }
 
 func runServer(ctx context.Context, bin string, port int, dir string, extra []string) (*Instance, error) {
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	args := append([]string{
+	p := &serverProc{bin: bin, port: port, args: append([]string{
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", dir,
-	}, extra...)
-	cmd := exec.Command(bin, args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = childAttr()
-	if err := cmd.Start(); err != nil {
+	}, extra...)}
+	if err := p.start(ctx); err != nil {
 		return nil, err
 	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	stop := func() error {
-		// SIGTERM lets redis-server exit cleanly; a server frozen by a fault
-		// test gets SIGKILL after a second.
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		return nil
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !answers(ctx, addr) {
-		select {
-		case <-exited:
-			return nil, fmt.Errorf("redis-server exited: %s", lastLine(out.String()))
-		default:
-		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			_ = stop()
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, fmt.Errorf("redis-server on port %d did not answer PING within 5s", port)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return &Instance{Mode: Server, URL: "redis://" + addr, Cmd: cmd, closeFn: stop}, nil
+	return &Instance{Mode: Server, URL: "redis://" + p.addr(), proc: p, closeFn: p.stop}, nil
 }
 
 func freePort() (int, error) {

@@ -51,7 +51,7 @@ func TestServerModeStartsAndStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if inst.Mode != provision.Server || inst.Cmd == nil || !strings.HasPrefix(inst.URL, "redis://127.0.0.1:") {
+	if inst.Mode != provision.Server || inst.Pid() == 0 || !strings.HasPrefix(inst.URL, "redis://127.0.0.1:") {
 		t.Fatalf("%+v", inst)
 	}
 	if err := ping(t, inst.URL); err != nil {
@@ -69,8 +69,8 @@ func TestServerModeStartsAndStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Close waits for the child: it has exited and been reaped.
-	if inst.Cmd.ProcessState == nil {
-		t.Fatalf("redis-server %d still running after Close", inst.Cmd.Process.Pid)
+	if pid := inst.Pid(); pid != 0 {
+		t.Fatalf("redis-server %d still running after Close", pid)
 	}
 	if err := inst.Close(); err != nil { // idempotent
 		t.Fatal(err)

@@ -34,9 +34,9 @@ type Server struct {
 	// Mode says how it was provided: url (from EnvURL), server, container
 	// or embedded.
 	Mode provision.Mode
-	// Cmd is the redis-server process in server mode, nil otherwise: tests
-	// that freeze or kill the server use it.
-	Cmd *exec.Cmd
+	// Inst is what provided the server: tests that stop, restart or freeze
+	// a server of their own (StartOwn) use its methods.
+	Inst *provision.Instance
 }
 
 // requireReal reports whether the embedded fallback is forbidden.
@@ -54,7 +54,7 @@ func Start(t testing.TB, args ...string) *Server {
 		if err != nil {
 			t.Fatalf("%s: %v", EnvURL, err)
 		}
-		return &Server{URL: u, Addr: opt.Addr, Mode: provision.URL}
+		return &Server{URL: u, Addr: opt.Addr, Mode: provision.URL, Inst: &provision.Instance{Mode: provision.URL, URL: u}}
 	}
 	if _, err := exec.LookPath("redis-server"); err == nil {
 		return start(t, provision.Options{Mode: provision.Server, ServerArgs: args})
@@ -121,7 +121,7 @@ func adopt(t testing.TB, inst *provision.Instance) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Server{URL: inst.URL, Addr: opt.Addr, Mode: inst.Mode, Cmd: inst.Cmd}
+	return &Server{URL: inst.URL, Addr: opt.Addr, Mode: inst.Mode, Inst: inst}
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago.

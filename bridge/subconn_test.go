@@ -1,0 +1,82 @@
+package bridge
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+// readerOf returns a subConn reading the given bytes through a 48-byte
+// buffer, so that short test input exercises the large-payload path.
+func readerOf(s string) *subConn {
+	return &subConn{rd: bufio.NewReaderSize(strings.NewReader(s), 48)}
+}
+
+// The reader understands every reply a subscriber connection can see and
+// skips what the bridge does not use, whatever its shape.
+func TestReadReplies(t *testing.T) {
+	known := map[string]string{"ws:ticker": "ws:ticker"}
+	in := "+OK\r\n" +
+		"-NOAUTH Authentication required.\r\n" +
+		"*3\r\n$9\r\nsubscribe\r\n$9\r\nws:ticker\r\n:1\r\n" +
+		"*3\r\n$7\r\nmessage\r\n$9\r\nws:ticker\r\n$5\r\nhello\r\n" +
+		"*2\r\n$4\r\npong\r\n$0\r\n\r\n" +
+		"*4\r\n$8\r\npmessage\r\n$4\r\nws:*\r\n$8\r\nws:trade\r\n$2\r\nhi\r\n" +
+		"*3\r\n$7\r\nmessage\r\n$8\r\nws:other\r\n$60\r\n012345678901234567890123456789012345678901234567890123456789\r\n" +
+		"*3\r\n$5\r\nweird\r\n*2\r\n:1\r\n$-1\r\n*-1\r\n" +
+		"$-1\r\n" +
+		"*3\r\n$11\r\nunsubscribe\r\n$9\r\nws:ticker\r\n:0\r\n"
+	want := []struct {
+		kind    pushKind
+		channel string
+		payload string
+	}{
+		{pushOther, "", ""},
+		{pushError, "", "NOAUTH Authentication required."},
+		{pushSubscribe, "ws:ticker", ""},
+		{pushMessage, "ws:ticker", "hello"},
+		{pushOther, "", ""}, // pong
+		{pushOther, "", ""}, // pmessage: the bridge never pattern-subscribes
+		{pushMessage, "ws:other", "012345678901234567890123456789012345678901234567890123456789"}, // > buffer
+		{pushOther, "", ""}, // unknown push with a nested array
+		{pushOther, "", ""}, // null bulk string
+		{pushUnsubscribe, "ws:ticker", ""},
+	}
+	sc := readerOf(in)
+	for i, w := range want {
+		p, err := sc.readKnown(known)
+		if err != nil {
+			t.Fatalf("reply %d: %v", i, err)
+		}
+		if p.kind != w.kind || p.channel != w.channel || string(p.payload) != w.payload {
+			t.Fatalf("reply %d: %d %q %q, want %d %q %q", i, p.kind, p.channel, p.payload, w.kind, w.channel, w.payload)
+		}
+	}
+	if _, err := sc.readKnown(known); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the last reply: %v, want EOF", err)
+	}
+}
+
+// Anything that is not RESP breaks the connection instead of being
+// misread.
+func TestReadRejectsGarbage(t *testing.T) {
+	for _, in := range []string{
+		"hello\r\n",                               // no type byte
+		"*3\r\n$7\r\nmessage\r\n$2\r\nabc\r\n",    // bulk longer than said
+		"*3\r\n$7\r\nmessage\r\n$x\r\n",           // bad length
+		"*3\r\n$7\r\nmessage\r\n$99999999999\r\n", // absurd length
+		"*3\r\n$7\r\nmessage\r\n$9999999999\r\n",  // over Redis's own limit
+		"*3\n$7\r\nmessage\r\n",                   // LF without CR
+		"*3\r\n$7\r\nmessageXY",                   // bulk without its CRLF
+		"*3\r\n$7\r\nmessage\r\n:5\r\n",           // channel not a bulk string
+		"*0\r\n",                                  // empty push
+		"*2\r\n$4\r\npong\r\n!\r\n",               // unknown type inside a skip
+		"+" + strings.Repeat("x", 64) + "\r\n",    // a line longer than the buffer
+	} {
+		if _, err := readerOf(in).readKnown(nil); !errors.Is(err, errProtocol) {
+			t.Errorf("%q: %v, want a protocol error", in, err)
+		}
+	}
+}

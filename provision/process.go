@@ -1,0 +1,168 @@
+package provision
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// ErrNoProcess is returned by the fault methods of an Instance whose server
+// is not a process redisload started (URL, Container and Embedded modes):
+// redisload never stops or freezes a server it does not own.
+var ErrNoProcess = errors.New("only a redis-server started by redisload (--redis=server) can be stopped, restarted or frozen")
+
+// serverProc is a redis-server child that can be stopped and started again
+// on the same port, or frozen, for fault scripts.
+type serverProc struct {
+	bin  string
+	port int
+	args []string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd     // nil while stopped
+	exited chan struct{} // closed when cmd has been waited for
+	frozen bool
+}
+
+func (p *serverProc) addr() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port))
+}
+
+// start runs the server and waits until it answers PING, at most 5 s.
+func (p *serverProc) start(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		return nil
+	}
+	cmd := exec.Command(p.bin, p.args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = childAttr()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	p.cmd, p.exited = cmd, exited
+	deadline := time.Now().Add(5 * time.Second)
+	for !answers(ctx, p.addr()) {
+		select {
+		case <-exited:
+			p.cmd = nil
+			return fmt.Errorf("redis-server exited: %s", lastLine(out.String()))
+		default:
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			p.stopLocked()
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("redis-server on port %d did not answer PING within 5s", p.port)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
+// stop ends the server; stopping a stopped server does nothing.
+func (p *serverProc) stop() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopLocked()
+	return nil
+}
+
+func (p *serverProc) stopLocked() {
+	if p.cmd == nil {
+		return
+	}
+	// SIGTERM lets redis-server exit cleanly; a frozen one cannot act on
+	// it, so it gets SIGKILL after a second.
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+	p.cmd, p.frozen = nil, false
+}
+
+// signal sends a freeze or thaw signal to the running server.
+func (p *serverProc) signal(freeze bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return errors.New("redis-server is not running")
+	}
+	if p.frozen == freeze {
+		return nil
+	}
+	if err := signalFreeze(p.cmd.Process, freeze); err != nil {
+		return err
+	}
+	p.frozen = freeze
+	return nil
+}
+
+// Pid returns the process ID of the redis-server child, or 0 when there is
+// none (another mode, or stopped).
+func (i *Instance) Pid() int {
+	if i.proc == nil {
+		return 0
+	}
+	i.proc.mu.Lock()
+	defer i.proc.mu.Unlock()
+	if i.proc.cmd == nil {
+		return 0
+	}
+	return i.proc.cmd.Process.Pid
+}
+
+// Stop stops the server, closing every client connection, until Restart.
+// Server mode only: otherwise ErrNoProcess.
+func (i *Instance) Stop() error {
+	if i.proc == nil {
+		return ErrNoProcess
+	}
+	return i.proc.stop()
+}
+
+// Restart starts a stopped server again on the same port, with the same
+// arguments and no data (there is no persistence), and returns once it
+// answers PING. A running server is left alone. Server mode only.
+func (i *Instance) Restart(ctx context.Context) error {
+	if i.proc == nil {
+		return ErrNoProcess
+	}
+	return i.proc.start(ctx)
+}
+
+// Freeze suspends the server process (SIGSTOP): connections stay open and
+// nothing is answered until Thaw, as with a server stalled by the kernel,
+// swapping or a long fork. Server mode on Unix only.
+func (i *Instance) Freeze() error {
+	if i.proc == nil {
+		return ErrNoProcess
+	}
+	return i.proc.signal(true)
+}
+
+// Thaw resumes a frozen server (SIGCONT).
+func (i *Instance) Thaw() error {
+	if i.proc == nil {
+		return ErrNoProcess
+	}
+	return i.proc.signal(false)
+}
