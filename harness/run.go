@@ -99,7 +99,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// of the drain: the only sign of a subscriber Redis is about to cut off.
 	stopSampling := make(chan struct{})
 	sampled := make(chan OutputBuffers, 1)
-	go func() { sampled <- probe.sampleOutputBuffers(prefix, stopSampling) }()
+	go func() { sampled <- probe.sampleOutputBuffers(prefix, n, stopSampling) }()
 
 	pub := newPublisher(cfg, seed, bridges, log)
 	if cfg.MaxRate {

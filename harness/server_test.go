@@ -80,7 +80,7 @@ func TestSampleOutputBuffersSeesAStalledSubscriber(t *testing.T) {
 	defer probe.close()
 	stop := make(chan struct{})
 	time.AfterFunc(250*time.Millisecond, func() { close(stop) })
-	ob := probe.sampleOutputBuffers("pfx-", stop)
+	ob := probe.sampleOutputBuffers("pfx-", 1, stop)
 	if ob.Samples < 2 || ob.PeakInstance != 7 || ob.PeakBytes < 4<<20 {
 		t.Fatalf("%+v: want instance 7 with over 4 MiB queued", ob)
 	}
@@ -96,5 +96,15 @@ func TestWarnsNearTheOutputBufferLimit(t *testing.T) {
 	res.OutputBuffers.PeakBytes = 1 << 20 // 25 %: no warning
 	if w := warnings(res, Config{}.WithDefaults()); len(w) != 0 {
 		t.Fatalf("warnings at 25%%: %q", w)
+	}
+}
+
+// Sampling slows with the number of subscribers, one step per hundred.
+func TestOutputBufferInterval(t *testing.T) {
+	for n, want := range map[int]time.Duration{1: 100 * time.Millisecond, 199: 100 * time.Millisecond,
+		200: 200 * time.Millisecond, 1000: time.Second} {
+		if got := outputBufferInterval(n); got != want {
+			t.Errorf("outputBufferInterval(%d) = %v, want %v", n, got, want)
+		}
 	}
 }
