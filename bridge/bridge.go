@@ -68,6 +68,43 @@ type Metrics struct {
 	ActiveSubscriptions []string `json:"active_subscriptions"`
 }
 
+// SubscriberState is a step in the life of the subscriber connection.
+type SubscriberState int
+
+const (
+	// SubscriberLost: the connection broke; messages published from now
+	// until SubscriberResubscribed are not delivered to this bridge.
+	SubscriberLost SubscriberState = iota + 1
+	// SubscriberReconnected: a new connection is dialled and authenticated;
+	// its subscriptions are not yet confirmed.
+	SubscriberReconnected
+	// SubscriberResubscribed: Redis has confirmed every wanted subscription
+	// on the new connection: delivery has resumed.
+	SubscriberResubscribed
+)
+
+// String names the state.
+func (s SubscriberState) String() string {
+	switch s {
+	case SubscriberLost:
+		return "lost"
+	case SubscriberReconnected:
+		return "reconnected"
+	case SubscriberResubscribed:
+		return "resubscribed"
+	}
+	return "unknown"
+}
+
+// SubscriberChange is one call of Options.OnSubscriberChange.
+type SubscriberChange struct {
+	State SubscriberState
+	// At is when the bridge noticed the change.
+	At time.Time
+	// Err is why the connection was lost (SubscriberLost only).
+	Err error
+}
+
 // Bridge is one application instance's link to Redis pub/sub. Its methods
 // are safe for concurrent use.
 type Bridge struct {
@@ -98,6 +135,7 @@ type Bridge struct {
 	pendingSub   map[string]chan struct{}
 	pendingUnsub map[string]chan struct{}
 	down         bool // the subscriber connection is lost and not yet back
+	recovering   bool // reconnected; SubscriberResubscribed not yet told
 
 	closing  chan struct{} // closed by Close to stop the receive loop
 	recvDone chan struct{} // closed when the receive loop has returned
@@ -477,7 +515,7 @@ func (b *Bridge) receiveLoop(sc *subConn) {
 			}
 			continue
 		}
-		if sc = b.reconnect(sc); sc == nil {
+		if sc = b.reconnect(sc, err); sc == nil {
 			return // closed, or out of retries
 		}
 	}
@@ -487,7 +525,7 @@ func (b *Bridge) receiveLoop(sc *subConn) {
 // lost, dials again with the backoff of Options.Reconnect, and re-sends
 // every wanted subscription. It returns the new connection, or nil when the
 // bridge is closing or has run out of retries.
-func (b *Bridge) reconnect(old *subConn) *subConn {
+func (b *Bridge) reconnect(old *subConn, cause error) *subConn {
 	b.wmu.Lock()
 	_ = old.conn.Close()
 	if b.sconn == old {
@@ -507,6 +545,7 @@ func (b *Bridge) reconnect(old *subConn) *subConn {
 		delete(b.pendingUnsub, ch)
 	}
 	b.mu.Unlock()
+	b.tell(SubscriberLost, cause)
 
 	r := b.opts.Reconnect
 	for failures := 1; ; failures++ {
@@ -530,6 +569,7 @@ func (b *Bridge) reconnect(old *subConn) *subConn {
 			continue
 		}
 		b.subConnects.Add(1)
+		b.tell(SubscriberReconnected, nil)
 		if b.resubscribe(sc) {
 			return sc
 		}
@@ -556,14 +596,25 @@ func (b *Bridge) resubscribe(sc *subConn) bool {
 		}
 	}
 	b.down = false
+	b.recovering = len(channels) > 0
 	b.mu.Unlock()
 	sort.Strings(channels)
 	if len(channels) > 0 {
 		// A failed write shows as a failed read in the loop, next.
 		_ = sc.send("SUBSCRIBE", channels)
+	} else {
+		b.tell(SubscriberResubscribed, nil) // nothing to wait for
 	}
 	b.sconn = sc
 	return true
+}
+
+// tell calls OnSubscriberChange, if set. Only the receive goroutine calls
+// it, never under a lock.
+func (b *Bridge) tell(state SubscriberState, err error) {
+	if f := b.opts.OnSubscriberChange; f != nil {
+		f(SubscriberChange{State: state, At: time.Now(), Err: err})
+	}
 }
 
 // isClosing reports whether Close has begun.
@@ -604,15 +655,23 @@ func (b *Bridge) dispatch(channel string, payload []byte, ev *Event) {
 // confirm records a subscribe or unsubscribe reply and releases its waiter.
 func (b *Bridge) confirm(subscribed bool, channel string) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if subscribed {
 		b.active[channel] = true
 		if w, ok := b.pendingSub[channel]; ok {
 			close(w)
 			delete(b.pendingSub, channel)
 		}
+		done := b.recovering && len(b.pendingSub) == 0
+		if done {
+			b.recovering = false
+		}
+		b.mu.Unlock()
+		if done {
+			b.tell(SubscriberResubscribed, nil)
+		}
 		return
 	}
+	defer b.mu.Unlock()
 	delete(b.active, channel)
 	if w, ok := b.pendingUnsub[channel]; ok {
 		close(w)

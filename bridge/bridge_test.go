@@ -401,11 +401,19 @@ func TestSubscriberReconnects(t *testing.T) {
 func TestSubscriberSurvivesRestart(t *testing.T) {
 	srv := redistest.StartOwn(t)
 	c := newCollector()
+	var mu sync.Mutex
+	var changes []bridge.SubscriberChange
 	b := newBridge(t, srv, "victim", bridge.Options{Handler: c.handle,
-		Reconnect: bridge.ReconnectOptions{BaseDelay: 20 * time.Millisecond, MaxDelay: 50 * time.Millisecond}})
+		Reconnect: bridge.ReconnectOptions{BaseDelay: 20 * time.Millisecond, MaxDelay: 50 * time.Millisecond},
+		OnSubscriberChange: func(ch bridge.SubscriberChange) {
+			mu.Lock()
+			changes = append(changes, ch)
+			mu.Unlock()
+		}})
 	if err := b.Subscribe(ctx(t), "ticker"); err != nil {
 		t.Fatal(err)
 	}
+	stopped := time.Now()
 	if err := srv.Inst.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -435,6 +443,21 @@ func TestSubscriberSurvivesRestart(t *testing.T) {
 	// One broken connection plus at least one refused dial, each counted.
 	if m.Reconnects != 1 || m.Errors < 2 || m.Subscriptions != 2 || !m.Connected {
 		t.Fatalf("metrics %+v: want 1 reconnect, >= 2 errors, 2 subscriptions", m)
+	}
+	// Told once each, in order, with the cause of the loss.
+	mu.Lock()
+	defer mu.Unlock()
+	want := []bridge.SubscriberState{bridge.SubscriberLost, bridge.SubscriberReconnected, bridge.SubscriberResubscribed}
+	if len(changes) != len(want) {
+		t.Fatalf("changes %v, want %v", changes, want)
+	}
+	for i, ch := range changes {
+		if ch.State != want[i] || ch.At.Before(stopped) || (i > 0 && ch.At.Before(changes[i-1].At)) {
+			t.Fatalf("change %d: %v at +%v, want %v in order after the stop", i, ch.State, ch.At.Sub(stopped), want[i])
+		}
+	}
+	if changes[0].Err == nil || changes[1].Err != nil {
+		t.Fatalf("errors: lost %v, reconnected %v; want the cause on the loss only", changes[0].Err, changes[1].Err)
 	}
 }
 

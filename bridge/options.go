@@ -89,6 +89,13 @@ type Options struct {
 	// default: nil (events are counted and dropped)
 	Handler Handler
 
+	// OnSubscriberChange, when set, is told when the subscriber connection
+	// is lost, dialled again, and subscribed again to every wanted channel
+	// (see SubscriberChange). It runs on the receive goroutine, in order
+	// with the Handler's calls, and must return quickly.
+	// default: nil
+	OnSubscriberChange func(SubscriberChange)
+
 	// TLSConfig, when set, makes the connections use TLS with it; a
 	// rediss:// URL sets a default one.
 	// default: nil (TLS only for rediss://)
