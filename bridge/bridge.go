@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,10 @@ var (
 	ErrClosed               = errors.New("bridge: closed")
 	ErrPublishingDisabled   = errors.New("bridge: publishing is disabled")
 	ErrSubscriptionDisabled = errors.New("bridge: subscription is disabled")
+	// ErrClosedByServer is the cause of a SubscriberLost when the server
+	// closed the connection: a restart, CLIENT KILL, or a subscriber over
+	// its output buffer limit.
+	ErrClosedByServer = errors.New("the server closed the connection")
 )
 
 // Metrics is a snapshot of a bridge's counters.
@@ -545,6 +550,9 @@ func (b *Bridge) reconnect(old *subConn, cause error) *subConn {
 		delete(b.pendingUnsub, ch)
 	}
 	b.mu.Unlock()
+	if errors.Is(cause, io.EOF) {
+		cause = ErrClosedByServer
+	}
 	b.tell(SubscriberLost, cause)
 
 	r := b.opts.Reconnect

@@ -89,6 +89,16 @@ type Options struct {
 	// default: nil (events are counted and dropped)
 	Handler Handler
 
+	// SubscriberReadBuffer, when positive, sets the kernel receive buffer
+	// (SO_RCVBUF) of the subscriber's TCP socket in bytes, which also stops
+	// the kernel from growing it. The kernel's buffers on both ends hold a
+	// slow subscriber's backlog before the server's output buffer does;
+	// a small one makes a slow handler meet the server's limit as it would
+	// on a loaded host. Load tests of slow consumers set it; applications
+	// leave it alone.
+	// default: 0 (the system's, auto-tuned)
+	SubscriberReadBuffer int
+
 	// OnSubscriberChange, when set, is told when the subscriber connection
 	// is lost, dialled again, and subscribed again to every wanted channel
 	// (see SubscriberChange). It runs on the receive goroutine, in order

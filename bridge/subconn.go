@@ -3,6 +3,7 @@ package bridge
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -84,6 +85,15 @@ func (b *Bridge) dialSubscriber(ctx context.Context) (*subConn, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if n := b.opts.SubscriberReadBuffer; n > 0 {
+		raw := conn
+		if tc, ok := conn.(*tls.Conn); ok {
+			raw = tc.NetConn()
+		}
+		if tcp, ok := raw.(*net.TCPConn); ok {
+			_ = tcp.SetReadBuffer(n) // best effort: a smaller buffer only speeds up the fault
+		}
 	}
 	sc := &subConn{conn: conn, rd: bufio.NewReaderSize(conn, subReadBuffer)}
 	// The handshake obeys ctx: a deadline becomes the socket's, and a

@@ -75,6 +75,15 @@ type Config struct {
 	// event (the seed tool's verbose mode). It costs a lock per message.
 	// default: nil
 	EventLog io.Writer
+	// Faults is the fault script: timed actions against the server or the
+	// connections, from the start of publishing. The result's Timeline
+	// records them and each instance's outages.
+	// default: none
+	Faults []Fault
+	// Server lets faults stop, restart and freeze the server; nil unless
+	// redisload started it (provision.Instance in server mode).
+	// default: nil
+	Server ServerControl
 	// DisableSelfFilter makes every bridge hand its own messages to the
 	// harness, which counts them as self-received. It exists to prove that
 	// the self-filter check can fail.
@@ -159,6 +168,9 @@ func (c Config) Validate() error {
 		if !slices.Contains(bridge.EventTypes, t) {
 			return fmt.Errorf("--event-types: unknown event type %q (known: %s)", t, strings.Join(bridge.EventTypes, ", "))
 		}
+	}
+	if err := c.validateFaults(); err != nil {
+		return err
 	}
 	if !c.MaxRate && c.TotalEvents() == 0 {
 		return fmt.Errorf("--rate %g for --duration %v publishes no event: raise --rate or --duration so that rate × duration ≥ 1", c.Rate, c.Duration)

@@ -57,6 +57,7 @@ type instancePublisher struct {
 
 	published, errors uint64
 	delay             *hdrhistogram.Histogram
+	bursts            []ErrorBurst // failed publishes, in seconds from startNs
 }
 
 func newPublisher(cfg Config, seed uint64, bridges []*bridge.Bridge, log *eventLog) *publisher {
@@ -273,6 +274,19 @@ func (ip *instancePublisher) add(intendedNs, nowNs int64) uint64 {
 	return seq
 }
 
+// recordBurst adds failed publishes to the timeline, extending the last
+// burst when it ended less than burstGap ago: memory grows with the number
+// of outages, not with their length.
+func (ip *instancePublisher) recordBurst(failed uint64) {
+	now := float64(time.Now().UnixNano()-ip.startNs) / 1e9
+	if k := len(ip.bursts) - 1; k >= 0 && now-ip.bursts[k].ToSeconds < burstGap.Seconds() {
+		ip.bursts[k].ToSeconds = now
+		ip.bursts[k].Count += failed
+		return
+	}
+	ip.bursts = append(ip.bursts, ErrorBurst{Instance: ip.index, FromSeconds: now, ToSeconds: now, Count: failed})
+}
+
 // flush publishes the batch of n events and counts the outcome. It ignores
 // the run's ctx: cancelling stops the schedule, it does not fail publishes
 // already handed out.
@@ -280,6 +294,9 @@ func (ip *instancePublisher) flush(n int) {
 	failed, err := ip.batch.Flush(context.Background())
 	ip.published += uint64(n - failed)
 	ip.errors += uint64(failed)
+	if failed > 0 {
+		ip.recordBurst(uint64(failed))
+	}
 	if err != nil && ip.log != nil {
 		ip.log.printf("instance %d: %d of %d publishes failed: %v", ip.index, failed, n, err)
 	}

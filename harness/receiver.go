@@ -35,6 +35,15 @@ type receiver struct {
 	// nil otherwise, so the open-loop hot path does not pay for it.
 	receipts []atomic.Uint64
 
+	// slowNs, when positive, is slept per message: the slow-consumer
+	// fault, set by the fault runner.
+	slowNs atomic.Int64
+	// outages are the subscriber's losses; attrib[j], once there has been
+	// one, is the outage (counting from 1) whose sequence gap the next
+	// message from source j closes, 0 for none. See timeline.go.
+	outages []outage
+	attrib  []int32
+
 	// progress counts messages from this run (others' and, with the
 	// self-filter off, its own) so that the drain can watch it.
 	progress atomic.Uint64
@@ -56,6 +65,9 @@ func newReceiver(index, n int, prefix string, log *eventLog) *receiver {
 // handle accounts for one event. It reads the clock not at all: the bridge
 // stamped ReceivedNs once as the message came off the connection.
 func (r *receiver) handle(ev *bridge.Event) {
+	if d := r.slowNs.Load(); d > 0 {
+		time.Sleep(time.Duration(d))
+	}
 	src, ok := r.sourceIndex(ev.Source)
 	if !ok || ev.Seq == 0 {
 		r.foreign++
@@ -67,6 +79,9 @@ func (r *receiver) handle(ev *bridge.Event) {
 		// switched off to prove this is detected).
 		r.selfReceived++
 		return
+	}
+	if r.attrib != nil {
+		r.attribute(src, ev.Seq)
 	}
 	r.sources[src].observe(ev.Seq)
 	if r.receipts != nil {

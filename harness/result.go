@@ -52,6 +52,9 @@ type Result struct {
 	OutputBuffers OutputBuffers `json:"output_buffers"`
 	// Matrix is the per-source delivery matrix.
 	Matrix Matrix `json:"matrix"`
+	// Timeline is the fault script as it ran, each instance's outages and
+	// the bursts of failed publishes; absent when nothing happened.
+	Timeline Timeline `json:"timeline,omitzero"`
 	// Warnings are facts about the run a reader should not miss.
 	Warnings []string `json:"warnings,omitempty"`
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -55,13 +56,35 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	n := cfg.Instances
+	// Latency and partition faults need each instance behind a proxy of
+	// its own, from the first connection.
+	var px *proxies
+	if slices.ContainsFunc(cfg.Faults, func(f Fault) bool { return f.Action.needsProxy() }) {
+		up, err := upstream(cfg.Redis)
+		if err != nil {
+			return nil, err
+		}
+		if px, err = startProxies(n, up); err != nil {
+			return nil, err
+		}
+		defer px.close()
+	}
 	recvs := make([]*receiver, n)
 	bridges := make([]*bridge.Bridge, n)
 	for i := range n {
 		recvs[i] = newReceiver(i, n, prefix, log)
 		o := cfg.Redis
+		if px != nil {
+			o = px.options(o, i)
+		}
 		o.InstanceID = prefix + strconv.Itoa(i)
 		o.Handler = recvs[i].handle
+		o.OnSubscriberChange = recvs[i].subscriberChange
+		for _, f := range cfg.Faults {
+			if f.Action == FaultSlowConsumer && f.Instance == i {
+				o.SubscriberReadBuffer = f.withDefaults(cfg.Duration).ReadBuffer
+			}
+		}
 		o.DeliverOwn = cfg.DisableSelfFilter
 		o.DisablePublishing = !cfg.publishes(i)
 		o.DisableSubscription = !cfg.subscribes(i)
@@ -110,8 +133,23 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	start := time.Now()
+	// The fault script runs beside the publisher and stops with it,
+	// undoing what is still applied, so that the drain sees a healthy
+	// server.
+	stopFaults := make(chan struct{})
+	faultRecords := make(chan []FaultRecord, 1)
+	if len(cfg.Faults) > 0 {
+		env := &faultEnv{cfg: cfg, start: start, probe: probe, proxies: px, recvs: recvs, prefix: prefix}
+		ready := make(chan struct{})
+		go func() { faultRecords <- runFaults(env, stopFaults, ready) }()
+		<-ready // faults at 0 are applied
+	} else {
+		faultRecords <- nil
+	}
 	pub.run(ctx, start)
 	elapsed := time.Since(start)
+	close(stopFaults)
+	faults := <-faultRecords
 
 	// Drain before reading anything: messages still in flight at the end
 	// of publishing are not lost, only late.
@@ -168,6 +206,20 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		Interrupted:    ctx.Err() != nil,
 	}
 	assemble(res, cfg, pub, recvs, metrics)
+	sent := make([]uint64, n)
+	missing := make([]uint64, n)
+	var bursts [][]ErrorBurst
+	for i, ip := range pub.insts {
+		sent[i] = pub.published[i] + pub.errors[i]
+		missing[i] = res.Instances[i].Missing
+		bursts = append(bursts, ip.bursts)
+	}
+	res.Timeline = timeline(start, faults, recvs, bursts, sent, missing)
+	for _, f := range faults {
+		if f.Error != "" {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("fault %s at %.1fs failed: %s", f.Action, f.AtSeconds, f.Error))
+		}
+	}
 	return res, nil
 }
 

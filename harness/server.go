@@ -45,7 +45,12 @@ type ServerInfo struct {
 var statsFields = []string{"connected_clients", "pubsub_channels", "total_commands_processed", "used_memory_human"}
 
 // serverProbe is a plain client to the run's server, for INFO and CONFIG.
-type serverProbe struct{ c *redis.Client }
+type serverProbe struct {
+	c *redis.Client
+	// savedLimit is the client-output-buffer-limit a slow-consumer fault
+	// replaced, restored after it; only the fault runner uses it.
+	savedLimit string
+}
 
 func newServerProbe(o bridge.Options) (*serverProbe, error) {
 	ro, err := o.RedisOptions()
@@ -53,7 +58,7 @@ func newServerProbe(o bridge.Options) (*serverProbe, error) {
 		return nil, err
 	}
 	ro.MaxRetries = -1
-	ro.PoolSize = 1
+	ro.PoolSize = 2 // the output-buffer sampler and the fault runner
 	return &serverProbe{c: redis.NewClient(ro)}, nil
 }
 
@@ -209,24 +214,47 @@ func (p *serverProbe) sampleOutputBuffers(prefix string, n int, stop <-chan stru
 
 // peakOutputBuffer folds one CLIENT LIST reply into ob.
 func peakOutputBuffer(list, prefix string, ob *OutputBuffers) {
+	for _, c := range subscriberClients(list, prefix) {
+		if c.omem > ob.PeakBytes {
+			ob.PeakBytes, ob.PeakInstance = c.omem, c.instance
+		}
+	}
+}
+
+// subscriberClient is one of this run's subscriber connections as CLIENT
+// LIST shows it.
+type subscriberClient struct {
+	instance int
+	id       string
+	omem     int64 // output buffer bytes; -1 when not shown
+}
+
+// subscriberClients picks this run's subscriber connections, named
+// "<prefix><instance>/sub", out of a CLIENT LIST reply.
+func subscriberClients(list, prefix string) []subscriberClient {
+	var out []subscriberClient
 	for _, line := range strings.Split(list, "\n") {
+		c := subscriberClient{omem: -1}
 		var name string
-		var omem int64 = -1
 		for _, f := range strings.Fields(line) {
 			k, v, _ := strings.Cut(f, "=")
 			switch k {
+			case "id":
+				c.id = v
 			case "name":
 				name = v
 			case "omem":
-				omem, _ = strconv.ParseInt(v, 10, 64)
+				c.omem, _ = strconv.ParseInt(v, 10, 64)
 			}
 		}
-		id, ok := strings.CutSuffix(name, "/sub")
-		if !ok || !strings.HasPrefix(id, prefix) || omem <= ob.PeakBytes {
+		inst, ok := strings.CutSuffix(name, "/sub")
+		if !ok || !strings.HasPrefix(inst, prefix) {
 			continue
 		}
-		if i, err := strconv.Atoi(id[len(prefix):]); err == nil {
-			ob.PeakBytes, ob.PeakInstance = omem, i
+		var err error
+		if c.instance, err = strconv.Atoi(inst[len(prefix):]); err == nil {
+			out = append(out, c)
 		}
 	}
+	return out
 }

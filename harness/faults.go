@@ -1,0 +1,430 @@
+package harness
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// FaultAction names what a fault does to the run.
+type FaultAction string
+
+// The fault actions. Those marked "own server" need Config.Server: a
+// redis-server redisload started, which it may stop or freeze; the others
+// work against any server and touch only this run's connections.
+const (
+	// FaultRestart stops the server and starts it again on the same port
+	// after For (own server). Every connection breaks; the data is gone.
+	FaultRestart FaultAction = "restart"
+	// FaultHang freezes the server (SIGSTOP) for For, then resumes it (own
+	// server). Connections stay open; nothing is answered meanwhile.
+	FaultHang FaultAction = "hang"
+	// FaultClientKill closes the run's subscriber connections with CLIENT
+	// KILL (Instance's only, unless AllInstances).
+	FaultClientKill FaultAction = "client-kill"
+	// FaultSlowConsumer makes Instance's handler take Delay per message for
+	// For, after setting the server's client-output-buffer-limit for
+	// pub/sub clients to OutputBufferLimit (own server; restored after), so
+	// that Redis disconnects the instance as it would a slow application.
+	FaultSlowConsumer FaultAction = "slow-consumer"
+	// FaultLatency adds Latency ± Jitter to everything Redis sends to the
+	// clients (Instance's, or AllInstances'), through an in-process TCP
+	// proxy, for For.
+	FaultLatency FaultAction = "latency"
+	// FaultPartition cuts Instance's connections for For: open ones are
+	// reset and new ones refused, as a firewall rejecting its traffic
+	// would; the others are untouched.
+	FaultPartition FaultAction = "partition"
+)
+
+// FaultActions lists the actions, for help and errors.
+var FaultActions = []FaultAction{FaultRestart, FaultHang, FaultClientKill, FaultSlowConsumer, FaultLatency, FaultPartition}
+
+// AllInstances as Fault.Instance applies the fault to every instance.
+const AllInstances = -1
+
+// Fault is one timed action of a fault script.
+type Fault struct {
+	// At is when the fault starts, from the start of publishing.
+	At time.Duration
+	// Action is what it does.
+	Action FaultAction
+	// For is how long it lasts; when it is over the fault is undone. A
+	// fault still active when publishing ends is undone then, so that the
+	// drain measures recovery, not the fault.
+	// default: restart 1s, hang 2s, partition 5s, others to the end of
+	// publishing (client-kill is instantaneous)
+	For time.Duration
+	// Instance is the instance affected (client-kill, slow-consumer,
+	// latency, partition), or AllInstances (client-kill, latency).
+	// default: 0
+	Instance int
+	// Delay is the slow consumer's time per message.
+	// default: 10ms
+	Delay time.Duration
+	// OutputBufferLimit is the slow consumer's pub/sub output buffer limit,
+	// "<hard> <soft> <soft seconds>" as CONFIG SET takes it.
+	// default: "256kb 128kb 1"
+	OutputBufferLimit string
+	// ReadBuffer is the slow consumer's socket receive buffer in bytes (see
+	// bridge.Options.SubscriberReadBuffer), set from the start of the run:
+	// without it the kernel's buffers absorb megabytes of backlog before
+	// the server's output buffer grows.
+	// default: 64 KiB
+	ReadBuffer int
+	// Latency and Jitter are the latency fault's added delay.
+	// default: 50ms and 10ms
+	Latency, Jitter time.Duration
+}
+
+// Defaults of Fault's zero fields.
+const (
+	DefaultRestartDowntime   = time.Second
+	DefaultHangFor           = 2 * time.Second
+	DefaultPartitionFor      = 5 * time.Second
+	DefaultSlowDelay         = 10 * time.Millisecond
+	DefaultOutputBufferLimit = "256kb 128kb 1"
+	DefaultSlowReadBuffer    = 64 << 10
+	DefaultLatency           = 50 * time.Millisecond
+	DefaultJitter            = 10 * time.Millisecond
+)
+
+// withDefaults fills f's zero fields; until is the end of publishing.
+func (f Fault) withDefaults(until time.Duration) Fault {
+	if f.For == 0 {
+		switch f.Action {
+		case FaultRestart:
+			f.For = DefaultRestartDowntime
+		case FaultHang:
+			f.For = DefaultHangFor
+		case FaultPartition:
+			f.For = DefaultPartitionFor
+		case FaultSlowConsumer, FaultLatency:
+			f.For = max(until-f.At, 0)
+		}
+	}
+	if f.Action == FaultSlowConsumer {
+		if f.Delay == 0 {
+			f.Delay = DefaultSlowDelay
+		}
+		if f.OutputBufferLimit == "" {
+			f.OutputBufferLimit = DefaultOutputBufferLimit
+		}
+		if f.ReadBuffer == 0 {
+			f.ReadBuffer = DefaultSlowReadBuffer
+		}
+	}
+	if f.Action == FaultLatency {
+		if f.Latency == 0 {
+			f.Latency = DefaultLatency
+		}
+		if f.Jitter == 0 {
+			f.Jitter = DefaultJitter
+		}
+	}
+	return f
+}
+
+// needsServer reports whether the action stops, freezes or reconfigures
+// the server.
+func (a FaultAction) needsServer() bool {
+	return a == FaultRestart || a == FaultHang || a == FaultSlowConsumer
+}
+
+// needsProxy reports whether the action works through the proxy.
+func (a FaultAction) needsProxy() bool { return a == FaultLatency || a == FaultPartition }
+
+// validateFaults checks c.Faults; its errors name the fault by position
+// and action, as a scenario file lists them.
+func (c Config) validateFaults() error {
+	for i, f := range c.Faults {
+		name := fmt.Sprintf("fault %d (%s)", i+1, f.Action)
+		switch {
+		case !slices.Contains(FaultActions, f.Action):
+			return fmt.Errorf("fault %d: unknown action %q (known: %s)", i+1, f.Action, faultActionList())
+		case f.At < 0 || f.At >= c.Duration:
+			return fmt.Errorf("%s: at %v is outside the run's --duration %v", name, f.At, c.Duration)
+		case f.For < 0 || f.Delay < 0 || f.Latency < 0 || f.Jitter < 0 || f.ReadBuffer < 0:
+			return fmt.Errorf("%s: durations must not be negative", name)
+		case f.Instance == AllInstances && f.Action != FaultClientKill && f.Action != FaultLatency:
+			return fmt.Errorf("%s: applies to one instance, not all", name)
+		case f.Instance != AllInstances && (f.Instance < 0 || f.Instance >= c.Instances):
+			return fmt.Errorf("%s: instance %d does not exist (--instances %d)", name, f.Instance, c.Instances)
+		case f.Action.needsServer() && c.Server == nil:
+			return fmt.Errorf("%s: needs a redis-server that redisload started and may stop (--redis=server)", name)
+		case f.Action.needsProxy() && strings.HasPrefix(c.Redis.URL, "unix:"):
+			return fmt.Errorf("%s: works through a TCP proxy, and the server is a unix socket", name)
+		case f.Action == FaultSlowConsumer && len(strings.Fields(f.OutputBufferLimit)) != 3 && f.OutputBufferLimit != "":
+			return fmt.Errorf("%s: output buffer limit %q: want \"<hard> <soft> <seconds>\"", name, f.OutputBufferLimit)
+		}
+	}
+	return nil
+}
+
+func faultActionList() string {
+	names := make([]string, len(FaultActions))
+	for i, a := range FaultActions {
+		names[i] = string(a)
+	}
+	return strings.Join(names, ", ")
+}
+
+// ServerControl is what fault scripts need of a server redisload started;
+// provision.Instance implements it.
+type ServerControl interface {
+	// Stop stops the server until Restart.
+	Stop() error
+	// Restart starts it again on the same port and returns once it answers.
+	Restart(ctx context.Context) error
+	// Freeze suspends it; Thaw resumes it.
+	Freeze() error
+	Thaw() error
+}
+
+// FaultRecord is one fault as it happened, for the timeline.
+type FaultRecord struct {
+	Action FaultAction `json:"action"`
+	// Instance is the instance affected, -1 for all, or for the server.
+	Instance int `json:"instance"`
+	// AtSeconds and EndSeconds are when the fault was applied and when
+	// undoing it was complete (a restarted server answering), from the
+	// start of publishing; EndSeconds equals AtSeconds for an
+	// instantaneous fault.
+	AtSeconds  float64 `json:"at_s"`
+	EndSeconds float64 `json:"end_s"`
+	// Detail says what was done, e.g. how many connections were killed.
+	Detail string `json:"detail,omitempty"`
+	// Error is set when applying or undoing the fault failed.
+	Error string `json:"error,omitempty"`
+}
+
+// faultEnv is what the fault runner acts on.
+type faultEnv struct {
+	cfg     Config
+	start   time.Time
+	probe   *serverProbe
+	proxies *proxies // nil without proxy faults
+	recvs   []*receiver
+	prefix  string
+}
+
+// step is one half of a fault: its application, or its undoing.
+type step struct {
+	at   time.Duration
+	undo bool
+	idx  int // index into the records
+}
+
+// runFaults plays the script from start until every step is done or stop
+// is closed; then it undoes whatever is still applied, so that the drain
+// runs against a healthy server. Every step is bounded in time, so the
+// runner ends within a few seconds of stop. It closes ready once the steps
+// due at the start are done: a fault at 0 is in place before the first
+// publish.
+func runFaults(env *faultEnv, stop <-chan struct{}, ready chan<- struct{}) []FaultRecord {
+	faults := make([]Fault, len(env.cfg.Faults))
+	var steps []step
+	for i, f := range env.cfg.Faults {
+		faults[i] = f.withDefaults(env.cfg.Duration)
+		steps = append(steps, step{at: faults[i].At, idx: i})
+		if faults[i].Action != FaultClientKill {
+			steps = append(steps, step{at: faults[i].At + faults[i].For, undo: true, idx: i})
+		}
+	}
+	// Ordered by time; at equal times an undo before an application, so
+	// that back-to-back faults of one kind do not overlap.
+	slices.SortStableFunc(steps, func(a, b step) int {
+		if c := cmp.Compare(a.at, b.at); c != 0 {
+			return c
+		}
+		return cmp.Compare(btoi(!a.undo), btoi(!b.undo))
+	})
+	records := make([]FaultRecord, len(faults))
+	applied := make([]bool, len(faults))
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	stopped := false
+	readyOnce := func() {
+		if ready != nil {
+			close(ready)
+			ready = nil
+		}
+	}
+	defer readyOnce()
+	for _, s := range steps {
+		if s.at > 0 {
+			readyOnce()
+		}
+		if !stopped {
+			timer.Reset(time.Until(env.start.Add(s.at)))
+			select {
+			case <-stop:
+				stopped = true
+			case <-timer.C:
+			}
+		}
+		if stopped && (!s.undo || !applied[s.idx]) {
+			continue // never start a fault after the end
+		}
+		f, rec := faults[s.idx], &records[s.idx]
+		if !s.undo {
+			rec.Action, rec.Instance = f.Action, f.Instance
+			rec.AtSeconds = time.Since(env.start).Seconds()
+			rec.EndSeconds = rec.AtSeconds
+			rec.Detail, rec.Error = errText(env.apply(f))
+			applied[s.idx] = f.Action != FaultClientKill
+			continue
+		}
+		if !applied[s.idx] {
+			continue
+		}
+		applied[s.idx] = false
+		detail, errMsg := errText(env.undo(f))
+		rec.EndSeconds = time.Since(env.start).Seconds() // undone: a restarted server answers
+		rec.Detail = strings.TrimPrefix(rec.Detail+"; "+detail, "; ")
+		rec.Detail = strings.TrimSuffix(rec.Detail, "; ")
+		if errMsg != "" {
+			rec.Error = strings.TrimPrefix(rec.Error+"; undo: "+errMsg, "; ")
+		}
+	}
+	var out []FaultRecord
+	for i, r := range records {
+		if r.Action != "" || applied[i] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// errText splits a step's outcome into the record's detail and error.
+func errText(detail string, err error) (string, string) {
+	if err != nil {
+		return detail, err.Error()
+	}
+	return detail, ""
+}
+
+// faultTimeout bounds every server command and restart of a fault.
+const faultTimeout = 10 * time.Second
+
+// apply starts fault f and says what it did.
+func (env *faultEnv) apply(f Fault) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), faultTimeout)
+	defer cancel()
+	switch f.Action {
+	case FaultRestart:
+		return "server stopped", env.cfg.Server.Stop()
+	case FaultHang:
+		return "server frozen (SIGSTOP)", env.cfg.Server.Freeze()
+	case FaultClientKill:
+		n, err := env.probe.killSubscribers(ctx, env.prefix, f.Instance)
+		return fmt.Sprintf("killed %d subscriber connections", n), err
+	case FaultSlowConsumer:
+		old, err := env.probe.setPubsubLimit(ctx, f.OutputBufferLimit)
+		if err != nil {
+			return "", err
+		}
+		env.recvs[f.Instance].slowNs.Store(int64(f.Delay))
+		return fmt.Sprintf("pubsub output buffer limit %s (was %s), handler %v per message", f.OutputBufferLimit, old, f.Delay), nil
+	case FaultLatency:
+		return fmt.Sprintf("+%v ± %v from the server", f.Latency, f.Jitter), env.proxies.addLatency(f.Instance, f.Latency, f.Jitter)
+	case FaultPartition:
+		return "connections cut", env.proxies.cut(f.Instance)
+	}
+	return "", errors.New("unknown action")
+}
+
+// undo ends fault f and says what it did.
+func (env *faultEnv) undo(f Fault) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), faultTimeout)
+	defer cancel()
+	switch f.Action {
+	case FaultRestart:
+		return "server started", env.cfg.Server.Restart(ctx)
+	case FaultHang:
+		return "server resumed", env.cfg.Server.Thaw()
+	case FaultSlowConsumer:
+		env.recvs[f.Instance].slowNs.Store(0)
+		n, known, err := env.probe.restorePubsubLimit(ctx)
+		if !known {
+			return "limit restored (the server does not count output-buffer disconnections: Redis < 7.2)", err
+		}
+		return fmt.Sprintf("limit restored; %d clients disconnected for output buffer limits so far", n), err
+	case FaultLatency:
+		return "latency removed", env.proxies.removeLatency(f.Instance)
+	case FaultPartition:
+		return "connections restored", env.proxies.heal(f.Instance)
+	}
+	return "", nil
+}
+
+// killSubscribers closes this run's subscriber connections (instance's
+// only, unless AllInstances) with CLIENT KILL ID: never another client of
+// a shared server, which CLIENT KILL TYPE pubsub would be.
+func (p *serverProbe) killSubscribers(ctx context.Context, prefix string, instance int) (int, error) {
+	list, err := p.c.Do(ctx, "CLIENT", "LIST", "TYPE", "pubsub").Text()
+	if err != nil {
+		return 0, err
+	}
+	var ids []string
+	for _, c := range subscriberClients(list, prefix) {
+		if instance == AllInstances || c.instance == instance {
+			ids = append(ids, c.id)
+		}
+	}
+	killed := 0
+	for _, id := range ids {
+		n, err := p.c.Do(ctx, "CLIENT", "KILL", "ID", id).Int()
+		if err != nil {
+			return killed, err
+		}
+		killed += n
+	}
+	return killed, nil
+}
+
+// setPubsubLimit sets the pub/sub class of client-output-buffer-limit and
+// remembers the whole previous setting, returning its pub/sub part.
+func (p *serverProbe) setPubsubLimit(ctx context.Context, limit string) (string, error) {
+	old, err := p.c.ConfigGet(ctx, "client-output-buffer-limit").Result()
+	if err != nil {
+		return "", err
+	}
+	p.savedLimit = old["client-output-buffer-limit"]
+	if err := p.c.ConfigSet(ctx, "client-output-buffer-limit", "pubsub "+limit).Err(); err != nil {
+		return "", err
+	}
+	was, _, _ := pubsubLimit(p.savedLimit)
+	return was, nil
+}
+
+// restorePubsubLimit puts back what setPubsubLimit replaced and returns
+// the server's count of clients disconnected for exceeding an output
+// buffer limit, and whether the server keeps one (INFO stats, Redis 7.2
+// and later).
+func (p *serverProbe) restorePubsubLimit(ctx context.Context) (n int, known bool, err error) {
+	if p.savedLimit != "" {
+		if err := p.c.ConfigSet(ctx, "client-output-buffer-limit", p.savedLimit).Err(); err != nil {
+			return 0, false, err
+		}
+	}
+	info, err := p.c.Info(ctx, "stats").Result()
+	if err != nil {
+		return 0, false, err
+	}
+	v, known := infoFields(info)["client_output_buffer_limit_disconnections"]
+	n, _ = strconv.Atoi(v)
+	return n, known, nil
+}
