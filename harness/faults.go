@@ -130,10 +130,15 @@ func (f Fault) withDefaults(until time.Duration) Fault {
 	return f
 }
 
-// needsServer reports whether the action stops, freezes or reconfigures
+// NeedsServer reports whether the action stops, freezes or reconfigures
 // the server.
-func (a FaultAction) needsServer() bool {
+func (a FaultAction) NeedsServer() bool {
 	return a == FaultRestart || a == FaultHang || a == FaultSlowConsumer
+}
+
+// NeedsServer reports whether any of faults needs Config.Server.
+func NeedsServer(faults []Fault) bool {
+	return slices.ContainsFunc(faults, func(f Fault) bool { return f.Action.NeedsServer() })
 }
 
 // needsProxy reports whether the action works through the proxy.
@@ -155,7 +160,7 @@ func (c Config) validateFaults() error {
 			return fmt.Errorf("%s: applies to one instance, not all", name)
 		case f.Instance != AllInstances && (f.Instance < 0 || f.Instance >= c.Instances):
 			return fmt.Errorf("%s: instance %d does not exist (--instances %d)", name, f.Instance, c.Instances)
-		case f.Action.needsServer() && c.Server == nil:
+		case f.Action.NeedsServer() && c.Server == nil:
 			return fmt.Errorf("%s: needs a redis-server that redisload started and may stop (--redis=server)", name)
 		case f.Action.needsProxy() && strings.HasPrefix(c.Redis.URL, "unix:"):
 			return fmt.Errorf("%s: works through a TCP proxy, and the server is a unix socket", name)

@@ -205,16 +205,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		Drained:        drained,
 		Interrupted:    ctx.Err() != nil,
 	}
-	assemble(res, cfg, pub, recvs, metrics)
-	sent := make([]uint64, n)
-	missing := make([]uint64, n)
-	var bursts [][]ErrorBurst
-	for i, ip := range pub.insts {
-		sent[i] = pub.published[i] + pub.errors[i]
-		missing[i] = res.Instances[i].Missing
-		bursts = append(bursts, ip.bursts)
-	}
-	res.Timeline = timeline(start, faults, recvs, bursts, sent, missing)
+	assemble(res, cfg, start, pub, recvs, metrics, faults)
 	for _, f := range faults {
 		if f.Error != "" {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("fault %s at %.1fs failed: %s", f.Action, f.AtSeconds, f.Error))
@@ -331,7 +322,7 @@ func drain(cfg Config, pub *publisher, recvs []*receiver, bridges []*bridge.Brid
 
 // assemble fills res from the publisher's and receivers' counts. It runs
 // after every receive goroutine has ended.
-func assemble(res *Result, cfg Config, pub *publisher, recvs []*receiver, metrics []bridge.Metrics) {
+func assemble(res *Result, cfg Config, start time.Time, pub *publisher, recvs []*receiver, metrics []bridge.Metrics, faults []FaultRecord) {
 	n := len(recvs)
 	t := &res.Totals
 	t.Instances = n
@@ -408,6 +399,16 @@ func assemble(res *Result, cfg Config, pub *publisher, recvs []*receiver, metric
 	res.Histogram = total
 	res.Latency = Summarize(total)
 	res.SendDelay = Summarize(pub.sendDelay)
+
+	sent := make([]uint64, n)
+	missing := make([]uint64, n)
+	var bursts [][]ErrorBurst
+	for i, ip := range pub.insts {
+		sent[i] = pub.published[i] + pub.errors[i]
+		missing[i] = res.Instances[i].Missing
+		bursts = append(bursts, ip.bursts)
+	}
+	res.Timeline = timeline(start, faults, recvs, bursts, sent, missing)
 	res.Warnings = append(res.Warnings, warnings(res, cfg)...)
 }
 
@@ -428,7 +429,11 @@ func warnings(res *Result, cfg Config) []string {
 		w = append(w, "one instance: no other instance receives its events, so delivery is not measured")
 	}
 	if !res.Drained {
-		w = append(w, fmt.Sprintf("drain timeout (%v): %d expected messages had not arrived", cfg.DrainTimeout, t.Missing))
+		why := ""
+		if len(res.Timeline.Outages) > 0 && res.Timeline.LossOutsideOutages == 0 {
+			why = " (all of them inside subscriber outages: lost, not late)"
+		}
+		w = append(w, fmt.Sprintf("drain timeout (%v): %d expected messages had not arrived%s", cfg.DrainTimeout, t.Missing, why))
 	}
 	if t.Foreign > 0 {
 		w = append(w, fmt.Sprintf("%d events from publishers outside this run arrived on %s* channels (not counted as delivered)", t.Foreign, res.KeyPrefix))

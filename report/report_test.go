@@ -11,6 +11,7 @@ import (
 
 	"github.com/redisload/redisload/harness"
 	"github.com/redisload/redisload/report"
+	"github.com/redisload/redisload/scenarios"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in ../testdata/golden")
@@ -21,7 +22,17 @@ var update = flag.Bool("update", false, "rewrite the golden files in ../testdata
 // buffer peak written in (totals summed again), and fixtures recorded
 // before a field existed (server, output_buffers, matrix.subscribed,
 // config.publishers) had it added with the values such a run has.
-var fixtures = []string{"pass-5", "fail-self-received", "single-instance", "fail-loss", "embedded"}
+// restart is the restart scenario as shipped, judged by its thresholds.
+var fixtures = []string{"pass-5", "fail-self-received", "single-instance", "fail-loss", "embedded", "restart"}
+
+// thresholds returns the verdict a fixture is judged by: its scenario's,
+// if it ran one, else the default.
+func thresholds(t *testing.T, name string) report.Thresholds {
+	if sc, err := scenarios.Lookup(name); err == nil && sc.Thresholds != nil {
+		return *sc.Thresholds
+	}
+	return report.DefaultThresholds()
+}
 
 func load(t *testing.T, name string) *harness.Result {
 	t.Helper()
@@ -67,7 +78,7 @@ func golden(t *testing.T, name string, got []byte) {
 func render(t *testing.T, name string, newRep func(*harness.Result, report.Verdict) report.Reporter) (*harness.Result, report.Verdict, *bytes.Buffer) {
 	t.Helper()
 	res := load(t, name)
-	v := report.Evaluate(res, report.DefaultThresholds())
+	v := report.Evaluate(res, thresholds(t, name))
 	var buf bytes.Buffer
 	if err := newRep(res, v)(&buf); err != nil {
 		t.Fatal(err)
@@ -137,9 +148,11 @@ func TestVerdictOfFixtures(t *testing.T) {
 		"single-instance":    "connected=PASS self_received=PASS delivery_rate=SKIP errors=PASS avg_latency=SKIP :PASS",
 		"fail-loss":          "connected=FAIL self_received=PASS delivery_rate=FAIL errors=FAIL avg_latency=PASS :FAIL",
 		"embedded":           "connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS :PASS",
+		"restart": "connected=PASS self_received=PASS delivery_rate=SKIP errors=SKIP avg_latency=PASS " +
+			"recovery=PASS loss_in_outages=PASS :PASS",
 	}
 	for _, name := range fixtures {
-		v := report.Evaluate(load(t, name), report.DefaultThresholds())
+		v := report.Evaluate(load(t, name), thresholds(t, name))
 		if got := summary(v); got != want[name] {
 			t.Errorf("%s: %s, want %s", name, got, want[name])
 		}
@@ -217,6 +230,60 @@ func TestEvaluateDisplaysValues(t *testing.T) {
 	for id, w := range want {
 		if got[id] != w {
 			t.Errorf("%s: %v, want %v", id, got[id], w)
+		}
+	}
+}
+
+// The fault checks: recovery within the limit for every outage (an
+// unrecovered one fails, none skips), no loss outside outages, and the
+// checks a fault scenario turns off shown as skipped.
+func TestEvaluateFaultChecks(t *testing.T) {
+	lat := harness.LatencyStats{Count: 10, Mean: 1000}
+	th := report.DefaultThresholds()
+	th.MinDeliveryRate, th.MaxErrors, th.MaxAvgLatency = -1, -1, -1
+	th.MaxRecovery, th.LossOnlyInOutages = 2*time.Second, true
+	outages := func(rec ...*float64) harness.Timeline {
+		var tl harness.Timeline
+		worst := 0.0
+		for _, r := range rec {
+			tl.Outages = append(tl.Outages, harness.Outage{RecoverySeconds: r})
+			if r == nil {
+				tl.Unrecovered++
+			} else {
+				worst = max(worst, *r)
+			}
+		}
+		if tl.Unrecovered == 0 && len(rec) > 0 {
+			tl.MaxRecoverySeconds = &worst
+		}
+		return tl
+	}
+	for _, tc := range []struct {
+		name string
+		tl   harness.Timeline
+		loss uint64
+		want string
+	}{
+		{"recovered in time", outages(ptr(1.5), ptr(2.0)), 0,
+			"connected=PASS self_received=PASS delivery_rate=SKIP errors=SKIP avg_latency=SKIP recovery=PASS loss_in_outages=PASS :PASS"},
+		{"too slow", outages(ptr(1.5), ptr(2.001)), 0,
+			"connected=PASS self_received=PASS delivery_rate=SKIP errors=SKIP avg_latency=SKIP recovery=FAIL loss_in_outages=PASS :FAIL"},
+		{"never recovered", outages(ptr(0.1), nil), 0,
+			"connected=PASS self_received=PASS delivery_rate=SKIP errors=SKIP avg_latency=SKIP recovery=FAIL loss_in_outages=PASS :FAIL"},
+		{"no outage", outages(), 0,
+			"connected=PASS self_received=PASS delivery_rate=SKIP errors=SKIP avg_latency=SKIP recovery=SKIP loss_in_outages=PASS :PASS"},
+		{"loss outside", outages(ptr(1.0)), 1,
+			"connected=PASS self_received=PASS delivery_rate=SKIP errors=SKIP avg_latency=SKIP recovery=PASS loss_in_outages=FAIL :FAIL"},
+	} {
+		res := result(3, 3, ptr(50), 0, 7, 0, lat)
+		res.Timeline = tc.tl
+		res.Timeline.LossOutsideOutages = tc.loss
+		v := report.Evaluate(res, th)
+		if got := summary(v); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+		if c := v.Checks[len(v.Checks)-2]; tc.name == "never recovered" && c.Measured != "1 of 2 never recovered" {
+			t.Errorf("%s: measured %q", tc.name, c.Measured)
 		}
 	}
 }

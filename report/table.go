@@ -68,6 +68,7 @@ func NewTableReporter(res *harness.Result, v Verdict, opts Options) Reporter {
 		ew.table(latencyHeader, [][]string{latencyRow("latency", res.Latency), latencyRow("send delay", res.SendDelay)}, 1)
 		ew.section("Per-Instance Statistics")
 		ew.table(instanceHeader, instanceRows(res), 2)
+		timelineSections(ew, res.Timeline)
 		if opts.Matrix {
 			if n := len(res.Instances); n <= opts.MatrixLimit && n > 1 {
 				ew.section("Event Distribution (delivered/sent, receiver by row, publisher by column)")
@@ -213,6 +214,72 @@ func latencyRow(name string, l harness.LatencyStats) []string {
 		name, ms(float64(l.Min)), ms(l.Mean), ms(float64(l.P50)), ms(float64(l.P90)), ms(float64(l.P95)),
 		ms(float64(l.P99)), ms(float64(l.P999)), ms(float64(l.Max)), ms(l.StdDev), fmt.Sprint(l.Count),
 	}
+}
+
+// timelineSections shows what the faults did, when: the script, each
+// subscriber outage with its recovery, and the bursts of failed publishes.
+// A run without faults or outages shows nothing.
+func timelineSections(ew *errWriter, tl harness.Timeline) {
+	if len(tl.Faults) > 0 {
+		ew.section("Faults (seconds from the start of publishing)")
+		rows := make([][]string, 0, len(tl.Faults))
+		for _, f := range tl.Faults {
+			detail := f.Detail
+			if f.Error != "" {
+				detail = "FAILED: " + f.Error + "; " + detail
+			}
+			rows = append(rows, []string{fmt.Sprintf("%.3f", f.AtSeconds), fmt.Sprintf("%.3f", f.EndSeconds),
+				string(f.Action), target(f.Instance, f.Action), detail})
+		}
+		ew.table([]string{"At", "Until", "Fault", "Target", "Detail"}, rows, 0)
+	}
+	if len(tl.Outages) > 0 {
+		ew.section("Subscriber Outages (lost, connected again, subscribed again; missed: sequence numbers skipped)")
+		rows := make([][]string, 0, len(tl.Outages))
+		for _, o := range tl.Outages {
+			rows = append(rows, []string{fmt.Sprint(o.Instance), fmt.Sprintf("%.3f", o.LostAtSeconds),
+				optSeconds(o.ReconnectedAtSeconds), optSeconds(o.ResubscribedAtSeconds), recovery(o.RecoverySeconds),
+				fmt.Sprint(o.Missed), fmt.Sprint(o.Duplicates), o.Cause})
+		}
+		ew.table([]string{"#", "Lost", "Reconnected", "Resubscribed", "Recovery", "Missed", "Dup", "Cause"}, rows, 0)
+		ew.printf("Missing messages no outage explains: %d\n", tl.LossOutsideOutages)
+	}
+	if len(tl.PublishErrors) > 0 {
+		ew.section("Failed Publishes (bursts)")
+		rows := make([][]string, 0, len(tl.PublishErrors))
+		for _, b := range tl.PublishErrors {
+			rows = append(rows, []string{fmt.Sprint(b.Instance), fmt.Sprintf("%.3f", b.FromSeconds),
+				fmt.Sprintf("%.3f", b.ToSeconds), fmt.Sprint(b.Count)})
+		}
+		ew.table([]string{"#", "From", "To", "Failed"}, rows, 0)
+	}
+}
+
+// target names what a fault hit.
+func target(instance int, a harness.FaultAction) string {
+	switch {
+	case a == harness.FaultRestart || a == harness.FaultHang:
+		return "server"
+	case instance == harness.AllInstances:
+		return "all"
+	}
+	return fmt.Sprint("instance ", instance)
+}
+
+// optSeconds is a time that may not have happened.
+func optSeconds(s *float64) string {
+	if s == nil {
+		return "never"
+	}
+	return fmt.Sprintf("%.3f", *s)
+}
+
+// recovery is an outage's length, or that it did not end.
+func recovery(s *float64) string {
+	if s == nil {
+		return "NOT RECOVERED"
+	}
+	return fmt.Sprintf("%.3f s", *s)
 }
 
 // instanceRows is one row per instance, in index order, the same columns

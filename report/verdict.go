@@ -13,12 +13,18 @@ import (
 // Thresholds are the limits the verdict checks. Use DefaultThresholds: its
 // values are the seed tool's checks, and a zero field here means a limit of
 // zero, not "the default".
+//
+// A fault scenario expects errors and loss, so it can skip a check by
+// making its limit negative, and bound the loss by its outages instead.
 type Thresholds struct {
-	// MinDeliveryRate is the lowest passing delivery rate, in percent.
+	// MinDeliveryRate is the lowest passing delivery rate, in percent;
+	// negative skips the check.
 	MinDeliveryRate float64
-	// MaxErrors is the most errors (publish and connection) that pass.
-	MaxErrors uint64
-	// MaxAvgLatency is the average latency the run must stay below.
+	// MaxErrors is the most errors (publish and connection) that pass;
+	// negative skips the check.
+	MaxErrors int64
+	// MaxAvgLatency is the average latency the run must stay below;
+	// negative skips the check.
 	MaxAvgLatency time.Duration
 	// MaxP99Latency, when positive, is the p99 latency the run must stay
 	// below; zero skips the check.
@@ -26,6 +32,13 @@ type Thresholds struct {
 	// MaxDuplicates, when not negative, is the most duplicated deliveries
 	// that pass; negative skips the check.
 	MaxDuplicates int64
+	// MaxRecovery, when positive, is the longest a subscriber may take
+	// from losing its connection to being subscribed again, for every
+	// outage; an outage that never recovers fails it.
+	MaxRecovery time.Duration
+	// LossOnlyInOutages fails the run when messages are missing that no
+	// subscriber outage explains (Timeline.LossOutsideOutages).
+	LossOnlyInOutages bool
 }
 
 // DefaultThresholds returns the seed tool's verdict: delivery ≥ 95 %, no
@@ -89,12 +102,7 @@ func Evaluate(res *harness.Result, th Thresholds) Verdict {
 			Status:    status(t.SelfReceived == 0),
 		},
 		deliveryCheck(t, th),
-		{
-			ID: "errors", Name: "No errors",
-			Threshold: fmt.Sprintf("<= %d", th.MaxErrors),
-			Measured:  fmt.Sprint(t.Errors),
-			Status:    status(t.Errors <= th.MaxErrors),
-		},
+		errorsCheck(t, th.MaxErrors),
 		latencyCheck("avg_latency", "Average latency", lat, lat.Mean, th.MaxAvgLatency),
 	}
 	if th.MaxP99Latency > 0 {
@@ -108,6 +116,17 @@ func Evaluate(res *harness.Result, th Thresholds) Verdict {
 			Status:    status(t.Duplicates <= uint64(th.MaxDuplicates)),
 		})
 	}
+	if th.MaxRecovery > 0 {
+		checks = append(checks, recoveryCheck(res.Timeline, th.MaxRecovery))
+	}
+	if th.LossOnlyInOutages {
+		checks = append(checks, Check{
+			ID: "loss_in_outages", Name: "Loss only inside outages",
+			Threshold: "0 missing outside",
+			Measured:  fmt.Sprintf("%d missing outside", res.Timeline.LossOutsideOutages),
+			Status:    status(res.Timeline.LossOutsideOutages == 0),
+		})
+	}
 	v := Verdict{Status: Pass, Checks: checks}
 	for _, c := range checks {
 		if c.Status == Fail {
@@ -117,8 +136,40 @@ func Evaluate(res *harness.Result, th Thresholds) Verdict {
 	return v
 }
 
+func errorsCheck(t harness.Totals, limit int64) Check {
+	c := Check{ID: "errors", Name: "No errors", Threshold: fmt.Sprintf("<= %d", limit), Measured: fmt.Sprint(t.Errors)}
+	if limit < 0 {
+		c.Threshold, c.Status = "not checked (faults cause errors)", Skip
+		return c
+	}
+	c.Status = status(t.Errors <= uint64(limit))
+	return c
+}
+
+// recoveryCheck passes when every outage recovered within limit; with no
+// outage there is nothing to measure.
+func recoveryCheck(tl harness.Timeline, limit time.Duration) Check {
+	c := Check{ID: "recovery", Name: "Recovery after outages", Threshold: "<= " + limit.String() + " each"}
+	switch {
+	case len(tl.Outages) == 0:
+		c.Measured, c.Status = "n/a (no outage)", Skip
+	case tl.Unrecovered > 0:
+		c.Measured = fmt.Sprintf("%d of %d never recovered", tl.Unrecovered, len(tl.Outages))
+		c.Status = Fail
+	default:
+		c.Measured = fmt.Sprintf("%.3f s max of %d", *tl.MaxRecoverySeconds, len(tl.Outages))
+		c.Status = status(*tl.MaxRecoverySeconds <= limit.Seconds())
+	}
+	return c
+}
+
 func deliveryCheck(t harness.Totals, th Thresholds) Check {
 	c := Check{ID: "delivery_rate", Name: "Delivery rate", Threshold: fmt.Sprintf(">= %.2f%%", th.MinDeliveryRate)}
+	if th.MinDeliveryRate < 0 {
+		c.Threshold = "not checked (loss bounded by outages)"
+		c.Measured, c.Status = rateText(t.DeliveryRate), Skip
+		return c
+	}
 	if t.DeliveryRate == nil {
 		c.Measured, c.Status = "n/a (nothing expected)", Skip
 		return c
@@ -132,6 +183,14 @@ func deliveryCheck(t harness.Totals, th Thresholds) Check {
 // value must stay strictly below, as the seed's "< 100ms".
 func latencyCheck(id, name string, lat harness.LatencyStats, us float64, limit time.Duration) Check {
 	c := Check{ID: id, Name: name, Threshold: "< " + ms(float64(limit.Microseconds()))}
+	if limit < 0 {
+		c.Threshold, c.Status = "not checked", Skip
+		c.Measured = "n/a (no deliveries)"
+		if lat.Count > 0 {
+			c.Measured = ms(us)
+		}
+		return c
+	}
 	if lat.Count == 0 {
 		c.Measured, c.Status = "n/a (no deliveries)", Skip
 		return c
@@ -139,6 +198,14 @@ func latencyCheck(id, name string, lat harness.LatencyStats, us float64, limit t
 	c.Measured = ms(us)
 	c.Status = status(us < float64(limit.Microseconds()))
 	return c
+}
+
+// rateText is a delivery rate as the verdict shows it.
+func rateText(r *float64) string {
+	if r == nil {
+		return "n/a (nothing expected)"
+	}
+	return fmt.Sprintf("%.2f%%", *r)
 }
 
 func status(ok bool) Status {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redisload/redisload/bridge"
 	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/report"
 )
 
 // Scenario is one preset.
@@ -21,6 +22,16 @@ type Scenario struct {
 	Summary string
 	// Config is the preset; its zero fields keep the harness defaults.
 	Config harness.Config
+	// Thresholds, when set, is the scenario's own verdict, replacing the
+	// default one (flags given still override each limit).
+	Thresholds *report.Thresholds
+}
+
+// NeedsServer reports whether the scenario's faults stop, freeze or
+// reconfigure the server, which redisload only does to a redis-server it
+// started.
+func (s Scenario) NeedsServer() bool {
+	return harness.NeedsServer(s.Config.Faults)
 }
 
 // all are the built-in scenarios: the two the seed tool's report ran and
@@ -71,7 +82,7 @@ var all = []Scenario{
 
 // All returns the built-in scenarios sorted by name.
 func All() []Scenario {
-	out := append([]Scenario(nil), all...)
+	out := append(append([]Scenario(nil), all...), faults...)
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
@@ -79,12 +90,12 @@ func All() []Scenario {
 // Lookup returns the scenario called name, or an error listing the known
 // names.
 func Lookup(name string) (Scenario, error) {
-	for _, s := range all {
+	for _, s := range All() {
 		if s.Name == name {
 			return s, nil
 		}
 	}
-	names := make([]string, 0, len(all))
+	names := make([]string, 0, len(all)+len(faults))
 	for _, s := range All() {
 		names = append(names, s.Name)
 	}

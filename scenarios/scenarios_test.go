@@ -1,6 +1,7 @@
 package scenarios_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -14,12 +15,25 @@ func TestScenariosValidate(t *testing.T) {
 	for _, s := range all {
 		names = append(names, s.Name)
 	}
-	if strings.Join(names, ",") != "all-events,extreme,fanout,standard,stress,swarm" {
-		t.Fatalf("scenarios %v", all)
+	if strings.Join(names, ",") != "all-events,client-kill,extreme,fanout,hang,latency,partition,restart,slow-consumer,standard,stress,swarm" {
+		t.Fatalf("scenarios %v", names)
 	}
 	for _, s := range all {
-		if err := s.Config.WithDefaults().Validate(); err != nil {
+		cfg := s.Config.WithDefaults()
+		if s.NeedsServer() {
+			// Without a server to stop, the fault script is refused...
+			if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--redis=server") {
+				t.Errorf("%s without a server: %v", s.Name, err)
+			}
+			cfg.Server = noServer{} // ...and with one it is valid.
+		}
+		if err := cfg.Validate(); err != nil {
 			t.Errorf("%s: %v", s.Name, err)
+		}
+		// A fault scenario judges by its own thresholds: recovery and loss
+		// inside outages where connections drop, latency where they do not.
+		if (len(s.Config.Faults) > 0) != (s.Thresholds != nil) {
+			t.Errorf("%s: %d faults, thresholds %+v", s.Name, len(s.Config.Faults), s.Thresholds)
 		}
 		if s.Summary == "" {
 			t.Errorf("%s has no summary", s.Name)
@@ -27,5 +41,24 @@ func TestScenariosValidate(t *testing.T) {
 	}
 	if s, err := scenarios.Lookup("stress"); err != nil || s.Config.Instances != 5 || s.Config.Duration.Seconds() != 30 {
 		t.Fatalf("stress = %+v, %v", s, err)
+	}
+}
+
+// noServer stands for a server the scenario may stop; validation only
+// needs to know there is one.
+type noServer struct{}
+
+func (noServer) Stop() error                   { return nil }
+func (noServer) Restart(context.Context) error { return nil }
+func (noServer) Freeze() error                 { return nil }
+func (noServer) Thaw() error                   { return nil }
+
+// The fault scenarios that stop or freeze the server say so, and only they.
+func TestNeedsServer(t *testing.T) {
+	for _, s := range scenarios.All() {
+		want := s.Name == "restart" || s.Name == "hang" || s.Name == "slow-consumer"
+		if s.NeedsServer() != want {
+			t.Errorf("%s: NeedsServer() = %v", s.Name, !want)
+		}
 	}
 }

@@ -109,11 +109,13 @@ func newFlagSet(o *options) *pflag.FlagSet {
 
 	th := &o.thresholds
 	d := report.DefaultThresholds()
-	fs.Float64Var(&th.MinDeliveryRate, "min-delivery", d.MinDeliveryRate, "verdict: lowest passing delivery rate, in percent")
-	fs.Uint64Var(&th.MaxErrors, "max-errors", d.MaxErrors, "verdict: most errors that pass")
-	fs.Var(newDurationValue(d.MaxAvgLatency, &th.MaxAvgLatency), "max-avg-latency", "verdict: average latency must stay below this")
+	fs.Float64Var(&th.MinDeliveryRate, "min-delivery", d.MinDeliveryRate, "verdict: lowest passing delivery rate, in percent (-1: no check)")
+	fs.Int64Var(&th.MaxErrors, "max-errors", d.MaxErrors, "verdict: most errors that pass (-1: no check)")
+	fs.Var(newDurationValue(d.MaxAvgLatency, &th.MaxAvgLatency), "max-avg-latency", "verdict: average latency must stay below this (-1: no check)")
 	fs.Var(newDurationValue(0, &th.MaxP99Latency), "max-p99-latency", "verdict: p99 latency must stay below this (0: no check)")
 	fs.Int64Var(&th.MaxDuplicates, "max-duplicates", d.MaxDuplicates, "verdict: most duplicate deliveries that pass (-1: no check)")
+	fs.Var(newDurationValue(0, &th.MaxRecovery), "max-recovery", "verdict: every subscriber outage must end (resubscribed) within this (0: no check)")
+	fs.BoolVar(&th.LossOnlyInOutages, "loss-only-in-outages", false, "verdict: fail when messages are missing that no subscriber outage explains")
 
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file (go tool pprof)")
 	fs.BoolVar(&c.DisableSelfFilter, "no-self-filter", false, "deliver each instance its own messages (proves the self-received check fails)")
@@ -157,7 +159,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageErr("unexpected argument %q (flags only)", fs.Arg(0))
 	case o.scenario == "list":
 		for _, sc := range scenarios.All() {
-			fmt.Fprintf(stdout, "%-10s %s\n", sc.Name, sc.Summary)
+			fmt.Fprintf(stdout, "%-13s %s\n", sc.Name, sc.Summary)
 		}
 		return exitPass
 	case o.scenario != "":
@@ -206,6 +208,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer inst.Close()
 	o.cfg.Redis.URL = inst.URL
+	if inst.Mode == provision.Server {
+		o.cfg.Server = inst // faults may stop and restart it
+	}
 	announce(stderr, inst, o.cfg)
 
 	// Profiling covers the run only: provisioning and reporting are not
@@ -281,6 +286,9 @@ func announce(w io.Writer, inst *provision.Instance, c harness.Config) {
 	if inst.Mode == provision.Embedded {
 		fmt.Fprintln(w, "redisload: WARNING: no real Redis server: the numbers will describe an in-process Go stand-in, not Redis")
 	}
+	for _, f := range c.Faults {
+		fmt.Fprintf(w, "redisload: fault: %s\n", describeFault(f))
+	}
 	if c.MaxRate {
 		fmt.Fprintf(w, "redisload: %d instances on %s, %v at the highest lossless rate (at most %d in flight each)...\n",
 			c.Instances, where, c.Duration, c.MaxInFlight)
@@ -288,6 +296,23 @@ func announce(w io.Writer, inst *provision.Instance, c harness.Config) {
 	}
 	fmt.Fprintf(w, "redisload: %d instances on %s, %v at %g events/s (%d events)...\n",
 		c.Instances, where, c.Duration, c.Rate, c.TotalEvents())
+}
+
+// describeFault says in one line what a fault will do and when.
+func describeFault(f harness.Fault) string {
+	who := "server"
+	switch {
+	case f.Action == harness.FaultRestart || f.Action == harness.FaultHang:
+	case f.Instance == harness.AllInstances:
+		who = "all instances"
+	default:
+		who = "instance " + strconv.Itoa(f.Instance)
+	}
+	s := fmt.Sprintf("%s of the %s at %v", f.Action, who, f.At)
+	if f.For > 0 {
+		s += fmt.Sprintf(" for %v", f.For)
+	}
+	return s
 }
 
 // applyScenario takes the preset's value for every flag the user did not
@@ -312,6 +337,36 @@ func (o *options) applyScenario(fs *pflag.FlagSet, sc scenarios.Scenario) {
 	if !fs.Changed("dedicated-publishers") && p.DedicatedPublishers {
 		o.cfg.DedicatedPublishers = true
 	}
+	o.cfg.Faults = p.Faults // no flag sets faults
+	if th := sc.Thresholds; th != nil {
+		o.applyThresholds(fs, *th)
+	}
+}
+
+// applyThresholds takes a scenario's verdict for every threshold flag the
+// user did not give.
+func (o *options) applyThresholds(fs *pflag.FlagSet, th report.Thresholds) {
+	set := func(flag string, apply func()) {
+		if !fs.Changed(flag) {
+			apply()
+		}
+	}
+	t := &o.thresholds
+	set("min-delivery", func() { t.MinDeliveryRate = th.MinDeliveryRate })
+	set("max-errors", func() { t.MaxErrors = th.MaxErrors })
+	set("max-avg-latency", func() { t.MaxAvgLatency = th.MaxAvgLatency })
+	set("max-p99-latency", func() { t.MaxP99Latency = th.MaxP99Latency })
+	set("max-duplicates", func() { t.MaxDuplicates = th.MaxDuplicates })
+	set("max-recovery", func() { t.MaxRecovery = th.MaxRecovery })
+	set("loss-only-in-outages", func() { t.LossOnlyInOutages = th.LossOnlyInOutages })
+}
+
+// serverWording names the server the user asked for, for an error.
+func serverWording(o *options) string {
+	if o.provision.Mode == "" || o.provision.Mode == provision.URL {
+		return "a URL"
+	}
+	return "--redis=" + string(o.provision.Mode)
 }
 
 // complete checks what flags alone cannot and fills the harness config.
@@ -335,6 +390,17 @@ func (o *options) complete() error {
 		}
 		o.provision.Mode = m
 	}
+	if harness.NeedsServer(o.cfg.Faults) {
+		// Only a server redisload started may be stopped or frozen: auto
+		// would pick the one on 6379, which may be someone's.
+		switch {
+		case o.provision.Mode == "" && o.redisURL == "", o.provision.Mode == provision.Auto:
+			o.provision.Mode = provision.Server
+		case o.provision.Mode != provision.Server:
+			return fmt.Errorf("--scenario %s stops or freezes the server, so it needs a redis-server of its own (--redis=server), not %s",
+				o.scenario, serverWording(o))
+		}
+	}
 	switch {
 	case o.provision.Mode == provision.URL && o.redisURL == "":
 		return errors.New("--redis=url needs --redis-url or $REDIS_URL")
@@ -351,12 +417,16 @@ func (o *options) complete() error {
 	}
 	th := o.thresholds
 	switch {
-	case th.MinDeliveryRate < 0 || th.MinDeliveryRate > 100:
-		return fmt.Errorf("--min-delivery must be a percentage from 0 to 100, got %g", th.MinDeliveryRate)
-	case th.MaxAvgLatency <= 0:
-		return fmt.Errorf("--max-avg-latency must be positive, got %v", th.MaxAvgLatency)
+	case (th.MinDeliveryRate < 0 && th.MinDeliveryRate != -1) || th.MinDeliveryRate > 100:
+		return fmt.Errorf("--min-delivery must be a percentage from 0 to 100, or -1 for no check, got %g", th.MinDeliveryRate)
+	case th.MaxErrors < -1:
+		return fmt.Errorf("--max-errors must be 0 or more, or -1 for no check, got %d", th.MaxErrors)
+	case th.MaxAvgLatency == 0:
+		return errors.New("--max-avg-latency must be positive, or -1 for no check, got 0")
 	case th.MaxP99Latency < 0:
 		return fmt.Errorf("--max-p99-latency must not be negative, got %v", th.MaxP99Latency)
+	case th.MaxRecovery < 0:
+		return fmt.Errorf("--max-recovery must not be negative, got %v", th.MaxRecovery)
 	}
 	// The harness treats zero fields as "use the default"; on the command
 	// line a zero is something the user typed, and is refused or kept.
@@ -374,8 +444,24 @@ func (o *options) complete() error {
 	case o.cfg.DrainTimeout == 0:
 		o.cfg.DrainTimeout = time.Nanosecond // "no drain" rather than the default
 	}
-	return o.cfg.WithDefaults().Validate()
+	cfg := o.cfg.WithDefaults()
+	if o.provision.Mode == provision.Server {
+		cfg.Server = serverToStart{} // started after this check, before the run
+	}
+	return cfg.Validate()
 }
+
+// serverToStart stands for the redis-server that server mode will start,
+// so that a fault script is checked before anything starts; the run gets
+// the real one.
+type serverToStart struct{}
+
+func (serverToStart) Stop() error                   { return errNotStarted }
+func (serverToStart) Restart(context.Context) error { return errNotStarted }
+func (serverToStart) Freeze() error                 { return errNotStarted }
+func (serverToStart) Thaw() error                   { return errNotStarted }
+
+var errNotStarted = errors.New("redis-server not started yet")
 
 // rateValue is the --rate flag: events per second, or "max". It sets two
 // fields of the config, which is why it wraps the whole Config rather than

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/internal/redistest"
+	"github.com/redisload/redisload/report"
+	"github.com/redisload/redisload/scenarios"
+)
+
+// faultGrace bounds how long a fault scenario may outlast its duration
+// plus drain timeout: the longest fault step (a restart waiting for PING),
+// provisioning and closing.
+const faultGrace = 8 * time.Second
+
+// Every fault scenario runs exactly as shipped, in parallel, each against
+// a redis-server it starts: it passes by its own thresholds, reports the
+// relations it documents, and ends within duration + drain + grace.
+func TestFaultScenarios(t *testing.T) {
+	redistest.NeedServerBinary(t)
+	for _, sc := range scenarios.All() {
+		if len(sc.Config.Faults) == 0 {
+			continue
+		}
+		t.Run(sc.Name, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			code, out, errs := invoke(t, context.Background(), "--scenario="+sc.Name, "--redis=server", "--format=json")
+			took := time.Since(start)
+			cfg := sc.Config.WithDefaults()
+			if bound := cfg.Duration + cfg.DrainTimeout + faultGrace; took > bound {
+				t.Errorf("took %v, beyond duration + drain + grace = %v", took, bound)
+			}
+			doc, err := report.ReadDocument(strings.NewReader(out))
+			if err != nil {
+				t.Fatalf("exit %d, %v\n%s", code, err, errs)
+			}
+			if code != exitPass {
+				t.Errorf("exit %d, verdict %+v\ntimeline %+v\n%s", code, doc.Verdict, doc.Timeline, errs)
+			}
+			if !strings.Contains(errs, "redisload: fault: "+string(cfg.Faults[0].Action)) {
+				t.Errorf("stderr does not announce the fault:\n%s", errs)
+			}
+			checkScenario(t, sc.Name, doc)
+		})
+	}
+}
+
+// checkScenario asserts what each scenario's summary promises.
+func checkScenario(t *testing.T, name string, doc *report.Document) {
+	t.Helper()
+	tl := doc.Timeline
+	if len(tl.Faults) != 1 || tl.Faults[0].Error != "" {
+		t.Fatalf("faults %+v", tl.Faults)
+	}
+	hit := map[int]int{} // outages per instance
+	for _, o := range tl.Outages {
+		hit[o.Instance]++
+	}
+	checks := map[string]report.Status{}
+	for _, c := range doc.Verdict.Checks {
+		checks[c.ID] = c.Status
+	}
+	switch name {
+	case "restart", "client-kill":
+		// Every instance lost its subscriber once and came back.
+		if len(hit) != 3 || hit[0] != 1 || hit[1] != 1 || hit[2] != 1 || tl.Unrecovered != 0 {
+			t.Errorf("outages %+v: want one per instance, all recovered", tl.Outages)
+		}
+		if checks["recovery"] != report.Pass || checks["loss_in_outages"] != report.Pass {
+			t.Errorf("checks %+v", checks)
+		}
+		if name == "client-kill" && doc.Totals.PublishErrors != 0 {
+			t.Errorf("client-kill: %d publish errors", doc.Totals.PublishErrors)
+		}
+	case "hang", "latency":
+		// Connections held: nothing lost, nothing reconnected.
+		if len(tl.Outages) != 0 || doc.Totals.Missing != 0 || doc.Totals.Delivered != doc.Totals.Expected || doc.Totals.Errors != 0 {
+			t.Errorf("outages %+v, totals %+v: want none, nothing missing", tl.Outages, doc.Totals)
+		}
+		if name == "latency" && doc.Latency.P50 < 50_000 {
+			t.Errorf("latency p50 %d µs, want ≥ 50 ms", doc.Latency.P50)
+		}
+		if name == "hang" && doc.Latency.Max < 1_800_000 {
+			t.Errorf("max latency %d µs after a 2 s freeze", doc.Latency.Max)
+		}
+	case "slow-consumer", "partition":
+		// Only the one instance lost anything, inside its outages.
+		victim := map[string]int{"slow-consumer": 2, "partition": 1}[name]
+		if len(hit) != 1 || hit[victim] == 0 {
+			t.Errorf("outages %+v: want instance %d's only", tl.Outages, victim)
+		}
+		for _, ir := range doc.Instances {
+			if ir.Index != victim && (ir.Missing != 0 || ir.Reconnects != 0) {
+				t.Errorf("instance %d, not the victim: %+v", ir.Index, ir.Counts)
+			}
+		}
+		if doc.Instances[victim].Missing == 0 || tl.LossOutsideOutages != 0 {
+			t.Errorf("victim missed %d, %d outside outages", doc.Instances[victim].Missing, tl.LossOutsideOutages)
+		}
+	default:
+		t.Fatalf("no expectations for fault scenario %s", name)
+	}
+}
+
+// A fault scenario that must stop the server refuses any other server,
+// naming the flag, before anything starts.
+func TestFaultScenarioNeedsOwnServer(t *testing.T) {
+	for _, args := range [][]string{
+		{"--scenario=restart", "--redis-url=redis://127.0.0.1:6379"},
+		{"--scenario=hang", "--redis=embedded"},
+	} {
+		code, _, errs := invoke(t, context.Background(), args...)
+		if code != exitUsage || !strings.Contains(errs, "needs a redis-server of its own (--redis=server)") {
+			t.Errorf("%v: exit %d\n%s", args, code, errs)
+		}
+	}
+}
+
+// Flags override a scenario's thresholds one by one.
+func TestScenarioThresholdsAndFlags(t *testing.T) {
+	var o options
+	fs := newFlagSet(&o)
+	if err := fs.Parse([]string{"--scenario=restart", "--max-recovery=5s"}); err != nil {
+		t.Fatal(err)
+	}
+	sc, _ := scenarios.Lookup("restart")
+	o.applyScenario(fs, sc)
+	if err := o.complete(); err != nil {
+		t.Fatal(err)
+	}
+	th := o.thresholds
+	if th.MaxRecovery != 5*time.Second || th.MinDeliveryRate != -1 || th.MaxErrors != -1 || !th.LossOnlyInOutages ||
+		len(o.cfg.Faults) != 1 || o.cfg.Faults[0].Action != harness.FaultRestart || o.provision.Mode != "server" {
+		t.Fatalf("thresholds %+v, faults %+v, mode %q", th, o.cfg.Faults, o.provision.Mode)
+	}
+}

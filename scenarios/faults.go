@@ -1,0 +1,81 @@
+package scenarios
+
+import (
+	"time"
+
+	"github.com/redisload/redisload/bridge"
+	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/report"
+)
+
+// faults are the scenarios that break something mid-run and check that
+// the bridges recover as documented. Each states its own verdict: a fault
+// causes errors and loss by design, so instead of "no errors" and a
+// delivery floor it bounds the recovery time and requires that every
+// missing message fall inside an outage.
+var faults = []Scenario{
+	{
+		Name:    "restart",
+		Summary: "server stopped at 4s, started again 1s later on its port: all resubscribe within 2s, lose only inside outages",
+		Config: harness.Config{Instances: 3, Duration: 10 * time.Second, Rate: 100,
+			Faults: []harness.Fault{{At: 4 * time.Second, Action: harness.FaultRestart, For: time.Second}}},
+		Thresholds: faultThresholds(2 * time.Second),
+	},
+	{
+		Name:    "hang",
+		Summary: "server frozen (SIGSTOP) for 2s at 4s: no connection drops, nothing lost, average latency under 500ms",
+		Config: harness.Config{Instances: 3, Duration: 10 * time.Second, Rate: 100,
+			Faults: []harness.Fault{{At: 4 * time.Second, Action: harness.FaultHang, For: 2 * time.Second}}},
+		Thresholds: withLatency(report.DefaultThresholds(), 500*time.Millisecond),
+	},
+	{
+		Name:    "client-kill",
+		Summary: "the run's subscribers CLIENT KILLed at 4s: all resubscribe within 1s, lose only inside outages",
+		Config: harness.Config{Instances: 3, Duration: 10 * time.Second, Rate: 100,
+			Faults: []harness.Fault{{At: 4 * time.Second, Action: harness.FaultClientKill, Instance: harness.AllInstances}}},
+		Thresholds: faultThresholds(time.Second),
+	},
+	{
+		Name:    "slow-consumer",
+		Summary: "instance 2 handles 10ms/message for 3s under a 64kb pubsub limit: Redis drops it; only it loses, inside outages",
+		Config: harness.Config{Instances: 3, Duration: 10 * time.Second, Rate: 5000,
+			EventTypes: []string{bridge.TypeOrderbook},
+			Faults: []harness.Fault{{At: 3 * time.Second, Action: harness.FaultSlowConsumer, Instance: 2,
+				For: 3 * time.Second, OutputBufferLimit: "64kb 32kb 1"}}},
+		// The slow instance's backlog is seconds late: latency is not
+		// what this scenario judges.
+		Thresholds: withLatency(*faultThresholds(2 * time.Second), -1),
+	},
+	{
+		Name:    "latency",
+		Summary: "50ms ± 10ms added to all Redis replies by an in-process proxy: nothing lost, average latency under 200ms",
+		Config: harness.Config{Instances: 3, Duration: 10 * time.Second, Rate: 100,
+			Faults: []harness.Fault{{Action: harness.FaultLatency, Instance: harness.AllInstances}}},
+		Thresholds: withLatency(report.DefaultThresholds(), 200*time.Millisecond),
+	},
+	{
+		Name:    "partition",
+		Summary: "instance 1 cut off for 5s at 3s by an in-process proxy: only it loses, inside its outage; back within 8s",
+		Config: harness.Config{Instances: 3, Duration: 12 * time.Second, Rate: 100,
+			Faults: []harness.Fault{{At: 3 * time.Second, Action: harness.FaultPartition, Instance: 1, For: 5 * time.Second}}},
+		Thresholds: faultThresholds(8 * time.Second),
+	},
+}
+
+// faultThresholds are the verdict of a fault scenario: the defaults, with
+// errors and the delivery floor left unchecked (the fault causes both),
+// every outage recovered within maxRecovery, and no loss outside outages.
+func faultThresholds(maxRecovery time.Duration) *report.Thresholds {
+	th := report.DefaultThresholds()
+	th.MinDeliveryRate = -1
+	th.MaxErrors = -1
+	th.MaxRecovery = maxRecovery
+	th.LossOnlyInOutages = true
+	return &th
+}
+
+// withLatency returns th with another average-latency limit (-1: none).
+func withLatency(th report.Thresholds, avg time.Duration) *report.Thresholds {
+	th.MaxAvgLatency = avg
+	return &th
+}
