@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -137,5 +139,39 @@ func TestScenarioThresholdsAndFlags(t *testing.T) {
 	if th.MaxRecovery != 5*time.Second || th.MinDeliveryRate != -1 || th.MaxErrors != -1 || !th.LossOnlyInOutages ||
 		len(o.cfg.Faults) != 1 || o.cfg.Faults[0].Action != harness.FaultRestart || o.provision.Mode != "server" {
 		t.Fatalf("thresholds %+v, faults %+v, mode %q", th, o.cfg.Faults, o.provision.Mode)
+	}
+}
+
+// A scenario file runs like a built-in scenario; with --scenario, or
+// unreadable, it is a one-line usage error.
+func TestScenarioFile(t *testing.T) {
+	srv := redistest.StartOwn(t)
+	path := filepath.Join(t.TempDir(), "kill.json")
+	doc := `{"name": "kill-one", "instances": 3, "duration": "2s", "rate": 200,
+	         "thresholds": {"max_errors": -1, "min_delivery": -1, "max_recovery": "1s", "loss_only_in_outages": true},
+	         "faults": [{"at": 1, "action": "client-kill", "instance": 1}]}`
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := invoke(t, context.Background(), "--scenario-file="+path, "--redis-url="+srv.URL, "--format=json")
+	if code != exitPass {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	res, err := report.ReadDocument(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Config.Instances != 3 || res.Totals.TargetEvents != 400 || len(res.Timeline.Outages) != 1 ||
+		res.Timeline.Outages[0].Instance != 1 || !strings.Contains(errs, "fault: client-kill of instance 1 at 1s") {
+		t.Fatalf("config %+v, timeline %+v\n%s", res.Config, res.Timeline, errs)
+	}
+	for _, args := range [][]string{
+		{"--scenario-file=" + path, "--scenario=restart"},
+		{"--scenario-file=/nonexistent.yaml"},
+	} {
+		code, _, errs := invoke(t, context.Background(), args...)
+		if code != exitUsage || strings.Count(errs, "\n") != 2 || !strings.Contains(errs, "--scenario") {
+			t.Errorf("%v: exit %d\n%s", args, code, errs)
+		}
 	}
 }

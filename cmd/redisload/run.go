@@ -48,21 +48,22 @@ func toolVersion() string {
 // thresholds are filled by pflag directly; the rest needs parsing or
 // checking in complete before it can be used.
 type options struct {
-	cfg        harness.Config
-	thresholds report.Thresholds
-	eventTypes string
-	scenario   string
-	redisURL   string
-	provision  provision.Options
-	mode       string
-	security   securityFlags
-	format     string
-	output     string
-	matrix     bool
-	cpuProfile string
-	verbose    bool
-	version    bool
-	help       bool
+	cfg          harness.Config
+	thresholds   report.Thresholds
+	eventTypes   string
+	scenario     string
+	scenarioFile string
+	redisURL     string
+	provision    provision.Options
+	mode         string
+	security     securityFlags
+	format       string
+	output       string
+	matrix       bool
+	cpuProfile   string
+	verbose      bool
+	version      bool
+	help         bool
 }
 
 // newFlagSet declares every flag with its default. The flags are in the
@@ -73,6 +74,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.SetOutput(io.Discard) // errors are printed once, by run
 	c := &o.cfg
 	fs.StringVar(&o.scenario, "scenario", "", "start from a named preset (flags given override it); \"list\" lists them")
+	fs.StringVar(&o.scenarioFile, "scenario-file", "", "start from a scenario file, YAML or JSON: shape, verdict and fault script (see scenarios/examples)")
 	// What to run: the shape of the load.
 	fs.IntVar(&c.Instances, "instances", harness.DefaultInstances, "number of bridge instances (each a publisher and a subscriber connection)")
 	fs.Var(newDurationValue(harness.DefaultDuration, &c.Duration), "duration", "how long to publish: 30s, 1m, or a bare number of seconds")
@@ -162,11 +164,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "%-13s %s\n", sc.Name, sc.Summary)
 		}
 		return exitPass
+	case o.scenario != "" && o.scenarioFile != "":
+		return usageErr("--scenario and --scenario-file: give one, not both")
 	case o.scenario != "":
 		sc, err := scenarios.Lookup(o.scenario)
 		if err != nil {
 			return usageErr("--scenario: %v", err)
 		}
+		o.applyScenario(fs, sc)
+	case o.scenarioFile != "":
+		sc, err := scenarios.Load(o.scenarioFile)
+		if err != nil {
+			return usageErr("--scenario-file: %v", err)
+		}
+		o.scenario = sc.Name
 		o.applyScenario(fs, sc)
 	}
 	if err := o.complete(); err != nil {
@@ -300,7 +311,7 @@ func announce(w io.Writer, inst *provision.Instance, c harness.Config) {
 
 // describeFault says in one line what a fault will do and when.
 func describeFault(f harness.Fault) string {
-	who := "server"
+	who := "the server"
 	switch {
 	case f.Action == harness.FaultRestart || f.Action == harness.FaultHang:
 	case f.Instance == harness.AllInstances:
@@ -308,7 +319,7 @@ func describeFault(f harness.Fault) string {
 	default:
 		who = "instance " + strconv.Itoa(f.Instance)
 	}
-	s := fmt.Sprintf("%s of the %s at %v", f.Action, who, f.At)
+	s := fmt.Sprintf("%s of %s at %v", f.Action, who, f.At)
 	if f.For > 0 {
 		s += fmt.Sprintf(" for %v", f.For)
 	}
@@ -501,7 +512,7 @@ func newDurationValue(def time.Duration, p *time.Duration) *durationValue {
 }
 
 func (d *durationValue) Set(s string) error {
-	v, err := parseDuration(s)
+	v, err := scenarios.ParseDuration(s)
 	if err != nil {
 		return err
 	}
@@ -513,22 +524,6 @@ func (d *durationValue) String() string { return time.Duration(*d).String() }
 
 // Type names the value in --help.
 func (d *durationValue) Type() string { return "duration" }
-
-// parseDuration accepts a bare number as seconds only when the whole string
-// is numeric, so that "10 s" or "1e" are errors rather than half-parsed.
-func parseDuration(s string) (time.Duration, error) {
-	var secs float64
-	if _, err := fmt.Sscanf(s, "%g", &secs); err == nil && strings.IndexFunc(s, func(r rune) bool {
-		return (r < '0' || r > '9') && r != '.' && r != '-' && r != '+' && r != 'e' && r != 'E'
-	}) < 0 {
-		return time.Duration(secs * float64(time.Second)), nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, errors.New("want a duration like 30s, 1m30s or 500ms, or a number of seconds")
-	}
-	return d, nil
-}
 
 // printUsage writes --help: what the tool does, examples first (most
 // readers want one to copy), then every flag and the exit codes.

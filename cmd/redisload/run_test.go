@@ -87,13 +87,13 @@ func TestParseDuration(t *testing.T) {
 	for in, want := range map[string]time.Duration{
 		"30": 30 * time.Second, "2.5": 2500 * time.Millisecond, "30s": 30 * time.Second, "1m30s": 90 * time.Second, "500ms": 500 * time.Millisecond,
 	} {
-		if got, err := parseDuration(in); err != nil || got != want {
-			t.Errorf("parseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		if got, err := scenarios.ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "abc", "10 s", "1e"} {
-		if _, err := parseDuration(in); err == nil {
-			t.Errorf("parseDuration(%q) accepted", in)
+	for _, in := range []string{"", "abc", "10 s", "1e", "inf", "NaN", "0x10", "1e300"} {
+		if _, err := scenarios.ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q) accepted", in)
 		}
 	}
 }

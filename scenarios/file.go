@@ -1,0 +1,183 @@
+package scenarios
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/report"
+)
+
+// A scenario file (--scenario-file) is a user's own scenario: the run's
+// shape, an optional verdict and an optional fault script, in YAML or JSON
+// (JSON is YAML, so one parser reads both). examples/restart-under-load.yaml
+// shows every field. Unknown fields are errors, so that a typo does not
+// silently run the default.
+//
+// go.yaml.in/yaml/v3 is the YAML project's own continuation of
+// gopkg.in/yaml.v3; it was already in the module graph.
+
+// file is the document's shape. Pointers tell "absent" from zero, so that
+// an absent threshold keeps the default.
+type file struct {
+	Name                string      `yaml:"name"`
+	Summary             string      `yaml:"summary"`
+	Instances           int         `yaml:"instances"`
+	Duration            duration    `yaml:"duration"`
+	Rate                float64     `yaml:"rate"`
+	EventTypes          []string    `yaml:"event_types"`
+	Publishers          int         `yaml:"publishers"`
+	DedicatedPublishers bool        `yaml:"dedicated_publishers"`
+	Thresholds          *thresholds `yaml:"thresholds"`
+	Faults              []fault     `yaml:"faults"`
+}
+
+type thresholds struct {
+	MinDelivery       *float64  `yaml:"min_delivery"`
+	MaxErrors         *int64    `yaml:"max_errors"`
+	MaxAvgLatency     *duration `yaml:"max_avg_latency"`
+	MaxP99Latency     *duration `yaml:"max_p99_latency"`
+	MaxDuplicates     *int64    `yaml:"max_duplicates"`
+	MaxRecovery       *duration `yaml:"max_recovery"`
+	LossOnlyInOutages *bool     `yaml:"loss_only_in_outages"`
+}
+
+type fault struct {
+	At                duration            `yaml:"at"`
+	Action            harness.FaultAction `yaml:"action"`
+	For               duration            `yaml:"for"`
+	Instance          instance            `yaml:"instance"`
+	Delay             duration            `yaml:"delay"`
+	OutputBufferLimit string              `yaml:"output_buffer_limit"`
+	ReadBuffer        int                 `yaml:"read_buffer"`
+	Latency           duration            `yaml:"latency"`
+	Jitter            duration            `yaml:"jitter"`
+}
+
+// duration reads "30s", "1m30s", "500ms" or a bare number of seconds, as
+// the command line does. (yaml.v3 alone would read a bare 30 into a
+// time.Duration as 30 nanoseconds.)
+type duration time.Duration
+
+func (d *duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q: %v", n.Line, n.Value, err)
+	}
+	*d = duration(v)
+	return nil
+}
+
+// instance reads an instance number or "all".
+type instance int
+
+func (i *instance) UnmarshalYAML(n *yaml.Node) error {
+	if n.Value == "all" {
+		*i = harness.AllInstances
+		return nil
+	}
+	v, err := strconv.Atoi(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: instance %q: want a number or all", n.Line, n.Value)
+	}
+	*i = instance(v)
+	return nil
+}
+
+// ParseDuration accepts a Go duration ("30s", "1m30s", "500ms") or a bare
+// number of seconds ("30", "0.5"); a number with anything after it ("10 s",
+// "1e") is an error rather than half-parsed.
+func ParseDuration(s string) (time.Duration, error) {
+	// Digits, sign, point and exponent only: ParseFloat alone would also
+	// take "inf", "NaN" and hexadecimal.
+	numeric := s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return (r < '0' || r > '9') && r != '.' && r != '-' && r != '+' && r != 'e' && r != 'E'
+	}) < 0
+	if secs, err := strconv.ParseFloat(s, 64); err == nil && numeric && math.Abs(secs) < 1e9 {
+		return time.Duration(secs * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, errors.New("want a duration like 30s, 1m30s or 500ms, or a number of seconds")
+	}
+	return d, nil
+}
+
+// Load reads a scenario file; its errors name the file and, where the
+// parser knows it, the line.
+func Load(path string) (Scenario, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Scenario{}, err
+	}
+	sc, err := Parse(data)
+	if err != nil {
+		return Scenario{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if sc.Name == "" {
+		sc.Name = path
+	}
+	return sc, nil
+}
+
+// Parse reads a scenario document, YAML or JSON.
+func Parse(data []byte) (Scenario, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var f file
+	if err := dec.Decode(&f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return Scenario{}, errors.New("empty scenario file")
+		}
+		return Scenario{}, oneLine(err)
+	}
+	sc := Scenario{Name: f.Name, Summary: f.Summary, Config: harness.Config{
+		Instances: f.Instances, Duration: time.Duration(f.Duration), Rate: f.Rate,
+		EventTypes: f.EventTypes, Publishers: f.Publishers, DedicatedPublishers: f.DedicatedPublishers,
+	}}
+	for _, ft := range f.Faults {
+		sc.Config.Faults = append(sc.Config.Faults, harness.Fault{
+			At: time.Duration(ft.At), Action: ft.Action, For: time.Duration(ft.For), Instance: int(ft.Instance),
+			Delay: time.Duration(ft.Delay), OutputBufferLimit: ft.OutputBufferLimit, ReadBuffer: ft.ReadBuffer,
+			Latency: time.Duration(ft.Latency), Jitter: time.Duration(ft.Jitter),
+		})
+	}
+	if t := f.Thresholds; t != nil {
+		th := report.DefaultThresholds()
+		setIf(&th.MinDeliveryRate, t.MinDelivery)
+		setIf(&th.MaxErrors, t.MaxErrors)
+		setIf(&th.MaxDuplicates, t.MaxDuplicates)
+		setIf(&th.LossOnlyInOutages, t.LossOnlyInOutages)
+		for dst, src := range map[*time.Duration]*duration{&th.MaxAvgLatency: t.MaxAvgLatency,
+			&th.MaxP99Latency: t.MaxP99Latency, &th.MaxRecovery: t.MaxRecovery} {
+			if src != nil {
+				*dst = time.Duration(*src)
+			}
+		}
+		sc.Thresholds = &th
+	}
+	return sc, nil
+}
+
+// setIf copies *src into *dst when the file gave it.
+func setIf[T any](dst *T, src *T) {
+	if src != nil {
+		*dst = *src
+	}
+}
+
+// oneLine folds a multi-line YAML error ("yaml: unmarshal errors:\n  line
+// 3: ...") into one line, as every redisload error is.
+func oneLine(err error) error {
+	fields := strings.Fields(strings.ReplaceAll(err.Error(), "yaml: unmarshal errors:", ""))
+	return errors.New(strings.Join(fields, " "))
+}
