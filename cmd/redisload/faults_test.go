@@ -175,3 +175,40 @@ func TestScenarioFile(t *testing.T) {
 		}
 	}
 }
+
+// Every scenario without faults runs too, shortened to a second (a flag
+// overriding the preset, as users do), and accounts exactly: each
+// subscribing instance got everything the others published, once.
+func TestPresetScenariosRun(t *testing.T) {
+	srv := redistest.Start(t)
+	for _, sc := range scenarios.All() {
+		if len(sc.Config.Faults) > 0 {
+			continue
+		}
+		t.Run(sc.Name, func(t *testing.T) {
+			code, out, errs := invoke(t, context.Background(), "--scenario="+sc.Name, "--duration=1",
+				"--redis-url="+srv.URL, "--key-prefix="+sc.Name+":", "--format=json", "--max-avg-latency=-1")
+			if code != exitPass {
+				t.Fatalf("exit %d\n%s", code, errs)
+			}
+			doc, err := report.ReadDocument(strings.NewReader(out))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := sc.Config.WithDefaults()
+			if doc.Config.Instances != cfg.Instances || doc.Totals.Published != uint64(cfg.Rate) ||
+				doc.Totals.Delivered != doc.Totals.Expected || doc.Totals.Missing != 0 || doc.Totals.Duplicates != 0 {
+				t.Fatalf("config %+v totals %+v", doc.Config, doc.Totals)
+			}
+			for _, ir := range doc.Instances {
+				want := doc.Totals.Published - ir.Published
+				if !doc.Matrix.Subscribed[ir.Index] {
+					want = 0
+				}
+				if ir.Expected != want || ir.Delivered != want {
+					t.Errorf("instance %d expected %d delivered %d, want %d", ir.Index, ir.Expected, ir.Delivered, want)
+				}
+			}
+		})
+	}
+}
