@@ -61,6 +61,9 @@ type Result struct {
 	// Histogram is the merged latency histogram in microseconds, for
 	// renderers that plot it; it is not part of the JSON.
 	Histogram *hdrhistogram.Histogram `json:"-"`
+	// InstanceHistograms are the instances' own latency histograms, in
+	// index order; not part of the JSON either.
+	InstanceHistograms []*hdrhistogram.Histogram `json:"-"`
 }
 
 // ResultConfig is the run configuration as the report shows it.

@@ -379,6 +379,7 @@ func assemble(res *Result, cfg Config, start time.Time, pub *publisher, recvs []
 		}
 		res.Matrix.Delivered = append(res.Matrix.Delivered, row)
 		ir.DeliveryRate = percent(ir.Delivered, ir.Expected)
+		res.InstanceHistograms = append(res.InstanceHistograms, r.hist)
 		if dropped := total.Merge(r.hist); dropped > 0 {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("instance %d: %d latency samples lost merging histograms", i, dropped))
 		}

@@ -216,43 +216,65 @@ func latencyRow(name string, l harness.LatencyStats) []string {
 	}
 }
 
+// tableData is one titled table of a report, rendered as ASCII by the
+// table reporter and as Markdown by the Markdown reporter.
+type tableData struct {
+	title    string
+	header   []string
+	rows     [][]string
+	textCols int    // left-aligned columns (ASCII tables)
+	footer   string // a line under the table, if any
+}
+
 // timelineSections shows what the faults did, when: the script, each
 // subscriber outage with its recovery, and the bursts of failed publishes.
 // A run without faults or outages shows nothing.
 func timelineSections(ew *errWriter, tl harness.Timeline) {
+	for _, td := range timelineTables(tl) {
+		ew.section(td.title)
+		ew.table(td.header, td.rows, td.textCols)
+		if td.footer != "" {
+			ew.printf("%s\n", td.footer)
+		}
+	}
+}
+
+// timelineTables are the timeline's tables, empty ones left out.
+func timelineTables(tl harness.Timeline) []tableData {
+	var out []tableData
 	if len(tl.Faults) > 0 {
-		ew.section("Faults (seconds from the start of publishing)")
-		rows := make([][]string, 0, len(tl.Faults))
+		td := tableData{title: "Faults (seconds from the start of publishing)",
+			header: []string{"At", "Until", "Fault", "Target", "Detail"}}
 		for _, f := range tl.Faults {
 			detail := f.Detail
 			if f.Error != "" {
 				detail = "FAILED: " + f.Error + "; " + detail
 			}
-			rows = append(rows, []string{fmt.Sprintf("%.3f", f.AtSeconds), fmt.Sprintf("%.3f", f.EndSeconds),
+			td.rows = append(td.rows, []string{fmt.Sprintf("%.3f", f.AtSeconds), fmt.Sprintf("%.3f", f.EndSeconds),
 				string(f.Action), target(f.Instance, f.Action), detail})
 		}
-		ew.table([]string{"At", "Until", "Fault", "Target", "Detail"}, rows, 0)
+		out = append(out, td)
 	}
 	if len(tl.Outages) > 0 {
-		ew.section("Subscriber Outages (lost, connected again, subscribed again; missed: sequence numbers skipped)")
-		rows := make([][]string, 0, len(tl.Outages))
+		td := tableData{title: "Subscriber Outages (lost, connected again, subscribed again; missed: sequence numbers skipped)",
+			header: []string{"#", "Lost", "Reconnected", "Resubscribed", "Recovery", "Missed", "Dup", "Cause"},
+			footer: fmt.Sprintf("Missing messages no outage explains: %d", tl.LossOutsideOutages)}
 		for _, o := range tl.Outages {
-			rows = append(rows, []string{fmt.Sprint(o.Instance), fmt.Sprintf("%.3f", o.LostAtSeconds),
+			td.rows = append(td.rows, []string{fmt.Sprint(o.Instance), fmt.Sprintf("%.3f", o.LostAtSeconds),
 				optSeconds(o.ReconnectedAtSeconds), optSeconds(o.ResubscribedAtSeconds), recovery(o.RecoverySeconds),
 				fmt.Sprint(o.Missed), fmt.Sprint(o.Duplicates), o.Cause})
 		}
-		ew.table([]string{"#", "Lost", "Reconnected", "Resubscribed", "Recovery", "Missed", "Dup", "Cause"}, rows, 0)
-		ew.printf("Missing messages no outage explains: %d\n", tl.LossOutsideOutages)
+		out = append(out, td)
 	}
 	if len(tl.PublishErrors) > 0 {
-		ew.section("Failed Publishes (bursts)")
-		rows := make([][]string, 0, len(tl.PublishErrors))
+		td := tableData{title: "Failed Publishes (bursts)", header: []string{"#", "From", "To", "Failed"}}
 		for _, b := range tl.PublishErrors {
-			rows = append(rows, []string{fmt.Sprint(b.Instance), fmt.Sprintf("%.3f", b.FromSeconds),
+			td.rows = append(td.rows, []string{fmt.Sprint(b.Instance), fmt.Sprintf("%.3f", b.FromSeconds),
 				fmt.Sprintf("%.3f", b.ToSeconds), fmt.Sprint(b.Count)})
 		}
-		ew.table([]string{"#", "From", "To", "Failed"}, rows, 0)
+		out = append(out, td)
 	}
+	return out
 }
 
 // target names what a fault hit.

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/spf13/pflag"
 
 	"github.com/redisload/redisload/bridge"
@@ -58,6 +61,9 @@ type options struct {
 	mode         string
 	security     securityFlags
 	format       string
+	extraOut     map[string]*string // format -> file, from --json-out and the like
+	hdrOut       string
+	hdrOutDir    string
 	output       string
 	matrix       bool
 	cpuProfile   string
@@ -104,8 +110,15 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.Var(newDurationValue(harness.DefaultDrainTimeout, &c.DrainTimeout), "drain-timeout", "after publishing, how long to wait for messages in flight")
 	fs.Var(newDurationValue(harness.DefaultConnectTimeout, &c.ConnectTimeout), "connect-timeout", "how long connecting and subscribing every instance may take")
 	// How to report.
-	fs.StringVar(&o.format, "format", "table", "report format: table or json")
+	fs.StringVar(&o.format, "format", "table", "report format: "+strings.Join(formats, ", "))
 	fs.StringVarP(&o.output, "output", "o", "", "write the report to this file instead of standard output")
+	o.extraOut = map[string]*string{}
+	for _, f := range formats[1:] {
+		o.extraOut[f] = new(string)
+		fs.StringVar(o.extraOut[f], f+"-out", "", "also write the report as "+f+" to this file (with any --format)")
+	}
+	fs.StringVar(&o.hdrOut, "hdr-out", "", "write the merged latency histogram to this file (.hgrm, HdrHistogram's plotter format, ms)")
+	fs.StringVar(&o.hdrOutDir, "hdr-out-dir", "", "write each instance's latency histogram to DIR/instance-<i>.hgrm")
 	fs.BoolVar(&o.matrix, "matrix", false, "show the per-source delivery matrix (up to 20 instances)")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "log every published and received event to standard error, and show the matrix")
 
@@ -190,17 +203,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageErr("%v", err)
 	}
 
-	// Open the output before the run, so that a bad path fails in a
+	// Open every output before the run, so that a bad path fails in a
 	// second rather than after the whole test.
-	out := stdout
-	if o.output != "" {
-		f, err := os.Create(o.output)
-		if err != nil {
-			return usageErr("--output: %v", err)
-		}
-		defer f.Close()
-		out = f
+	outs, closeOuts, err := o.openOutputs(stdout)
+	if err != nil {
+		return usageErr("%v", err)
 	}
+	defer closeOuts()
 
 	if o.verbose {
 		o.cfg.EventLog = stderr // the report stays alone on stdout
@@ -258,16 +267,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// The verdict is computed even for an interrupted run: the partial
 	// report shows it, though the exit code says "interrupted".
 	v := report.Evaluate(res, o.thresholds)
-	var rep report.Reporter
-	// One renderer per run; the verdict is shared, so table and JSON can
-	// never disagree on PASS/FAIL.
-	if o.format == "json" {
-		rep = report.NewJSONReporter(res, v, toolVersion())
-	} else {
-		rep = report.NewTableReporter(res, v, report.Options{Matrix: o.matrix || o.verbose, ServerStats: o.verbose})
+	// The verdict is shared by every rendering, so the formats can never
+	// disagree on PASS/FAIL.
+	for _, out := range outs {
+		if err := o.reporter(out.format, res, v)(out.w); err != nil {
+			fmt.Fprintf(stderr, "redisload: writing the %s report: %v\n", out.format, err)
+			return exitFail
+		}
 	}
-	if err := rep(out); err != nil {
-		fmt.Fprintf(stderr, "redisload: writing the report: %v\n", err)
+	if err := o.writeHistograms(res); err != nil {
+		fmt.Fprintf(stderr, "redisload: %v\n", err)
 		return exitFail
 	}
 	switch {
@@ -277,6 +286,107 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitPass
+}
+
+// formats are the report formats; the first is the default.
+var formats = []string{"table", "json", "markdown", "junit"}
+
+// output is one report to write: a format and where.
+type output struct {
+	format string
+	w      io.Writer
+}
+
+// openOutputs opens the main report's destination (stdout unless
+// --output) and every --<format>-out file, and creates --hdr-out-dir.
+func (o *options) openOutputs(stdout io.Writer) ([]output, func(), error) {
+	var files []*os.File
+	closeAll := func() {
+		for _, f := range files {
+			_ = f.Close()
+		}
+	}
+	create := func(flag, path string) (io.Writer, error) {
+		f, err := os.Create(path)
+		if err != nil {
+			return nil, fmt.Errorf("--%s: %v", flag, err)
+		}
+		files = append(files, f)
+		return f, nil
+	}
+	outs := []output{{o.format, stdout}}
+	if o.output != "" {
+		w, err := create("output", o.output)
+		if err != nil {
+			return nil, func() {}, err
+		}
+		outs[0].w = w
+	}
+	for _, f := range formats[1:] {
+		if path := *o.extraOut[f]; path != "" {
+			w, err := create(f+"-out", path)
+			if err != nil {
+				closeAll()
+				return nil, func() {}, err
+			}
+			outs = append(outs, output{f, w})
+		}
+	}
+	if o.hdrOutDir != "" {
+		if err := os.MkdirAll(o.hdrOutDir, 0o755); err != nil {
+			closeAll()
+			return nil, func() {}, fmt.Errorf("--hdr-out-dir: %v", err)
+		}
+	}
+	if o.hdrOut != "" {
+		// Created now to fail fast; written after the run.
+		if _, err := create("hdr-out", o.hdrOut); err != nil {
+			closeAll()
+			return nil, func() {}, err
+		}
+	}
+	return outs, closeAll, nil
+}
+
+// reporter returns the renderer of one format.
+func (o *options) reporter(format string, res *harness.Result, v report.Verdict) report.Reporter {
+	switch format {
+	case "json":
+		return report.NewJSONReporter(res, v, toolVersion())
+	case "markdown":
+		return report.NewMarkdownReporter(res, v)
+	case "junit":
+		return report.NewJUnitReporter(res, v)
+	}
+	return report.NewTableReporter(res, v, report.Options{Matrix: o.matrix || o.verbose, ServerStats: o.verbose})
+}
+
+// writeHistograms writes --hdr-out and --hdr-out-dir.
+func (o *options) writeHistograms(res *harness.Result) error {
+	write := func(flag, path string, h *hdrhistogram.Histogram) error {
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("--%s: %v", flag, err)
+		}
+		if err := report.WriteHDR(f, h); err != nil {
+			_ = f.Close()
+			return fmt.Errorf("--%s: %v", flag, err)
+		}
+		return f.Close()
+	}
+	if o.hdrOut != "" {
+		if err := write("hdr-out", o.hdrOut, res.Histogram); err != nil {
+			return err
+		}
+	}
+	if o.hdrOutDir != "" {
+		for i, h := range res.InstanceHistograms {
+			if err := write("hdr-out-dir", filepath.Join(o.hdrOutDir, fmt.Sprintf("instance-%d.hgrm", i)), h); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // announce says on stderr which server the run measures and why, before
@@ -420,8 +530,8 @@ func (o *options) complete() error {
 	case len(o.provision.ServerArgs) > 0 && o.provision.Mode != provision.Server && o.provision.Mode != "" && o.provision.Mode != provision.Auto:
 		return fmt.Errorf("--redis-server-arg applies to --redis=server (or auto), not %s", o.provision.Mode)
 	}
-	if o.format != "table" && o.format != "json" {
-		return fmt.Errorf("--format must be table or json, got %q", o.format)
+	if !slices.Contains(formats, o.format) {
+		return fmt.Errorf("--format must be one of %s, got %q", strings.Join(formats, ", "), o.format)
 	}
 	if o.cfg.Redis.KeyPrefix == "" || strings.ContainsAny(o.cfg.Redis.KeyPrefix, " \"\\") {
 		return fmt.Errorf("--key-prefix must be non-empty, without spaces, quotes or backslashes: %q", o.cfg.Redis.KeyPrefix)

@@ -1,0 +1,97 @@
+package report
+
+import (
+	"encoding/xml"
+	"fmt"
+	"io"
+
+	"github.com/redisload/redisload/harness"
+)
+
+// JUnit XML, the format every CI system reads: one test case per verdict
+// check, so that a failing check shows up by name in the CI's test view,
+// with its threshold and measurement as the failure message.
+type junitSuites struct {
+	XMLName  xml.Name     `xml:"testsuites"`
+	Name     string       `xml:"name,attr"`
+	Tests    int          `xml:"tests,attr"`
+	Failures int          `xml:"failures,attr"`
+	Skipped  int          `xml:"skipped,attr"`
+	Time     string       `xml:"time,attr"`
+	Suites   []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name       string          `xml:"name,attr"`
+	Tests      int             `xml:"tests,attr"`
+	Failures   int             `xml:"failures,attr"`
+	Skipped    int             `xml:"skipped,attr"`
+	Time       string          `xml:"time,attr"`
+	Timestamp  string          `xml:"timestamp,attr"`
+	Properties []junitProperty `xml:"properties>property"`
+	Cases      []junitCase     `xml:"testcase"`
+	SystemOut  string          `xml:"system-out,omitempty"`
+}
+
+type junitProperty struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
+type junitCase struct {
+	ClassName string        `xml:"classname,attr"`
+	Name      string        `xml:"name,attr"`
+	Time      string        `xml:"time,attr"`
+	Failure   *junitMessage `xml:"failure"`
+	Skipped   *junitMessage `xml:"skipped"`
+}
+
+type junitMessage struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr,omitempty"`
+}
+
+// NewJUnitReporter renders v as JUnit XML, with the run's identity as
+// properties and the warnings as the suite's output.
+func NewJUnitReporter(res *harness.Result, v Verdict) Reporter {
+	return func(w io.Writer) error {
+		elapsed := fmt.Sprintf("%.3f", res.ElapsedSeconds+res.DrainSeconds)
+		s := junitSuite{
+			Name: "redisload", Time: elapsed, Timestamp: res.StartedAt.Format("2006-01-02T15:04:05Z"),
+			Properties: []junitProperty{
+				{"run_id", res.RunID}, {"redis", res.Redis}, {"server", serverLine(res.Server)},
+				{"seed", fmt.Sprint(res.Seed)}, {"instances", fmt.Sprint(res.Config.Instances)},
+				{"duration_s", fmt.Sprint(res.Config.DurationSeconds)}, {"rate", fmt.Sprint(res.Config.Rate)},
+			},
+		}
+		for _, c := range v.Checks {
+			tc := junitCase{ClassName: "redisload.verdict", Name: c.ID + ": " + c.Name, Time: "0"}
+			msg := fmt.Sprintf("%s: measured %s, threshold %s", c.Name, c.Measured, c.Threshold)
+			switch c.Status {
+			case Fail:
+				tc.Failure = &junitMessage{Message: msg, Type: "threshold"}
+				s.Failures++
+			case Skip:
+				tc.Skipped = &junitMessage{Message: msg}
+				s.Skipped++
+			}
+			s.Cases = append(s.Cases, tc)
+			s.Tests++
+		}
+		for _, wn := range res.Warnings {
+			s.SystemOut += "warning: " + wn + "\n"
+		}
+		doc := junitSuites{Name: "redisload", Tests: s.Tests, Failures: s.Failures, Skipped: s.Skipped, Time: elapsed,
+			Suites: []junitSuite{s}}
+		if _, err := io.WriteString(w, xml.Header); err != nil {
+			return err
+		}
+		enc := xml.NewEncoder(w)
+		enc.Indent("", "  ")
+		if err := enc.Encode(doc); err != nil {
+			return err
+		}
+		_, err := io.WriteString(w, "\n")
+		return err
+	}
+}

@@ -1,0 +1,99 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/redisload/redisload/harness"
+)
+
+// NewMarkdownReporter renders res and v as GitHub-flavoured Markdown, for a
+// pull-request comment or a CI job summary: the verdict first (what a
+// reviewer needs), the headline numbers, then the details folded away.
+func NewMarkdownReporter(res *harness.Result, v Verdict) Reporter {
+	return func(w io.Writer) error {
+		ew := &errWriter{w: w}
+		c := res.Config
+		status := string(v.Status)
+		if res.Interrupted {
+			status += " (interrupted: partial run)"
+		}
+		ew.printf("## redisload: %s\n\n", status)
+		rate := fmt.Sprintf("%g events/s", c.Rate)
+		if c.MaxRate {
+			rate = "the highest lossless rate"
+		}
+		ew.printf("%d instances, %s at %s (%s) against `%s`: %s. Run `%s`, seed %d.\n\n",
+			c.Instances, seconds(c.DurationSeconds), rate, strings.Join(c.EventTypes, ", "), res.Redis,
+			serverLine(res.Server), res.RunID, res.Seed)
+		if res.Server.Embedded {
+			ew.printf("> **Embedded server:** these numbers describe miniredis, an in-process Go stand-in, not Redis.\n\n")
+		}
+		mdTable(ew, []string{"Check", "Threshold", "Measured", "Result"}, verdictRows(v), 3)
+		ew.printf("\n")
+		mdTable(ew, []string{"", ""}, overallRows(res), 1)
+		ew.printf("\n")
+		mdTable(ew, latencyHeader, [][]string{latencyRow("latency", res.Latency), latencyRow("send delay", res.SendDelay)}, 1)
+		if len(res.Warnings) > 0 {
+			ew.printf("\n**Warnings**\n\n")
+			for _, wn := range res.Warnings {
+				ew.printf("- %s\n", mdEscape(wn))
+			}
+		}
+		for _, td := range timelineTables(res.Timeline) {
+			ew.printf("\n**%s**\n\n", td.title)
+			mdTable(ew, td.header, td.rows, 0)
+			if td.footer != "" {
+				ew.printf("\n%s\n", td.footer)
+			}
+		}
+		ew.printf("\n<details><summary>Per-instance statistics</summary>\n\n")
+		mdTable(ew, instanceHeader, instanceRows(res), 2)
+		ew.printf("\n</details>\n")
+		return ew.err
+	}
+}
+
+// mdTable writes one Markdown table; the first textCols columns are
+// left-aligned, the rest right-aligned as numbers. A FAIL cell is bold so
+// that it stands out in a rendered comment.
+func mdTable(ew *errWriter, header []string, rows [][]string, textCols int) {
+	line := func(cells []string) {
+		out := make([]string, len(cells))
+		for i, c := range cells {
+			out[i] = mdEscape(c)
+			if c == string(Fail) {
+				out[i] = "**FAIL**"
+			}
+		}
+		ew.printf("| %s |\n", strings.Join(out, " | "))
+	}
+	line(header)
+	sep := make([]string, len(header))
+	for i := range sep {
+		sep[i] = "---:"
+		if i < textCols {
+			sep[i] = ":---"
+		}
+	}
+	ew.printf("|%s|\n", strings.Join(sep, "|"))
+	for _, r := range rows {
+		line(r)
+	}
+}
+
+// mdEscape keeps a cell from breaking the table or turning into markup;
+// "<=" stays readable, "<tag" is defused.
+func mdEscape(s string) string {
+	s = strings.NewReplacer("|", `\|`, "\n", " ", "*", `\*`, "_", `\_`).Replace(s)
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '<' && i+1 < len(s) && (s[i+1] == '/' || s[i+1] >= 'a' && s[i+1] <= 'z' || s[i+1] >= 'A' && s[i+1] <= 'Z') {
+			b.WriteString("&lt;")
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
