@@ -127,13 +127,7 @@ func Evaluate(res *harness.Result, th Thresholds) Verdict {
 			Status:    status(res.Timeline.LossOutsideOutages == 0),
 		})
 	}
-	v := Verdict{Status: Pass, Checks: checks}
-	for _, c := range checks {
-		if c.Status == Fail {
-			v.Status = Fail
-		}
-	}
-	return v
+	return Verdict{}.With(checks...)
 }
 
 func errorsCheck(t harness.Totals, limit int64) Check {

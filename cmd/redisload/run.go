@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -63,6 +64,8 @@ type options struct {
 	format       string
 	extraOut     map[string]*string // format -> file, from --json-out and the like
 	hdrOut       string
+	baseline     string
+	regressions  string
 	hdrOutDir    string
 	output       string
 	matrix       bool
@@ -132,6 +135,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.Var(newDurationValue(0, &th.MaxRecovery), "max-recovery", "verdict: every subscriber outage must end (resubscribed) within this (0: no check)")
 	fs.BoolVar(&th.LossOnlyInOutages, "loss-only-in-outages", false, "verdict: fail when messages are missing that no subscriber outage explains")
 
+	fs.StringVar(&o.baseline, "baseline", "", "a previous run's JSON report: the verdict gains a check per --max-regression metric against it")
+	fs.StringVar(&o.regressions, "max-regression", "", "how much worse than --baseline may pass, e.g. p99=20%,avg=20%,delivery=0.1 (default "+report.DefaultRegressions+")")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file (go tool pprof)")
 	fs.BoolVar(&c.DisableSelfFilter, "no-self-filter", false, "deliver each instance its own messages (proves the self-received check fails)")
 	// Hidden: a knob for the test that proves the verdict can fail, not a
@@ -148,6 +153,9 @@ func newFlagSet(o *options) *pflag.FlagSet {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// "redisload scenarios" reads better than a flag for a listing; it is
 	// the one subcommand, so it is translated rather than dispatched.
+	if len(args) > 0 && args[0] == "compare" {
+		return runCompare(args[1:], stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "scenarios" {
 		args = append([]string{"--scenario=list"}, args[1:]...)
 	}
@@ -195,6 +203,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err := o.complete(); err != nil {
 		return usageErr("%v", err)
+	}
+	// The baseline is read before the run: a wrong path must not cost a
+	// whole test.
+	var baseline *report.Document
+	var limits []report.RegressionLimit
+	if o.baseline != "" {
+		var err error
+		if baseline, err = report.ReadFile(o.baseline); err != nil {
+			return usageErr("--baseline: %v", err)
+		}
+		if limits, err = report.ParseRegressions(cmp.Or(o.regressions, report.DefaultRegressions)); err != nil {
+			return usageErr("--max-regression: %v", err)
+		}
+	} else if o.regressions != "" {
+		return usageErr("--max-regression needs --baseline (or use redisload compare)")
 	}
 	if err := o.security.apply(&o.cfg.Redis, o.redisURL, stderr); err != nil {
 		return usageErr("%v", err)
@@ -267,6 +290,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// The verdict is computed even for an interrupted run: the partial
 	// report shows it, though the exit code says "interrupted".
 	v := report.Evaluate(res, o.thresholds)
+	if baseline != nil {
+		v = v.With(report.RegressionChecks(baseline.Result, res, limits)...)
+	}
 	// The verdict is shared by every rendering, so the formats can never
 	// disagree on PASS/FAIL.
 	for _, out := range outs {

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/redisload/redisload/internal/redistest"
+	"github.com/redisload/redisload/report"
+)
+
+var (
+	pass5   = filepath.Join("..", "..", "testdata", "results", "pass-5.json")
+	restart = filepath.Join("..", "..", "testdata", "results", "restart.json")
+)
+
+// compare works on files alone: exit 0 without limits or within them, 1
+// on a regression, 2 on bad input, each with one line.
+func TestCompareExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{pass5, restart}, exitPass, "| Latency p99    |    6.627 ms |     8.003 ms |"},
+		{[]string{"--max-regression=p99=1000%", pass5, restart}, exitPass, "Overall Status: PASS"},
+		{[]string{"--max-regression=delivery=0.1", pass5, restart}, exitFail, "Overall Status: FAIL"},
+		{[]string{"--format=markdown", "--max-regression=errors=0", pass5, restart}, exitFail, "## redisload compare: FAIL"},
+		{[]string{pass5}, exitUsage, "want two JSON reports"},
+		{[]string{pass5, "/nonexistent.json"}, exitUsage, "nonexistent.json"},
+		{[]string{"--max-regression=p98=1%", pass5, restart}, exitUsage, "--max-regression:"},
+		{[]string{"--format=html", pass5, restart}, exitUsage, "--format must be table or markdown"},
+	} {
+		code, out, errs := invoke(t, context.Background(), append([]string{"compare"}, tc.args...)...)
+		if code != tc.code || !strings.Contains(out+errs, tc.want) {
+			t.Errorf("%v: exit %d\n%s%s", tc.args, code, out, errs)
+		}
+		if code == exitUsage && strings.Count(errs, "\n") != 2 {
+			t.Errorf("%v: want one error line and the hint:\n%s", tc.args, errs)
+		}
+	}
+}
+
+// --baseline adds one verdict check per metric: a run compared with
+// itself passes; against a doctored, impossibly fast baseline its p99
+// check fails and the exit code is 1.
+func TestBaselineGate(t *testing.T) {
+	srv := redistest.Start(t)
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.json")
+	args := []string{"--redis-url=" + srv.URL, "--key-prefix=bl:", "--duration=1", "--rate=100", "--max-avg-latency=-1"}
+	if code, _, errs := invoke(t, context.Background(), append(args, "--json-out="+base)...); code != exitPass {
+		t.Fatalf("baseline run: exit %d\n%s", code, errs)
+	}
+	code, out, errs := invoke(t, context.Background(), append(args, "--baseline="+base, "--max-regression=delivery=0.1,errors=0", "--format=json")...)
+	doc, err := report.ReadDocument(strings.NewReader(out))
+	if err != nil || code != exitPass {
+		t.Fatalf("exit %d, %v\n%s", code, err, errs)
+	}
+	ids := ""
+	for _, c := range doc.Verdict.Checks {
+		ids += c.ID + " "
+	}
+	if !strings.HasSuffix(ids, "regression_delivery regression_errors ") {
+		t.Fatalf("checks %s", ids)
+	}
+
+	// The baseline, doctored: 1 µs p99.
+	var raw map[string]any
+	data, _ := os.ReadFile(base)
+	_ = json.Unmarshal(data, &raw)
+	raw["latency"].(map[string]any)["p99_us"] = 1
+	data, _ = json.Marshal(raw)
+	fast := filepath.Join(dir, "fast.json")
+	_ = os.WriteFile(fast, data, 0o644)
+	code, out, _ = invoke(t, context.Background(), append(args, "--baseline="+fast)...)
+	if code != exitFail || !strings.Contains(out, "| Latency p99 vs baseline   | +20% at most (baseline 0.001 ms)") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+
+	for _, bad := range [][]string{{"--baseline=/nonexistent.json"}, {"--max-regression=p99=1%"}, {"--baseline=" + base, "--max-regression=x=1"}} {
+		if code, _, errs := invoke(t, context.Background(), bad...); code != exitUsage || strings.Count(errs, "\n") != 2 {
+			t.Errorf("%v: exit %d\n%s", bad, code, errs)
+		}
+	}
+}
