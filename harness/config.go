@@ -75,6 +75,16 @@ type Config struct {
 	// event (the seed tool's verbose mode). It costs a lock per message.
 	// default: nil
 	EventLog io.Writer
+	// Series collects a SeriesPoint per second (Result.Series): rates,
+	// pending messages and latency over time, for plots. It costs a lock
+	// per received message.
+	// default: false
+	Series bool
+	// Progress, when set, is called with each SeriesPoint as it is taken
+	// (it implies Series), on a goroutine of the harness; it must return
+	// quickly. The command line draws its live status line with it.
+	// default: nil
+	Progress func(SeriesPoint)
 	// Faults is the fault script: timed actions against the server or the
 	// connections, from the start of publishing. The result's Timeline
 	// records them and each instance's outages.

@@ -237,3 +237,38 @@ func TestFaultSlowConsumer(t *testing.T) {
 		t.Errorf("detail %q: want the server's count of disconnections, not 0, or that it keeps none", d)
 	}
 }
+
+// The series: one point per second, counts that only grow and end at the
+// run's totals, progress told each point as it is taken; under a freeze,
+// the interval's max latency shows it and the pending count rises.
+func TestSeriesAndProgress(t *testing.T) {
+	var told []harness.SeriesPoint
+	res := faultRun(t, harness.Config{Instances: 3, Duration: 3 * time.Second, Rate: 200,
+		Progress: func(p harness.SeriesPoint) { told = append(told, p) },
+		Faults:   []harness.Fault{{At: time.Second, Action: harness.FaultHang, For: 1200 * time.Millisecond}}})
+	s := res.Series
+	if len(s) < 3 || len(s) > 6 || len(told) != len(s) {
+		t.Fatalf("%d points, %d told: want one a second for 3 s plus the drain", len(s), len(told))
+	}
+	for i, p := range s {
+		if p != told[i] {
+			t.Errorf("point %d told as %+v, kept as %+v", i, told[i], p)
+		}
+		if i > 0 && (p.Published < s[i-1].Published || p.Delivered < s[i-1].Delivered || p.Seconds <= s[i-1].Seconds) {
+			t.Errorf("point %d %+v goes back from %+v", i, p, s[i-1])
+		}
+	}
+	last := s[len(s)-1]
+	// Delivered counts every message of the run a handler got: the totals'
+	// received, as the drain ended.
+	if last.Published != res.Totals.Published || last.Delivered != res.Totals.Received || last.Pending != 0 {
+		t.Errorf("last point %+v, totals published %d received %d", last, res.Totals.Published, res.Totals.Received)
+	}
+	var worst int64
+	for _, p := range s {
+		worst = max(worst, p.Max)
+	}
+	if worst < 1_000_000 || last.P99SoFar <= 0 {
+		t.Errorf("interval max latency %d µs under a 1.2 s freeze; p99 so far %d", worst, last.P99SoFar)
+	}
+}

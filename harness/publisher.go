@@ -56,6 +56,7 @@ type instancePublisher struct {
 	log     *eventLog
 
 	published, errors uint64
+	sent              atomic.Uint64 // published, for the series sampler to read while running
 	delay             *hdrhistogram.Histogram
 	bursts            []ErrorBurst // failed publishes, in seconds from startNs
 }
@@ -294,6 +295,7 @@ func (ip *instancePublisher) flush(n int) {
 	failed, err := ip.batch.Flush(context.Background())
 	ip.published += uint64(n - failed)
 	ip.errors += uint64(failed)
+	ip.sent.Add(uint64(n - failed)) // once per batch: not a per-message atomic
 	if failed > 0 {
 		ip.recordBurst(uint64(failed))
 	}

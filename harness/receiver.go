@@ -44,6 +44,10 @@ type receiver struct {
 	outages []outage
 	attrib  []int32
 
+	// iv, when the run collects a series, is the current interval's
+	// latencies; nil otherwise, and then the hot path pays a nil check.
+	iv *intervalHist
+
 	// progress counts messages from this run (others' and, with the
 	// self-filter off, its own) so that the drain can watch it.
 	progress atomic.Uint64
@@ -97,6 +101,9 @@ func (r *receiver) handle(ev *bridge.Event) {
 	if r.hist.RecordValue(lat) != nil {
 		r.overflow++
 		_ = r.hist.RecordValue(histMaxUs)
+	}
+	if r.iv != nil {
+		r.iv.record(lat)
 	}
 	if r.log != nil {
 		r.log.printf("instance %d received %s #%d from instance %d (%.3f ms)",

@@ -52,6 +52,8 @@ type Result struct {
 	OutputBuffers OutputBuffers `json:"output_buffers"`
 	// Matrix is the per-source delivery matrix.
 	Matrix Matrix `json:"matrix"`
+	// Series is the run second by second, when Config.Series asked for it.
+	Series []SeriesPoint `json:"series,omitempty"`
 	// Timeline is the fault script as it ran, each instance's outages and
 	// the bursts of failed publishes; absent when nothing happened.
 	Timeline Timeline `json:"timeline,omitzero"`

@@ -73,6 +73,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	bridges := make([]*bridge.Bridge, n)
 	for i := range n {
 		recvs[i] = newReceiver(i, n, prefix, log)
+		if cfg.Series || cfg.Progress != nil {
+			recvs[i].iv = newIntervalHist() // before its receive goroutine exists
+		}
 		o := cfg.Redis
 		if px != nil {
 			o = px.options(o, i)
@@ -125,6 +128,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	go func() { sampled <- probe.sampleOutputBuffers(prefix, n, stopSampling) }()
 
 	pub := newPublisher(cfg, seed, bridges, log)
+	// The series runs from the first publish to the end of the drain.
+	stopSeries := make(chan struct{})
+	series := make(chan []SeriesPoint, 1)
 	if cfg.MaxRate {
 		pub.receipts = make([][]atomic.Uint64, n)
 		for i, r := range recvs {
@@ -133,6 +139,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	start := time.Now()
+	if recvs[0].iv != nil {
+		s := &seriesSampler{cfg: cfg, start: start, pub: pub, recvs: recvs, bridges: bridges}
+		go func() { series <- s.run(stopSeries) }()
+	} else {
+		series <- nil
+	}
 	// The fault script runs beside the publisher and stops with it,
 	// undoing what is still applied, so that the drain sees a healthy
 	// server.
@@ -161,6 +173,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// go uncounted), but Connected must be read before, or it is false.
 	close(stopSampling)
 	buffers := <-sampled
+	close(stopSeries)
+	seriesPoints := <-series
 	buffers.LimitBytes = server.PubsubHardBytes
 
 	metrics := make([]bridge.Metrics, n)
@@ -204,6 +218,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		DrainSeconds:   drainTime.Seconds(),
 		Drained:        drained,
 		Interrupted:    ctx.Err() != nil,
+		Series:         seriesPoints,
 	}
 	assemble(res, cfg, start, pub, recvs, metrics, faults)
 	for _, f := range faults {

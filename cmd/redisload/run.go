@@ -71,6 +71,8 @@ type options struct {
 	matrix       bool
 	cpuProfile   string
 	verbose      bool
+	quiet        bool
+	progress     bool
 	version      bool
 	help         bool
 }
@@ -124,6 +126,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&o.hdrOutDir, "hdr-out-dir", "", "write each instance's latency histogram to DIR/instance-<i>.hgrm")
 	fs.BoolVar(&o.matrix, "matrix", false, "show the per-source delivery matrix (up to 20 instances)")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "log every published and received event to standard error, and show the matrix")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no live status line on a terminal")
+	fs.BoolVar(&o.progress, "progress", false, "when standard error is not a terminal, print a status line every 5s")
 
 	th := &o.thresholds
 	d := report.DefaultThresholds()
@@ -237,6 +241,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if o.verbose {
 		o.cfg.EventLog = stderr // the report stays alone on stdout
 	}
+	// The live status line goes to stderr, never into the report; the
+	// verbose event log would tear a redrawn line apart.
+	finishProgress := func() {}
+	if tty := isTerminal(stderr); !o.quiet && !o.verbose && (tty || o.progress) {
+		o.cfg.Progress, finishProgress = progressPrinter(stderr, tty, o.cfg.WithDefaults().Duration)
+	}
 
 	// Whatever provisioning starts, this stops: on every return below, on a
 	// failed verdict and on a panic alike.
@@ -270,6 +280,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer pprof.StopCPUProfile()
 	}
 	res, err := harness.Run(ctx, o.cfg)
+	finishProgress() // the report must not start on the status line
 	// Interrupted before publishing began there is nothing to report; after
 	// that Run returns a partial result and the report below is printed.
 	switch {
