@@ -23,7 +23,8 @@ var update = flag.Bool("update", false, "rewrite the golden files in ../testdata
 // before a field existed (server, output_buffers, matrix.subscribed,
 // config.publishers) had it added with the values such a run has.
 // restart is the restart scenario as shipped, judged by its thresholds.
-var fixtures = []string{"pass-5", "fail-self-received", "single-instance", "fail-loss", "embedded", "restart"}
+// series collected its per-second series (a run with --html).
+var fixtures = []string{"pass-5", "fail-self-received", "single-instance", "fail-loss", "embedded", "restart", "series"}
 
 // thresholds returns the verdict a fixture is judged by: its scenario's,
 // if it ran one, else the default.
@@ -150,6 +151,7 @@ func TestVerdictOfFixtures(t *testing.T) {
 		"embedded":           "connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS :PASS",
 		"restart": "connected=PASS self_received=PASS delivery_rate=SKIP errors=SKIP avg_latency=PASS " +
 			"recovery=PASS loss_in_outages=PASS :PASS",
+		"series": "connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS :PASS",
 	}
 	for _, name := range fixtures {
 		v := report.Evaluate(load(t, name), thresholds(t, name))

@@ -19,8 +19,9 @@ func TestSeveralOutputsAtOnce(t *testing.T) {
 	srv := redistest.Start(t)
 	dir := t.TempDir()
 	js, ju, hgrm, hdir := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.xml"), filepath.Join(dir, "all.hgrm"), filepath.Join(dir, "per")
+	page := filepath.Join(dir, "r.html")
 	code, out, errs := invoke(t, context.Background(), "--redis-url="+srv.URL, "--key-prefix=outs:", "--duration=1",
-		"--rate=50", "--format=markdown", "--json-out="+js, "--junit-out="+ju, "--hdr-out="+hgrm, "--hdr-out-dir="+hdir)
+		"--rate=50", "--format=markdown", "--json-out="+js, "--junit-out="+ju, "--hdr-out="+hgrm, "--hdr-out-dir="+hdir, "--html="+page)
 	if code != exitPass {
 		t.Fatalf("exit %d\n%s", code, errs)
 	}
@@ -33,6 +34,14 @@ func TestSeveralOutputsAtOnce(t *testing.T) {
 	}
 	if doc.Verdict.Status != report.Pass || doc.Totals.Delivered != 100 {
 		t.Fatalf("JSON: %+v %+v", doc.Verdict, doc.Totals)
+	}
+	// --html collects the series: a point a second, in the JSON too.
+	if len(doc.Series) < 1 || doc.Series[len(doc.Series)-1].Delivered != 100 {
+		t.Fatalf("series %+v", doc.Series)
+	}
+	if h, err := os.ReadFile(page); err != nil || !strings.Contains(string(h), `<span class="status pass">PASS</span>`) ||
+		strings.Count(string(h), "<polyline") < 6 {
+		t.Fatalf("html: %v, %d polylines", err, strings.Count(string(h), "<polyline"))
 	}
 	data, err := os.ReadFile(ju)
 	if err != nil {

@@ -64,6 +64,7 @@ type options struct {
 	format       string
 	extraOut     map[string]*string // format -> file, from --json-out and the like
 	hdrOut       string
+	html         string
 	baseline     string
 	regressions  string
 	hdrOutDir    string
@@ -122,6 +123,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 		o.extraOut[f] = new(string)
 		fs.StringVar(o.extraOut[f], f+"-out", "", "also write the report as "+f+" to this file (with any --format)")
 	}
+	fs.StringVar(&o.html, "html", "", "also write a self-contained HTML report with plots to this file")
 	fs.StringVar(&o.hdrOut, "hdr-out", "", "write the merged latency histogram to this file (.hgrm, HdrHistogram's plotter format, ms)")
 	fs.StringVar(&o.hdrOutDir, "hdr-out-dir", "", "write each instance's latency histogram to DIR/instance-<i>.hgrm")
 	fs.BoolVar(&o.matrix, "matrix", false, "show the per-source delivery matrix (up to 20 instances)")
@@ -243,6 +245,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	// The live status line goes to stderr, never into the report; the
 	// verbose event log would tear a redrawn line apart.
+	if o.html != "" {
+		o.cfg.Series = true // the plots over time need it
+	}
 	finishProgress := func() {}
 	if tty := isTerminal(stderr); !o.quiet && !o.verbose && (tty || o.progress) {
 		o.cfg.Progress, finishProgress = progressPrinter(stderr, tty, o.cfg.WithDefaults().Duration)
@@ -369,6 +374,14 @@ func (o *options) openOutputs(stdout io.Writer) ([]output, func(), error) {
 			outs = append(outs, output{f, w})
 		}
 	}
+	if o.html != "" {
+		w, err := create("html", o.html)
+		if err != nil {
+			closeAll()
+			return nil, func() {}, err
+		}
+		outs = append(outs, output{"html", w})
+	}
 	if o.hdrOutDir != "" {
 		if err := os.MkdirAll(o.hdrOutDir, 0o755); err != nil {
 			closeAll()
@@ -394,6 +407,8 @@ func (o *options) reporter(format string, res *harness.Result, v report.Verdict)
 		return report.NewMarkdownReporter(res, v)
 	case "junit":
 		return report.NewJUnitReporter(res, v)
+	case "html":
+		return report.NewHTMLReporter(res, v)
 	}
 	return report.NewTableReporter(res, v, report.Options{Matrix: o.matrix || o.verbose, ServerStats: o.verbose})
 }
