@@ -42,7 +42,8 @@ type ServerInfo struct {
 }
 
 // statsFields are the INFO fields of StatsBefore/After.
-var statsFields = []string{"connected_clients", "pubsub_channels", "total_commands_processed", "used_memory_human"}
+var statsFields = []string{"connected_clients", "pubsub_channels", "total_commands_processed", "used_memory_human",
+	"used_memory_peak_human", "used_cpu_sys", "used_cpu_user"}
 
 // serverProbe is a plain client to the run's server, for INFO and CONFIG.
 type serverProbe struct {
@@ -89,7 +90,7 @@ func (p *serverProbe) describe(ctx context.Context) ServerInfo {
 func (p *serverProbe) stats(ctx context.Context) map[string]string {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	txt, err := p.c.Info(ctx, "clients", "stats", "memory").Result()
+	txt, err := p.c.Info(ctx, "clients", "stats", "memory", "cpu").Result()
 	if err != nil {
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/redisload/redisload/capacity"
 	"github.com/redisload/redisload/harness"
 	"github.com/redisload/redisload/report"
 )
@@ -102,5 +103,29 @@ func TestGoldenCompare(t *testing.T) {
 			name = "compare.md"
 		}
 		golden(t, name, buf.Bytes())
+	}
+}
+
+// The capacity table, golden, from a fixed search: two passing steps and
+// the knee.
+func TestGoldenCapacity(t *testing.T) {
+	res := &capacity.Result{Vary: capacity.VaryRate, Sustainable: 1, MinDelivery: 99.9, MaxP99us: 100_000, MinAchieved: 0.95,
+		Redis: "redis://127.0.0.1:6379", Server: "7.0.15", Steps: []capacity.Step{
+			{Instances: 5, TargetRate: 80000, AchievedRate: 79961, DeliveriesPerS: 319589, DeliveryPct: 100, P50us: 1328, P99us: 3401,
+				RedisCPUPct: 15, RedisMemoryPeak: "1.87M", ClientCPUPct: 46, Passed: true},
+			{Instances: 5, TargetRate: 160000, AchievedRate: 159722, DeliveriesPerS: 638885, DeliveryPct: 100, P50us: 1766, P99us: 6239,
+				RedisCPUPct: 29, RedisMemoryPeak: "2.10M", ClientCPUPct: 99, Passed: true},
+			{Instances: 5, TargetRate: 320000, AchievedRate: 308765, DeliveriesPerS: 1235059, DeliveryPct: 100, P50us: 72511, P99us: 180607,
+				RedisCPUPct: 46, RedisMemoryPeak: "2.76M", ClientCPUPct: 125, Failed: "p99 180.607 ms > 100ms"},
+		}}
+	for format, name := range map[string]string{"table": "capacity.txt", "markdown": "capacity.md"} {
+		var buf bytes.Buffer
+		if err := report.NewCapacityReporter(res, format)(&buf); err != nil {
+			t.Fatal(err)
+		}
+		golden(t, name, buf.Bytes())
+		if !strings.Contains(buf.String(), "Sustainable capacity: 5 instances at 160000 events/s (638885 deliveries/s, p99 6.239 ms). Knee at step 3: p99 180.607 ms > 100ms.") {
+			t.Errorf("%s: no capacity line:\n%s", format, buf.String())
+		}
 	}
 }

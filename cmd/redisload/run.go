@@ -162,6 +162,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "compare" {
 		return runCompare(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "capacity" {
+		return runCapacity(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "scenarios" {
 		args = append([]string{"--scenario=list"}, args[1:]...)
 	}

@@ -1,0 +1,269 @@
+// Package capacity finds how much load a Redis deployment sustains: it
+// steps the load up, a short measured run per step, and stops at the
+// knee, the first step that breaks a limit. It replaces the seed's
+// hand-written capacity table with a measured one.
+package capacity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/redisload/redisload/harness"
+)
+
+// Vary names what the steps increase.
+type Vary string
+
+// What can be varied.
+const (
+	VaryRate      Vary = "rate"      // events/s, at a fixed instance count
+	VaryInstances Vary = "instances" // instances, at a fixed rate
+)
+
+// Config is a capacity search. Its zero value steps the rate of 5
+// instances up from 1000 events/s, doubling, to 1 M events/s, 5 s a step.
+type Config struct {
+	// Vary is what the steps increase.
+	// default: rate
+	Vary Vary
+	// Start is the first step's rate (events/s) or instance count.
+	// default: 1000 events/s, or 2 instances
+	Start float64
+	// Factor multiplies the load from one step to the next, unless Step
+	// is set.
+	// default: 2
+	Factor float64
+	// Step, when positive, is added instead of multiplying by Factor.
+	// default: 0
+	Step float64
+	// Max is the last load tried.
+	// default: 1 000 000 events/s, or 1000 instances
+	Max float64
+	// StepDuration is each step's publishing time.
+	// default: 5s
+	StepDuration time.Duration
+	// MinDelivery is the lowest passing delivery rate, in percent.
+	// default: 99.9
+	MinDelivery float64
+	// MaxP99 is the p99 latency a step must stay under.
+	// default: 100ms
+	MaxP99 time.Duration
+	// MinAchieved is the least fraction of the target rate a step must
+	// publish: below it the load generator, or Redis, fell behind.
+	// default: 0.95
+	MinAchieved float64
+	// Run is every step's base configuration: server, instance count (when
+	// the rate varies), rate (when instances vary), event types.
+	Run harness.Config
+}
+
+// Defaults of Config's zero fields.
+const (
+	DefaultStartRate      = 1000
+	DefaultStartInstances = 2
+	DefaultFactor         = 2
+	DefaultMaxRate        = 1_000_000
+	DefaultMaxInstances   = 1000
+	DefaultStepDuration   = 5 * time.Second
+	DefaultMinDelivery    = 99.9
+	DefaultMaxP99         = 100 * time.Millisecond
+	DefaultMinAchieved    = 0.95
+)
+
+// WithDefaults fills c's zero fields.
+func (c Config) WithDefaults() Config {
+	if c.Vary == "" {
+		c.Vary = VaryRate
+	}
+	if c.Start == 0 {
+		c.Start = map[Vary]float64{VaryRate: DefaultStartRate, VaryInstances: DefaultStartInstances}[c.Vary]
+	}
+	if c.Factor == 0 {
+		c.Factor = DefaultFactor
+	}
+	if c.Max == 0 {
+		c.Max = map[Vary]float64{VaryRate: DefaultMaxRate, VaryInstances: DefaultMaxInstances}[c.Vary]
+	}
+	if c.StepDuration == 0 {
+		c.StepDuration = DefaultStepDuration
+	}
+	if c.MinDelivery == 0 {
+		c.MinDelivery = DefaultMinDelivery
+	}
+	if c.MaxP99 == 0 {
+		c.MaxP99 = DefaultMaxP99
+	}
+	if c.MinAchieved == 0 {
+		c.MinAchieved = DefaultMinAchieved
+	}
+	if c.Vary == VaryRate && c.Run.Instances == 0 {
+		c.Run.Instances = 5
+	}
+	if c.Vary == VaryInstances && c.Run.Rate == 0 {
+		c.Run.Rate = 100
+	}
+	c.Run.Duration = c.StepDuration
+	return c
+}
+
+// Validate checks a defaulted Config; errors name the flag.
+func (c Config) Validate() error {
+	switch {
+	case c.Vary != VaryRate && c.Vary != VaryInstances:
+		return fmt.Errorf("--vary must be rate or instances, got %q", c.Vary)
+	case !(c.Start > 0) || math.IsInf(c.Start, 0):
+		return fmt.Errorf("--start must be positive, got %v", c.Start)
+	case c.Step < 0 || (c.Step == 0 && !(c.Factor > 1)) || math.IsInf(c.Factor, 0):
+		return errors.New("--factor must be above 1 (or give a positive --step)")
+	case c.Max < c.Start:
+		return fmt.Errorf("--max (%v) must be at least --start (%v)", c.Max, c.Start)
+	case c.Vary == VaryInstances && c.Max > harness.MaxInstances:
+		return fmt.Errorf("--max must be at most %d instances, got %v", harness.MaxInstances, c.Max)
+	case c.MinDelivery < 0 || c.MinDelivery > 100:
+		return fmt.Errorf("--min-delivery must be a percentage, got %v", c.MinDelivery)
+	case c.MaxP99 < 0:
+		return fmt.Errorf("--max-p99-latency must not be negative, got %v", c.MaxP99)
+	case c.MinAchieved < 0 || c.MinAchieved > 1:
+		return fmt.Errorf("--min-achieved must be a fraction from 0 to 1, got %v", c.MinAchieved)
+	}
+	if len(c.steps()) > maxSteps {
+		return fmt.Errorf("--start %v to --max %v makes more than %d steps: raise --factor or --step", c.Start, c.Max, maxSteps)
+	}
+	first := c.Run
+	c.apply(&first, c.Start)
+	return first.WithDefaults().Validate()
+}
+
+// maxSteps bounds a search: each step is a run of its own.
+const maxSteps = 50
+
+// steps lists the loads to try, from Start up to Max.
+func (c Config) steps() []float64 {
+	var out []float64
+	for v := c.Start; v <= c.Max*(1+1e-9) && len(out) <= maxSteps; {
+		out = append(out, v)
+		if c.Step > 0 {
+			v += c.Step
+		} else {
+			v *= c.Factor
+		}
+		if c.Vary == VaryInstances {
+			v = math.Round(v)
+		}
+	}
+	return out
+}
+
+// apply sets one step's load into a run configuration.
+func (c Config) apply(run *harness.Config, load float64) {
+	if c.Vary == VaryRate {
+		run.Rate = load
+	} else {
+		run.Instances = int(math.Round(load))
+	}
+}
+
+// Step is one measured step.
+type Step struct {
+	Instances       int     `json:"instances"`
+	TargetRate      float64 `json:"target_rate"`
+	AchievedRate    float64 `json:"achieved_rate"`
+	DeliveriesPerS  float64 `json:"deliveries_per_s"`
+	DeliveryPct     float64 `json:"delivery_pct"`
+	P50us           int64   `json:"p50_us"`
+	P99us           int64   `json:"p99_us"`
+	RedisCPUPct     float64 `json:"redis_cpu_pct"`  // of one core, from INFO cpu
+	RedisMemoryPeak string  `json:"redis_mem_peak"` // used_memory_peak_human
+	ClientCPUPct    float64 `json:"client_cpu_pct"` // of one core, this process
+	Passed          bool    `json:"passed"`
+	// Failed says which limit the step broke.
+	Failed string `json:"failed,omitempty"`
+}
+
+// Result is a capacity search: the steps run, and the last one that
+// passed.
+type Result struct {
+	Vary  Vary   `json:"vary"`
+	Steps []Step `json:"steps"`
+	// Sustainable is the index of the last passing step before the knee;
+	// -1 when even the first step failed.
+	Sustainable int `json:"sustainable"`
+	// Limits echo what a step had to meet.
+	MinDelivery float64 `json:"min_delivery_pct"`
+	MaxP99us    int64   `json:"max_p99_us"`
+	MinAchieved float64 `json:"min_achieved"`
+	Redis       string  `json:"redis"`
+	Server      string  `json:"server"`
+}
+
+// Run steps the load up until a step fails, Max is passed, or ctx ends.
+// progress, when set, is told each step as it finishes.
+func Run(ctx context.Context, cfg Config, progress func(Step)) (*Result, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	res := &Result{Vary: cfg.Vary, Sustainable: -1, MinDelivery: cfg.MinDelivery,
+		MaxP99us: cfg.MaxP99.Microseconds(), MinAchieved: cfg.MinAchieved}
+	for _, load := range cfg.steps() {
+		run := cfg.Run
+		cfg.apply(&run, load)
+		cpu := processCPU()
+		r, err := harness.Run(ctx, run)
+		if err != nil {
+			return res, err
+		}
+		if r.Interrupted {
+			return res, ctx.Err()
+		}
+		s := measure(cfg, r, processCPU()-cpu)
+		res.Redis, res.Server = r.Redis, r.Server.Version
+		res.Steps = append(res.Steps, s)
+		if progress != nil {
+			progress(s)
+		}
+		if !s.Passed {
+			break // the knee
+		}
+		res.Sustainable = len(res.Steps) - 1
+	}
+	return res, nil
+}
+
+// measure reads one step's row out of its run and judges it.
+func measure(cfg Config, r *harness.Result, clientCPU time.Duration) Step {
+	t := r.Totals
+	s := Step{Instances: r.Config.Instances, TargetRate: r.Config.Rate, AchievedRate: t.PublishRate,
+		DeliveriesPerS: t.DeliveryThroughput, DeliveryPct: 100, P50us: r.Latency.P50, P99us: r.Latency.P99,
+		RedisMemoryPeak: r.Server.StatsAfter["used_memory_peak_human"]}
+	if t.DeliveryRate != nil {
+		s.DeliveryPct = *t.DeliveryRate
+	}
+	wall := r.ConnectSeconds + r.ElapsedSeconds + r.DrainSeconds
+	if wall > 0 {
+		s.ClientCPUPct = clientCPU.Seconds() / wall * 100
+		s.RedisCPUPct = (cpuSeconds(r.Server.StatsAfter) - cpuSeconds(r.Server.StatsBefore)) / wall * 100
+	}
+	switch {
+	case s.DeliveryPct < cfg.MinDelivery:
+		s.Failed = fmt.Sprintf("delivery %.2f%% < %.2f%%", s.DeliveryPct, cfg.MinDelivery)
+	case time.Duration(s.P99us)*time.Microsecond > cfg.MaxP99:
+		s.Failed = fmt.Sprintf("p99 %.3f ms > %v", float64(s.P99us)/1000, cfg.MaxP99)
+	case s.AchievedRate < cfg.MinAchieved*s.TargetRate:
+		s.Failed = fmt.Sprintf("achieved %.0f/s < %.0f%% of target", s.AchievedRate, cfg.MinAchieved*100)
+	default:
+		s.Passed = true
+	}
+	return s
+}
+
+// cpuSeconds sums INFO's used_cpu_sys and used_cpu_user.
+func cpuSeconds(stats map[string]string) float64 {
+	sys, _ := strconv.ParseFloat(stats["used_cpu_sys"], 64)
+	user, _ := strconv.ParseFloat(stats["used_cpu_user"], 64)
+	return sys + user
+}

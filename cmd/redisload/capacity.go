@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/redisload/redisload/bridge"
+	"github.com/redisload/redisload/capacity"
+	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/provision"
+	"github.com/redisload/redisload/report"
+)
+
+// runCapacity is `redisload capacity`: step the load up until a step
+// breaks a limit, and print the capacity table. Exit 0 when a sustainable
+// step was found, 1 when even the first failed, 2 on bad usage, 3 when
+// Redis cannot be reached, 130 when interrupted.
+func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("redisload capacity", pflag.ContinueOnError)
+	fs.SortFlags = false
+	fs.SetOutput(io.Discard)
+	var c capacity.Config
+	var vary, eventTypes, format, output, mode, redisURL string
+	var prov provision.Options
+	fs.StringVar(&vary, "vary", "rate", "what the steps increase: rate (events/s at --instances) or instances (at --rate)")
+	fs.Float64Var(&c.Start, "start", 0, "first step: events/s, or instances (default 1000 events/s, or 2 instances)")
+	fs.Float64Var(&c.Factor, "factor", capacity.DefaultFactor, "multiply the load by this from step to step")
+	fs.Float64Var(&c.Step, "step", 0, "add this instead of multiplying by --factor")
+	fs.Float64Var(&c.Max, "max", 0, "last load tried (default 1000000 events/s, or 1000 instances)")
+	fs.Var(newDurationValue(capacity.DefaultStepDuration, &c.StepDuration), "step-duration", "publishing time of each step")
+	fs.IntVar(&c.Run.Instances, "instances", 5, "instances, when the rate varies")
+	fs.Float64Var(&c.Run.Rate, "rate", 100, "events/s, when the instance count varies")
+	fs.StringVar(&eventTypes, "event-types", strings.Join(harness.DefaultEventTypes, ","), "event types, or all")
+	fs.Float64Var(&c.MinDelivery, "min-delivery", capacity.DefaultMinDelivery, "a step fails below this delivery rate, in percent")
+	fs.Var(newDurationValue(capacity.DefaultMaxP99, &c.MaxP99), "max-p99-latency", "a step fails at or above this p99 latency")
+	fs.Float64Var(&c.MinAchieved, "min-achieved", capacity.DefaultMinAchieved, "a step fails when it publishes less than this fraction of its target rate")
+	fs.StringVar(&mode, "redis", "", "auto, url, server, container or embedded, as for a run")
+	fs.StringVar(&redisURL, "redis-url", os.Getenv("REDIS_URL"), "Redis URL (default $REDIS_URL); credentials go in it")
+	fs.StringArrayVar(&prov.ServerArgs, "redis-server-arg", nil, "extra redis-server argument in server mode")
+	fs.StringVar(&c.Run.Redis.KeyPrefix, "key-prefix", bridge.DefaultKeyPrefix, "channel prefix")
+	fs.StringVar(&format, "format", "table", "table, markdown or json")
+	fs.StringVarP(&output, "output", "o", "", "write the table to this file instead of standard output")
+	help := fs.BoolP("help", "h", false, "show this help")
+	usageErr := func(f string, a ...any) int {
+		fmt.Fprintf(stderr, "redisload capacity: "+f+"\n", a...)
+		fmt.Fprintln(stderr, "Run 'redisload capacity --help' for usage.")
+		return exitUsage
+	}
+	if err := fs.Parse(args); err != nil {
+		return usageErr("%v", err)
+	}
+	if *help {
+		fmt.Fprintln(stdout, "Usage: redisload capacity [flags]\n\nSteps the load up, a short measured run per step, and stops at the knee:")
+		fmt.Fprintln(stdout, "the first step whose delivery, p99 latency or achieved rate breaks its limit.")
+		fmt.Fprint(stdout, "\nFlags:\n"+fs.FlagUsages())
+		return exitPass
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q (flags only)", fs.Arg(0))
+	}
+	if format != "table" && format != "markdown" && format != "json" {
+		return usageErr("--format must be table, markdown or json, got %q", format)
+	}
+	c.Vary = capacity.Vary(vary)
+	types, err := harness.ParseEventTypes(eventTypes)
+	if err != nil {
+		return usageErr("--event-types: %v", err)
+	}
+	c.Run.EventTypes = types
+	if mode != "" {
+		if prov.Mode, err = provision.ParseMode(mode); err != nil {
+			return usageErr("--redis: %v", err)
+		}
+	}
+	prov.URL = redisURL
+	if err := c.WithDefaults().Validate(); err != nil {
+		return usageErr("%v", err)
+	}
+	out := stdout
+	if output != "" {
+		f, err := os.Create(output)
+		if err != nil {
+			return usageErr("--output: %v", err)
+		}
+		defer f.Close()
+		out = f
+	}
+	inst, err := provision.Start(ctx, prov)
+	if err != nil {
+		fmt.Fprintf(stderr, "redisload capacity: %v\n", err)
+		return exitUnavailable
+	}
+	defer inst.Close()
+	c.Run.Redis.URL = inst.URL
+	fmt.Fprintf(stderr, "redisload capacity: varying %s on %s...\n", c.WithDefaults().Vary, bridge.RedactURL(inst.URL))
+	res, err := capacity.Run(ctx, c, func(s capacity.Step) {
+		state := "pass"
+		if !s.Passed {
+			state = "FAIL: " + s.Failed
+		}
+		fmt.Fprintf(stderr, "redisload capacity: %d instances at %.0f events/s: %.2f%% delivered, p99 %s: %s\n",
+			s.Instances, s.TargetRate, s.DeliveryPct, msText(s.P99us), state)
+	})
+	switch {
+	case err != nil && ctx.Err() != nil:
+		fmt.Fprintln(stderr, "redisload capacity: interrupted")
+		if res != nil && len(res.Steps) > 0 {
+			_ = report.NewCapacityReporter(res, format)(out)
+		}
+		return exitInterrupted
+	case errors.Is(err, harness.ErrUnavailable):
+		fmt.Fprintf(stderr, "redisload capacity: %s\n", explainConnectError(bridge.RedactURL(inst.URL), err))
+		return exitUnavailable
+	case err != nil:
+		fmt.Fprintf(stderr, "redisload capacity: %v\n", err)
+		return exitFail
+	}
+	if err := report.NewCapacityReporter(res, format)(out); err != nil {
+		fmt.Fprintf(stderr, "redisload capacity: writing the table: %v\n", err)
+		return exitFail
+	}
+	if res.Sustainable < 0 {
+		return exitFail
+	}
+	return exitPass
+}

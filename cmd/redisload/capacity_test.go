@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/redisload/redisload/capacity"
+	"github.com/redisload/redisload/internal/redistest"
+)
+
+// capacityRun runs `redisload capacity` with JSON output and decodes it.
+func capacityRun(t *testing.T, args ...string) (int, *capacity.Result) {
+	t.Helper()
+	srv := redistest.Start(t)
+	code, out, errs := invoke(t, context.Background(), append([]string{"capacity", "--redis-url=" + srv.URL,
+		"--step-duration=1", "--format=json"}, args...)...)
+	var res capacity.Result
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("exit %d, %v\n%s%s", code, err, out, errs)
+	}
+	return code, &res
+}
+
+// Light steps all pass: the knee is beyond --max and the last step is
+// the sustainable one; each step's counts are its own run's.
+func TestCapacityAllPass(t *testing.T) {
+	code, res := capacityRun(t, "--instances=3", "--start=50", "--factor=2", "--max=200", "--key-prefix=cap1:")
+	if code != exitPass || len(res.Steps) != 3 || res.Sustainable != 2 {
+		t.Fatalf("exit %d, %+v", code, res)
+	}
+	for i, s := range res.Steps {
+		want := 50 << i
+		if s.TargetRate != float64(want) || s.Instances != 3 || !s.Passed || s.DeliveryPct != 100 {
+			t.Errorf("step %d: %+v, want %d events/s passing", i, s, want)
+		}
+	}
+}
+
+// A limit no step can meet stops at the first: no sustainable capacity,
+// exit 1, the reason given.
+func TestCapacityKneeAtFirst(t *testing.T) {
+	code, res := capacityRun(t, "--start=50", "--max=400", "--max-p99-latency=1ns", "--key-prefix=cap2:")
+	if code != exitFail || len(res.Steps) != 1 || res.Sustainable != -1 || !strings.HasPrefix(res.Steps[0].Failed, "p99 ") {
+		t.Fatalf("exit %d, %+v", code, res)
+	}
+}
+
+// Varying instances at a fixed rate, additively.
+func TestCapacityVaryInstances(t *testing.T) {
+	code, res := capacityRun(t, "--vary=instances", "--start=2", "--step=1", "--max=3", "--rate=40", "--key-prefix=cap3:")
+	if code != exitPass || len(res.Steps) != 2 || res.Steps[0].Instances != 2 || res.Steps[1].Instances != 3 ||
+		res.Steps[1].TargetRate != 40 || res.Vary != capacity.VaryInstances {
+		t.Fatalf("exit %d, %+v", code, res)
+	}
+}
+
+func TestCapacityUsageErrors(t *testing.T) {
+	for _, tc := range []struct{ args, want string }{
+		{"--vary=memory", "--vary must be rate or instances"},
+		{"--factor=1", "--factor must be above 1"},
+		{"--format=html", "--format must be table, markdown or json"},
+		{"--event-types=weather", "--event-types:"},
+		{"extra", "unexpected argument"},
+	} {
+		code, _, errs := invoke(t, context.Background(), "capacity", tc.args)
+		if code != exitUsage || !strings.Contains(errs, tc.want) || strings.Count(errs, "\n") != 2 {
+			t.Errorf("%s: exit %d\n%s", tc.args, code, errs)
+		}
+	}
+}

@@ -1,0 +1,67 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/redisload/redisload/capacity"
+)
+
+// NewCapacityReporter renders a capacity search as an ASCII table,
+// Markdown, or JSON (format "table", "markdown" or "json"), ending with
+// the sustainable capacity and the knee.
+func NewCapacityReporter(res *capacity.Result, format string) Reporter {
+	return func(w io.Writer) error {
+		if format == "json" {
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			return enc.Encode(res)
+		}
+		ew := &errWriter{w: w}
+		header := []string{"Step", "Instances", "Target/s", "Achieved/s", "Delivered/s", "Delivery", "p50 ms", "p99 ms",
+			"Redis CPU", "Redis mem peak", "Client CPU", "Result"}
+		var rows [][]string
+		for i, s := range res.Steps {
+			result := string(Pass)
+			if !s.Passed {
+				result = string(Fail) + ": " + s.Failed
+			}
+			rows = append(rows, []string{fmt.Sprint(i + 1), fmt.Sprint(s.Instances), fmt.Sprintf("%.0f", s.TargetRate),
+				fmt.Sprintf("%.0f", s.AchievedRate), fmt.Sprintf("%.0f", s.DeliveriesPerS), fmt.Sprintf("%.2f%%", s.DeliveryPct),
+				fmt.Sprintf("%.3f", float64(s.P50us)/1000), fmt.Sprintf("%.3f", float64(s.P99us)/1000),
+				fmt.Sprintf("%.0f%%", s.RedisCPUPct), s.RedisMemoryPeak, fmt.Sprintf("%.0f%%", s.ClientCPUPct), result})
+		}
+		limits := fmt.Sprintf("a step passes with delivery >= %.2f%%, p99 < %s, and at least %.0f%% of its target rate published",
+			res.MinDelivery, ms(float64(res.MaxP99us)), res.MinAchieved*100)
+		if format == "markdown" {
+			ew.printf("## redisload capacity (varying %s)\n\n%s; CPU in %% of one core.\n\n", res.Vary, limits)
+			mdTable(ew, header, rows, 0)
+			ew.printf("\n**%s**\n", capacityVerdict(res))
+			return ew.err
+		}
+		ew.printf("Capacity (varying %s against %s, Redis %s): %s; CPU in %% of one core.\n", res.Vary, res.Redis, res.Server, limits)
+		ew.table(header, rows, 0)
+		ew.printf("\n%s\n", capacityVerdict(res))
+		return ew.err
+	}
+}
+
+// capacityVerdict names the sustainable capacity and where the knee was.
+func capacityVerdict(res *capacity.Result) string {
+	if res.Sustainable < 0 {
+		if len(res.Steps) == 0 {
+			return "No step ran."
+		}
+		return "No sustainable capacity: the first step already failed (" + res.Steps[0].Failed + ")."
+	}
+	s := res.Steps[res.Sustainable]
+	out := fmt.Sprintf("Sustainable capacity: %d instances at %.0f events/s (%.0f deliveries/s, p99 %s).",
+		s.Instances, s.TargetRate, s.DeliveriesPerS, ms(float64(s.P99us)))
+	if k := res.Sustainable + 1; k < len(res.Steps) {
+		out += fmt.Sprintf(" Knee at step %d: %s.", k+1, res.Steps[k].Failed)
+	} else {
+		out += " Every step passed: the knee is beyond --max."
+	}
+	return out
+}
