@@ -291,19 +291,29 @@ func runFaults(env *faultEnv, stop <-chan struct{}, ready chan<- struct{}) []Fau
 		applied[s.idx] = false
 		detail, errMsg := errText(env.undo(f))
 		rec.EndSeconds = time.Since(env.start).Seconds() // undone: a restarted server answers
-		rec.Detail = strings.TrimPrefix(rec.Detail+"; "+detail, "; ")
-		rec.Detail = strings.TrimSuffix(rec.Detail, "; ")
+		rec.Detail = joinNonEmpty(rec.Detail, detail)
 		if errMsg != "" {
-			rec.Error = strings.TrimPrefix(rec.Error+"; undo: "+errMsg, "; ")
+			rec.Error = joinNonEmpty(rec.Error, "undo: "+errMsg)
 		}
 	}
 	var out []FaultRecord
-	for i, r := range records {
-		if r.Action != "" || applied[i] {
+	for _, r := range records {
+		if r.Action != "" { // applied before the end
 			out = append(out, r)
 		}
 	}
 	return out
+}
+
+// joinNonEmpty joins the non-empty parts with "; ".
+func joinNonEmpty(parts ...string) string {
+	var kept []string
+	for _, p := range parts {
+		if p != "" {
+			kept = append(kept, p)
+		}
+	}
+	return strings.Join(kept, "; ")
 }
 
 func btoi(b bool) int {
