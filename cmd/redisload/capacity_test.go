@@ -57,6 +57,10 @@ func TestCapacityVaryInstances(t *testing.T) {
 }
 
 func TestCapacityUsageErrors(t *testing.T) {
+	if code, out, _ := invoke(t, context.Background(), "capacity", "--help"); code != exitPass ||
+		!strings.Contains(out, "Usage: redisload capacity [flags]") || !strings.Contains(out, "--vary") {
+		t.Errorf("--help: exit %d\n%s", code, out)
+	}
 	for _, tc := range []struct{ args, want string }{
 		{"--vary=memory", "--vary must be rate or instances"},
 		{"--factor=1", "--factor must be above 1"},

@@ -29,6 +29,7 @@ func TestCompareExitCodes(t *testing.T) {
 		{[]string{"--max-regression=p99=1000%", pass5, restart}, exitPass, "Overall Status: PASS"},
 		{[]string{"--max-regression=delivery=0.1", pass5, restart}, exitFail, "Overall Status: FAIL"},
 		{[]string{"--format=markdown", "--max-regression=errors=0", pass5, restart}, exitFail, "## redisload compare: FAIL"},
+		{[]string{"--help"}, exitPass, "Usage: redisload compare [--max-regression SPEC]"},
 		{[]string{pass5}, exitUsage, "want two JSON reports"},
 		{[]string{pass5, "/nonexistent.json"}, exitUsage, "nonexistent.json"},
 		{[]string{"--max-regression=p98=1%", pass5, restart}, exitUsage, "--max-regression:"},

@@ -588,7 +588,10 @@ market-data events at a fixed total rate from randomly chosen instances,
 and checks that every other instance received each one, once, quickly.
 
 Usage:
-  redisload [flags]
+  redisload [flags]                           a load run, judged by a verdict
+  redisload scenarios                         list the named scenarios
+  redisload compare OLD.json NEW.json         two saved reports side by side (--help for its flags)
+  redisload capacity [flags]                  step the load up to the knee (--help for its flags)
 
 Examples:
   redisload                                   # 3 instances, 20s, 10 events/s
@@ -597,6 +600,8 @@ Examples:
   redisload --redis-url=redis://:secret@redis.internal:6379 --format=json -o result.json
   redisload --seed=42 --matrix                # reproduce a run's events
   redisload --scenario=stress --rate=50       # a preset, with the rate overridden
+  redisload --scenario=restart                # a fault: the server restarts mid-run
+  redisload --baseline=good.json --json-out=new.json --html=report.html
 
 Flags:
 %s
