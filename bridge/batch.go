@@ -15,6 +15,9 @@ type Batch struct {
 	buf   []byte   // every envelope of the batch, back to back
 	ends  []int    // end offset in buf of each envelope
 	chans []string // channel of each envelope
+	seqs  []uint64 // sequence number of each envelope
+	// failed holds the sequence numbers the last Flush failed to publish.
+	failed []uint64
 }
 
 // NewBatch returns an empty batch publishing through b.
@@ -35,6 +38,7 @@ func (bt *Batch) Add(eventType string, data []byte, sentNs int64) uint64 {
 	bt.buf = AppendEnvelope(bt.buf, bt.b.opts.InstanceID, seq, sentNs, eventType, data)
 	bt.ends = append(bt.ends, len(bt.buf))
 	bt.chans = append(bt.chans, bt.b.Channel(eventType))
+	bt.seqs = append(bt.seqs, seq)
 	return seq
 }
 
@@ -44,14 +48,17 @@ func (bt *Batch) Add(eventType string, data []byte, sentNs int64) uint64 {
 // event.
 func (bt *Batch) Flush(ctx context.Context) (failed int, err error) {
 	n := len(bt.ends)
+	bt.failed = bt.failed[:0]
 	if n == 0 {
 		return 0, nil
 	}
 	defer bt.reset()
 	if bt.b.opts.DisablePublishing {
+		bt.failed = append(bt.failed, bt.seqs...)
 		return n, ErrPublishingDisabled
 	}
 	if bt.b.pub == nil {
+		bt.failed = append(bt.failed, bt.seqs...)
 		return n, ErrNotConnected
 	}
 	pipe := bt.b.pub.Pipeline()
@@ -62,13 +69,15 @@ func (bt *Batch) Flush(ctx context.Context) (failed int, err error) {
 		start = end
 	}
 	cmds, perr := pipe.Exec(ctx)
-	for _, c := range cmds {
+	for i, c := range cmds {
 		if c.Err() != nil {
 			failed++
+			bt.failed = append(bt.failed, bt.seqs[i])
 		}
 	}
 	if perr != nil && failed == 0 {
 		failed = n // the pipeline failed before any reply
+		bt.failed = append(bt.failed, bt.seqs...)
 	}
 	bt.b.published.Add(uint64(n - failed))
 	if failed > 0 {
@@ -79,8 +88,14 @@ func (bt *Batch) Flush(ctx context.Context) (failed int, err error) {
 	return failed, err
 }
 
+// Failed returns the sequence numbers of the events the last Flush failed
+// to publish, in order; valid until the next Flush. A load test uses them
+// to tell a message lost in transit from one that was never accepted.
+func (bt *Batch) Failed() []uint64 { return bt.failed }
+
 func (bt *Batch) reset() {
 	bt.buf = bt.buf[:0]
 	bt.ends = bt.ends[:0]
 	bt.chans = bt.chans[:0]
+	bt.seqs = bt.seqs[:0]
 }

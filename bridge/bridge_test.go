@@ -484,3 +484,29 @@ func TestLargePayload(t *testing.T) {
 		}
 	}
 }
+
+// Batch.Failed names exactly the events a Flush could not publish, and is
+// empty after one that succeeded.
+func TestBatchFailedSeqs(t *testing.T) {
+	srv := redistest.StartOwn(t)
+	b := newBridge(t, srv, "pub", bridge.Options{DisableSubscription: true})
+	bt := b.NewBatch()
+	for range 3 {
+		bt.Add("ticker", []byte("1"), 0)
+	}
+	if failed, err := bt.Flush(ctx(t)); failed != 0 || err != nil || len(bt.Failed()) != 0 {
+		t.Fatalf("healthy flush: %d failed, %v, %v", failed, err, bt.Failed())
+	}
+	if err := srv.Inst.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	var want []uint64
+	for range 4 {
+		want = append(want, bt.Add("ticker", []byte("1"), 0))
+	}
+	failed, err := bt.Flush(ctx(t))
+	got := bt.Failed()
+	if failed != 4 || err == nil || len(got) != 4 || got[0] != want[0] || got[3] != want[3] || want[0] != 4 {
+		t.Fatalf("flush to a stopped server: %d failed, %v; Failed() = %v, want %v", failed, err, got, want)
+	}
+}

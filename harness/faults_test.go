@@ -63,6 +63,13 @@ func checkRecovered(t *testing.T, res *harness.Result, hit []int, downFor, maxRe
 	if tl.LossOutsideOutages != 0 || tl.Unrecovered != 0 || tl.MaxRecoverySeconds == nil {
 		t.Errorf("timeline: %d lost outside outages, %d unrecovered, max recovery %v", tl.LossOutsideOutages, tl.Unrecovered, tl.MaxRecoverySeconds)
 	}
+	// Exactly what each instance missed is what its outage skipped, less
+	// the publishes that were never accepted.
+	for _, o := range tl.Outages {
+		if ir := res.Instances[o.Instance]; o.FailedPublishes > o.Missed || o.Missed-o.FailedPublishes != ir.Missing {
+			t.Errorf("instance %d: outage skipped %d (%d failed publishes), missing %d", o.Instance, o.Missed, o.FailedPublishes, ir.Missing)
+		}
+	}
 	for _, ir := range res.Instances {
 		wantReconnects := uint64(0)
 		for _, h := range hit {

@@ -59,6 +59,9 @@ type instancePublisher struct {
 	sent              atomic.Uint64 // published, for the series sampler to read while running
 	delay             *hdrhistogram.Histogram
 	bursts            []ErrorBurst // failed publishes, in seconds from startNs
+	// failedSeqs are the sequence numbers of failed publishes, as ranges:
+	// failures come in runs, so this stays small.
+	failedSeqs []seqRange
 }
 
 func newPublisher(cfg Config, seed uint64, bridges []*bridge.Bridge, log *eventLog) *publisher {
@@ -298,6 +301,13 @@ func (ip *instancePublisher) flush(n int) {
 	ip.sent.Add(uint64(n - failed)) // once per batch: not a per-message atomic
 	if failed > 0 {
 		ip.recordBurst(uint64(failed))
+		for _, seq := range ip.batch.Failed() {
+			if k := len(ip.failedSeqs) - 1; k >= 0 && ip.failedSeqs[k].hi+1 == seq {
+				ip.failedSeqs[k].hi = seq
+				continue
+			}
+			ip.failedSeqs = append(ip.failedSeqs, seqRange{seq, seq})
+		}
 	}
 	if err != nil && ip.log != nil {
 		ip.log.printf("instance %d: %d of %d publishes failed: %v", ip.index, failed, n, err)

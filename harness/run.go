@@ -419,12 +419,14 @@ func assemble(res *Result, cfg Config, start time.Time, pub *publisher, recvs []
 	sent := make([]uint64, n)
 	missing := make([]uint64, n)
 	var bursts [][]ErrorBurst
+	var failed [][]seqRange
 	for i, ip := range pub.insts {
 		sent[i] = pub.published[i] + pub.errors[i]
 		missing[i] = res.Instances[i].Missing
 		bursts = append(bursts, ip.bursts)
+		failed = append(failed, ip.failedSeqs)
 	}
-	res.Timeline = timeline(start, faults, recvs, bursts, sent, missing)
+	res.Timeline = timeline(start, faults, recvs, bursts, sent, failed, missing)
 	res.Warnings = append(res.Warnings, warnings(res, cfg)...)
 }
 

@@ -20,8 +20,8 @@ type Timeline struct {
 	// Unrecovered counts outages that had not recovered when the run ended.
 	Unrecovered int `json:"unrecovered,omitempty"`
 	// LossOutsideOutages sums, over the instances, messages missing beyond
-	// what the instance's outages account for (see Outage.Missed): loss
-	// with no fault to explain it.
+	// what the instance's outages account for (Outage.Missed less its
+	// FailedPublishes): loss with no fault to explain it.
 	LossOutsideOutages uint64 `json:"loss_outside_outages"`
 }
 
@@ -42,6 +42,10 @@ type Outage struct {
 	// the outage: messages published while the instance could not receive
 	// them, including publishes that failed meanwhile.
 	Missed uint64 `json:"missed"`
+	// FailedPublishes is the part of Missed whose publish failed: never
+	// accepted by Redis, so lost to nobody. Missed − FailedPublishes is
+	// what the outage cost this instance.
+	FailedPublishes uint64 `json:"failed_publishes"`
 	// Duplicates counts duplicated deliveries from the loss until the next
 	// outage or the end; the bridge never retries, so it should be 0.
 	Duplicates uint64 `json:"duplicates"`
@@ -66,7 +70,14 @@ type outage struct {
 	lost, reconnected, resubscribed time.Time
 	cause                           string
 	missed                          uint64
-	dupAt                           uint64 // the receiver's duplicates when it was lost
+	gaps                            []sourceGap // what was missed, by source
+	dupAt                           uint64      // the receiver's duplicates when it was lost
+}
+
+// sourceGap is a range of one source's sequence numbers an outage skipped.
+type sourceGap struct {
+	src int
+	seqRange
 }
 
 // subscriberChange records a change of the instance's subscriber
@@ -107,8 +118,25 @@ func (r *receiver) attribute(src int, seq uint64) {
 	}
 	r.attrib[src] = 0
 	if h := r.sources[src].highest; seq > h+1 {
-		r.outages[k-1].missed += seq - h - 1
+		r.outages[k-1].addGap(src, h+1, seq-1)
 	}
+}
+
+// addGap charges source src's sequence numbers lo..hi to the outage.
+func (o *outage) addGap(src int, lo, hi uint64) {
+	o.missed += hi - lo + 1
+	o.gaps = append(o.gaps, sourceGap{src, seqRange{lo, hi}})
+}
+
+// failedWithin counts the sequence numbers of lo..hi inside the ranges.
+func failedWithin(failed []seqRange, lo, hi uint64) uint64 {
+	var n uint64
+	for _, f := range failed {
+		if a, b := max(f.lo, lo), min(f.hi, hi); a <= b {
+			n += b - a + 1
+		}
+	}
+	return n
 }
 
 // duplicates sums the receiver's duplicated deliveries.
@@ -122,9 +150,10 @@ func (r *receiver) duplicates() uint64 {
 
 // timeline turns the receivers' outages and the publishers' error bursts
 // into the result's Timeline; sent[j] is every sequence number source j
-// used (published and failed). It runs after every goroutine has ended.
+// used (published and failed), failed[j] those whose publish failed. It
+// runs after every goroutine has ended.
 func timeline(start time.Time, faults []FaultRecord, recvs []*receiver, bursts [][]ErrorBurst,
-	sent []uint64, missing []uint64) Timeline {
+	sent []uint64, failed [][]seqRange, missing []uint64) Timeline {
 	tl := Timeline{Faults: faults}
 	since := func(t time.Time) *float64 {
 		if t.IsZero() {
@@ -139,7 +168,7 @@ func timeline(start time.Time, faults []FaultRecord, recvs []*receiver, bursts [
 		// they sent after its last delivered message was missed in it.
 		for j, k := range r.attrib {
 			if k > 0 && j != i && sent[j] > r.sources[j].highest {
-				r.outages[k-1].missed += sent[j] - r.sources[j].highest
+				r.outages[k-1].addGap(j, r.sources[j].highest+1, sent[j])
 			}
 		}
 		var explained uint64
@@ -151,6 +180,9 @@ func timeline(start time.Time, faults []FaultRecord, recvs []*receiver, bursts [
 			out := Outage{Instance: i, LostAtSeconds: o.lost.Sub(start).Seconds(),
 				ReconnectedAtSeconds: since(o.reconnected), ResubscribedAtSeconds: since(o.resubscribed),
 				Missed: o.missed, Duplicates: next - o.dupAt, Cause: o.cause}
+			for _, g := range o.gaps {
+				out.FailedPublishes += failedWithin(failed[g.src], g.lo, g.hi)
+			}
 			if !o.resubscribed.IsZero() {
 				rec := o.resubscribed.Sub(o.lost).Seconds()
 				out.RecoverySeconds = &rec
@@ -158,7 +190,7 @@ func timeline(start time.Time, faults []FaultRecord, recvs []*receiver, bursts [
 			} else {
 				tl.Unrecovered++
 			}
-			explained += o.missed
+			explained += out.Missed - out.FailedPublishes
 			tl.Outages = append(tl.Outages, out)
 		}
 		if missing[i] > explained {

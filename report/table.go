@@ -256,13 +256,13 @@ func timelineTables(tl harness.Timeline) []tableData {
 		out = append(out, td)
 	}
 	if len(tl.Outages) > 0 {
-		td := tableData{title: "Subscriber Outages (lost, connected again, subscribed again; missed: sequence numbers skipped)",
-			header: []string{"#", "Lost", "Reconnected", "Resubscribed", "Recovery", "Missed", "Dup", "Cause"},
+		td := tableData{title: "Subscriber Outages (lost, connected again, subscribed again; missed: sequence numbers skipped, of which failed publishes)",
+			header: []string{"#", "Lost", "Reconnected", "Resubscribed", "Recovery", "Missed", "Failed pub", "Dup", "Cause"},
 			footer: fmt.Sprintf("Missing messages no outage explains: %d", tl.LossOutsideOutages)}
 		for _, o := range tl.Outages {
 			td.rows = append(td.rows, []string{fmt.Sprint(o.Instance), fmt.Sprintf("%.3f", o.LostAtSeconds),
 				optSeconds(o.ReconnectedAtSeconds), optSeconds(o.ResubscribedAtSeconds), recovery(o.RecoverySeconds),
-				fmt.Sprint(o.Missed), fmt.Sprint(o.Duplicates), o.Cause})
+				fmt.Sprint(o.Missed), fmt.Sprint(o.FailedPublishes), fmt.Sprint(o.Duplicates), o.Cause})
 		}
 		out = append(out, td)
 	}

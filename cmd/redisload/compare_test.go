@@ -25,7 +25,7 @@ func TestCompareExitCodes(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{pass5, restart}, exitPass, "| Latency p99    |    6.627 ms |     8.003 ms |"},
+		{[]string{pass5, restart}, exitPass, "| Latency p99    |    6.627 ms |     7.451 ms |"},
 		{[]string{"--max-regression=p99=1000%", pass5, restart}, exitPass, "Overall Status: PASS"},
 		{[]string{"--max-regression=delivery=0.1", pass5, restart}, exitFail, "Overall Status: FAIL"},
 		{[]string{"--format=markdown", "--max-regression=errors=0", pass5, restart}, exitFail, "## redisload compare: FAIL"},
