@@ -41,8 +41,10 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.Var(newDurationValue(capacity.DefaultMaxP99, &c.MaxP99), "max-p99-latency", "a step fails at or above this p99 latency")
 	fs.Float64Var(&c.MinAchieved, "min-achieved", capacity.DefaultMinAchieved, "a step fails when it publishes less than this fraction of its target rate")
 	fs.StringVar(&mode, "redis", "", "auto, url, server, container or embedded, as for a run")
-	fs.StringVar(&redisURL, "redis-url", os.Getenv("REDIS_URL"), "Redis URL (default $REDIS_URL); credentials go in it")
+	fs.StringVar(&redisURL, "redis-url", os.Getenv("REDIS_URL"), "Redis URL (default $REDIS_URL)")
 	fs.StringArrayVar(&prov.ServerArgs, "redis-server-arg", nil, "extra redis-server argument in server mode")
+	var sec securityFlags
+	sec.register(fs)
 	fs.StringVar(&c.Run.Redis.KeyPrefix, "key-prefix", bridge.DefaultKeyPrefix, "channel prefix")
 	fs.StringVar(&format, "format", "table", "table, markdown or json")
 	fs.StringVarP(&output, "output", "o", "", "write the table to this file instead of standard output")
@@ -80,6 +82,9 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	prov.URL = redisURL
 	if err := c.WithDefaults().Validate(); err != nil {
+		return usageErr("%v", err)
+	}
+	if err := sec.apply(&c.Run.Redis, redisURL, stderr); err != nil {
 		return usageErr("%v", err)
 	}
 	out := stdout

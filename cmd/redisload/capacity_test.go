@@ -74,3 +74,16 @@ func TestCapacityUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// capacity takes the password from the environment like a run does, and
+// never prints it.
+func TestCapacityPasswordFromEnv(t *testing.T) {
+	srv := redistest.StartOwn(t, "--requirepass", "capa-secret-9")
+	t.Setenv("CAPA_PW", "capa-secret-9")
+	code, out, errs := invoke(t, context.Background(), "capacity", "--redis-url="+srv.URL, "--redis-password-env=CAPA_PW",
+		"--start=50", "--max=50", "--step-duration=1", "--instances=2")
+	if code != exitPass || !strings.Contains(out, "Sustainable capacity: 2 instances at 50 events/s") ||
+		strings.Contains(out+errs, "capa-secret-9") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+}

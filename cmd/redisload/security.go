@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/spf13/pflag"
+
 	"github.com/redisload/redisload/bridge"
 	"github.com/redisload/redisload/harness"
 )
@@ -22,6 +24,16 @@ type securityFlags struct {
 	tlsCert     string
 	tlsKey      string
 	tlsInsecure bool
+}
+
+// register declares the flags on fs: the run and capacity share them.
+func (s *securityFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&s.username, "redis-username", "", "ACL user name (or in the URL)")
+	fs.StringVar(&s.passwordEnv, "redis-password-env", "", "read the password from this environment variable (default $REDIS_PASSWORD, when the URL has none)")
+	fs.StringVar(&s.tlsCA, "tls-ca", "", "PEM file of the CA that signed the server's certificate (rediss:// URLs)")
+	fs.StringVar(&s.tlsCert, "tls-cert", "", "PEM client certificate, for servers that require one (with --tls-key)")
+	fs.StringVar(&s.tlsKey, "tls-key", "", "PEM key of --tls-cert")
+	fs.BoolVar(&s.tlsInsecure, "tls-insecure", false, "do not verify the server's certificate (prints a warning)")
 }
 
 // apply fills the bridge options from the flags. The password is read from
