@@ -1,6 +1,8 @@
 package harness_test
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -277,5 +279,31 @@ func TestSeriesAndProgress(t *testing.T) {
 	}
 	if worst < 1_000_000 || last.P99SoFar <= 0 {
 		t.Errorf("interval max latency %d µs under a 1.2 s freeze; p99 so far %d", worst, last.P99SoFar)
+	}
+}
+
+// refusingServer stands for a server whose process cannot be frozen.
+type refusingServer struct{}
+
+func (refusingServer) Stop() error                   { return errors.New("stop refused") }
+func (refusingServer) Restart(context.Context) error { return errors.New("restart refused") }
+func (refusingServer) Freeze() error                 { return errors.New("freeze refused") }
+func (refusingServer) Thaw() error                   { return errors.New("thaw refused") }
+
+// A fault that cannot be applied does not stop the run: the timeline
+// records the error and a warning says so.
+func TestFaultErrorIsReported(t *testing.T) {
+	srv := redistest.Start(t)
+	res := run(t, harness.Config{Instances: 2, Duration: time.Second, Rate: 20, Server: refusingServer{},
+		Redis:  bridge.Options{URL: srv.URL, KeyPrefix: "ferr:"},
+		Faults: []harness.Fault{{At: 500 * time.Millisecond, Action: harness.FaultHang, For: 200 * time.Millisecond}}})
+	checkExact(t, res)
+	f := res.Timeline.Faults
+	if len(f) != 1 || f[0].Error != "freeze refused; undo: thaw refused" {
+		t.Fatalf("faults %+v", f)
+	}
+	want := "fault hang at 0.5s failed: freeze refused; undo: thaw refused"
+	if len(res.Warnings) != 1 || res.Warnings[0] != want {
+		t.Fatalf("warnings %q, want %q", res.Warnings, want)
 	}
 }

@@ -221,11 +221,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		Series:         seriesPoints,
 	}
 	assemble(res, cfg, start, pub, recvs, metrics, faults)
-	for _, f := range faults {
-		if f.Error != "" {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("fault %s at %.1fs failed: %s", f.Action, f.AtSeconds, f.Error))
-		}
-	}
 	return res, nil
 }
 
@@ -462,6 +457,11 @@ func warnings(res *Result, cfg Config) []string {
 	if ob := res.OutputBuffers; ob.LimitBytes > 0 && ob.PeakBytes*2 >= ob.LimitBytes {
 		w = append(w, fmt.Sprintf("instance %d's output buffer on the server reached %s, %.0f%% of the pubsub hard limit: Redis disconnects a subscriber at 100%%, and its messages are lost",
 			ob.PeakInstance, BytesLabel(ob.PeakBytes), float64(ob.PeakBytes)/float64(ob.LimitBytes)*100))
+	}
+	for _, f := range res.Timeline.Faults {
+		if f.Error != "" {
+			w = append(w, fmt.Sprintf("fault %s at %.1fs failed: %s", f.Action, f.AtSeconds, f.Error))
+		}
 	}
 	var overflow uint64
 	for _, ir := range res.Instances {
