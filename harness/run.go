@@ -184,6 +184,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	closeAll(bridges) // the receive goroutines have ended after this
 	// Fresh context: an interrupted run still reports the counters after.
 	statsCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	probe.awaitGone(statsCtx, prefix)
 	server.StatsAfter = probe.stats(statsCtx)
 	cancel()
 	for i, b := range bridges {

@@ -59,7 +59,9 @@ func newServerProbe(o bridge.Options) (*serverProbe, error) {
 		return nil, err
 	}
 	ro.MaxRetries = -1
-	ro.PoolSize = 2 // the output-buffer sampler and the fault runner
+	// One connection: the output-buffer sampler and the fault runner take
+	// turns, and the counters after the run see exactly one client of ours.
+	ro.PoolSize = 1
 	return &serverProbe{c: redis.NewClient(ro)}, nil
 }
 
@@ -210,6 +212,21 @@ func (p *serverProbe) sampleOutputBuffers(prefix string, n int, stop <-chan stru
 			return ob
 		case <-t.C:
 		}
+	}
+}
+
+// awaitGone waits, at most until ctx ends or a second, until the server
+// has dropped every connection of this run (named "<prefix>..."): a
+// closed socket reaches Redis's event loop a moment after Close returns,
+// and the counters after the run must not catch it half-way.
+func (p *serverProbe) awaitGone(ctx context.Context, prefix string) {
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		list, err := p.c.ClientList(ctx).Result()
+		if err != nil || !strings.Contains(list, "name="+prefix) {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
