@@ -49,11 +49,7 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.StringVar(&format, "format", "table", "table, markdown or json")
 	fs.StringVarP(&output, "output", "o", "", "write the table to this file instead of standard output")
 	help := fs.BoolP("help", "h", false, "show this help")
-	usageErr := func(f string, a ...any) int {
-		fmt.Fprintf(stderr, "redisload capacity: "+f+"\n", a...)
-		fmt.Fprintln(stderr, "Run 'redisload capacity --help' for usage.")
-		return exitUsage
-	}
+	usageErr := usageErrors(stderr, "redisload capacity")
 	if err := fs.Parse(args); err != nil {
 		return usageErr("%v", err)
 	}

@@ -19,11 +19,7 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 	regressions := fs.String("max-regression", "", "fail (exit 1) when NEW is worse than OLD by more than this, e.g. p99=20%,avg=20%,delivery=0.1")
 	format := fs.String("format", "table", "table or markdown")
 	help := fs.BoolP("help", "h", false, "show this help")
-	usageErr := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "redisload compare: "+format+"\n", a...)
-		fmt.Fprintln(stderr, "Run 'redisload compare --help' for usage.")
-		return exitUsage
-	}
+	usageErr := usageErrors(stderr, "redisload compare")
 	if err := fs.Parse(args); err != nil {
 		return usageErr("%v", err)
 	}

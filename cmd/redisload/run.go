@@ -163,13 +163,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var o options
 	fs := newFlagSet(&o)
-	// Every usage error is one line naming the flag, then a pointer to
-	// --help: the full usage would bury the line that matters.
-	usageErr := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "redisload: "+format+"\n", a...)
-		fmt.Fprintln(stderr, "Run 'redisload --help' for usage.")
-		return exitUsage
-	}
+	usageErr := usageErrors(stderr, "redisload")
 	if err := fs.Parse(args); err != nil {
 		return usageErr("%v", err)
 	}
@@ -324,6 +318,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitPass
+}
+
+// usageErrors returns the usage-error reporter of command: one line naming
+// the flag, then a pointer to its --help (the full usage would bury the
+// line that matters), and the exit code for bad usage.
+func usageErrors(stderr io.Writer, command string) func(format string, a ...any) int {
+	return func(format string, a ...any) int {
+		fmt.Fprintf(stderr, command+": "+format+"\n", a...)
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", command)
+		return exitUsage
+	}
 }
 
 // announce says on stderr which server the run measures and why, before
