@@ -16,8 +16,11 @@ type Batch struct {
 	ends  []int    // end offset in buf of each envelope
 	chans []string // channel of each envelope
 	seqs  []uint64 // sequence number of each envelope
-	// failed holds the sequence numbers the last Flush failed to publish.
-	failed []uint64
+	err   error    // the first invalid Add, returned by Flush
+	// failed holds the sequence numbers the last Flush did not get
+	// accepted, unknown the part of them whose outcome is unknown.
+	failed  []uint64
+	unknown int
 }
 
 // NewBatch returns an empty batch publishing through b.
@@ -31,11 +34,18 @@ func (bt *Batch) Len() int { return len(bt.ends) }
 // Add appends one event and returns the sequence number it carries.
 // sentNs is the time the event's latency counts from: a load test passes
 // the event's intended send time, so that a publisher running late shows
-// as latency instead of hiding it (coordinated omission). eventType must be
-// valid (see Subscribe) and data one JSON value.
+// as latency instead of hiding it (coordinated omission). data must be one
+// JSON value. An invalid eventType (see Subscribe) takes no sequence
+// number: Add returns 0 and the next Flush fails with the reason.
 func (bt *Batch) Add(eventType string, data []byte, sentNs int64) uint64 {
+	if !validName(eventType) {
+		if bt.err == nil {
+			bt.err = fmt.Errorf("bridge: invalid event type %q", eventType)
+		}
+		return 0
+	}
 	seq := bt.b.seq.Add(1)
-	bt.buf = AppendEnvelope(bt.buf, bt.b.opts.InstanceID, seq, sentNs, eventType, data)
+	bt.buf = AppendEnvelope(bt.buf, bt.b.opts.InstanceID, seq, sentNs, bt.b.tag(seq, sentNs), eventType, data)
 	bt.ends = append(bt.ends, len(bt.buf))
 	bt.chans = append(bt.chans, bt.b.Channel(eventType))
 	bt.seqs = append(bt.seqs, seq)
@@ -43,55 +53,98 @@ func (bt *Batch) Add(eventType string, data []byte, sentNs int64) uint64 {
 }
 
 // Flush publishes the batch in one pipeline, never retried, and empties
-// it. It returns how many publishes failed; err describes the first
-// failure. The bridge's Published, PublishErrors and Errors count each
-// event.
+// it. It returns how many publishes were not accepted, whether they failed
+// or their outcome is unknown (see Unknown); err describes the first
+// failure. The bridge's Published, PublishErrors, PublishUnknown and
+// Errors count each event.
+//
+// When ctx ends during the round trip, the round trip is interrupted at
+// once (see PublishRaw); when it has ended before, nothing is sent.
 func (bt *Batch) Flush(ctx context.Context) (failed int, err error) {
 	n := len(bt.ends)
 	bt.failed = bt.failed[:0]
+	bt.unknown = 0
+	if bt.err != nil {
+		err, bt.err = bt.err, nil
+		defer bt.reset()
+		return bt.failAll(err, false)
+	}
 	if n == 0 {
 		return 0, nil
 	}
 	defer bt.reset()
-	if bt.b.opts.DisablePublishing {
-		bt.failed = append(bt.failed, bt.seqs...)
-		return n, ErrPublishingDisabled
+	pub, err := bt.b.publisher()
+	if err == nil {
+		err = ctx.Err()
 	}
-	if bt.b.pub == nil {
-		bt.failed = append(bt.failed, bt.seqs...)
-		return n, ErrNotConnected
+	if err != nil {
+		return bt.failAll(err, false) // nothing was sent
 	}
-	pipe := bt.b.pub.Pipeline()
+	pipe := pub.Pipeline()
 	start := 0
 	for i, end := range bt.ends {
 		// The slices stay valid: buf is not appended to until reset.
 		pipe.Publish(ctx, bt.chans[i], bt.buf[start:end])
 		start = end
 	}
+	stop := context.AfterFunc(ctx, bt.b.pconns.interrupt)
 	cmds, perr := pipe.Exec(ctx)
+	stop()
+	var first error
 	for i, c := range cmds {
-		if c.Err() != nil {
+		if cerr := c.Err(); cerr != nil {
 			failed++
 			bt.failed = append(bt.failed, bt.seqs[i])
+			if outcomeUnknown(cerr) {
+				bt.unknown++
+			}
+			if first == nil {
+				first = cerr
+			}
 		}
 	}
 	if perr != nil && failed == 0 {
-		failed = n // the pipeline failed before any reply
-		bt.failed = append(bt.failed, bt.seqs...)
+		return bt.failAll(perr, outcomeUnknown(perr)) // failed with no reply at all
 	}
-	bt.b.published.Add(uint64(n - failed))
+	bt.count(n, failed)
 	if failed > 0 {
-		bt.b.publishErrors.Add(uint64(failed))
-		bt.b.errs.Add(uint64(failed))
-		err = fmt.Errorf("publish: %d of %d failed: %w", failed, n, perr)
+		err = fmt.Errorf("bridge: publish: %d of %d not accepted (%d with an unknown outcome): %w", failed, n, bt.unknown, first)
 	}
 	return failed, err
 }
 
-// Failed returns the sequence numbers of the events the last Flush failed
-// to publish, in order; valid until the next Flush. A load test uses them
+// failAll fails every event of the batch with err; unknown says whether
+// they may have been sent.
+func (bt *Batch) failAll(err error, unknown bool) (int, error) {
+	n := len(bt.seqs)
+	bt.failed = append(bt.failed, bt.seqs...)
+	if unknown {
+		bt.unknown = n
+	}
+	bt.count(n, n)
+	if n == 0 {
+		return 0, err
+	}
+	return n, fmt.Errorf("bridge: publish: %d of %d not accepted: %w", n, n, err)
+}
+
+// count adds a flush's outcome to the bridge's counters.
+func (bt *Batch) count(n, failed int) {
+	b := bt.b
+	b.published.Add(uint64(n - failed))
+	b.publishUnknown.Add(uint64(bt.unknown))
+	b.publishErrors.Add(uint64(failed - bt.unknown))
+	b.errs.Add(uint64(failed))
+}
+
+// Failed returns the sequence numbers of the events the last Flush did not
+// get accepted, in order; valid until the next Flush. A load test uses them
 // to tell a message lost in transit from one that was never accepted.
 func (bt *Batch) Failed() []uint64 { return bt.failed }
+
+// Unknown is how many of Failed have an unknown outcome: sent, with no
+// reply, so possibly delivered.
+func (bt *Batch) Unknown() int { return bt.unknown }
 
 func (bt *Batch) reset() {
 	bt.buf = bt.buf[:0]

@@ -34,6 +34,9 @@ var (
 	ErrClosed               = errors.New("bridge: closed")
 	ErrPublishingDisabled   = errors.New("bridge: publishing is disabled")
 	ErrSubscriptionDisabled = errors.New("bridge: subscription is disabled")
+	// ErrSubscriberDown: the subscriber connection is lost and not yet
+	// subscribed again.
+	ErrSubscriberDown = errors.New("bridge: the subscriber connection is down")
 	// ErrClosedByServer is the cause of a SubscriberLost when the server
 	// closed the connection: a restart, CLIENT KILL, or a subscriber over
 	// its output buffer limit.
@@ -44,15 +47,20 @@ var (
 type Metrics struct {
 	// InstanceID is the bridge's ID.
 	InstanceID string `json:"instance_id"`
-	// Connected is true between a successful Connect and Close, while the
-	// subscriber (if any) has not given up reconnecting.
+	// Connected is true between a successful Connect and Close while the
+	// subscriber (if any) is up and subscribed to everything asked for: not
+	// during an outage, and not after giving up reconnecting.
 	Connected bool `json:"connected"`
 	// Published counts messages Redis accepted.
 	Published uint64 `json:"published"`
-	// PublishErrors counts publishes that failed. Such a message may still
-	// have been delivered (a timeout after the server acted on it); it is
-	// never retried, so it is never delivered twice.
+	// PublishErrors counts publishes known to have failed: never sent, or
+	// refused by the server. They are never retried.
 	PublishErrors uint64 `json:"publish_errors"`
+	// PublishUnknown counts publishes whose outcome is unknown: sent, but
+	// no reply came (a timeout, a broken connection), so the server may
+	// or may not have delivered them. They are never retried either, so
+	// none is delivered twice.
+	PublishUnknown uint64 `json:"publish_unknown"`
 	// Received counts events handed to a handler (or dropped for want of
 	// one): every valid message except the bridge's own.
 	Received uint64 `json:"received"`
@@ -117,9 +125,12 @@ type Bridge struct {
 	redisOpt *redis.Options
 	channels map[string]string // event type -> channel, for the known types
 
-	pub   *redis.Client     // nil when publishing is disabled
-	known map[string]string // channel -> itself: resolves names without allocating
-	seq   atomic.Uint64
+	// pub is set once by Connect; atomic because publishes may run
+	// concurrently with Connect. nil when publishing is disabled.
+	pub    atomic.Pointer[redis.Client]
+	pconns pubConns          // pub's connections, for interrupting a publish
+	known  map[string]string // channel -> itself: resolves names without allocating
+	seq    atomic.Uint64
 
 	// wmu serialises writes to the subscriber connection and guards sconn,
 	// which the receive loop swaps when it reconnects; nil while down.
@@ -141,14 +152,17 @@ type Bridge struct {
 	pendingUnsub map[string]chan struct{}
 	down         bool // the subscriber connection is lost and not yet back
 	recovering   bool // reconnected; SubscriberResubscribed not yet told
+	// pongs wait for the PINGs sent on the subscriber connection, oldest
+	// first: the server answers them in order.
+	pongs []chan error
 
 	closing  chan struct{} // closed by Close to stop the receive loop
 	recvDone chan struct{} // closed when the receive loop has returned
 	gaveUp   atomic.Bool   // the subscriber ran out of reconnection retries
 
-	published, publishErrors, received atomic.Uint64
-	selfFiltered, malformed, errs      atomic.Uint64
-	subConnects                        atomic.Uint64
+	published, publishErrors, publishUnknown atomic.Uint64
+	received, selfFiltered, malformed, errs  atomic.Uint64
+	subConnects                              atomic.Uint64
 }
 
 const (
@@ -222,12 +236,17 @@ func (b *Bridge) Connect(ctx context.Context) error {
 		// Named so that CLIENT LIST on the server maps connections to
 		// instances (the harness reads subscribers' buffers that way).
 		po.ClientName = b.opts.InstanceID + "/pub"
-		b.pub = redis.NewClient(&po)
-		if err := b.pub.Ping(ctx).Err(); err != nil {
-			_ = b.pub.Close()
-			b.pub = nil
+		dial := po.Dialer
+		if dial == nil {
+			dial = netDialer(po.DialTimeout).DialContext
+		}
+		po.Dialer = b.pconns.dialer(dial)
+		pub := redis.NewClient(&po)
+		if err := pub.Ping(ctx).Err(); err != nil {
+			_ = pub.Close()
 			return b.connectError("publisher", err)
 		}
+		b.pub.Store(pub)
 	}
 	if !b.opts.DisableSubscription {
 		sc, err := b.dialSubscriber(ctx)
@@ -248,7 +267,16 @@ func (b *Bridge) Connect(ctx context.Context) error {
 // connectError names the address (never the password) and the connection,
 // and says what to fix where the cause is known.
 func (b *Bridge) connectError(which string, err error) error {
-	return fmt.Errorf("connect %s to %s: %w", which, b.redisOpt.Addr, classify(err, b.redisOpt.TLSConfig != nil))
+	usingTLS := b.redisOpt.TLSConfig != nil
+	if !usingTLS && closedAtOnce(err) {
+		// A server that refuses a client (maxclients) says why and
+		// closes at once; the reset usually destroys the reply before it
+		// is read. Listening once more, without writing, hears it.
+		if text := refusal(b.redisOpt.Addr, b.opts.DialTimeout); text != "" {
+			err = fmt.Errorf("%s: %w", text, err)
+		}
+	}
+	return fmt.Errorf("bridge: connect %s to %s: %w", which, b.redisOpt.Addr, classify(err, usingTLS))
 }
 
 // Close stops the receive loop, closes both connections and waits for the
@@ -293,8 +321,8 @@ func (b *Bridge) Close() error {
 
 // closeClients closes the publisher's client, if any.
 func (b *Bridge) closeClients() error {
-	if b.pub != nil {
-		return b.pub.Close()
+	if pub := b.pub.Load(); pub != nil {
+		return pub.Close()
 	}
 	return nil
 }
@@ -334,29 +362,68 @@ var envelopePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return
 // PublishRaw sends data, which must be one valid JSON value, as one event of
 // eventType, and returns the sequence number it carried. Every call takes a
 // sequence number, failed or not, so receivers see a failed publish as a gap.
+//
+// When ctx ends while the publish waits for Redis, the wait is interrupted
+// at once, and so are the bridge's other publishes then in flight; the
+// error then wraps ErrOutcomeUnknown when the message may have been sent.
 func (b *Bridge) PublishRaw(ctx context.Context, eventType string, data []byte) (uint64, error) {
-	if b.opts.DisablePublishing {
-		return 0, ErrPublishingDisabled
-	}
-	if b.pub == nil {
-		return 0, ErrNotConnected
+	pub, err := b.publisher()
+	if err != nil {
+		return 0, err
 	}
 	if !validName(eventType) {
 		return 0, fmt.Errorf("bridge: invalid event type %q", eventType)
 	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("bridge: publish %s: %w", eventType, err)
+	}
 	seq := b.seq.Add(1)
+	now := time.Now().UnixNano()
 	bp := envelopePool.Get().(*[]byte)
-	buf := AppendEnvelope((*bp)[:0], b.opts.InstanceID, seq, time.Now().UnixNano(), eventType, data)
-	err := b.pub.Publish(ctx, b.Channel(eventType), buf).Err()
+	buf := AppendEnvelope((*bp)[:0], b.opts.InstanceID, seq, now, b.tag(seq, now), eventType, data)
+	stop := context.AfterFunc(ctx, b.pconns.interrupt)
+	err = pub.Publish(ctx, b.Channel(eventType), buf).Err()
+	stop()
 	*bp = buf
 	envelopePool.Put(bp)
 	if err != nil {
-		b.publishErrors.Add(1)
 		b.errs.Add(1)
-		return seq, fmt.Errorf("publish %s: %w", eventType, err)
+		if outcomeUnknown(err) {
+			b.publishUnknown.Add(1)
+			return seq, fmt.Errorf("bridge: publish %s: %w: %w", eventType, ErrOutcomeUnknown, err)
+		}
+		b.publishErrors.Add(1)
+		return seq, fmt.Errorf("bridge: publish %s: %w", eventType, err)
 	}
 	b.published.Add(1)
 	return seq, nil
+}
+
+// ErrOutcomeUnknown is wrapped by a publish error when the message was sent
+// but no reply said whether Redis took it: it may still be delivered.
+var ErrOutcomeUnknown = errors.New("outcome unknown")
+
+// publisher returns the publisher's client, or why there is none.
+func (b *Bridge) publisher() (*redis.Client, error) {
+	if b.opts.DisablePublishing {
+		return nil, ErrPublishingDisabled
+	}
+	if b.isClosing() {
+		return nil, ErrClosed
+	}
+	pub := b.pub.Load()
+	if pub == nil {
+		return nil, ErrNotConnected
+	}
+	return pub, nil
+}
+
+// tag is the authentication tag of one message, 0 (none) without a key.
+func (b *Bridge) tag(seq uint64, sentNs int64) uint64 {
+	if b.opts.TagKey.IsZero() {
+		return 0
+	}
+	return b.opts.TagKey.Tag(b.opts.InstanceID, seq, sentNs)
 }
 
 // Subscribe subscribes to the given event types and returns once Redis has
@@ -463,6 +530,66 @@ func (b *Bridge) changeSubscriptions(ctx context.Context, subscribe bool, eventT
 	}
 }
 
+// Ping checks both connections with a round trip within ctx: PING on the
+// publisher, and PING on the subscriber connection answered through its
+// receive loop, which proves the server is still serving this subscriber,
+// not only that the socket is open (a frozen server keeps it open).
+func (b *Bridge) Ping(ctx context.Context) error {
+	b.mu.Lock()
+	state, down := b.state, b.down || b.gaveUp.Load()
+	b.mu.Unlock()
+	switch {
+	case state == stateClosed:
+		return ErrClosed
+	case state != stateConnected:
+		return ErrNotConnected
+	}
+	if down && !b.opts.DisableSubscription {
+		return ErrSubscriberDown
+	}
+	if pub := b.pub.Load(); pub != nil {
+		stop := context.AfterFunc(ctx, b.pconns.interrupt)
+		err := pub.Ping(ctx).Err()
+		stop()
+		if err != nil {
+			return fmt.Errorf("bridge: ping publisher: %w", err)
+		}
+	}
+	if b.opts.DisableSubscription {
+		return nil
+	}
+	w := make(chan error, 1)
+	b.wmu.Lock()
+	if b.sconn == nil {
+		b.wmu.Unlock()
+		return ErrSubscriberDown
+	}
+	// The waiter is queued under wmu, with the write: pongs come back in
+	// the order the PINGs were written.
+	b.mu.Lock()
+	b.pongs = append(b.pongs, w)
+	b.mu.Unlock()
+	b.sconn.appendCommand("PING")
+	_ = b.sconn.flush() // a failed write shows as a lost connection
+	b.wmu.Unlock()
+	select {
+	case err := <-w:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("bridge: ping subscriber: %w", ctx.Err())
+	}
+}
+
+// pong releases the oldest PING waiter with err.
+func (b *Bridge) pong(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.pongs) > 0 {
+		b.pongs[0] <- err // buffered: never blocks
+		b.pongs = b.pongs[1:]
+	}
+}
+
 // Ready reports whether the bridge is connected and has no subscription
 // change waiting for confirmation.
 func (b *Bridge) Ready() bool {
@@ -475,7 +602,7 @@ func (b *Bridge) Ready() bool {
 // Metrics returns a snapshot of the bridge's counters.
 func (b *Bridge) Metrics() Metrics {
 	b.mu.Lock()
-	connected := b.state == stateConnected && !b.gaveUp.Load()
+	connected := b.state == stateConnected && !b.gaveUp.Load() && !b.down && !b.recovering
 	subs := make([]string, 0, len(b.active))
 	for ch := range b.active {
 		subs = append(subs, ch[len(b.opts.KeyPrefix):])
@@ -491,6 +618,7 @@ func (b *Bridge) Metrics() Metrics {
 		Connected:           connected,
 		Published:           b.published.Load(),
 		PublishErrors:       b.publishErrors.Load(),
+		PublishUnknown:      b.publishUnknown.Load(),
 		Received:            b.received.Load(),
 		SelfFiltered:        b.selfFiltered.Load(),
 		Malformed:           b.malformed.Load(),
@@ -515,6 +643,8 @@ func (b *Bridge) receiveLoop(sc *subConn) {
 				b.dispatch(p.channel, p.payload, ev)
 			case pushSubscribe, pushUnsubscribe:
 				b.confirm(p.kind == pushSubscribe, p.channel)
+			case pushPong:
+				b.pong(nil)
 			case pushError:
 				b.errs.Add(1) // a command refused, e.g. SUBSCRIBE under an ACL
 			}
@@ -544,6 +674,11 @@ func (b *Bridge) reconnect(old *subConn, cause error) *subConn {
 	b.mu.Lock()
 	b.down = true
 	clear(b.active) // the server forgot them with the connection
+	// PINGs written to the lost connection will not be answered.
+	for _, w := range b.pongs {
+		w <- ErrSubscriberDown
+	}
+	b.pongs = nil
 	// An unsubscription is complete: the connection that held it is gone.
 	for ch, w := range b.pendingUnsub {
 		close(w)

@@ -2,6 +2,7 @@ package bridge_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strconv"
 	"strings"
@@ -31,6 +32,13 @@ func (c *collector) handle(ev *bridge.Event) {
 	c.evs = append(c.evs, *ev)
 	c.mu.Unlock()
 	c.seen <- struct{}{}
+}
+
+// events returns a copy of what was handled so far.
+func (c *collector) events() []bridge.Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]bridge.Event(nil), c.evs...)
 }
 
 // wait blocks until n events were handled, failing after a bound.
@@ -418,8 +426,12 @@ func TestSubscriberSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the loss to be noticed", func() bool { return !b.Ready() })
-	if m := b.Metrics(); m.Subscriptions != 0 || !m.Connected {
-		t.Fatalf("during the outage: %+v, want connected (retrying) with 0 active subscriptions", m)
+	// Retrying, but not connected: messages published now are lost to it.
+	if m := b.Metrics(); m.Subscriptions != 0 || m.Connected {
+		t.Fatalf("during the outage: %+v, want not connected, with 0 active subscriptions", m)
+	}
+	if err := b.Ping(ctx(t)); !errors.Is(err, bridge.ErrSubscriberDown) {
+		t.Fatalf("Ping during the outage: %v, want ErrSubscriberDown", err)
 	}
 	// Asked for while down: waits for the new connection, then succeeds.
 	subscribed := make(chan error, 1)

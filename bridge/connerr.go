@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -23,6 +24,9 @@ var (
 	ErrTLSUntrusted = errors.New("TLS: the server's certificate is not trusted")
 	// ErrTLSMismatch: one side speaks TLS and the other does not.
 	ErrTLSMismatch = errors.New("TLS mismatch")
+	// ErrMaxClients: the server has as many clients as its maxclients
+	// setting allows and refused this connection.
+	ErrMaxClients = errors.New("the server refused the connection: max number of clients reached (raise its maxclients, or run fewer instances)")
 )
 
 // tlsHandshakeTimeout bounds a TLS handshake. A plain-TCP Redis answers a
@@ -70,8 +74,10 @@ func classify(err error, usingTLS bool) error {
 	msg := err.Error()
 	var certErr *tls.CertificateVerificationError
 	switch {
-	case errors.Is(err, ErrTLSMismatch):
+	case errors.Is(err, ErrTLSMismatch), errors.Is(err, ErrMaxClients):
 		return err
+	case strings.Contains(msg, "max number of clients reached"):
+		return fmt.Errorf("%w (%s)", ErrMaxClients, firstSentence(msg))
 	case strings.HasPrefix(msg, "WRONGPASS"):
 		return fmt.Errorf("%w: wrong username or password (%s)", ErrAuthFailed, firstSentence(msg))
 	case strings.HasPrefix(msg, "NOAUTH"):
@@ -80,11 +86,36 @@ func classify(err error, usingTLS bool) error {
 		return fmt.Errorf("%w (%v)", ErrTLSUntrusted, certErr.Err)
 	case strings.Contains(msg, "first record does not look like a TLS handshake"):
 		return fmt.Errorf("%w: the server answered in plain text (use redis://, not rediss://)", ErrTLSMismatch)
-	case !usingTLS && (errors.Is(err, io.EOF) || strings.Contains(msg, "connection reset by peer")):
+	case !usingTLS && closedAtOnce(err):
 		return fmt.Errorf("%w: the server closed the connection at the first command (%v): if the port expects TLS, use a rediss:// URL",
 			ErrTLSMismatch, err)
 	}
 	return err
+}
+
+// closedAtOnce reports whether err says the server closed the connection.
+func closedAtOnce(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		strings.Contains(err.Error(), "connection reset by peer")
+}
+
+// refusal connects to addr and reads, without writing, what the server
+// says on its own within a moment: Redis greets a client it refuses with
+// an error line. It returns that line, or "".
+func refusal(addr string, dialTimeout time.Duration) string {
+	c, err := net.DialTimeout("tcp", addr, min(dialTimeout, time.Second))
+	if err != nil {
+		return ""
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	buf := make([]byte, 256)
+	n, _ := io.ReadAtLeast(c, buf, 1)
+	line, _, _ := strings.Cut(string(buf[:n]), "\r\n")
+	if !strings.HasPrefix(line, "-") {
+		return ""
+	}
+	return strings.TrimPrefix(line, "-")
 }
 
 // firstSentence trims a server error to its first sentence.

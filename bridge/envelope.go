@@ -33,6 +33,9 @@ type Event struct {
 	// ReceivedNs is the receiver's wall clock in Unix nanoseconds, read once
 	// per message as it came off the connection.
 	ReceivedNs int64
+	// Tag is the message's authentication tag (see TagKey); 0 when it has
+	// none or it is not 16 hexadecimal digits.
+	Tag uint64
 }
 
 // Decode unmarshals the event's payload into v.
@@ -43,20 +46,27 @@ func (e *Event) Decode(v any) error {
 // AppendEnvelope appends the wire form of one event to dst and returns it.
 //
 // The envelope is the TypeScript bridge's {type, data, timestamp, source}
-// plus seq and sent_ns. redisload's own fields come first, in this fixed
+// plus seq, sent_ns and, when tag is not 0, an authentication tag as 16
+// hexadecimal digits. redisload's own fields come first, in this fixed
 // order, so that decodeEnvelope can read them by scanning instead of parsing:
 //
-//	{"source":"id","seq":1,"sent_ns":1700000000000000000,"type":"ticker","timestamp":1700000000000,"data":{...}}
+//	{"source":"id","seq":1,"sent_ns":1700000000000000000,"tag":"0123456789abcdef","type":"ticker","timestamp":1700000000000,"data":{...}}
 //
 // source and eventType must already be valid JSON string contents (see
-// validName); data must be one valid JSON value.
-func AppendEnvelope(dst []byte, source string, seq uint64, sentNs int64, eventType string, data []byte) []byte {
+// validName); data must be one valid JSON value. Peers that do not know a
+// field (the TypeScript bridge) ignore it.
+func AppendEnvelope(dst []byte, source string, seq uint64, sentNs int64, tag uint64, eventType string, data []byte) []byte {
 	dst = append(dst, `{"source":"`...)
 	dst = append(dst, source...)
 	dst = append(dst, `","seq":`...)
 	dst = strconv.AppendUint(dst, seq, 10)
 	dst = append(dst, `,"sent_ns":`...)
 	dst = strconv.AppendInt(dst, sentNs, 10)
+	if tag != 0 {
+		dst = append(dst, `,"tag":"`...)
+		dst = appendHex16(dst, tag)
+		dst = append(dst, '"')
+	}
 	dst = append(dst, `,"type":"`...)
 	dst = append(dst, eventType...)
 	dst = append(dst, `","timestamp":`...)
@@ -107,6 +117,13 @@ func scanEnvelope(p string, ev *Event) bool {
 	}
 	if sent, i, ok = digits(p, i); !ok {
 		return false
+	}
+	ev.Tag = 0
+	if j, tagged := expect(p, i, `,"tag":"`); tagged {
+		if ev.Tag, ok = parseHex16(p, j); !ok || len(p) <= j+16 || p[j+16] != '"' {
+			return false
+		}
+		i = j + 17
 	}
 	if i, ok = expect(p, i, `,"type":"`); !ok {
 		return false
@@ -226,6 +243,7 @@ type jsonEnvelope struct {
 	Source    json.RawMessage `json:"source"`
 	Seq       uint64          `json:"seq"`
 	SentNs    int64           `json:"sent_ns"`
+	Tag       string          `json:"tag"`
 }
 
 // decodeEnvelopeJSON decodes any JSON object with a string "type" field.
@@ -239,6 +257,10 @@ func decodeEnvelopeJSON(payload string, ev *Event) error {
 	ev.Timestamp = int64(env.Timestamp)
 	ev.Seq = env.Seq
 	ev.SentNs = env.SentNs
+	ev.Tag = 0
+	if len(env.Tag) == 16 {
+		ev.Tag, _ = parseHex16(env.Tag, 0) // 0, "none", when not hex
+	}
 	ev.Source = ""
 	if len(env.Source) > 0 {
 		var s string
@@ -250,6 +272,38 @@ func decodeEnvelopeJSON(payload string, ev *Event) error {
 		}
 	}
 	return nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendHex16 appends v as exactly 16 lowercase hexadecimal digits.
+func appendHex16(dst []byte, v uint64) []byte {
+	for shift := 60; shift >= 0; shift -= 4 {
+		dst = append(dst, hexDigits[(v>>uint(shift))&0xf])
+	}
+	return dst
+}
+
+// parseHex16 reads exactly 16 lowercase hexadecimal digits at i. The
+// canonical form only: a tag has one spelling, so that the scanner and the
+// JSON fallback can never read one message two ways.
+func parseHex16(p string, i int) (uint64, bool) {
+	if len(p)-i < 16 {
+		return 0, false
+	}
+	var v uint64
+	for j := i; j < i+16; j++ {
+		c := p[j]
+		switch {
+		case c >= '0' && c <= '9':
+			v = v<<4 | uint64(c-'0')
+		case c >= 'a' && c <= 'f':
+			v = v<<4 | uint64(c-'a'+10)
+		default:
+			return 0, false
+		}
+	}
+	return v, true
 }
 
 // validName reports whether s can be written into an envelope verbatim: a

@@ -7,7 +7,7 @@ import (
 
 func TestEnvelopeRoundTripScans(t *testing.T) {
 	data := `{"symbol":"BTC/USDT","price":65000.5}`
-	p := string(AppendEnvelope(nil, "run-1", 42, 1700000000123456789, "exchange:error", []byte(data)))
+	p := string(AppendEnvelope(nil, "run-1", 42, 1700000000123456789, 0, "exchange:error", []byte(data)))
 	want := `{"source":"run-1","seq":42,"sent_ns":1700000000123456789,"type":"exchange:error","timestamp":1700000000123,"data":{"symbol":"BTC/USDT","price":65000.5}}`
 	if p != want {
 		t.Fatalf("envelope:\n got %s\nwant %s", p, want)
@@ -27,6 +27,39 @@ func TestEnvelopeRoundTripScans(t *testing.T) {
 
 // The TypeScript bridge's own messages have no seq and a numeric pid as
 // source; they must decode through the fallback.
+// A tag travels as 16 lowercase hex digits between sent_ns and type; the
+// scanner and the JSON fallback read it alike, and anything but the
+// canonical spelling is no tag (which fails verification).
+func TestEnvelopeTag(t *testing.T) {
+	p := string(AppendEnvelope(nil, "run-1", 42, 7, 0x00ab12cd34ef5678, "ticker", []byte("1")))
+	want := `{"source":"run-1","seq":42,"sent_ns":7,"tag":"00ab12cd34ef5678","type":"ticker","timestamp":0,"data":1}`
+	if p != want {
+		t.Fatalf("envelope:\n got %s\nwant %s", p, want)
+	}
+	var ev Event
+	if !scanEnvelope(p, &ev) || ev.Tag != 0x00ab12cd34ef5678 || ev.Seq != 42 || ev.Type != "ticker" {
+		t.Fatalf("scanned %+v", ev)
+	}
+	if err := decodeEnvelopeJSON(p, &ev); err != nil || ev.Tag != 0x00ab12cd34ef5678 {
+		t.Fatalf("decoded %+v, %v", ev, err)
+	}
+	for _, bad := range []string{"00AB12CD34EF5678", "ab12cd34ef5678", "00ab12cd34ef56789", "00ab12cd34ef567g"} {
+		p := `{"source":"run-1","seq":42,"sent_ns":7,"tag":"` + bad + `","type":"ticker","timestamp":0,"data":1}`
+		ev = Event{Tag: 99}
+		if scanEnvelope(p, &ev) {
+			t.Errorf("scan accepted tag %q", bad)
+		}
+		if err := decodeEnvelope(p, &ev); err != nil || ev.Tag != 0 {
+			t.Errorf("tag %q decoded as %x, %v; want no tag", bad, ev.Tag, err)
+		}
+	}
+	// An untagged message after a tagged one carries no stale tag.
+	ev = Event{Tag: 99}
+	if !scanEnvelope(string(AppendEnvelope(nil, "a", 1, 1, 0, "ticker", []byte("1"))), &ev) || ev.Tag != 0 {
+		t.Fatalf("untagged scan left tag %x", ev.Tag)
+	}
+}
+
 func TestEnvelopeDecodesTypeScriptMessages(t *testing.T) {
 	var ev Event
 	p := `{"type":"ticker","data":{"symbol":"ETH/USDT"},"timestamp":1700000000000,"source":4242}`
@@ -88,9 +121,11 @@ func TestValidName(t *testing.T) {
 // FuzzScanAgreesWithJSON: whatever the scanner accepts, a full JSON decoder
 // reads the same way. The scanner is a shortcut, never a second opinion.
 func FuzzScanAgreesWithJSON(f *testing.F) {
-	f.Add(string(AppendEnvelope(nil, "i-1", 1, 2, "ticker", []byte(`{"a":1}`))))
+	f.Add(string(AppendEnvelope(nil, "i-1", 1, 2, 0, "ticker", []byte(`{"a":1}`))))
 	f.Add(`{"source":"x","seq":0,"sent_ns":0,"type":"t","timestamp":0,"data":"s"}`)
 	f.Add(`{"type":"ticker","data":{},"timestamp":1,"source":1}`)
+	f.Add(string(AppendEnvelope(nil, "redisload-ab12cd34-7", 3, 1700000000123456789, 0xdeadbeef00c0ffee, "ticker", []byte(`{"p":[1,"x"]}`))))
+	f.Add(`{"source":"x","seq":1,"sent_ns":1,"tag":"0123456789abcdef","type":"t","timestamp":0,"data":null}`)
 	f.Fuzz(func(t *testing.T, p string) {
 		var scanned, decoded Event
 		if !scanEnvelope(p, &scanned) || !json.Valid([]byte(p)) {
@@ -108,6 +143,7 @@ func FuzzScanAgreesWithJSON(f *testing.F) {
 			return string(b)
 		}
 		if scanned.Source != decoded.Source || scanned.Seq != decoded.Seq || scanned.SentNs != decoded.SentNs ||
+			scanned.Tag != decoded.Tag ||
 			scanned.Type != decoded.Type || scanned.Timestamp != decoded.Timestamp ||
 			compact(scanned.Data) != compact(decoded.Data) {
 			t.Fatalf("scan %+v != json %+v for %q", scanned, decoded, p)
@@ -120,12 +156,12 @@ func BenchmarkAppendEnvelope(b *testing.B) {
 	buf := make([]byte, 0, 512)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		buf = AppendEnvelope(buf[:0], "redisload-ab12cd34-7", uint64(i), 1700000000123456789, "ticker", data)
+		buf = AppendEnvelope(buf[:0], "redisload-ab12cd34-7", uint64(i), 1700000000123456789, 0, "ticker", data)
 	}
 }
 
 func BenchmarkDecodeEnvelopeScan(b *testing.B) {
-	p := string(AppendEnvelope(nil, "redisload-ab12cd34-7", 123456, 1700000000123456789, "ticker",
+	p := string(AppendEnvelope(nil, "redisload-ab12cd34-7", 123456, 1700000000123456789, 0, "ticker",
 		[]byte(`{"symbol":"BTC/USDT","price":65000.12,"bid":64999.9,"ask":65000.3,"volume":1234.5}`)))
 	var ev Event
 	b.ReportAllocs()
@@ -137,7 +173,7 @@ func BenchmarkDecodeEnvelopeScan(b *testing.B) {
 }
 
 func BenchmarkDecodeEnvelopeJSON(b *testing.B) {
-	p := string(AppendEnvelope(nil, "redisload-ab12cd34-7", 123456, 1700000000123456789, "ticker",
+	p := string(AppendEnvelope(nil, "redisload-ab12cd34-7", 123456, 1700000000123456789, 0, "ticker",
 		[]byte(`{"symbol":"BTC/USDT","price":65000.12,"bid":64999.9,"ask":65000.3,"volume":1234.5}`)))
 	var ev Event
 	b.ReportAllocs()

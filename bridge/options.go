@@ -111,6 +111,13 @@ type Options struct {
 	// default: nil (TLS only for rediss://)
 	TLSConfig *tls.Config
 
+	// TagKey, when not zero, makes every message carry an authentication
+	// tag (see TagKey), so that receivers holding the key can tell the
+	// bridge's messages from forged ones. Load tests set it to a key of the
+	// run's own; it must never be published.
+	// default: zero (no tag)
+	TagKey TagKey
+
 	// DeliverOwn hands messages published by this bridge to the handler
 	// instead of dropping them. It exists so that tests can prove that a
 	// failed self-filter is detected; an application never wants it.

@@ -57,6 +57,7 @@ const (
 	pushSubscribe
 	pushUnsubscribe
 	pushError // a top-level error reply; text in push.payload
+	pushPong  // the reply to a PING sent while subscribed
 )
 
 // push is one reply read from the subscriber connection. payload aliases
@@ -193,6 +194,9 @@ func (sc *subConn) readKnown(known map[string]string) (push, error) {
 	}
 	switch line[0] {
 	case '+', ':':
+		if string(line) == "+PONG" { // PING without any subscription
+			return push{kind: pushPong}, nil
+		}
 		return push{kind: pushOther}, nil
 	case '-':
 		return push{kind: pushError, payload: line[1:]}, nil
@@ -224,6 +228,8 @@ func (sc *subConn) readKnown(known map[string]string) (push, error) {
 		p.kind = pushSubscribe
 	case string(kind) == "unsubscribe" && n == 3:
 		p.kind = pushUnsubscribe
+	case string(kind) == "pong" && n == 2:
+		return push{kind: pushPong}, sc.skip(1)
 	default:
 		return push{kind: pushOther}, sc.skip(n - 1) // pong, pmessage, ...
 	}

@@ -37,7 +37,7 @@ func TestReadReplies(t *testing.T) {
 		{pushError, "", "NOAUTH Authentication required."},
 		{pushSubscribe, "ws:ticker", ""},
 		{pushMessage, "ws:ticker", "hello"},
-		{pushOther, "", ""}, // pong
+		{pushPong, "", ""},
 		{pushOther, "", ""}, // pmessage: the bridge never pattern-subscribes
 		{pushMessage, "ws:other", "012345678901234567890123456789012345678901234567890123456789"}, // > buffer
 		{pushOther, "", ""}, // unknown push with a nested array

@@ -146,3 +146,16 @@ func (s *Server) Client(t testing.TB) *redis.Client {
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
+
+// Kill ends a server of the test's own (StartOwn) as kill -9 does: no
+// shutdown, every connection reset, and nothing restarts it.
+func Kill(t testing.TB, s *Server) {
+	t.Helper()
+	p, err := os.FindProcess(s.Inst.Pid())
+	if err != nil || s.Inst.Pid() == 0 {
+		t.Fatalf("kill: no redis-server process of the test's own (%v)", err)
+	}
+	if err := p.Kill(); err != nil {
+		t.Fatalf("kill: %v", err)
+	}
+}
