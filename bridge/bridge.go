@@ -779,7 +779,10 @@ func (b *Bridge) dispatch(channel string, payload []byte, ev *Event) {
 		b.malformed.Add(1)
 		return
 	}
-	if ev.Source == b.opts.InstanceID && !b.opts.DeliverOwn {
+	// An echo of its own is dropped only when it verifies as its own: a
+	// message forged with this bridge's ID goes to the handler, which can
+	// tell it from a genuine one.
+	if ev.Source == b.opts.InstanceID && !b.opts.DeliverOwn && (b.opts.TagKey.IsZero() || b.opts.TagKey.Verify(ev)) {
 		b.selfFiltered.Add(1)
 		return
 	}

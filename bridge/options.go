@@ -80,6 +80,12 @@ type Options struct {
 	// DialTimeout bounds each connection attempt.
 	// default: 5s
 	DialTimeout time.Duration
+	// PublishTimeout bounds each publish's round trip, or a pipeline's,
+	// on the publisher connection: past it the publish fails with an
+	// unknown outcome (it may still be delivered). -1 means no bound but
+	// the ctx's.
+	// default: 5s (go-redis's read timeout)
+	PublishTimeout time.Duration
 	// Reconnect governs how the subscriber connection is re-established
 	// after it breaks.
 	Reconnect ReconnectOptions
@@ -218,6 +224,8 @@ func (o Options) redisOptions() (*redis.Options, error) {
 		ro.DB = o.DB
 	}
 	ro.DialTimeout = o.DialTimeout
+	// go-redis's "0 means default" and "-1 means none" are the bridge's.
+	ro.ReadTimeout, ro.WriteTimeout = o.PublishTimeout, o.PublishTimeout
 	// One dial attempt per connection: go-redis would retry a failed dial
 	// five times, multiplying every connect error (a TLS mismatch took
 	// 15 s). The subscriber has its own reconnection policy, and a

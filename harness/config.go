@@ -94,6 +94,12 @@ type Config struct {
 	// redisload started it (provision.Instance in server mode).
 	// default: nil
 	Server ServerControl
+	// DisableTags publishes without authentication tags: a message that
+	// claims to be the run's own is then checked by its instance index,
+	// sequence number and send time only, which makes a forgery implausible
+	// but not impossible. It exists to measure the tags' cost.
+	// default: false (tags on)
+	DisableTags bool
 	// DisableSelfFilter makes every bridge hand its own messages to the
 	// harness, which counts them as self-received. It exists to prove that
 	// the self-filter check can fail.

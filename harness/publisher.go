@@ -33,9 +33,11 @@ type publisher struct {
 	// has seen from source j (written by receiver i only).
 	receipts [][]atomic.Uint64
 
-	// published and errors are filled from the instances when run returns.
+	// published, errors and unknown are filled from the instances when
+	// run returns.
 	published []uint64
 	errors    []uint64
+	unknown   []uint64
 	sendDelay *hdrhistogram.Histogram // merged; intended → actual, µs
 }
 
@@ -52,25 +54,29 @@ type instancePublisher struct {
 	due     []uint64 // popped event numbers, len = the pipeline limit
 	payload []byte
 	startNs int64
-	nsPer   float64 // nanoseconds between events of the whole schedule
+	nsPer   float64   // nanoseconds between events of the whole schedule
+	limit   *seqLimit // the receivers' bound on this instance's sequence numbers
 	log     *eventLog
 
-	published, errors uint64
-	sent              atomic.Uint64 // published, for the series sampler to read while running
-	delay             *hdrhistogram.Histogram
-	bursts            []ErrorBurst // failed publishes, in seconds from startNs
-	// failedSeqs are the sequence numbers of failed publishes, as ranges:
-	// failures come in runs, so this stays small.
+	// published, errors and unknown are the outcomes of its publishes:
+	// accepted, known to have failed, sent with no reply.
+	published, errors, unknown uint64
+	sent                       atomic.Uint64 // published, for the series sampler to read while running
+	delay                      *hdrhistogram.Histogram
+	bursts                     []ErrorBurst // failed publishes, in seconds from startNs
+	// failedSeqs are the sequence numbers of publishes not accepted (failed
+	// or unknown), as ranges: failures come in runs, so this stays small.
 	failedSeqs []seqRange
 }
 
-func newPublisher(cfg Config, seed uint64, bridges []*bridge.Bridge, log *eventLog) *publisher {
+func newPublisher(cfg Config, seed uint64, bridges []*bridge.Bridge, limits []seqLimit, log *eventLog) *publisher {
 	p := &publisher{
 		cfg:       cfg,
 		rng:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		log:       log,
 		published: make([]uint64, len(bridges)),
 		errors:    make([]uint64, len(bridges)),
+		unknown:   make([]uint64, len(bridges)),
 	}
 	perInstance := cfg.Rate / float64(cfg.publishers())
 	for i, b := range bridges {
@@ -81,7 +87,7 @@ func newPublisher(cfg Config, seed uint64, bridges []*bridge.Bridge, log *eventL
 			index: i, b: b, ring: newRing(perInstance), kick: make(chan struct{}, 1),
 			gen: newEventGen(rng), types: cfg.EventTypes, batch: b.NewBatch(),
 			due: make([]uint64, cfg.Pipeline), payload: make([]byte, 0, 1024),
-			nsPer: 1e9 / cfg.Rate, log: log, delay: newHistogram(),
+			nsPer: 1e9 / cfg.Rate, limit: &limits[i], log: log, delay: newHistogram(),
 		})
 	}
 	return p
@@ -97,9 +103,11 @@ const maxBatch = 1024
 // intended send time) and saves most of the CPU per event at high rates.
 const minTick = time.Millisecond
 
-// run publishes until every event is sent, the duration is over, or ctx is
-// cancelled, and returns once every instance has published what it was
-// handed.
+// run publishes until every event is sent, the duration is over, or ctx
+// ends, and returns once every instance has published what it was handed.
+// ctx bounds the publishes themselves too: when it ends, a round trip in
+// progress is interrupted and what is still queued is not sent (a
+// shortfall, not a failure).
 func (p *publisher) run(ctx context.Context, start time.Time) {
 	var wg sync.WaitGroup
 	done := make(chan struct{})
@@ -112,7 +120,7 @@ func (p *publisher) run(ctx context.Context, start time.Time) {
 				ip.closedLoop(ctx, start.Add(p.cfg.Duration), p.receipts, p.cfg.MaxInFlight, p.cfg.subscribes)
 				return
 			}
-			ip.loop(done)
+			ip.loop(ctx, done)
 		}()
 	}
 	if !p.cfg.MaxRate {
@@ -123,7 +131,7 @@ func (p *publisher) run(ctx context.Context, start time.Time) {
 
 	p.sendDelay = newHistogram()
 	for i, ip := range p.insts {
-		p.published[i], p.errors[i] = ip.published, ip.errors
+		p.published[i], p.errors[i], p.unknown[i] = ip.published, ip.errors, ip.unknown
 		p.sendDelay.Merge(ip.delay) // same range: nothing is dropped
 	}
 }
@@ -203,13 +211,13 @@ func (ip *instancePublisher) wake() {
 }
 
 // loop publishes on every wake-up until done, then publishes what is left.
-func (ip *instancePublisher) loop(done <-chan struct{}) {
+func (ip *instancePublisher) loop(ctx context.Context, done <-chan struct{}) {
 	for {
 		select {
 		case <-ip.kick:
-			ip.publishDue()
+			ip.publishDue(ctx)
 		case <-done:
-			ip.publishDue()
+			ip.publishDue(ctx)
 			return
 		}
 	}
@@ -242,23 +250,30 @@ func (ip *instancePublisher) closedLoop(ctx context.Context, deadline time.Time,
 		for range n {
 			last = ip.add(nowNs, nowNs) // no schedule: sent when intended
 		}
-		ip.flush(n)
+		ip.limit.Store(last)
+		ip.flush(ctx, n)
 	}
 }
 
 // publishDue empties the ring, one pipeline of at most Pipeline events at
-// a time.
-func (ip *instancePublisher) publishDue() {
+// a time. Once ctx has ended it empties the ring without publishing: those
+// events take no sequence number and count as not sent.
+func (ip *instancePublisher) publishDue(ctx context.Context) {
 	for {
 		n := ip.ring.popInto(ip.due)
 		if n == 0 {
 			return
 		}
-		nowNs := time.Now().UnixNano() // once per batch
-		for _, k := range ip.due[:n] {
-			ip.add(ip.startNs+int64(float64(k)*ip.nsPer), nowNs)
+		if ctx.Err() != nil {
+			continue // dropped, unsent
 		}
-		ip.flush(n)
+		nowNs := time.Now().UnixNano() // once per batch
+		var last uint64
+		for _, k := range ip.due[:n] {
+			last = ip.add(ip.startNs+int64(float64(k)*ip.nsPer), nowNs)
+		}
+		ip.limit.Store(last) // before the batch is sent: see seqLimit
+		ip.flush(ctx, n)
 	}
 }
 
@@ -291,13 +306,14 @@ func (ip *instancePublisher) recordBurst(failed uint64) {
 	ip.bursts = append(ip.bursts, ErrorBurst{Instance: ip.index, FromSeconds: now, ToSeconds: now, Count: failed})
 }
 
-// flush publishes the batch of n events and counts the outcome. It ignores
-// the run's ctx: cancelling stops the schedule, it does not fail publishes
-// already handed out.
-func (ip *instancePublisher) flush(n int) {
-	failed, err := ip.batch.Flush(context.Background())
+// flush publishes the batch of n events and counts the outcome. ctx ending
+// interrupts the round trip: those publishes have an unknown outcome.
+func (ip *instancePublisher) flush(ctx context.Context, n int) {
+	failed, err := ip.batch.Flush(ctx)
+	unknown := ip.batch.Unknown()
 	ip.published += uint64(n - failed)
-	ip.errors += uint64(failed)
+	ip.errors += uint64(failed - unknown)
+	ip.unknown += uint64(unknown)
 	ip.sent.Add(uint64(n - failed)) // once per batch: not a per-message atomic
 	if failed > 0 {
 		ip.recordBurst(uint64(failed))

@@ -29,6 +29,15 @@ type receiver struct {
 	overflow     uint64
 	selfReceived uint64
 	foreign      uint64
+	// forged counts messages that claim to be this run's own (their
+	// source has the run's prefix) and fail a check of genuine: see
+	// genuine. None of them touches the accounting.
+	forged uint64
+
+	// What a genuine message of this run satisfies; see genuine.
+	key     bridge.TagKey // zero when the run does not tag
+	startNs int64         // no genuine send time precedes the run
+	limits  []seqLimit    // limits[j]: the highest sequence number source j has taken
 
 	// receipts, only in MaxRate, publishes the highest sequence number seen
 	// from each source, for the publishers' back-pressure. One writer each;
@@ -48,6 +57,10 @@ type receiver struct {
 	// latencies; nil otherwise, and then the hot path pays a nil check.
 	iv *intervalHist
 
+	// notConnected, set after the run when the instance failed its final
+	// round trip, says why.
+	notConnected string
+
 	// progress counts messages from this run (others' and, with the
 	// self-filter off, its own) so that the drain can watch it.
 	progress atomic.Uint64
@@ -55,15 +68,34 @@ type receiver struct {
 	log *eventLog // nil unless verbose
 }
 
-func newReceiver(index, n int, prefix string, log *eventLog) *receiver {
+// seqLimit is one source's highest sequence number taken so far, written
+// by its publisher once per batch before the batch is sent, so that no
+// genuine message can arrive above it. Padded to a cache line: every
+// receiver reads it, and only its publisher writes it.
+type seqLimit struct {
+	atomic.Uint64
+	_ [56]byte
+}
+
+func newReceiver(index, n int, prefix string, trust trust, log *eventLog) *receiver {
 	return &receiver{
 		index:   index,
 		prefix:  prefix,
 		n:       n,
 		sources: make([]seqTracker, n),
 		hist:    newHistogram(),
+		key:     trust.key,
+		startNs: trust.startNs,
+		limits:  trust.limits,
 		log:     log,
 	}
+}
+
+// trust is what every receiver of a run checks messages against.
+type trust struct {
+	key     bridge.TagKey
+	startNs int64
+	limits  []seqLimit
 }
 
 // handle accounts for one event. It reads the clock not at all: the bridge
@@ -72,9 +104,16 @@ func (r *receiver) handle(ev *bridge.Event) {
 	if d := r.slowNs.Load(); d > 0 {
 		time.Sleep(time.Duration(d))
 	}
-	src, ok := r.sourceIndex(ev.Source)
-	if !ok || ev.Seq == 0 {
+	src, claimed := r.sourceIndex(ev.Source)
+	if !claimed {
 		r.foreign++
+		return
+	}
+	if src < 0 || !r.genuine(src, ev) {
+		r.forged++
+		if r.log != nil {
+			r.log.printf("instance %d: FORGED message claiming to be %s #%d (sent_ns %d)", r.index, ev.Source, ev.Seq, ev.SentNs)
+		}
 		return
 	}
 	r.progress.Add(1)
@@ -94,10 +133,8 @@ func (r *receiver) handle(ev *bridge.Event) {
 	// Publisher and receiver share this process's wall clock, so the
 	// difference is a true one-way latency (across hosts it would need
 	// synchronised clocks). Duplicates are timed too: they were delivered.
-	lat := (ev.ReceivedNs - ev.SentNs) / 1000
-	if lat < histMinUs {
-		lat = histMinUs // sub-microsecond on loopback; never negative
-	}
+	// genuine has checked that it is not negative.
+	lat := max((ev.ReceivedNs-ev.SentNs)/1000, histMinUs) // sub-microsecond on loopback
 	if r.hist.RecordValue(lat) != nil {
 		r.overflow++
 		_ = r.hist.RecordValue(histMaxUs)
@@ -111,19 +148,45 @@ func (r *receiver) handle(ev *bridge.Event) {
 	}
 }
 
-// sourceIndex parses "<prefix><index>" without allocating.
-func (r *receiver) sourceIndex(id string) (int, bool) {
-	if !strings.HasPrefix(id, r.prefix) || len(id) == len(r.prefix) {
+// sourceIndex parses "<prefix><index>" without allocating. claimed says
+// whether id has the run's prefix, that is claims to be one of its
+// instances; index is -1 when what follows is not the canonical decimal of
+// an instance index (no sign, no leading zero, below n), which no instance
+// of the run writes.
+func (r *receiver) sourceIndex(id string) (index int, claimed bool) {
+	if !strings.HasPrefix(id, r.prefix) {
 		return 0, false
 	}
+	digits := id[len(r.prefix):]
+	if digits == "" || len(digits) > 1 && digits[0] == '0' {
+		return -1, true
+	}
 	n := 0
-	for _, c := range id[len(r.prefix):] {
-		if c < '0' || c > '9' || n > r.n {
-			return 0, false
+	for i := 0; i < len(digits); i++ {
+		c := digits[i]
+		if c < '0' || c > '9' || n >= r.n {
+			return -1, true
 		}
 		n = n*10 + int(c-'0')
 	}
-	return n, n < r.n
+	if n >= r.n {
+		return -1, true
+	}
+	return n, true
+}
+
+// genuine reports whether a message from instance src of this run can be
+// what that instance published: its sequence number one the source has
+// taken, its send time inside the run's window (after the run began, not
+// after its receipt) and, when the run tags, its tag valid. The bounds
+// stop a forged sequence number from opening a gap, wrapping a counter or
+// making real messages look like duplicates, and a forged send time from
+// becoming a latency sample; the tag makes forging infeasible without the
+// run's key.
+func (r *receiver) genuine(src int, ev *bridge.Event) bool {
+	return ev.Seq >= 1 && ev.Seq <= r.limits[src].Load() &&
+		ev.SentNs >= r.startNs && ev.SentNs <= ev.ReceivedNs &&
+		(r.key.IsZero() || r.key.Verify(ev))
 }
 
 // eventLog serialises verbose lines from many goroutines, each stamped with
@@ -140,4 +203,27 @@ func (l *eventLog) printf(format string, args ...any) {
 	fmt.Fprintf(l.w, "[%8.3fs] ", time.Since(l.start).Seconds())
 	fmt.Fprintf(l.w, format, args...)
 	_, _ = io.WriteString(l.w, "\n")
+}
+
+// unrecovered reports whether the subscriber's last outage never ended.
+func (r *receiver) unrecovered() bool {
+	k := len(r.outages) - 1
+	return k >= 0 && r.outages[k].resubscribed.IsZero()
+}
+
+// whyNotConnected says why an instance was not connected at the end: the
+// outage it never recovered from, or its failed final round trip. Called
+// after the receive goroutine has ended.
+func (r *receiver) whyNotConnected() string {
+	if r.unrecovered() {
+		why := "subscriber lost, never subscribed again"
+		if c := r.outages[len(r.outages)-1].cause; c != "" {
+			why += " (" + c + ")"
+		}
+		return why
+	}
+	if r.notConnected != "" {
+		return r.notConnected
+	}
+	return "not connected at the end"
 }

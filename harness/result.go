@@ -103,19 +103,29 @@ type Totals struct {
 type Counts struct {
 	// Published counts publishes Redis accepted.
 	Published uint64 `json:"published"`
-	// PublishErrors are publishes that failed; not expected anywhere.
+	// PublishErrors are publishes known to have failed (never sent, or
+	// refused by the server); not expected anywhere.
 	PublishErrors uint64 `json:"publish_errors"`
+	// PublishUnknown are publishes sent with no reply (a timeout, a
+	// broken connection): Redis may or may not have delivered them. Not
+	// expected anywhere; their deliveries count as LateConfirmed.
+	PublishUnknown uint64 `json:"publish_unknown"`
 	// Received counts every event handed to the harness, of any origin.
 	Received uint64 `json:"received"`
 	// Expected is what the other instances published successfully on the
 	// channels the receiver subscribes to.
 	Expected uint64 `json:"expected"`
-	// Delivered counts distinct expected messages that arrived.
+	// Delivered counts distinct expected messages that arrived; never more
+	// than Expected, in any cell of the matrix.
 	Delivered uint64 `json:"delivered"`
-	// Missing is Expected minus Delivered, per source, never negative.
-	Missing    uint64 `json:"missing"`
-	Duplicates uint64 `json:"duplicates"`
-	OutOfOrder uint64 `json:"out_of_order"`
+	// Missing is Expected minus Delivered, per source, exactly.
+	Missing uint64 `json:"missing"`
+	// LateConfirmed counts distinct messages that arrived although their
+	// publish was not accepted (PublishUnknown, or a failure): outside
+	// Expected, so outside Delivered.
+	LateConfirmed uint64 `json:"late_confirmed"`
+	Duplicates    uint64 `json:"duplicates"`
+	OutOfOrder    uint64 `json:"out_of_order"`
 	// SeqGaps counts sequence numbers never seen, failed publishes included.
 	SeqGaps uint64 `json:"seq_gaps"`
 	// SelfFiltered counts own messages echoed by Redis and dropped.
@@ -124,6 +134,15 @@ type Counts struct {
 	SelfReceived uint64 `json:"self_received"`
 	// Foreign counts valid events from publishers outside this run.
 	Foreign uint64 `json:"foreign"`
+	// Forged counts messages that claimed to come from this run's
+	// instances and failed a check (instance index, sequence number, send
+	// time, authentication tag): forged or corrupted, never counted as
+	// delivered, duplicate, self-received or latency.
+	Forged uint64 `json:"forged"`
+	// Untracked counts arrivals from a source's sequence range no longer
+	// tracked (past 64 separate gaps): late or duplicate, undecidable, and
+	// left missing.
+	Untracked uint64 `json:"untracked,omitempty"`
 	// Malformed counts messages that were not event envelopes.
 	Malformed  uint64 `json:"malformed"`
 	Errors     uint64 `json:"errors"`
@@ -134,6 +153,10 @@ type Counts struct {
 func (c *Counts) add(o Counts) {
 	c.Published += o.Published
 	c.PublishErrors += o.PublishErrors
+	c.PublishUnknown += o.PublishUnknown
+	c.LateConfirmed += o.LateConfirmed
+	c.Forged += o.Forged
+	c.Untracked += o.Untracked
 	c.Received += o.Received
 	c.Expected += o.Expected
 	c.Delivered += o.Delivered
@@ -168,9 +191,12 @@ type LatencyStats struct {
 type InstanceResult struct {
 	Index int    `json:"index"`
 	ID    string `json:"id"`
-	// Connected is true when the instance was still connected, with its
-	// subscriber alive, when the run ended.
+	// Connected is true when the instance was connected and subscribed at
+	// the end of the run, answered a round trip on each connection then,
+	// and had no outage it did not recover from.
 	Connected bool `json:"connected"`
+	// NotConnected says why Connected is false.
+	NotConnected string `json:"not_connected,omitempty"`
 	Counts
 	DeliveryRate *float64 `json:"delivery_rate_pct"`
 	// LatencyOverflow counts latencies beyond the histogram's range
@@ -208,8 +234,8 @@ func (m Matrix) Cell(i, j int) SourceStats {
 	if len(m.Subscribed) > i && !m.Subscribed[i] {
 		s.Sent = 0 // sent, but not to this receiver
 	}
-	// A failed publish may still have been delivered, so delivered can
-	// exceed sent; missing never goes negative.
+	// Delivered never exceeds Sent (see LateConfirmed); the guard keeps a
+	// hand-edited document from producing a negative.
 	if s.Sent > s.Delivered {
 		s.Missing = s.Sent - s.Delivered
 	}
@@ -234,6 +260,9 @@ type SourceStats struct {
 	Missing    uint64 `json:"missing"`
 	Duplicates uint64 `json:"duplicates"`
 	OutOfOrder uint64 `json:"out_of_order"`
+	// LateConfirmed is what arrived of the source's publishes that were
+	// not accepted; not part of Delivered.
+	LateConfirmed uint64 `json:"late_confirmed"`
 }
 
 // Histogram range: 1 µs to 60 s at 3 significant digits (0.1 % error).

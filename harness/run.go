@@ -30,11 +30,15 @@ const connectParallelism = 32
 // Run connects cfg.Instances bridges, waits until every one is subscribed,
 // publishes for cfg.Duration, drains, and returns what it measured.
 //
-// When ctx is cancelled during the run, publishing stops, in-flight
-// messages are drained (up to the drain timeout) and the partial result is
-// returned with Interrupted set and a nil error. Cancelled before
-// publishing started, Run returns ctx's error. Every goroutine Run starts
-// has ended when it returns.
+// When ctx is cancelled during the run, publishing and draining stop at
+// once and the partial result is returned with Interrupted set and a nil
+// error. Cancelled before publishing started, Run returns ctx's error.
+// Every goroutine Run starts has ended when it returns.
+//
+// Whatever the server does (dies, freezes), Run returns within
+// ConnectTimeout + Duration + DrainTimeout + MaxGrace: publishing stops
+// PublishGrace after the duration, interrupting a round trip in progress,
+// and each step after the drain has a bound of its own.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -54,6 +58,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.EventLog != nil {
 		log = &eventLog{w: cfg.EventLog, start: time.Now()}
 	}
+	// What a genuine message of this run satisfies: every receiver checks
+	// it, so that nothing another publisher sends on the channels can
+	// enter the run's accounting.
+	tr := trust{startNs: time.Now().UnixNano(), limits: make([]seqLimit, cfg.Instances)}
+	if !cfg.DisableTags {
+		var err error
+		if tr.key, err = bridge.NewTagKey(); err != nil {
+			return nil, err
+		}
+	}
 
 	n := cfg.Instances
 	// Latency and partition faults need each instance behind a proxy of
@@ -72,7 +86,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	recvs := make([]*receiver, n)
 	bridges := make([]*bridge.Bridge, n)
 	for i := range n {
-		recvs[i] = newReceiver(i, n, prefix, log)
+		recvs[i] = newReceiver(i, n, prefix, tr, log)
 		if cfg.Series || cfg.Progress != nil {
 			recvs[i].iv = newIntervalHist() // before its receive goroutine exists
 		}
@@ -81,6 +95,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			o = px.options(o, i)
 		}
 		o.InstanceID = prefix + strconv.Itoa(i)
+		o.TagKey = tr.key
 		o.Handler = recvs[i].handle
 		o.OnSubscriberChange = recvs[i].subscriberChange
 		for _, f := range cfg.Faults {
@@ -118,8 +133,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer probe.close()
-	server := probe.describe(ctx)
-	server.StatsBefore = probe.stats(ctx)
+	// One bound for both reads: a server that stalls here must not hold
+	// the run up beyond its MaxGrace.
+	pctx, cancelProbe := context.WithTimeout(ctx, probeTimeout)
+	server := probe.describe(pctx)
+	server.StatsBefore = probe.stats(pctx)
+	cancelProbe()
 
 	// Sample subscribers' output buffers from the first publish to the end
 	// of the drain: the only sign of a subscriber Redis is about to cut off.
@@ -127,7 +146,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	sampled := make(chan OutputBuffers, 1)
 	go func() { sampled <- probe.sampleOutputBuffers(prefix, n, stopSampling) }()
 
-	pub := newPublisher(cfg, seed, bridges, log)
+	pub := newPublisher(cfg, seed, bridges, tr.limits, log)
 	// The series runs from the first publish to the end of the drain.
 	stopSeries := make(chan struct{})
 	series := make(chan []SeriesPoint, 1)
@@ -158,7 +177,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	} else {
 		faultRecords <- nil
 	}
-	pub.run(ctx, start)
+	// Publishing ends PublishGrace after the duration at the latest: a
+	// publisher behind schedule, or waiting for a frozen server, stops
+	// there, its round trip interrupted.
+	pubCtx, stopPub := context.WithDeadline(ctx, start.Add(cfg.Duration+PublishGrace))
+	pub.run(pubCtx, start)
+	stopPub()
 	elapsed := time.Since(start)
 	close(stopFaults)
 	faults := <-faultRecords
@@ -166,8 +190,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// Drain before reading anything: messages still in flight at the end
 	// of publishing are not lost, only late.
 	drainStart := time.Now()
-	drained := drain(cfg, pub, recvs, bridges)
+	drained := drain(ctx, cfg, pub, recvs, bridges)
 	drainTime := time.Since(drainStart)
+
+	// Connected means connected and still served at the end: a server
+	// that died or froze fails this round trip on every connection.
+	alive := pingAll(bridges)
 
 	// Counters are read after Close (no message can arrive in between and
 	// go uncounted), but Connected must be read before, or it is false.
@@ -180,10 +208,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	metrics := make([]bridge.Metrics, n)
 	for i, b := range bridges {
 		metrics[i] = b.Metrics() // before Close: Connected means "at the end"
+		if alive[i] != nil && metrics[i].Connected {
+			metrics[i].Connected = false
+			recvs[i].notConnected = "no answer at the end: " + alive[i].Error()
+		}
 	}
 	closeAll(bridges) // the receive goroutines have ended after this
 	// Fresh context: an interrupted run still reports the counters after.
-	statsCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	statsCtx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	probe.awaitGone(statsCtx, prefix)
 	server.StatsAfter = probe.stats(statsCtx)
 	cancel()
@@ -289,10 +321,48 @@ func redisLabel(o bridge.Options) string {
 	return bridge.DefaultAddr
 }
 
+// PublishGrace is how long after the duration publishing may go on: a
+// publisher behind schedule sends what was due, and a round trip to a slow
+// server completes. Past it, what is still queued is not sent.
+const PublishGrace = time.Second
+
+// pingTimeout bounds the round trip that proves each instance alive at the
+// end of the run.
+const pingTimeout = time.Second
+
+// probeTimeout bounds the server probe's reads before the run and again
+// after it (INFO, CONFIG, CLIENT LIST).
+const probeTimeout = time.Second
+
+// MaxGrace bounds the time a run takes beyond connecting, its duration and
+// its drain timeout: the probe before the run, PublishGrace, the liveness
+// round trip, the last output-buffer sample and the probe after the run
+// (4.25 s at most), with room to spare.
+const MaxGrace = 5 * time.Second
+
+// pingAll checks every bridge with a round trip on each of its connections,
+// concurrently, and returns each one's error (nil: alive).
+func pingAll(bridges []*bridge.Bridge) []error {
+	errs := make([]error, len(bridges))
+	ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
+	defer cancel()
+	// Unbounded fan-out: one bound for all, and a frozen server must not
+	// make later instances queue behind earlier ones' timeouts.
+	var g errgroup.Group
+	for i, b := range bridges {
+		g.Go(func() error {
+			errs[i] = b.Ping(ctx)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return errs
+}
+
 // drain waits until every instance has received everything expected of it
-// (and, with the self-filter on, seen its own echoes), or the drain timeout
-// passes. It reports whether everything arrived.
-func drain(cfg Config, pub *publisher, recvs []*receiver, bridges []*bridge.Bridge) bool {
+// (and, with the self-filter on, seen its own echoes), the drain timeout
+// passes, or ctx ends. It reports whether everything arrived.
+func drain(ctx context.Context, cfg Config, pub *publisher, recvs []*receiver, bridges []*bridge.Bridge) bool {
 	var total uint64
 	for i := range pub.published {
 		total += pub.published[i]
@@ -324,7 +394,7 @@ func drain(cfg Config, pub *publisher, recvs []*receiver, bridges []*bridge.Brid
 		if all {
 			return true
 		}
-		if !time.Now().Before(deadline) {
+		if !time.Now().Before(deadline) || ctx.Err() != nil {
 			return false
 		}
 		time.Sleep(2 * time.Millisecond)
@@ -346,17 +416,19 @@ func assemble(res *Result, cfg Config, start time.Time, pub *publisher, recvs []
 		ir := InstanceResult{
 			Index:     i,
 			ID:        m.InstanceID,
-			Connected: m.Connected,
+			Connected: m.Connected && !r.unrecovered(),
 			Counts: Counts{
-				Published:     pub.published[i],
-				PublishErrors: pub.errors[i],
-				Received:      m.Received,
-				SelfFiltered:  m.SelfFiltered,
-				SelfReceived:  r.selfReceived,
-				Foreign:       r.foreign,
-				Malformed:     m.Malformed,
-				Errors:        m.Errors,
-				Reconnects:    m.Reconnects,
+				Published:      pub.published[i],
+				PublishErrors:  pub.errors[i],
+				PublishUnknown: pub.unknown[i],
+				Received:       m.Received,
+				SelfFiltered:   m.SelfFiltered,
+				SelfReceived:   r.selfReceived,
+				Foreign:        r.foreign,
+				Forged:         r.forged,
+				Malformed:      m.Malformed,
+				Errors:         m.Errors,
+				Reconnects:     m.Reconnects,
 			},
 			LatencyOverflow: r.overflow,
 			Latency:         Summarize(r.hist),
@@ -368,25 +440,23 @@ func assemble(res *Result, cfg Config, start time.Time, pub *publisher, recvs []
 				continue // nothing is expected of a publish-only instance
 			}
 			tr := &r.sources[j]
-			row[j] = tr.unique
+			s := cell(j, tr, pub.published[j], pub.insts[j].failedSeqs)
+			row[j] = s.Delivered
 			if tr.duplicates > 0 {
 				res.Matrix.Duplicates = append(res.Matrix.Duplicates, MatrixEntry{uint64(i), uint64(j), tr.duplicates})
 			}
 			if tr.outOfOrder > 0 {
 				res.Matrix.OutOfOrder = append(res.Matrix.OutOfOrder, MatrixEntry{uint64(i), uint64(j), tr.outOfOrder})
 			}
-			s := SourceStats{Source: j, Sent: pub.published[j], Delivered: tr.unique,
-				Duplicates: tr.duplicates, OutOfOrder: tr.outOfOrder}
-			if s.Sent > s.Delivered {
-				s.Missing = s.Sent - s.Delivered
-			}
 			ir.Expected += s.Sent
 			ir.Delivered += s.Delivered
 			ir.Missing += s.Missing
 			ir.Duplicates += s.Duplicates
 			ir.OutOfOrder += s.OutOfOrder
+			ir.LateConfirmed += s.LateConfirmed
+			ir.Untracked += tr.untracked
 			// Every publish attempt takes a sequence number.
-			ir.SeqGaps += tr.missing(pub.published[j] + pub.errors[j])
+			ir.SeqGaps += tr.missing(pub.published[j] + pub.errors[j] + pub.unknown[j])
 		}
 		res.Matrix.Delivered = append(res.Matrix.Delivered, row)
 		ir.DeliveryRate = percent(ir.Delivered, ir.Expected)
@@ -395,7 +465,9 @@ func assemble(res *Result, cfg Config, start time.Time, pub *publisher, recvs []
 			res.Warnings = append(res.Warnings, fmt.Sprintf("instance %d: %d latency samples lost merging histograms", i, dropped))
 		}
 
-		if ir.Connected {
+		if !ir.Connected {
+			ir.NotConnected = r.whyNotConnected()
+		} else {
 			t.Connected++
 		}
 		t.add(ir.Counts)
@@ -417,13 +489,36 @@ func assemble(res *Result, cfg Config, start time.Time, pub *publisher, recvs []
 	var bursts [][]ErrorBurst
 	var failed [][]seqRange
 	for i, ip := range pub.insts {
-		sent[i] = pub.published[i] + pub.errors[i]
+		sent[i] = pub.published[i] + pub.errors[i] + pub.unknown[i]
 		missing[i] = res.Instances[i].Missing
 		bursts = append(bursts, ip.bursts)
 		failed = append(failed, ip.failedSeqs)
 	}
 	res.Timeline = timeline(start, faults, recvs, bursts, sent, failed, missing)
 	res.Warnings = append(res.Warnings, warnings(res, cfg)...)
+}
+
+// cell accounts for what one receiver got from source j: tr is its
+// tracker of j, published what j got accepted, failed the sequence numbers
+// of j's publishes that were not accepted (failed or unknown outcome).
+//
+// Expected is what was accepted. A message whose publish was not accepted
+// but arrived all the same (a timeout after Redis acted on it) is counted
+// as late-confirmed, not delivered, so that Delivered + Missing = Expected
+// holds exactly in every cell, and Delivered never exceeds Expected.
+func cell(j int, tr *seqTracker, published uint64, failed []seqRange) SourceStats {
+	s := SourceStats{Source: j, Sent: published, Duplicates: tr.duplicates, OutOfOrder: tr.outOfOrder}
+	for _, f := range failed {
+		s.LateConfirmed += tr.receivedIn(f.lo, f.hi)
+	}
+	if tr.unique > s.LateConfirmed {
+		s.Delivered = tr.unique - s.LateConfirmed
+	}
+	// receivedIn may overstate below a forgotten range (see seqTracker),
+	// which can only understate Delivered; the bound below is a guard.
+	s.Delivered = min(s.Delivered, s.Sent)
+	s.Missing = s.Sent - s.Delivered
+	return s
 }
 
 // warnings states what a reader of the numbers must know.
@@ -435,14 +530,40 @@ func warnings(res *Result, cfg Config) []string {
 	}
 	if res.Interrupted {
 		w = append(w, fmt.Sprintf("interrupted after %.1fs of %v: partial results", res.ElapsedSeconds, cfg.Duration))
-	} else if !cfg.MaxRate && t.Published+t.PublishErrors < t.TargetEvents {
+	} else if attempts := t.Published + t.PublishErrors + t.PublishUnknown; !cfg.MaxRate && attempts < t.TargetEvents {
 		w = append(w, fmt.Sprintf("publisher fell behind: %d of %d target events sent (%.1f/s of %g/s)",
-			t.Published+t.PublishErrors, t.TargetEvents, t.PublishRate, cfg.Rate))
+			attempts, t.TargetEvents, t.PublishRate, cfg.Rate))
+	}
+	if notConnected := t.Instances - t.Connected; notConnected > 0 {
+		for _, ir := range res.Instances {
+			if !ir.Connected {
+				w = append(w, fmt.Sprintf("instance %d was not connected at the end: %s", ir.Index, ir.NotConnected))
+				break // the first; the table shows them all
+			}
+		}
+		if notConnected > 1 {
+			w = append(w, fmt.Sprintf("%d instances in all were not connected at the end: messages published while an instance was down are missing at it", notConnected))
+		}
+	}
+	if notAccepted := t.PublishErrors + t.PublishUnknown; notAccepted > 0 {
+		w = append(w, fmt.Sprintf("%d publishes were not accepted by Redis (%d failed, %d with an unknown outcome): delivery is measured over the %d accepted only",
+			notAccepted, t.PublishErrors, t.PublishUnknown, t.Published))
+	}
+	if t.LateConfirmed > 0 {
+		w = append(w, fmt.Sprintf("%d deliveries were of publishes not accepted (late-confirmed): Redis acted on them although no reply said so; counted apart from delivered", t.LateConfirmed))
+	}
+	if t.Forged > 0 {
+		w = append(w, fmt.Sprintf("%d messages claimed to come from this run's instances but failed its checks (index, sequence, send time, tag): forged or corrupted, counted as forged and nothing else", t.Forged))
+	}
+	if t.Untracked > 0 {
+		w = append(w, fmt.Sprintf("%d arrivals came from sequence ranges no longer tracked (over %d gaps from one source): left counted as missing", t.Untracked, maxGaps))
 	}
 	if t.Instances == 1 {
 		w = append(w, "one instance: no other instance receives its events, so delivery is not measured")
 	}
-	if !res.Drained {
+	if !res.Drained && res.Interrupted {
+		w = append(w, fmt.Sprintf("interrupted: the drain was cut short, so %d of the missing messages may only be late", t.Missing))
+	} else if !res.Drained {
 		why := ""
 		if len(res.Timeline.Outages) > 0 && res.Timeline.LossOutsideOutages == 0 {
 			why = " (all of them inside subscriber outages: lost, not late)"

@@ -1,8 +1,10 @@
 package harness
 
 // maxGaps bounds the missing ranges one tracker remembers. Past it the
-// oldest range is forgotten: its messages stay counted as lost, and a late
-// arrival from it is counted as out of order rather than delivered again.
+// oldest range is forgotten: its messages stay counted as lost, and an
+// arrival below the forgotten range's end is counted as untracked, neither
+// delivered nor duplicate, since which it is can no longer be told. Loss is
+// then overstated, never understated.
 // Sixty-four ranges are far more than a healthy run produces, and keep a
 // 1000×1000 matrix of trackers small.
 const maxGaps = 64
@@ -20,6 +22,7 @@ type seqTracker struct {
 	unique     uint64 // distinct sequence numbers seen
 	duplicates uint64
 	outOfOrder uint64     // arrived below highest, filling a gap
+	untracked  uint64     // arrived below floor: late or duplicate, undecidable
 	forgotten  uint64     // messages in ranges evicted from gaps
 	floor      uint64     // sequence numbers below it are no longer tracked
 	gaps       []seqRange // ascending, disjoint, all below highest
@@ -36,13 +39,10 @@ func (t *seqTracker) observe(seq uint64) {
 		t.highest = seq
 		t.unique++
 	case seq < t.floor:
-		// Below what is tracked: late or duplicate, undecidable. Count it as
-		// late, the likelier of the two after a burst of loss.
-		t.outOfOrder++
-		t.unique++
-		if t.forgotten > 0 {
-			t.forgotten--
-		}
+		// Below what is tracked: late or duplicate, undecidable. Counting
+		// it as delivered could count one message twice and push delivery
+		// past what was sent; it stays missing instead.
+		t.untracked++
 	default:
 		if t.fill(seq) {
 			t.outOfOrder++
@@ -97,6 +97,24 @@ func (t *seqTracker) missing(last uint64) uint64 {
 	}
 	if last > t.highest {
 		n += last - t.highest
+	}
+	return n
+}
+
+// receivedIn returns how many sequence numbers of lo..hi are counted in
+// unique. Below floor, where the forgotten ranges are not known any more,
+// it assumes all of them: the caller subtracts this from unique, and an
+// overstatement there can only understate delivery.
+func (t *seqTracker) receivedIn(lo, hi uint64) uint64 {
+	if lo > hi || lo > t.highest {
+		return 0
+	}
+	hi = min(hi, t.highest)
+	n := hi - lo + 1
+	for _, g := range t.gaps {
+		if a, b := max(g.lo, lo), min(g.hi, hi); a <= b {
+			n -= b - a + 1
+		}
 	}
 	return n
 }

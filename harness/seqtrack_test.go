@@ -59,8 +59,23 @@ func TestSeqTrackerBoundsGaps(t *testing.T) {
 	if got, want := tr.missing(seq), uint64(maxGaps+10); got != want {
 		t.Fatalf("missing %d, want %d", got, want)
 	}
-	tr.observe(1) // late arrival from a forgotten gap
-	if tr.missing(seq) != maxGaps+9 || tr.outOfOrder != 1 || tr.duplicates != 0 {
+	// A late arrival from a forgotten gap cannot be told from a duplicate:
+	// it is neither delivered nor duplicate, and the loss stays counted.
+	tr.observe(1)
+	if tr.missing(seq) != maxGaps+10 || tr.untracked != 1 || tr.outOfOrder != 0 || tr.duplicates != 0 || tr.unique != maxGaps+10 {
 		t.Fatalf("after late arrival: %+v missing %d", tr, tr.missing(seq))
+	}
+}
+
+// receivedIn counts the sequence numbers of a range that arrived: all but
+// the gaps and what lies beyond the highest seen.
+func TestSeqTrackerReceivedIn(t *testing.T) {
+	tr := track(1, 2, 5, 6, 9) // gaps 3-4, 7-8
+	for _, c := range []struct{ lo, hi, want uint64 }{
+		{1, 9, 5}, {3, 4, 0}, {2, 5, 2}, {6, 12, 2}, {10, 12, 0}, {1, 1, 1}, {4, 3, 0},
+	} {
+		if got := tr.receivedIn(c.lo, c.hi); got != c.want {
+			t.Errorf("receivedIn(%d, %d) = %d, want %d", c.lo, c.hi, got, c.want)
+		}
 	}
 }

@@ -71,8 +71,6 @@ func (p *serverProbe) close() { _ = p.c.Close() }
 // that refuses either (a managed Redis may forbid CONFIG) still runs: the
 // report says what is unknown.
 func (p *serverProbe) describe(ctx context.Context) ServerInfo {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
 	var si ServerInfo
 	if txt, err := p.c.Info(ctx, "server").Result(); err == nil {
 		f := infoFields(txt)
@@ -90,8 +88,6 @@ func (p *serverProbe) describe(ctx context.Context) ServerInfo {
 
 // stats reads the counters of StatsBefore/After; nil if INFO fails.
 func (p *serverProbe) stats(ctx context.Context) map[string]string {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
 	txt, err := p.c.Info(ctx, "clients", "stats", "memory", "cpu").Result()
 	if err != nil {
 		return nil
@@ -191,6 +187,10 @@ func outputBufferInterval(n int) time.Duration {
 	return 100 * time.Millisecond * time.Duration(max(1, n/100))
 }
 
+// sampleTimeout bounds one output-buffer sample; CLIENT LIST of a thousand
+// clients takes milliseconds.
+const sampleTimeout = 250 * time.Millisecond
+
 // sampleOutputBuffers reads CLIENT LIST TYPE pubsub until stop is closed
 // and returns the peak output buffer of this run's n subscribers, whose
 // connection names start with prefix.
@@ -199,7 +199,9 @@ func (p *serverProbe) sampleOutputBuffers(prefix string, n int, stop <-chan stru
 	t := time.NewTicker(outputBufferInterval(n))
 	defer t.Stop()
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		// Short: stop waits for the sample in progress, and a frozen
+		// server must not hold the end of the run.
+		ctx, cancel := context.WithTimeout(context.Background(), sampleTimeout)
 		// TYPE pubsub: the publishers' connections are not wanted.
 		list, err := p.c.Do(ctx, "CLIENT", "LIST", "TYPE", "pubsub").Text()
 		cancel()

@@ -88,7 +88,7 @@ func TestSampleOutputBuffersSeesAStalledSubscriber(t *testing.T) {
 
 func TestWarnsNearTheOutputBufferLimit(t *testing.T) {
 	res := &Result{OutputBuffers: OutputBuffers{Samples: 5, PeakBytes: 3 << 20, PeakInstance: 2, LimitBytes: 4 << 20}, Drained: true}
-	res.Totals.Instances = 3
+	res.Totals.Instances, res.Totals.Connected = 3, 3
 	w := strings.Join(warnings(res, Config{}.WithDefaults()), "\n")
 	if !strings.Contains(w, "instance 2's output buffer on the server reached 3 MiB, 75% of the pubsub hard limit") {
 		t.Fatalf("warnings: %q", w)

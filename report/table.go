@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/olekukonko/tablewriter"
@@ -109,28 +110,43 @@ var (
 
 // overallRows follows the seed's "Overall Statistics" order and wording,
 // adding the lines its accounting lacked (delivered, missing, duplicates,
-// out of order, self-filtered, foreign).
+// out of order, self-filtered, forged, foreign). Late-confirmed deliveries
+// get a line only when there are some: they need publishes that timed out.
 func overallRows(res *harness.Result) [][]string {
 	t := res.Totals
-	return [][]string{
+	rows := [][]string{
 		{"Total Instances", fmt.Sprintf("%d (%d connected)", t.Instances, t.Connected)},
 		{"Test Duration", fmt.Sprintf("%s (+%s drain; connecting took %s)", seconds(res.ElapsedSeconds), seconds(res.DrainSeconds), seconds(res.ConnectSeconds))},
 		{"Total Events Published", published(res)},
-		{"Publish Errors", fmt.Sprint(t.PublishErrors)},
+		{"Publish Errors", publishErrors(t.Counts)},
 		{"Total Events Received", fmt.Sprint(t.Received)},
 		{"Expected Received", fmt.Sprint(t.Expected)},
 		{"Delivered (unique)", fmt.Sprintf("%d (%.1f/s)", t.Delivered, t.DeliveryThroughput)},
 		{"Missing", fmt.Sprint(t.Missing)},
+		{"Late-Confirmed", fmt.Sprint(t.LateConfirmed)},
 		{"Duplicates", fmt.Sprint(t.Duplicates)},
 		{"Out of Order", fmt.Sprint(t.OutOfOrder)},
 		{"Delivery Rate", rate(t.DeliveryRate)},
 		{"Self-Received Events", fmt.Sprint(t.SelfReceived)},
 		{"Self-Filtered Events", fmt.Sprint(t.SelfFiltered)},
-		{"Foreign / Malformed", fmt.Sprintf("%d / %d", t.Foreign, t.Malformed)},
+		{"Forged / Foreign / Malformed", fmt.Sprintf("%d / %d / %d", t.Forged, t.Foreign, t.Malformed)},
 		{"Reconnects", fmt.Sprint(t.Reconnects)},
 		{"Peak Subscriber Buffer", outputBuffers(res.OutputBuffers)},
 		{"Total Errors", fmt.Sprint(t.Errors)},
 	}
+	if t.LateConfirmed == 0 {
+		rows = slices.DeleteFunc(rows, func(r []string) bool { return r[0] == "Late-Confirmed" })
+	}
+	return rows
+}
+
+// publishErrors shows the publishes Redis did not accept: known failures,
+// and those whose outcome is unknown when there are any.
+func publishErrors(c harness.Counts) string {
+	if c.PublishUnknown == 0 {
+		return fmt.Sprint(c.PublishErrors)
+	}
+	return fmt.Sprintf("%d (+%d with an unknown outcome)", c.PublishErrors, c.PublishUnknown)
 }
 
 // published is the published line: against the target in open loop, as

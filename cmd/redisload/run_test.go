@@ -120,7 +120,8 @@ func TestPassingRunTableExit0(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
 	}
 	for _, want := range []string{
-		"| Total Events Published | 30 of 30 target", "| Expected Received      | 60 ", "| Delivery Rate          | 100.00%",
+		"| Total Events Published       | 30 of 30 target", "| Expected Received            | 60 ", "| Delivery Rate                | 100.00%",
+		"| Forged / Foreign / Malformed | 0 / 0 / 0 ",
 		"| Delivery rate           | >= 95.00%    | 100.00%", "Event Distribution", "Overall Status: PASS",
 	} {
 		if !strings.Contains(out, want) {

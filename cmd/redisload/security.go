@@ -107,7 +107,7 @@ func urlHasPassword(raw string) bool {
 // connectPrefix is what the harness and bridge put before a connect error;
 // the CLI names the server itself, once.
 var connectPrefix = regexp.MustCompile(`^(` + regexp.QuoteMeta(harness.ErrUnavailable.Error()) +
-	`: )?instance \d+: connect (publisher|subscriber) to \S+: `)
+	`: )?instance \d+: (bridge: )?connect (publisher|subscriber) to \S+: `)
 
 // explainConnectError is the one line printed when Redis cannot be used:
 // the cause first, then the flag that fixes it where there is one.
@@ -122,7 +122,7 @@ func explainConnectError(where string, err error) string {
 		return fmt.Sprintf("Redis at %s: %s", where, cause)
 	case errors.Is(err, bridge.ErrTLSUntrusted):
 		return fmt.Sprintf("Redis at %s: %s; give its CA with --tls-ca, or skip verification with --tls-insecure", where, cause)
-	case errors.Is(err, bridge.ErrTLSMismatch):
+	case errors.Is(err, bridge.ErrTLSMismatch), errors.Is(err, bridge.ErrMaxClients):
 		return fmt.Sprintf("Redis at %s: %s", where, cause)
 	}
 	return fmt.Sprintf("cannot reach Redis at %s: %s", where, cause)
