@@ -46,14 +46,16 @@ type Config struct {
 	// StepDuration is each step's publishing time.
 	// default: 5s
 	StepDuration time.Duration
-	// MinDelivery is the lowest passing delivery rate, in percent.
+	// MinDelivery is the lowest passing delivery rate, in percent; -1
+	// means no check.
 	// default: 99.9
 	MinDelivery float64
-	// MaxP99 is the p99 latency a step must stay under.
+	// MaxP99 is the p99 latency a step must stay under; -1 means no check.
 	// default: 100ms
 	MaxP99 time.Duration
 	// MinAchieved is the least fraction of the target rate a step must
-	// publish: below it the load generator, or Redis, fell behind.
+	// publish: below it the load generator, or Redis, fell behind; -1
+	// means no check.
 	// default: 0.95
 	MinAchieved float64
 	// Run is every step's base configuration: server, instance count (when
@@ -110,6 +112,9 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
+// noCheck, as a limit, switches its check off (report.NoCheck's value).
+const noCheck = -1
+
 // Validate checks a defaulted Config; errors name the flag.
 func (c Config) Validate() error {
 	switch {
@@ -123,12 +128,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--max (%v) must be at least --start (%v)", c.Max, c.Start)
 	case c.Vary == VaryInstances && c.Max > harness.MaxInstances:
 		return fmt.Errorf("--max must be at most %d instances, got %v", harness.MaxInstances, c.Max)
-	case c.MinDelivery < 0 || c.MinDelivery > 100:
-		return fmt.Errorf("--min-delivery must be a percentage, got %v", c.MinDelivery)
-	case c.MaxP99 < 0:
-		return fmt.Errorf("--max-p99-latency must not be negative, got %v", c.MaxP99)
-	case c.MinAchieved < 0 || c.MinAchieved > 1:
-		return fmt.Errorf("--min-achieved must be a fraction from 0 to 1, got %v", c.MinAchieved)
+	case c.MinDelivery != noCheck && !(c.MinDelivery >= 0 && c.MinDelivery <= 100): // NaN fails too
+		return fmt.Errorf("--min-delivery must be a percentage from 0 to 100, or -1 for no check, got %v", c.MinDelivery)
+	case c.MaxP99 < 0 && c.MaxP99 != noCheck:
+		return fmt.Errorf("--max-p99-latency must be positive, or -1 for no check, got %v", c.MaxP99)
+	case c.MinAchieved != noCheck && !(c.MinAchieved >= 0 && c.MinAchieved <= 1):
+		return fmt.Errorf("--min-achieved must be a fraction from 0 to 1, or -1 for no check, got %v", c.MinAchieved)
 	}
 	if len(c.steps()) > maxSteps {
 		return fmt.Errorf("--start %v to --max %v makes more than %d steps: raise --factor or --step", c.Start, c.Max, maxSteps)
@@ -248,12 +253,21 @@ func measure(cfg Config, r *harness.Result, clientCPU time.Duration) Step {
 		s.ClientCPUPct = clientCPU.Seconds() / wall * 100
 		s.RedisCPUPct = (cpuSeconds(r.Server.StatsAfter) - cpuSeconds(r.Server.StatsBefore)) / wall * 100
 	}
+	// A step whose instances were not all connected at the end, or whose
+	// publishes Redis did not all accept, measured its delivery over part
+	// of the load only: it cannot pass on the numbers that remain.
 	switch {
-	case s.DeliveryPct < cfg.MinDelivery:
+	case t.Connected < t.Instances:
+		s.Failed = fmt.Sprintf("%d of %d instances not connected at the end", t.Instances-t.Connected, t.Instances)
+	case t.PublishErrors+t.PublishUnknown > 0:
+		s.Failed = fmt.Sprintf("%d publishes not accepted by Redis", t.PublishErrors+t.PublishUnknown)
+	case t.DeliveryRate == nil && t.Instances > 1:
+		s.Failed = "nothing was delivered or expected"
+	case cfg.MinDelivery != noCheck && s.DeliveryPct < cfg.MinDelivery:
 		s.Failed = fmt.Sprintf("delivery %.2f%% < %.2f%%", s.DeliveryPct, cfg.MinDelivery)
-	case time.Duration(s.P99us)*time.Microsecond > cfg.MaxP99:
+	case cfg.MaxP99 != noCheck && time.Duration(s.P99us)*time.Microsecond > cfg.MaxP99:
 		s.Failed = fmt.Sprintf("p99 %.3f ms > %v", float64(s.P99us)/1000, cfg.MaxP99)
-	case s.AchievedRate < cfg.MinAchieved*s.TargetRate:
+	case cfg.MinAchieved != noCheck && s.AchievedRate < cfg.MinAchieved*s.TargetRate:
 		s.Failed = fmt.Sprintf("achieved %.0f/s < %.0f%% of target", s.AchievedRate, cfg.MinAchieved*100)
 	default:
 		s.Passed = true

@@ -153,6 +153,16 @@ func (c Config) WithDefaults() Config {
 // MaxInstances bounds --instances: each instance holds two connections.
 const MaxInstances = 10000
 
+// MaxPipeline bounds Pipeline, and MaxPipelinedEvents Pipeline × Instances:
+// each instance keeps a batch of up to Pipeline envelopes (about 300 bytes
+// each), so that no input can ask for more memory than a large host has
+// (16 Mi events, about 5 GB, reached only by publishers far behind). The
+// default 512 × the largest instance count fits.
+const (
+	MaxPipeline        = 10000
+	MaxPipelinedEvents = 1 << 24
+)
+
 // Validate checks a defaulted Config. Its errors name the command-line flag
 // that sets the field, since that is what a user can fix.
 func (c Config) Validate() error {
@@ -173,8 +183,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--max-inflight must be at least 1, got %d", c.MaxInFlight)
 	case !c.MaxRate && (c.Rate <= 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0)):
 		return fmt.Errorf("--rate must be a positive number of events per second, got %v", c.Rate)
-	case c.Pipeline < 1:
-		return fmt.Errorf("--pipeline must be at least 1, got %d", c.Pipeline)
+	case c.Pipeline < 1 || c.Pipeline > MaxPipeline:
+		return fmt.Errorf("--pipeline must be from 1 to %d, got %d", MaxPipeline, c.Pipeline)
+	case c.Pipeline*c.Instances > MaxPipelinedEvents:
+		return fmt.Errorf("--pipeline %d × --instances %d is over %d events buffered at once (about 300 bytes each): lower --pipeline",
+			c.Pipeline, c.Instances, MaxPipelinedEvents)
 	case c.DrainTimeout < 0:
 		return fmt.Errorf("--drain-timeout must not be negative, got %v", c.DrainTimeout)
 	case c.ConnectTimeout < 0:

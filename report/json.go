@@ -2,8 +2,10 @@ package report
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 
 	"github.com/redisload/redisload/harness"
@@ -39,13 +41,61 @@ func NewJSONReporter(res *harness.Result, v Verdict, version string) Reporter {
 	}
 }
 
-// ReadDocument decodes a JSON report written by NewJSONReporter.
+// MaxDocumentSize bounds a JSON report read back: a 1000-instance run
+// writes about 12 MB, and a wrong path (a log, /dev/zero) must not fill the
+// memory.
+const MaxDocumentSize = 256 << 20
+
+// ReadDocument decodes a JSON report written by NewJSONReporter and
+// checks it (see Document.Validate): a gate must never be switched off by
+// a file that only looks like a report.
 func ReadDocument(r io.Reader) (*Document, error) {
+	lr := &io.LimitedReader{R: r, N: MaxDocumentSize + 1}
+	dec := json.NewDecoder(lr)
 	d := &Document{Result: new(harness.Result)}
-	if err := json.NewDecoder(r).Decode(d); err != nil {
+	if err := dec.Decode(d); err != nil {
+		if lr.N <= 0 {
+			return nil, fmt.Errorf("larger than %d MiB, the limit of a report", MaxDocumentSize>>20)
+		}
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("empty: not a redisload JSON report")
+		}
+		return nil, fmt.Errorf("not a redisload JSON report: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("trailing data after the JSON document")
+	}
+	if err := d.Validate(); err != nil {
 		return nil, err
 	}
 	return d, nil
+}
+
+// Validate checks what a comparison relies on: the schema version, the
+// tool, and every headline number finite, not negative, and a delivery
+// rate no higher than 100 %.
+func (d *Document) Validate() error {
+	switch {
+	case d.SchemaVersion == 0:
+		return errors.New("no schema_version: not a redisload JSON report")
+	case d.SchemaVersion != SchemaVersion:
+		return fmt.Errorf("schema_version %d is not one this version reads (%d)", d.SchemaVersion, SchemaVersion)
+	case d.Tool != "redisload":
+		return fmt.Errorf("tool %q: not a redisload JSON report", d.Tool)
+	case d.Result == nil || d.Totals.Instances < 1:
+		return errors.New("no instances: not a complete redisload JSON report")
+	}
+	for _, m := range metrics {
+		v, ok := m.get(d.Result)
+		switch {
+		case !ok:
+		case math.IsNaN(v) || math.IsInf(v, 0) || v < 0:
+			return fmt.Errorf("%s is %v: want a finite number, not negative", m.name, v)
+		case m.unit == "pct" && v > 100:
+			return fmt.Errorf("%s is %v%%: a rate cannot exceed 100%%", m.name, v)
+		}
+	}
+	return nil
 }
 
 // ReadFile decodes the JSON report in the file at path; its errors name

@@ -2,7 +2,9 @@ package report_test
 
 import (
 	"bytes"
+	"errors"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -197,13 +199,13 @@ func TestEvaluateBoundaries(t *testing.T) {
 			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=FAIL :FAIL"},
 		{"one error", result(3, 3, ptr(100), 0, 1, 0, lat), def,
 			"connected=PASS self_received=PASS delivery_rate=PASS errors=FAIL avg_latency=PASS :FAIL"},
-		{"errors allowed", result(3, 3, ptr(100), 0, 1, 0, lat), report.Thresholds{MinDeliveryRate: 95, MaxErrors: 1, MaxAvgLatency: time.Second, MaxDuplicates: -1},
+		{"errors allowed", result(3, 3, ptr(100), 0, 1, 0, lat), report.Thresholds{MinDeliveryRate: 95, MaxErrors: 1, MaxAvgLatency: time.Second, MaxP99Latency: -1, MaxDuplicates: -1, MaxRecovery: -1},
 			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS :PASS"},
 		{"p99 and duplicates checks", result(3, 3, ptr(100), 0, 0, 2, lat),
-			report.Thresholds{MinDeliveryRate: 95, MaxAvgLatency: time.Second, MaxP99Latency: 20 * time.Millisecond, MaxDuplicates: 1},
+			report.Thresholds{MinDeliveryRate: 95, MaxAvgLatency: time.Second, MaxP99Latency: 20 * time.Millisecond, MaxDuplicates: 1, MaxRecovery: -1},
 			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS p99_latency=FAIL duplicates=FAIL :FAIL"},
 		{"p99 under the limit", result(3, 3, ptr(100), 0, 0, 0, lat),
-			report.Thresholds{MinDeliveryRate: 95, MaxAvgLatency: time.Second, MaxP99Latency: 21 * time.Millisecond, MaxDuplicates: 0},
+			report.Thresholds{MinDeliveryRate: 95, MaxAvgLatency: time.Second, MaxP99Latency: 21 * time.Millisecond, MaxDuplicates: 0, MaxRecovery: -1},
 			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS p99_latency=PASS duplicates=PASS :PASS"},
 		{"one disconnected", result(2, 3, ptr(100), 0, 0, 0, lat), def,
 			"connected=FAIL self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS :FAIL"},
@@ -212,6 +214,39 @@ func TestEvaluateBoundaries(t *testing.T) {
 	} {
 		if got := summary(report.Evaluate(tc.res, tc.th)); got != tc.want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+// One rule for "no check": -1. NaN, infinities, other negatives and zero
+// durations are refused, naming the field.
+func TestThresholdsValidate(t *testing.T) {
+	if err := report.DefaultThresholds().Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	off := report.Thresholds{MinDeliveryRate: -1, MaxErrors: -1, MaxAvgLatency: -1, MaxP99Latency: -1, MaxDuplicates: -1, MaxRecovery: -1}
+	if err := off.Validate(); err != nil {
+		t.Fatalf("every check off: %v", err)
+	}
+	for _, tc := range []struct {
+		change func(*report.Thresholds)
+		field  string
+	}{
+		{func(th *report.Thresholds) { th.MinDeliveryRate = math.NaN() }, "MinDeliveryRate"},
+		{func(th *report.Thresholds) { th.MinDeliveryRate = math.Inf(1) }, "MinDeliveryRate"},
+		{func(th *report.Thresholds) { th.MinDeliveryRate = -7 }, "MinDeliveryRate"},
+		{func(th *report.Thresholds) { th.MinDeliveryRate = 100.5 }, "MinDeliveryRate"},
+		{func(th *report.Thresholds) { th.MaxErrors = -7 }, "MaxErrors"},
+		{func(th *report.Thresholds) { th.MaxDuplicates = -2 }, "MaxDuplicates"},
+		{func(th *report.Thresholds) { th.MaxAvgLatency = 0 }, "MaxAvgLatency"},
+		{func(th *report.Thresholds) { th.MaxP99Latency = -time.Second }, "MaxP99Latency"},
+		{func(th *report.Thresholds) { th.MaxRecovery = 0 }, "MaxRecovery"},
+	} {
+		th := report.DefaultThresholds()
+		tc.change(&th)
+		var te *report.ThresholdError
+		if err := th.Validate(); !errors.As(err, &te) || te.Field != tc.field {
+			t.Errorf("%+v: %v, want a ThresholdError on %s", th, err, tc.field)
 		}
 	}
 }

@@ -5,6 +5,7 @@ package report
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/redisload/redisload/harness"
@@ -14,27 +15,30 @@ import (
 // values are the seed tool's checks, and a zero field here means a limit of
 // zero, not "the default".
 //
-// A fault scenario expects errors and loss, so it can skip a check by
-// making its limit negative, and bound the loss by its outages instead.
+// One rule says "no check" for every limit: NoCheck (-1; for a duration,
+// -1 ns). Validate refuses any other negative value, NaN and infinities,
+// so that a typo cannot turn a gate off. A fault scenario expects errors
+// and loss, so it switches those checks off and bounds the loss by its
+// outages instead.
 type Thresholds struct {
-	// MinDeliveryRate is the lowest passing delivery rate, in percent;
-	// negative skips the check.
+	// MinDeliveryRate is the lowest passing delivery rate, a percentage
+	// from 0 to 100, or NoCheck.
 	MinDeliveryRate float64
-	// MaxErrors is the most errors (publish and connection) that pass;
-	// negative skips the check.
+	// MaxErrors is the most errors (publish and connection) that pass, or
+	// NoCheck.
 	MaxErrors int64
-	// MaxAvgLatency is the average latency the run must stay below;
-	// negative skips the check.
+	// MaxAvgLatency is the average latency the run must stay below
+	// (positive), or NoCheck.
 	MaxAvgLatency time.Duration
-	// MaxP99Latency, when positive, is the p99 latency the run must stay
-	// below; zero skips the check.
+	// MaxP99Latency is the p99 latency the run must stay below
+	// (positive), or NoCheck.
 	MaxP99Latency time.Duration
-	// MaxDuplicates, when not negative, is the most duplicated deliveries
-	// that pass; negative skips the check.
+	// MaxDuplicates is the most duplicated deliveries that pass, or
+	// NoCheck.
 	MaxDuplicates int64
-	// MaxRecovery, when positive, is the longest a subscriber may take
-	// from losing its connection to being subscribed again, for every
-	// outage; an outage that never recovers fails it.
+	// MaxRecovery is the longest a subscriber may take from losing its
+	// connection to being subscribed again, for every outage (positive;
+	// an outage that never recovers fails it), or NoCheck.
 	MaxRecovery time.Duration
 	// LossOnlyInOutages fails the run when messages are missing that no
 	// subscriber outage explains (Timeline.LossOutsideOutages).
@@ -48,8 +52,56 @@ func DefaultThresholds() Thresholds {
 		MinDeliveryRate: 95,
 		MaxErrors:       0,
 		MaxAvgLatency:   100 * time.Millisecond,
-		MaxDuplicates:   -1,
+		MaxP99Latency:   NoCheck,
+		MaxDuplicates:   NoCheck,
+		MaxRecovery:     NoCheck,
 	}
+}
+
+// NoCheck, as a limit, switches its check off.
+const NoCheck = -1
+
+// ThresholdError is a threshold that Validate refused. Field is the
+// Thresholds field's name, so that a caller can name its own spelling of
+// it (a flag, a file's key).
+type ThresholdError struct {
+	Field  string
+	Value  string
+	Reason string
+}
+
+func (e *ThresholdError) Error() string {
+	return fmt.Sprintf("report: %s %s: %s", e.Field, e.Value, e.Reason)
+}
+
+// Validate checks every limit: NoCheck, or a value in range; never NaN,
+// infinite or another negative number.
+func (th Thresholds) Validate() error {
+	bad := func(field string, v any, reason string) error {
+		return &ThresholdError{Field: field, Value: fmt.Sprint(v), Reason: reason}
+	}
+	switch d := th.MinDeliveryRate; {
+	case d == NoCheck:
+	case math.IsNaN(d) || d < 0 || d > 100:
+		return bad("MinDeliveryRate", d, "must be a percentage from 0 to 100, or -1 for no check")
+	}
+	for _, c := range []struct {
+		field string
+		v     int64
+	}{{"MaxErrors", th.MaxErrors}, {"MaxDuplicates", th.MaxDuplicates}} {
+		if c.v < 0 && c.v != NoCheck {
+			return bad(c.field, c.v, "must be 0 or more, or -1 for no check")
+		}
+	}
+	for _, c := range []struct {
+		field string
+		v     time.Duration
+	}{{"MaxAvgLatency", th.MaxAvgLatency}, {"MaxP99Latency", th.MaxP99Latency}, {"MaxRecovery", th.MaxRecovery}} {
+		if c.v <= 0 && c.v != NoCheck {
+			return bad(c.field, c.v, "must be a positive duration, or -1 for no check")
+		}
+	}
+	return nil
 }
 
 // Status is the outcome of one check, or of the whole verdict.
@@ -105,10 +157,10 @@ func Evaluate(res *harness.Result, th Thresholds) Verdict {
 		errorsCheck(t, th.MaxErrors),
 		latencyCheck("avg_latency", "Average latency", lat, lat.Mean, th.MaxAvgLatency),
 	}
-	if th.MaxP99Latency > 0 {
+	if th.MaxP99Latency != NoCheck {
 		checks = append(checks, latencyCheck("p99_latency", "p99 latency", lat, float64(lat.P99), th.MaxP99Latency))
 	}
-	if th.MaxDuplicates >= 0 {
+	if th.MaxDuplicates != NoCheck {
 		checks = append(checks, Check{
 			ID: "duplicates", Name: "Duplicates",
 			Threshold: fmt.Sprintf("<= %d", th.MaxDuplicates),
@@ -116,7 +168,7 @@ func Evaluate(res *harness.Result, th Thresholds) Verdict {
 			Status:    status(t.Duplicates <= uint64(th.MaxDuplicates)),
 		})
 	}
-	if th.MaxRecovery > 0 {
+	if th.MaxRecovery != NoCheck {
 		checks = append(checks, recoveryCheck(res.Timeline, th.MaxRecovery))
 	}
 	if th.LossOnlyInOutages {
@@ -132,7 +184,7 @@ func Evaluate(res *harness.Result, th Thresholds) Verdict {
 
 func errorsCheck(t harness.Totals, limit int64) Check {
 	c := Check{ID: "errors", Name: "No errors", Threshold: fmt.Sprintf("<= %d", limit), Measured: fmt.Sprint(t.Errors)}
-	if limit < 0 {
+	if limit == NoCheck {
 		c.Threshold, c.Status = "not checked (faults cause errors)", Skip
 		return c
 	}
@@ -159,7 +211,7 @@ func recoveryCheck(tl harness.Timeline, limit time.Duration) Check {
 
 func deliveryCheck(t harness.Totals, th Thresholds) Check {
 	c := Check{ID: "delivery_rate", Name: "Delivery rate", Threshold: fmt.Sprintf(">= %.2f%%", th.MinDeliveryRate)}
-	if th.MinDeliveryRate < 0 {
+	if th.MinDeliveryRate == NoCheck {
 		c.Threshold = "not checked (loss bounded by outages)"
 		c.Measured, c.Status = rateText(t.DeliveryRate), Skip
 		return c
@@ -177,7 +229,7 @@ func deliveryCheck(t harness.Totals, th Thresholds) Check {
 // value must stay strictly below, as the seed's "< 100ms".
 func latencyCheck(id, name string, lat harness.LatencyStats, us float64, limit time.Duration) Check {
 	c := Check{ID: id, Name: name, Threshold: "< " + ms(float64(limit.Microseconds()))}
-	if limit < 0 {
+	if limit == NoCheck {
 		c.Threshold, c.Status = "not checked", Skip
 		c.Measured = "n/a (no deliveries)"
 		if lat.Count > 0 {

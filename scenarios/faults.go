@@ -44,7 +44,7 @@ var faults = []Scenario{
 				For: 3 * time.Second, OutputBufferLimit: "64kb 32kb 1"}}},
 		// The slow instance's backlog is seconds late: latency is not
 		// what this scenario judges.
-		Thresholds: withLatency(*faultThresholds(2 * time.Second), -1),
+		Thresholds: withLatency(*faultThresholds(2 * time.Second), report.NoCheck),
 	},
 	{
 		Name:    "latency",
@@ -67,14 +67,14 @@ var faults = []Scenario{
 // every outage recovered within maxRecovery, and no loss outside outages.
 func faultThresholds(maxRecovery time.Duration) *report.Thresholds {
 	th := report.DefaultThresholds()
-	th.MinDeliveryRate = -1
-	th.MaxErrors = -1
+	th.MinDeliveryRate = report.NoCheck
+	th.MaxErrors = report.NoCheck
 	th.MaxRecovery = maxRecovery
 	th.LossOnlyInOutages = true
 	return &th
 }
 
-// withLatency returns th with another average-latency limit (-1: none).
+// withLatency returns th with another average-latency limit (NoCheck: none).
 func withLatency(th report.Thresholds, avg time.Duration) *report.Thresholds {
 	th.MaxAvgLatency = avg
 	return &th

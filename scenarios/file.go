@@ -42,13 +42,20 @@ type file struct {
 }
 
 type thresholds struct {
-	MinDelivery       *float64  `yaml:"min_delivery"`
-	MaxErrors         *int64    `yaml:"max_errors"`
-	MaxAvgLatency     *duration `yaml:"max_avg_latency"`
-	MaxP99Latency     *duration `yaml:"max_p99_latency"`
-	MaxDuplicates     *int64    `yaml:"max_duplicates"`
-	MaxRecovery       *duration `yaml:"max_recovery"`
-	LossOnlyInOutages *bool     `yaml:"loss_only_in_outages"`
+	MinDelivery       *float64 `yaml:"min_delivery"`
+	MaxErrors         *int64   `yaml:"max_errors"`
+	MaxAvgLatency     *limit   `yaml:"max_avg_latency"`
+	MaxP99Latency     *limit   `yaml:"max_p99_latency"`
+	MaxDuplicates     *int64   `yaml:"max_duplicates"`
+	MaxRecovery       *limit   `yaml:"max_recovery"`
+	LossOnlyInOutages *bool    `yaml:"loss_only_in_outages"`
+}
+
+// thresholdKeys names each Thresholds field as a scenario file spells it,
+// for Validate's errors.
+var thresholdKeys = map[string]string{
+	"MinDeliveryRate": "min_delivery", "MaxErrors": "max_errors", "MaxAvgLatency": "max_avg_latency",
+	"MaxP99Latency": "max_p99_latency", "MaxDuplicates": "max_duplicates", "MaxRecovery": "max_recovery",
 }
 
 type fault struct {
@@ -75,6 +82,36 @@ func (d *duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*d = duration(v)
 	return nil
+}
+
+// limit is a duration threshold: a duration, or -1 for no check.
+type limit time.Duration
+
+func (l *limit) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseLimit(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q: %v", n.Line, n.Value, err)
+	}
+	*l = limit(v)
+	return nil
+}
+
+// ParseLimit reads a duration threshold: a duration as ParseDuration reads
+// it, or "-1" for report.NoCheck, the one way to switch a check off. Any
+// other negative or zero duration is an error: it would be a limit no run
+// can meet, or look like "off" without being so.
+func ParseLimit(s string) (time.Duration, error) {
+	if strings.TrimSpace(s) == "-1" {
+		return report.NoCheck, nil
+	}
+	d, err := ParseDuration(s)
+	if err != nil {
+		return 0, errors.New("want a positive duration like 100ms, or -1 for no check")
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%v: want a positive duration, or -1 for no check", d)
+	}
+	return d, nil
 }
 
 // instance reads an instance number or "all".
@@ -112,12 +149,24 @@ func ParseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
+// MaxFileSize bounds a scenario file: no scenario needs more, and a larger
+// input (a wrong path, /dev/zero) must not fill the memory.
+const MaxFileSize = 1 << 20
+
 // Load reads a scenario file; its errors name the file and, where the
 // parser knows it, the line.
 func Load(path string) (Scenario, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return Scenario{}, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return Scenario{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > MaxFileSize {
+		return Scenario{}, fmt.Errorf("%s: larger than %d KiB, the limit of a scenario file", path, MaxFileSize>>10)
 	}
 	sc, err := Parse(data)
 	if err != nil {
@@ -140,6 +189,11 @@ func Parse(data []byte) (Scenario, error) {
 		}
 		return Scenario{}, oneLine(err)
 	}
+	// A second document would be ignored silently by Decode: refuse it.
+	var more yaml.Node
+	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
+		return Scenario{}, errors.New("more than one YAML document (a second '---'): one scenario per file")
+	}
 	sc := Scenario{Name: f.Name, Summary: f.Summary, Config: harness.Config{
 		Instances: f.Instances, Duration: time.Duration(f.Duration), Rate: f.Rate,
 		EventTypes: f.EventTypes, Publishers: f.Publishers, DedicatedPublishers: f.DedicatedPublishers,
@@ -157,11 +211,17 @@ func Parse(data []byte) (Scenario, error) {
 		setIf(&th.MaxErrors, t.MaxErrors)
 		setIf(&th.MaxDuplicates, t.MaxDuplicates)
 		setIf(&th.LossOnlyInOutages, t.LossOnlyInOutages)
-		for dst, src := range map[*time.Duration]*duration{&th.MaxAvgLatency: t.MaxAvgLatency,
+		for dst, src := range map[*time.Duration]*limit{&th.MaxAvgLatency: t.MaxAvgLatency,
 			&th.MaxP99Latency: t.MaxP99Latency, &th.MaxRecovery: t.MaxRecovery} {
 			if src != nil {
 				*dst = time.Duration(*src)
 			}
+		}
+		var te *report.ThresholdError
+		if err := th.Validate(); errors.As(err, &te) {
+			return Scenario{}, fmt.Errorf("thresholds: %s: %s, got %s", thresholdKeys[te.Field], te.Reason, te.Value)
+		} else if err != nil {
+			return Scenario{}, err
 		}
 		sc.Thresholds = &th
 	}

@@ -1,6 +1,8 @@
 package scenarios_test
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -71,6 +73,16 @@ func TestFileErrors(t *testing.T) {
 		"faults:\n  - {action: partition, instance: x}": `line 2: instance "x": want a number or all`,
 		"":                    "empty scenario file",
 		"instances: [1, 2]\n": "line 1: cannot unmarshal",
+		// A gate must not be switched off by a bad value: NaN, another
+		// negative than -1, a zero limit.
+		"thresholds: {min_delivery: .nan}\n":  "thresholds: min_delivery: must be a percentage from 0 to 100, or -1 for no check, got NaN",
+		"thresholds: {min_delivery: 101}\n":   "thresholds: min_delivery: must be a percentage",
+		"thresholds: {max_errors: -7}\n":      "thresholds: max_errors: must be 0 or more, or -1 for no check, got -7",
+		"thresholds: {max_p99_latency: -7}\n": `line 1: "-7": -7s: want a positive duration, or -1 for no check`,
+		"thresholds: {max_avg_latency: 0}\n":  `line 1: "0": 0s: want a positive duration, or -1 for no check`,
+		"thresholds: {max_recovery: .inf}\n":  `line 1: ".inf": want a positive duration like 100ms, or -1 for no check`,
+		"instances: 3\n---\ninstances: 5\n":   "more than one YAML document",
+		"instances: 3\n---\n":                 "more than one YAML document",
 	} {
 		_, err := scenarios.Parse([]byte(doc))
 		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
@@ -79,5 +91,23 @@ func TestFileErrors(t *testing.T) {
 	}
 	if _, err := scenarios.Load("examples/nope.yaml"); err == nil || !strings.Contains(err.Error(), "nope.yaml") {
 		t.Errorf("missing file: %v", err)
+	}
+	// -1 is the one "no check", for counts and durations alike.
+	sc, err := scenarios.Parse([]byte("thresholds: {max_p99_latency: -1, max_errors: -1, max_avg_latency: \"-1\"}\n"))
+	if err != nil || sc.Thresholds.MaxP99Latency != report.NoCheck || sc.Thresholds.MaxErrors != report.NoCheck ||
+		sc.Thresholds.MaxAvgLatency != report.NoCheck {
+		t.Errorf("-1 thresholds: %+v, %v", sc.Thresholds, err)
+	}
+}
+
+// A file larger than the limit is refused before it is parsed.
+func TestFileSizeLimit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.yaml")
+	big := "# " + strings.Repeat("x", scenarios.MaxFileSize) + "\ninstances: 3\n"
+	if err := os.WriteFile(path, []byte(big), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := scenarios.Load(path); err == nil || !strings.Contains(err.Error(), "larger than 1024 KiB") {
+		t.Fatalf("Load of a %d-byte file: %v", len(big), err)
 	}
 }

@@ -37,9 +37,9 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.IntVar(&c.Run.Instances, "instances", 5, "instances, when the rate varies")
 	fs.Float64Var(&c.Run.Rate, "rate", 100, "events/s, when the instance count varies")
 	fs.StringVar(&eventTypes, "event-types", strings.Join(harness.DefaultEventTypes, ","), "event types, or all")
-	fs.Float64Var(&c.MinDelivery, "min-delivery", capacity.DefaultMinDelivery, "a step fails below this delivery rate, in percent")
-	fs.Var(newDurationValue(capacity.DefaultMaxP99, &c.MaxP99), "max-p99-latency", "a step fails at or above this p99 latency")
-	fs.Float64Var(&c.MinAchieved, "min-achieved", capacity.DefaultMinAchieved, "a step fails when it publishes less than this fraction of its target rate")
+	fs.Float64Var(&c.MinDelivery, "min-delivery", capacity.DefaultMinDelivery, "a step fails below this delivery rate, in percent (-1: no check)")
+	fs.Var(newLimitValue(capacity.DefaultMaxP99, &c.MaxP99), "max-p99-latency", "a step fails above this p99 latency (-1: no check)")
+	fs.Float64Var(&c.MinAchieved, "min-achieved", capacity.DefaultMinAchieved, "a step fails when it publishes less than this fraction of its target rate (-1: no check)")
 	fs.StringVar(&mode, "redis", "", "auto, url, server, container or embedded, as for a run")
 	fs.StringVar(&redisURL, "redis-url", os.Getenv("REDIS_URL"), "Redis URL (default $REDIS_URL)")
 	fs.StringArrayVar(&prov.ServerArgs, "redis-server-arg", nil, "extra redis-server argument in server mode")
@@ -61,6 +61,9 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	if fs.NArg() > 0 {
 		return usageErr("unexpected argument %q (flags only)", fs.Arg(0))
+	}
+	if fs.Changed("redis-url") && strings.TrimSpace(redisURL) == "" {
+		return usageErr("--redis-url is empty: give a URL, or leave the flag out to find or start a server (--redis=auto)")
 	}
 	if format != "table" && format != "markdown" && format != "json" {
 		return usageErr("--format must be table, markdown or json, got %q", format)
@@ -84,13 +87,14 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return usageErr("%v", err)
 	}
 	out := stdout
+	var files pendingFiles
+	defer files.abort()
 	if output != "" {
-		f, err := os.Create(output)
+		p, err := files.create("output", output)
 		if err != nil {
-			return usageErr("--output: %v", err)
+			return usageErr("%v", err)
 		}
-		defer f.Close()
-		out = f
+		out = p
 	}
 	inst, err := provision.Start(ctx, prov)
 	if err != nil {
@@ -111,8 +115,8 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	switch {
 	case err != nil && ctx.Err() != nil:
 		fmt.Fprintln(stderr, "redisload capacity: interrupted")
-		if res != nil && len(res.Steps) > 0 {
-			_ = report.NewCapacityReporter(res, format)(out)
+		if res != nil && len(res.Steps) > 0 && report.NewCapacityReporter(res, format)(out) == nil {
+			_ = files.commit()
 		}
 		return exitInterrupted
 	case errors.Is(err, harness.ErrUnavailable):
@@ -124,7 +128,11 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	if err := report.NewCapacityReporter(res, format)(out); err != nil {
 		fmt.Fprintf(stderr, "redisload capacity: writing the table: %v\n", err)
-		return exitFail
+		return exitOutput
+	}
+	if err := files.commit(); err != nil {
+		fmt.Fprintf(stderr, "redisload capacity: writing the table: %v\n", err)
+		return exitOutput
 	}
 	if res.Sustainable < 0 {
 		return exitFail

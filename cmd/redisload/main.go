@@ -23,10 +23,14 @@ func (quietLogger) Printf(context.Context, string, ...any) {}
 
 func main() {
 	redis.SetLogger(quietLogger{})
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP is a dropped SSH session: the report must still be written,
+	// so it ends the run like Ctrl-C does.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
-		// After the first signal the run drains and reports; restoring the
-		// default handling makes a second Ctrl-C end the process at once.
+		// After the first signal the run stops publishing and draining and
+		// reports; restoring the default handling makes a second signal
+		// end the process at once (the report files are written beside
+		// their paths and renamed into place, so none is left truncated).
 		<-ctx.Done()
 		stop()
 	}()

@@ -13,7 +13,10 @@ import (
 )
 
 // The report's destinations: the main format on stdout (or --output),
-// further formats and the histograms in files, all opened before the run.
+// further formats and the histograms in files. Every file is written to a
+// temporary file beside it and renamed into place only once complete, so
+// that a run that fails, is killed or loses its terminal never leaves an
+// existing report truncated: the old one stays until the new one is whole.
 
 // formats are the report formats; the first is the default.
 var formats = []string{"table", "json", "markdown", "junit"}
@@ -24,63 +27,167 @@ type output struct {
 	w      io.Writer
 }
 
-// openOutputs opens the main report's destination (stdout unless
-// --output) and every --<format>-out file, and creates --hdr-out-dir.
-func (o *options) openOutputs(stdout io.Writer) ([]output, func(), error) {
-	var files []*os.File
-	closeAll := func() {
-		for _, f := range files {
-			_ = f.Close()
+// pendingFile is an output file being written: a temporary file in the
+// same directory (so that the rename is atomic), renamed over path by
+// commit, removed by abort.
+type pendingFile struct {
+	flag, path string
+	f          *os.File
+}
+
+// createPending starts the file that --flag names. It fails now, before
+// the run, for a path that cannot be written: a missing directory, a
+// directory, no permission.
+func createPending(flag, path string) (*pendingFile, error) {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("--%s: %s is a directory", flag, path)
+	}
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("--%s: %v", flag, err)
+	}
+	return &pendingFile{flag: flag, path: path, f: f}, nil
+}
+
+func (p *pendingFile) Write(b []byte) (int, error) { return p.f.Write(b) }
+
+// commit puts the finished file in place of path.
+func (p *pendingFile) commit() error {
+	err := p.f.Close()
+	if err == nil {
+		err = os.Chmod(p.f.Name(), 0o644) // CreateTemp's 0600 is not a report's
+	}
+	if err == nil {
+		err = os.Rename(p.f.Name(), p.path)
+	}
+	if err != nil {
+		_ = os.Remove(p.f.Name())
+		return fmt.Errorf("--%s: %v", p.flag, err)
+	}
+	return nil
+}
+
+// abort drops the temporary file; path is left as it was.
+func (p *pendingFile) abort() {
+	_ = p.f.Close()
+	_ = os.Remove(p.f.Name())
+}
+
+// pendingFiles are the run's output files, committed together at the end.
+type pendingFiles []*pendingFile
+
+func (ps *pendingFiles) create(flag, path string) (*pendingFile, error) {
+	p, err := createPending(flag, path)
+	if err == nil {
+		*ps = append(*ps, p)
+	}
+	return p, err
+}
+
+// commit puts every file in place; after the first failure the rest are
+// aborted, and the error names the flag.
+func (ps *pendingFiles) commit() error {
+	var first error
+	for _, p := range *ps {
+		if first != nil {
+			p.abort()
+			continue
+		}
+		first = p.commit()
+	}
+	*ps = nil
+	return first
+}
+
+// abort drops every file not yet committed; safe to call after commit.
+func (ps *pendingFiles) abort() {
+	for _, p := range *ps {
+		p.abort()
+	}
+	*ps = nil
+}
+
+// pathFlag is a file named on the command line.
+type pathFlag struct{ flag, path string }
+
+// checkPaths refuses a run whose outputs would overwrite one of its inputs
+// or each other: the same path, or two names of one existing file (a link).
+// It runs before anything else, so a typo costs nothing.
+func checkPaths(outputs, inputs []pathFlag) error {
+	for i, out := range outputs {
+		if out.path == "" {
+			continue
+		}
+		for _, in := range inputs {
+			if in.path != "" && samePath(out.path, in.path) {
+				return fmt.Errorf("--%s and --%s name the same file (%s): the report would overwrite its input", in.flag, out.flag, out.path)
+			}
+		}
+		for _, prev := range outputs[:i] {
+			if prev.path != "" && samePath(out.path, prev.path) {
+				return fmt.Errorf("--%s and --%s name the same file (%s): two outputs would write one file", prev.flag, out.flag, out.path)
+			}
 		}
 	}
-	create := func(flag, path string) (io.Writer, error) {
-		f, err := os.Create(path)
-		if err != nil {
-			return nil, fmt.Errorf("--%s: %v", flag, err)
-		}
-		files = append(files, f)
-		return f, nil
+	return nil
+}
+
+// samePath reports whether a and b name one file: equal once made
+// absolute and clean, or the same existing file.
+func samePath(a, b string) bool {
+	aa, errA := filepath.Abs(a)
+	bb, errB := filepath.Abs(b)
+	if errA == nil && errB == nil && aa == bb {
+		return true
 	}
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(fa, fb)
+}
+
+// openOutputs starts the main report's destination (stdout unless
+// --output) and every --<format>-out file, and creates --hdr-out-dir. The
+// files are committed by the caller once every report is written.
+func (o *options) openOutputs(stdout io.Writer, files *pendingFiles) ([]output, error) {
 	outs := []output{{o.format, stdout}}
 	if o.output != "" {
-		w, err := create("output", o.output)
+		p, err := files.create("output", o.output)
 		if err != nil {
-			return nil, func() {}, err
+			return nil, err
 		}
-		outs[0].w = w
+		outs[0].w = p
 	}
 	for _, f := range formats[1:] {
 		if path := *o.extraOut[f]; path != "" {
-			w, err := create(f+"-out", path)
+			p, err := files.create(f+"-out", path)
 			if err != nil {
-				closeAll()
-				return nil, func() {}, err
+				return nil, err
 			}
-			outs = append(outs, output{f, w})
+			outs = append(outs, output{f, p})
 		}
 	}
 	if o.html != "" {
-		w, err := create("html", o.html)
+		p, err := files.create("html", o.html)
 		if err != nil {
-			closeAll()
-			return nil, func() {}, err
+			return nil, err
 		}
-		outs = append(outs, output{"html", w})
+		outs = append(outs, output{"html", p})
 	}
 	if o.hdrOutDir != "" {
 		if err := os.MkdirAll(o.hdrOutDir, 0o755); err != nil {
-			closeAll()
-			return nil, func() {}, fmt.Errorf("--hdr-out-dir: %v", err)
+			return nil, fmt.Errorf("--hdr-out-dir: %v", err)
 		}
 	}
 	if o.hdrOut != "" {
-		// Created now to fail fast; written after the run.
-		if _, err := create("hdr-out", o.hdrOut); err != nil {
-			closeAll()
-			return nil, func() {}, err
+		if _, err := files.create("hdr-out", o.hdrOut); err != nil {
+			return nil, err
 		}
 	}
-	return outs, closeAll, nil
+	return outs, nil
 }
 
 // reporter returns the renderer of one format.
@@ -98,27 +205,31 @@ func (o *options) reporter(format string, res *harness.Result, v report.Verdict)
 	return report.NewTableReporter(res, v, report.Options{Matrix: o.matrix || o.verbose, ServerStats: o.verbose})
 }
 
-// writeHistograms writes --hdr-out and --hdr-out-dir.
-func (o *options) writeHistograms(res *harness.Result) error {
-	write := func(flag, path string, h *hdrhistogram.Histogram) error {
-		f, err := os.Create(path)
-		if err != nil {
+// writeHistograms writes --hdr-out (into its pending file) and each file
+// of --hdr-out-dir (as pending files of files).
+func (o *options) writeHistograms(res *harness.Result, files *pendingFiles) error {
+	write := func(w io.Writer, flag string, h *hdrhistogram.Histogram) error {
+		if err := report.WriteHDR(w, h); err != nil {
 			return fmt.Errorf("--%s: %v", flag, err)
 		}
-		if err := report.WriteHDR(f, h); err != nil {
-			_ = f.Close()
-			return fmt.Errorf("--%s: %v", flag, err)
-		}
-		return f.Close()
+		return nil
 	}
 	if o.hdrOut != "" {
-		if err := write("hdr-out", o.hdrOut, res.Histogram); err != nil {
-			return err
+		for _, p := range *files {
+			if p.flag == "hdr-out" {
+				if err := write(p, "hdr-out", res.Histogram); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	if o.hdrOutDir != "" {
 		for i, h := range res.InstanceHistograms {
-			if err := write("hdr-out-dir", filepath.Join(o.hdrOutDir, fmt.Sprintf("instance-%d.hgrm", i)), h); err != nil {
+			p, err := files.create("hdr-out-dir", filepath.Join(o.hdrOutDir, fmt.Sprintf("instance-%d.hgrm", i)))
+			if err != nil {
+				return err
+			}
+			if err := write(p, "hdr-out-dir", h); err != nil {
 				return err
 			}
 		}

@@ -23,12 +23,15 @@ import (
 	"github.com/redisload/redisload/scenarios"
 )
 
-// Exit codes, as DESIGN.md documents them.
+// Exit codes, as the README's "Exit codes" section documents them.
 const (
 	exitPass        = 0
 	exitFail        = 1
 	exitUsage       = 2
 	exitUnavailable = 3
+	// exitOutput: the run finished, but a report could not be written;
+	// distinct from a failed verdict, which a CI gate reads as "regressed".
+	exitOutput      = 4
 	exitInterrupted = 130
 )
 
@@ -126,12 +129,13 @@ func newFlagSet(o *options) *pflag.FlagSet {
 
 	th := &o.thresholds
 	d := report.DefaultThresholds()
+	// -1 switches any of these checks off, and nothing else does.
 	fs.Float64Var(&th.MinDeliveryRate, "min-delivery", d.MinDeliveryRate, "verdict: lowest passing delivery rate, in percent (-1: no check)")
 	fs.Int64Var(&th.MaxErrors, "max-errors", d.MaxErrors, "verdict: most errors that pass (-1: no check)")
-	fs.Var(newDurationValue(d.MaxAvgLatency, &th.MaxAvgLatency), "max-avg-latency", "verdict: average latency must stay below this (-1: no check)")
-	fs.Var(newDurationValue(0, &th.MaxP99Latency), "max-p99-latency", "verdict: p99 latency must stay below this (0: no check)")
+	fs.Var(newLimitValue(d.MaxAvgLatency, &th.MaxAvgLatency), "max-avg-latency", "verdict: average latency must stay below this (-1: no check)")
+	fs.Var(newLimitValue(d.MaxP99Latency, &th.MaxP99Latency), "max-p99-latency", "verdict: p99 latency must stay below this (-1: no check)")
 	fs.Int64Var(&th.MaxDuplicates, "max-duplicates", d.MaxDuplicates, "verdict: most duplicate deliveries that pass (-1: no check)")
-	fs.Var(newDurationValue(0, &th.MaxRecovery), "max-recovery", "verdict: every subscriber outage must end (resubscribed) within this (0: no check)")
+	fs.Var(newLimitValue(d.MaxRecovery, &th.MaxRecovery), "max-recovery", "verdict: every subscriber outage must end (resubscribed) within this (-1: no check)")
 	fs.BoolVar(&th.LossOnlyInOutages, "loss-only-in-outages", false, "verdict: fail when messages are missing that no subscriber outage explains")
 
 	fs.StringVar(&o.baseline, "baseline", "", "a previous run's JSON report: the verdict gains a check per --max-regression metric against it")
@@ -167,6 +171,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return usageErr("%v", err)
 	}
+	// Given but empty, the URL must not fall back to auto-detection and
+	// measure some other server.
+	if fs.Changed("redis-url") && strings.TrimSpace(o.redisURL) == "" {
+		return usageErr("--redis-url is empty: give a URL, or leave the flag out to find or start a server (--redis=auto)")
+	}
 	switch {
 	case o.help:
 		printUsage(stdout, fs)
@@ -200,6 +209,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := o.complete(); err != nil {
 		return usageErr("%v", err)
 	}
+	if err := checkPaths(o.outputPaths(), []pathFlag{{"baseline", o.baseline}, {"scenario-file", o.scenarioFile}}); err != nil {
+		return usageErr("%v", err)
+	}
 	// The baseline is read before the run: a wrong path must not cost a
 	// whole test.
 	var baseline *report.Document
@@ -222,13 +234,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageErr("%v", err)
 	}
 
-	// Open every output before the run, so that a bad path fails in a
-	// second rather than after the whole test.
-	outs, closeOuts, err := o.openOutputs(stdout)
+	// Start every output before the run, so that a bad path fails in a
+	// second rather than after the whole test. Whatever happens next, an
+	// existing file is replaced only by a complete report.
+	var files pendingFiles
+	defer files.abort()
+	outs, err := o.openOutputs(stdout, &files)
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	defer closeOuts()
 
 	if o.verbose {
 		o.cfg.EventLog = stderr // the report stays alone on stdout
@@ -304,12 +318,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for _, out := range outs {
 		if err := o.reporter(out.format, res, v)(out.w); err != nil {
 			fmt.Fprintf(stderr, "redisload: writing the %s report: %v\n", out.format, err)
-			return exitFail
+			return exitOutput
 		}
 	}
-	if err := o.writeHistograms(res); err != nil {
+	if err := o.writeHistograms(res, &files); err != nil {
 		fmt.Fprintf(stderr, "redisload: %v\n", err)
-		return exitFail
+		return exitOutput
+	}
+	if err := files.commit(); err != nil {
+		fmt.Fprintf(stderr, "redisload: writing the report: %v\n", err)
+		return exitOutput
 	}
 	switch {
 	case res.Interrupted:
@@ -478,18 +496,11 @@ func (o *options) complete() error {
 	if o.cfg.Redis.KeyPrefix == "" || strings.ContainsAny(o.cfg.Redis.KeyPrefix, " \"\\") {
 		return fmt.Errorf("--key-prefix must be non-empty, without spaces, quotes or backslashes: %q", o.cfg.Redis.KeyPrefix)
 	}
-	th := o.thresholds
-	switch {
-	case (th.MinDeliveryRate < 0 && th.MinDeliveryRate != -1) || th.MinDeliveryRate > 100:
-		return fmt.Errorf("--min-delivery must be a percentage from 0 to 100, or -1 for no check, got %g", th.MinDeliveryRate)
-	case th.MaxErrors < -1:
-		return fmt.Errorf("--max-errors must be 0 or more, or -1 for no check, got %d", th.MaxErrors)
-	case th.MaxAvgLatency == 0:
-		return errors.New("--max-avg-latency must be positive, or -1 for no check, got 0")
-	case th.MaxP99Latency < 0:
-		return fmt.Errorf("--max-p99-latency must not be negative, got %v", th.MaxP99Latency)
-	case th.MaxRecovery < 0:
-		return fmt.Errorf("--max-recovery must not be negative, got %v", th.MaxRecovery)
+	var te *report.ThresholdError
+	if err := o.thresholds.Validate(); errors.As(err, &te) {
+		return fmt.Errorf("--%s %s, got %s", thresholdFlags[te.Field], te.Reason, te.Value)
+	} else if err != nil {
+		return err
 	}
 	// The harness treats zero fields as "use the default"; on the command
 	// line a zero is something the user typed, and is refused or kept.
@@ -512,6 +523,23 @@ func (o *options) complete() error {
 		cfg.Server = serverToStart{} // started after this check, before the run
 	}
 	return cfg.Validate()
+}
+
+// thresholdFlags names each report.Thresholds field's flag, for the
+// library's validation errors.
+var thresholdFlags = map[string]string{
+	"MinDeliveryRate": "min-delivery", "MaxErrors": "max-errors", "MaxAvgLatency": "max-avg-latency",
+	"MaxP99Latency": "max-p99-latency", "MaxDuplicates": "max-duplicates", "MaxRecovery": "max-recovery",
+}
+
+// outputPaths are the files the run writes, by flag.
+func (o *options) outputPaths() []pathFlag {
+	out := []pathFlag{{"output", o.output}}
+	for _, f := range formats[1:] {
+		out = append(out, pathFlag{f + "-out", *o.extraOut[f]})
+	}
+	return append(out, pathFlag{"html", o.html}, pathFlag{"hdr-out", o.hdrOut}, pathFlag{"cpuprofile", o.cpuProfile},
+		pathFlag{"hdr-out-dir", o.hdrOutDir})
 }
 
 // serverToStart stands for the redis-server that server mode will start,
@@ -555,24 +583,40 @@ func (r *rateValue) String() string {
 func (r *rateValue) Type() string { return "events/s|max" }
 
 // durationValue is a pflag.Value that takes Go durations ("30s", "1m") or,
-// like the seed's tool, a bare number of seconds ("30", "2.5").
-type durationValue time.Duration
+// like the seed's tool, a bare number of seconds ("30", "2.5"); as a
+// threshold (newLimitValue), also -1 for no check.
+type durationValue struct {
+	d     *time.Duration
+	parse func(string) (time.Duration, error)
+}
 
 func newDurationValue(def time.Duration, p *time.Duration) *durationValue {
 	*p = def
-	return (*durationValue)(p)
+	return &durationValue{p, scenarios.ParseDuration}
+}
+
+// newLimitValue is a duration threshold: a positive duration, or -1 for
+// no check (report.NoCheck); scenarios.ParseLimit says which.
+func newLimitValue(def time.Duration, p *time.Duration) *durationValue {
+	*p = def
+	return &durationValue{p, scenarios.ParseLimit}
 }
 
 func (d *durationValue) Set(s string) error {
-	v, err := scenarios.ParseDuration(s)
+	v, err := d.parse(s)
 	if err != nil {
 		return err
 	}
-	*d = durationValue(v)
+	*d.d = v
 	return nil
 }
 
-func (d *durationValue) String() string { return time.Duration(*d).String() }
+func (d *durationValue) String() string {
+	if *d.d == report.NoCheck {
+		return "-1"
+	}
+	return d.d.String()
+}
 
 // Type names the value in --help.
 func (d *durationValue) Type() string { return "duration" }
@@ -607,6 +651,7 @@ Flags:
 %s
 Exit codes:
   0 pass   1 a check failed   2 bad usage   3 Redis unreachable or set-up failed
+  4 the run finished but a report could not be written
   130 interrupted (the partial report is printed first)
 `, fs.FlagUsages())
 }

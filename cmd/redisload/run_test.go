@@ -47,6 +47,20 @@ func TestUsageErrorsExit2WithOneLine(t *testing.T) {
 		{[]string{"--rate=max", "--instances=1"}, "--rate=max needs at least 2 instances"},
 		{[]string{"--rate=max", "--max-inflight=0"}, "--max-inflight must be at least 1"},
 		{[]string{"--pipeline=0"}, "--pipeline must be at least 1"},
+		{[]string{"--pipeline=100000"}, "--pipeline must be from 1 to 10000"},
+		{[]string{"--pipeline=10000", "--instances=5000"}, "--pipeline 10000 × --instances 5000 is over 16777216 events"},
+		{[]string{"--redis-url="}, "--redis-url is empty"},
+		{[]string{"--redis-url", " "}, "--redis-url is empty"},
+		// One rule for "no check": -1. NaN, other negatives and zero
+		// limits are refused, so a typo cannot switch a gate off.
+		{[]string{"--min-delivery=NaN"}, "--min-delivery must be a percentage from 0 to 100, or -1 for no check, got NaN"},
+		{[]string{"--min-delivery=-7"}, "--min-delivery must be a percentage from 0 to 100, or -1 for no check, got -7"},
+		{[]string{"--min-delivery=+Inf"}, "--min-delivery must be a percentage"},
+		{[]string{"--max-errors=-7"}, "--max-errors must be 0 or more, or -1 for no check, got -7"},
+		{[]string{"--max-duplicates=-2"}, "--max-duplicates must be 0 or more"},
+		{[]string{"--max-avg-latency=-7"}, `"--max-avg-latency" flag: -7s: want a positive duration, or -1 for no check`},
+		{[]string{"--max-p99-latency=0"}, `"--max-p99-latency" flag: 0s: want a positive duration, or -1 for no check`},
+		{[]string{"--max-recovery=NaN"}, `"--max-recovery" flag: want a positive duration like 100ms, or -1 for no check`},
 		{[]string{"--rate=0"}, "--rate must be a positive"},
 		{[]string{"--rate=0.1", "--duration=5s"}, "publishes no event"},
 		{[]string{"--bogus"}, "unknown flag: --bogus"},
@@ -234,6 +248,38 @@ func TestFileLimitTooLowExit2(t *testing.T) {
 	}
 }
 
+// process is the built binary, running.
+type process struct {
+	cmd       *exec.Cmd
+	out, errb bytes.Buffer
+	done      chan error
+}
+
+// startBinary starts bin with args, its output captured.
+func startBinary(t *testing.T, bin string, args ...string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(bin, args...), done: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.errb
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	return p
+}
+
+// wait waits for the process to exit, killing it and failing the test
+// after limit.
+func (p *process) wait(t *testing.T, limit time.Duration) {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(limit):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		t.Fatalf("no exit within %v", limit)
+	}
+}
+
 // The built binary, sent a real SIGINT, drains, prints the partial report
 // and exits 130: the signal wiring in main works.
 func TestBinarySIGINT(t *testing.T) {
@@ -242,23 +288,11 @@ func TestBinarySIGINT(t *testing.T) {
 	}
 	srv := redistest.Start(t)
 	bin := buildBinary(t)
-	cmd := exec.Command(bin, "--redis-url="+srv.URL, "--duration=60", "--rate=20", "--key-prefix=c5:")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	p := startBinary(t, bin, "--redis-url="+srv.URL, "--duration=60", "--rate=20", "--key-prefix=c5:")
+	cmd, out, errb := p.cmd, &p.out, &p.errb
 	time.Sleep(700 * time.Millisecond)
 	_ = cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatal("no exit within 10s of SIGINT")
-	}
+	p.wait(t, 10*time.Second)
 	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted || !strings.Contains(out.String(), "interrupted: partial run") {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
 	}
