@@ -21,6 +21,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -123,6 +124,7 @@ type SubscriberChange struct {
 type Bridge struct {
 	opts     Options
 	redisOpt *redis.Options
+	tagKey   SourceKey         // the key of this bridge's own tags, when tagging
 	channels map[string]string // event type -> channel, for the known types
 
 	// pub is set once by Connect; atomic because publishes may run
@@ -199,6 +201,9 @@ func New(opts Options) (*Bridge, error) {
 	for _, t := range EventTypes {
 		b.channels[t] = opts.KeyPrefix + t
 		b.known[b.channels[t]] = b.channels[t]
+	}
+	if !opts.TagKey.IsZero() {
+		b.tagKey = opts.TagKey.For(opts.InstanceID)
 	}
 	b.dialCtx, b.cancelDial = context.WithCancel(context.Background())
 	b.handlers.Store(&map[string]Handler{})
@@ -423,7 +428,7 @@ func (b *Bridge) tag(seq uint64, sentNs int64) uint64 {
 	if b.opts.TagKey.IsZero() {
 		return 0
 	}
-	return b.opts.TagKey.Tag(b.opts.InstanceID, seq, sentNs)
+	return b.tagKey.Tag(seq, sentNs)
 }
 
 // Subscribe subscribes to the given event types and returns once Redis has
@@ -775,14 +780,21 @@ func (b *Bridge) isClosing() bool {
 // the receive path, because the Event's strings may be kept.
 func (b *Bridge) dispatch(channel string, payload []byte, ev *Event) {
 	now := time.Now().UnixNano()
-	if err := decodeEnvelope(string(payload), ev); err != nil {
+	var text string
+	if b.opts.BorrowPayload && len(payload) > 0 {
+		// Valid until the handler returns: the next read reuses the buffer.
+		text = unsafe.String(&payload[0], len(payload))
+	} else {
+		text = string(payload)
+	}
+	if err := decodeEnvelope(text, ev); err != nil {
 		b.malformed.Add(1)
 		return
 	}
 	// An echo of its own is dropped only when it verifies as its own: a
 	// message forged with this bridge's ID goes to the handler, which can
 	// tell it from a genuine one.
-	if ev.Source == b.opts.InstanceID && !b.opts.DeliverOwn && (b.opts.TagKey.IsZero() || b.opts.TagKey.Verify(ev)) {
+	if ev.Source == b.opts.InstanceID && !b.opts.DeliverOwn && (b.opts.TagKey.IsZero() || b.tagKey.Verify(ev)) {
 		b.selfFiltered.Add(1)
 		return
 	}

@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"testing"
 )
@@ -27,23 +29,38 @@ func TestEnvelopeRoundTripScans(t *testing.T) {
 
 // The TypeScript bridge's own messages have no seq and a numeric pid as
 // source; they must decode through the fallback.
-// A tag travels as 16 lowercase hex digits between sent_ns and type; the
-// scanner and the JSON fallback read it alike, and anything but the
-// canonical spelling is no tag (which fails verification).
+// A tag travels as unpadded base64url of its 8 big-endian bytes, between
+// sent_ns and type; the scanner and the JSON fallback read it alike, and
+// anything but the canonical spelling is no tag (which fails verification).
 func TestEnvelopeTag(t *testing.T) {
-	p := string(AppendEnvelope(nil, "run-1", 42, 7, 0x00ab12cd34ef5678, "ticker", []byte("1")))
-	want := `{"source":"run-1","seq":42,"sent_ns":7,"tag":"00ab12cd34ef5678","type":"ticker","timestamp":0,"data":1}`
-	if p != want {
+	const tag = 0x0123456789abcdef
+	var be [8]byte
+	binary.BigEndian.PutUint64(be[:], tag)
+	text := base64.RawURLEncoding.EncodeToString(be[:])
+	p := string(AppendEnvelope(nil, "run-1", 42, 7, tag, "ticker", []byte("1")))
+	want := `{"source":"run-1","seq":42,"sent_ns":7,"tag":"` + text + `","type":"ticker","timestamp":0,"data":1}`
+	if p != want || text != "ASNFZ4mrze8" {
 		t.Fatalf("envelope:\n got %s\nwant %s", p, want)
 	}
 	var ev Event
-	if !scanEnvelope(p, &ev) || ev.Tag != 0x00ab12cd34ef5678 || ev.Seq != 42 || ev.Type != "ticker" {
+	if !scanEnvelope(p, &ev) || ev.Tag != tag || ev.Seq != 42 || ev.Type != "ticker" {
 		t.Fatalf("scanned %+v", ev)
 	}
-	if err := decodeEnvelopeJSON(p, &ev); err != nil || ev.Tag != 0x00ab12cd34ef5678 {
+	if err := decodeEnvelopeJSON(p, &ev); err != nil || ev.Tag != tag {
 		t.Fatalf("decoded %+v, %v", ev, err)
 	}
-	for _, bad := range []string{"00AB12CD34EF5678", "ab12cd34ef5678", "00ab12cd34ef56789", "00ab12cd34ef567g"} {
+	for _, v := range []uint64{1, 1 << 63, ^uint64(0), 0xf0, 0x0f} {
+		binary.BigEndian.PutUint64(be[:], v)
+		if got := string(appendTag(nil, v)); got != base64.RawURLEncoding.EncodeToString(be[:]) {
+			t.Errorf("appendTag(%x) = %s, want base64url", v, got)
+		}
+		if back, ok := parseTag(string(appendTag(nil, v)), 0); !ok || back != v {
+			t.Errorf("parseTag(appendTag(%x)) = %x, %v", v, back, ok)
+		}
+	}
+	// Too short, too long, not base64url, a non-canonical last character
+	// (its unused bits set), padding.
+	for _, bad := range []string{"ASNFZ4mrze", "ASNFZ4mrze8A", "ASNFZ4mr+e8", "ASNFZ4mrze9", "ASNFZ4mrz=="} {
 		p := `{"source":"run-1","seq":42,"sent_ns":7,"tag":"` + bad + `","type":"ticker","timestamp":0,"data":1}`
 		ev = Event{Tag: 99}
 		if scanEnvelope(p, &ev) {
@@ -125,7 +142,7 @@ func FuzzScanAgreesWithJSON(f *testing.F) {
 	f.Add(`{"source":"x","seq":0,"sent_ns":0,"type":"t","timestamp":0,"data":"s"}`)
 	f.Add(`{"type":"ticker","data":{},"timestamp":1,"source":1}`)
 	f.Add(string(AppendEnvelope(nil, "redisload-ab12cd34-7", 3, 1700000000123456789, 0xdeadbeef00c0ffee, "ticker", []byte(`{"p":[1,"x"]}`))))
-	f.Add(`{"source":"x","seq":1,"sent_ns":1,"tag":"0123456789abcdef","type":"t","timestamp":0,"data":null}`)
+	f.Add(`{"source":"x","seq":1,"sent_ns":1,"tag":"ASNFZ4mrze8","type":"t","timestamp":0,"data":null}`)
 	f.Fuzz(func(t *testing.T, p string) {
 		var scanned, decoded Event
 		if !scanEnvelope(p, &scanned) || !json.Valid([]byte(p)) {
@@ -179,6 +196,18 @@ func BenchmarkDecodeEnvelopeJSON(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		if err := decodeEnvelopeJSON(p, &ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeEnvelopeScanTagged(b *testing.B) {
+	p := string(AppendEnvelope(nil, "redisload-ab12cd34-7", 123456, 1700000000123456789, 0x0123456789abcdef, "ticker",
+		[]byte(`{"symbol":"BTC/USDT","price":65000.12,"bid":64999.9,"ask":65000.3,"volume":1234.5}`)))
+	var ev Event
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if err := decodeEnvelope(p, &ev); err != nil || ev.Tag == 0 {
 			b.Fatal(err)
 		}
 	}

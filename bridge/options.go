@@ -124,6 +124,15 @@ type Options struct {
 	// default: zero (no tag)
 	TagKey TagKey
 
+	// BorrowPayload hands the Handler an Event whose strings (Data, Type,
+	// Source, Channel excepted) point into the connection's read buffer
+	// and are valid only until the Handler returns, saving the one
+	// allocation per message of the receive path. A load test's handler,
+	// which keeps nothing, sets it; an application that keeps any string
+	// of an Event must not.
+	// default: false (every string may be kept)
+	BorrowPayload bool
+
 	// DeliverOwn hands messages published by this bridge to the handler
 	// instead of dropping them. It exists so that tests can prove that a
 	// failed self-filter is detected; an application never wants it.

@@ -46,26 +46,51 @@ func (k TagKey) IsZero() bool { return k.K0 == 0 && k.K1 == 0 }
 // (never the harness's) cost an allocation.
 const maxTagSource = 80
 
-// Tag returns the authentication tag of the message fields the accounting
-// relies on. It is never 0, so that 0 can mean "no tag" on the wire.
-func (k TagKey) Tag(source string, seq uint64, sentNs int64) uint64 {
-	var arr [maxTagSource + 16]byte
+// For returns the key of source's tags: a key derived from k and the
+// source, so that each message's tag hashes only its sequence number and
+// send time, 16 bytes. Hashing the source with every message cost a
+// receiver 9 % of its throughput at the highest lossless rate; derived
+// once per source, 16 bytes cost under 5 %.
+func (k TagKey) For(source string) SourceKey {
+	var arr [maxTagSource + 1]byte
 	buf := arr[:0]
 	if len(source) > maxTagSource {
-		buf = make([]byte, 0, len(source)+16)
+		buf = make([]byte, 0, len(source)+1)
 	}
-	// The source comes last, after fixed-width fields, so that no two
-	// (source, seq, sentNs) triples give the same input.
-	buf = binary.LittleEndian.AppendUint64(buf, seq)
-	buf = binary.LittleEndian.AppendUint64(buf, uint64(sentNs))
-	buf = append(buf, source...)
-	if t := siphash.Hash(k.K0, k.K1, buf); t != 0 {
+	buf = append(append(buf, 0), source...)
+	k0 := siphash.Hash(k.K0, k.K1, buf)
+	buf[0] = 1
+	return SourceKey{k0, siphash.Hash(k.K0, k.K1, buf)}
+}
+
+// SourceKey tags the messages of one source; see TagKey.For.
+type SourceKey struct{ k0, k1 uint64 }
+
+// Tag returns the authentication tag of message seq sent at sentNs. It is
+// never 0, so that 0 can mean "no tag" on the wire.
+func (sk SourceKey) Tag(seq uint64, sentNs int64) uint64 {
+	var buf [16]byte
+	binary.LittleEndian.PutUint64(buf[:8], seq)
+	binary.LittleEndian.PutUint64(buf[8:], uint64(sentNs))
+	if t := siphash.Hash(sk.k0, sk.k1, buf[:]); t != 0 {
 		return t
 	}
 	return 1
 }
 
+// Verify reports whether ev carries the tag sk gives its sequence number
+// and send time; the caller has matched sk to ev's source.
+func (sk SourceKey) Verify(ev *Event) bool {
+	return ev.Tag != 0 && ev.Tag == sk.Tag(ev.Seq, ev.SentNs)
+}
+
+// Tag returns the authentication tag of a message of source: k.For(source)
+// .Tag(seq, sentNs).
+func (k TagKey) Tag(source string, seq uint64, sentNs int64) uint64 {
+	return k.For(source).Tag(seq, sentNs)
+}
+
 // Verify reports whether ev carries the tag k gives its fields.
 func (k TagKey) Verify(ev *Event) bool {
-	return ev.Tag != 0 && ev.Tag == k.Tag(ev.Source, ev.Seq, ev.SentNs)
+	return k.For(ev.Source).Verify(ev)
 }

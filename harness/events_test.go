@@ -88,14 +88,21 @@ func BenchmarkReceiverHandleTagged(b *testing.B) {
 func benchmarkReceiverHandle(b *testing.B, key bridge.TagKey) {
 	limits := make([]seqLimit, 5)
 	limits[3].Store(1 << 62)
-	r := newReceiver(0, 5, "redisload-abcd1234-", trust{key: key, limits: limits}, nil)
+	tr := trust{limits: limits}
 	ev := &bridge.Event{Source: "redisload-abcd1234-3", Type: "ticker", SentNs: 1_000_000_000}
+	var sk bridge.SourceKey
+	if !key.IsZero() {
+		sk = key.For(ev.Source)
+		tr.keys = make([]bridge.SourceKey, 5)
+		tr.keys[3] = sk
+	}
+	r := newReceiver(0, 5, "redisload-abcd1234-", tr, nil)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		ev.Seq = uint64(i + 1)
 		ev.ReceivedNs = ev.SentNs + int64(200_000+i%1000)
 		if !key.IsZero() {
-			ev.Tag = key.Tag(ev.Source, ev.Seq, ev.SentNs)
+			ev.Tag = sk.Tag(ev.Seq, ev.SentNs)
 		}
 		r.handle(ev)
 	}

@@ -35,9 +35,9 @@ type receiver struct {
 	forged uint64
 
 	// What a genuine message of this run satisfies; see genuine.
-	key     bridge.TagKey // zero when the run does not tag
-	startNs int64         // no genuine send time precedes the run
-	limits  []seqLimit    // limits[j]: the highest sequence number source j has taken
+	keys    []bridge.SourceKey // keys[j]: source j's tag key; nil when the run does not tag
+	startNs int64              // no genuine send time precedes the run
+	limits  []seqLimit         // limits[j]: the highest sequence number source j has taken
 
 	// receipts, only in MaxRate, publishes the highest sequence number seen
 	// from each source, for the publishers' back-pressure. One writer each;
@@ -84,16 +84,17 @@ func newReceiver(index, n int, prefix string, trust trust, log *eventLog) *recei
 		n:       n,
 		sources: make([]seqTracker, n),
 		hist:    newHistogram(),
-		key:     trust.key,
+		keys:    trust.keys,
 		startNs: trust.startNs,
 		limits:  trust.limits,
 		log:     log,
 	}
 }
 
-// trust is what every receiver of a run checks messages against.
+// trust is what every receiver of a run checks messages against; its
+// slices are shared, read-only but for the limits' atomics.
 type trust struct {
-	key     bridge.TagKey
+	keys    []bridge.SourceKey
 	startNs int64
 	limits  []seqLimit
 }
@@ -186,7 +187,7 @@ func (r *receiver) sourceIndex(id string) (index int, claimed bool) {
 func (r *receiver) genuine(src int, ev *bridge.Event) bool {
 	return ev.Seq >= 1 && ev.Seq <= r.limits[src].Load() &&
 		ev.SentNs >= r.startNs && ev.SentNs <= ev.ReceivedNs &&
-		(r.key.IsZero() || r.key.Verify(ev))
+		(r.keys == nil || r.keys[src].Verify(ev))
 }
 
 // eventLog serialises verbose lines from many goroutines, each stamped with

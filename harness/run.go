@@ -62,11 +62,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// it, so that nothing another publisher sends on the channels can
 	// enter the run's accounting.
 	tr := trust{startNs: time.Now().UnixNano(), limits: make([]seqLimit, cfg.Instances)}
+	var key bridge.TagKey
 	if !cfg.DisableTags {
 		var err error
-		if tr.key, err = bridge.NewTagKey(); err != nil {
+		if key, err = bridge.NewTagKey(); err != nil {
 			return nil, err
 		}
+		tr.keys = make([]bridge.SourceKey, cfg.Instances)
 	}
 
 	n := cfg.Instances
@@ -95,8 +97,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			o = px.options(o, i)
 		}
 		o.InstanceID = prefix + strconv.Itoa(i)
-		o.TagKey = tr.key
+		o.TagKey = key
+		if tr.keys != nil {
+			tr.keys[i] = key.For(o.InstanceID)
+		}
 		o.Handler = recvs[i].handle
+		o.BorrowPayload = true // handle keeps no string of the Event
 		o.OnSubscriberChange = recvs[i].subscriberChange
 		for _, f := range cfg.Faults {
 			if f.Action == FaultSlowConsumer && f.Instance == i {

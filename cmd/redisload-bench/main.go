@@ -48,6 +48,7 @@ func main() {
 	dur := flag.Duration("duration", 10*time.Second, "publishing time of each run")
 	only := flag.String("cases", "", "comma-separated case numbers to run (default all: "+caseList()+")")
 	soak := flag.Bool("soak", false, "instead of the cases: N=5 at 50k events/s for 30s, then for 300s, and compare peak RSS")
+	tags := flag.Bool("tags", true, "after the cases, measure the authentication tags' cost: N=10 at --rate=max with and without")
 	flag.Parse()
 
 	ctx := context.Background()
@@ -118,6 +119,37 @@ p50/p99 ratio <= 1.2 at 1k and 50k events/s; CPU ratio <= 1.15.
 Case 6 is --rate=max: the highest rate without loss, which a closed loop
 without back-pressure (the reference's) cannot find: it overruns the
 subscribers until Redis disconnects them.`)
+	if *tags {
+		tagCost(*redisload, inst.URL, *dur)
+	}
+}
+
+// tagCost measures the authentication tags (the trust issue): the same
+// closed-loop run, the highest lossless rate at N=10, with tags and with
+// --no-auth-tags, alternated twice so that a drift in the machine's load
+// falls on both. The target is a throughput cost under 5 %.
+func tagCost(redisload, url string, dur time.Duration) {
+	var sum [2]run
+	for range 2 {
+		for k, extra := range []string{"--seed=1", "--no-auth-tags"} {
+			r, err := measure(redisload, "--redis-url="+url, "--instances=10", "--rate=max", "--duration="+dur.String(),
+				"--format=json", "--drain-timeout=2s", extra)
+			if err != nil {
+				fmt.Println("tag cost:", err)
+				return
+			}
+			sum[k].receivedPerS += r.receivedPerS / 2
+			sum[k].cpuPerM += r.cpuPerM / 2
+			sum[k].lost += r.lost
+		}
+	}
+	cost := (1 - sum[0].receivedPerS/sum[1].receivedPerS) * 100
+	verdict := "met"
+	if cost >= 5 {
+		verdict = "NOT met"
+	}
+	fmt.Printf("\nAuthentication tags, N=10 --rate=max, two runs each: %.0f received/s with tags, %.0f without (%.1f%% cost; target < 5%%: %s); CPU %.2f vs %.2f s per M messages; lost %d vs %d\n",
+		sum[0].receivedPerS, sum[1].receivedPerS, cost, verdict, sum[0].cpuPerM, sum[1].cpuPerM, sum[0].lost, sum[1].lost)
 }
 
 // errNoReference marks the --rate=max case: a closed loop without

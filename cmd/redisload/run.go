@@ -141,6 +141,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&o.baseline, "baseline", "", "a previous run's JSON report: the verdict gains a check per --max-regression metric against it")
 	fs.StringVar(&o.regressions, "max-regression", "", "how much worse than --baseline may pass, e.g. p99=20%,avg=20%,delivery=0.1 (default "+report.DefaultRegressions+")")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file (go tool pprof)")
+	fs.BoolVar(&c.DisableTags, "no-auth-tags", false, "publish without authentication tags (make bench measures their cost with it)")
+	_ = fs.MarkHidden("no-auth-tags")
 	fs.BoolVar(&c.DisableSelfFilter, "no-self-filter", false, "deliver each instance its own messages (proves the self-received check fails)")
 	// Hidden: a knob for the test that proves the verdict can fail, not a
 	// mode anyone should run; it is still named in the report when used.
