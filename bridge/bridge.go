@@ -240,7 +240,7 @@ func (b *Bridge) Connect(ctx context.Context) error {
 		po.MaxRetries = -1
 		// Named so that CLIENT LIST on the server maps connections to
 		// instances (the harness reads subscribers' buffers that way).
-		po.ClientName = b.opts.InstanceID + "/pub"
+		po.ClientName = ClientName(b.opts.InstanceID, RolePublisher)
 		dial := po.Dialer
 		if dial == nil {
 			dial = netDialer(po.DialTimeout).DialContext

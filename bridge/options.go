@@ -314,3 +314,34 @@ func scrub(msg, rawURL string) string {
 	}
 	return msg
 }
+
+// Role is which of a bridge's two connections a client name belongs to.
+type Role string
+
+// The connections' roles.
+const (
+	RolePublisher  Role = "pub"
+	RoleSubscriber Role = "sub"
+)
+
+// ClientName is the name a bridge gives its connection of role on the
+// server (CLIENT SETNAME), "<instance ID>/<role>", so that CLIENT LIST maps
+// connections to instances: the load test reads its subscribers' output
+// buffers that way.
+func ClientName(instanceID string, role Role) string {
+	return instanceID + "/" + string(role)
+}
+
+// ParseClientName is ClientName's inverse: the instance ID and role of a
+// connection name, and false for a name no bridge gives.
+func ParseClientName(name string) (instanceID string, role Role, ok bool) {
+	i := strings.LastIndexByte(name, '/')
+	if i <= 0 {
+		return "", "", false
+	}
+	role = Role(name[i+1:])
+	if role != RolePublisher && role != RoleSubscriber {
+		return "", "", false
+	}
+	return name[:i], role, true
+}

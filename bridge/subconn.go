@@ -103,7 +103,7 @@ func (b *Bridge) dialSubscriber(ctx context.Context) (*subConn, error) {
 		_ = conn.SetDeadline(dl)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	err = sc.handshake(ro, b.opts.InstanceID+"/sub")
+	err = sc.handshake(ro, ClientName(b.opts.InstanceID, RoleSubscriber))
 	if !stop() || ctx.Err() != nil {
 		err = errors.Join(ctx.Err(), err)
 	}

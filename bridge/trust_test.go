@@ -224,3 +224,18 @@ func TestMaxClientsIsNamed(t *testing.T) {
 		t.Fatalf("Connect to a full server: %v, want ErrMaxClients", err)
 	}
 }
+
+// The client-name contract the load test's server probe relies on.
+func TestClientNameRoundTrip(t *testing.T) {
+	for _, role := range []bridge.Role{bridge.RolePublisher, bridge.RoleSubscriber} {
+		id, r, ok := bridge.ParseClientName(bridge.ClientName("redisload-ab12-3", role))
+		if !ok || id != "redisload-ab12-3" || r != role {
+			t.Errorf("%s: %q %q %v", role, id, r, ok)
+		}
+	}
+	for _, name := range []string{"", "x", "/sub", "id/other", "id/", "id/subx"} {
+		if _, _, ok := bridge.ParseClientName(name); ok {
+			t.Errorf("ParseClientName(%q) accepted it", name)
+		}
+	}
+}

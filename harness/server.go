@@ -267,8 +267,8 @@ func subscriberClients(list, prefix string) []subscriberClient {
 				c.omem, _ = strconv.ParseInt(v, 10, 64)
 			}
 		}
-		inst, ok := strings.CutSuffix(name, "/sub")
-		if !ok || !strings.HasPrefix(inst, prefix) {
+		inst, role, ok := bridge.ParseClientName(name)
+		if !ok || role != bridge.RoleSubscriber || !strings.HasPrefix(inst, prefix) {
 			continue
 		}
 		var err error
