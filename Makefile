@@ -5,8 +5,12 @@ RUN_ARGS ?= --instances=5 --duration=30s --verbose
 
 .PHONY: build run test check bench soak fuzz
 
+# The version in --version and in every report: the tag or commit.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
 build:
-	$(GO) build -o bin/redisload ./cmd/redisload
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/redisload ./cmd/redisload
 
 # The seed's stress scenario against $$REDIS_URL (default 127.0.0.1:6379).
 run:

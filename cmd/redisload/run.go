@@ -35,18 +35,37 @@ const (
 	exitInterrupted = 130
 )
 
-// version is set at build time with -ldflags "-X main.version=…"; without
-// it the module version from the build info is used.
+// version is set at build time with -ldflags "-X main.version=…" (make
+// build does, from git describe).
 var version = ""
 
+// toolVersion says which build this is, in the reports too: the injected
+// version; else the module version of `go install …@vX`; else the commit it
+// was built from, "+dirty" when the tree had changes; else "dev".
 func toolVersion() string {
 	if version != "" {
 		return version
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
 	}
-	return "dev"
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, st := range bi.Settings {
+		switch {
+		case st.Key == "vcs.revision" && len(st.Value) >= 12:
+			rev = st.Value[:12]
+		case st.Key == "vcs.modified" && st.Value == "true":
+			dirty = "+dirty"
+		}
+	}
+	if rev == "" {
+		return "dev"
+	}
+	return "dev-" + rev + dirty
 }
 
 // options is everything the command line says. The harness config and the
@@ -156,16 +175,25 @@ func newFlagSet(o *options) *pflag.FlagSet {
 // stdout (or --output) and nothing else does, so that `--format=json |
 // jq` works; progress, verbose events and errors go to stderr.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	// "redisload scenarios" reads better than a flag for a listing; it is
-	// the one subcommand, so it is translated rather than dispatched.
+	// compare and capacity have flags of their own; scenarios, help and
+	// version are this command's flags spelled as words, so they are
+	// translated rather than dispatched.
 	if len(args) > 0 && args[0] == "compare" {
 		return runCompare(args[1:], stdout, stderr)
 	}
 	if len(args) > 0 && args[0] == "capacity" {
 		return runCapacity(ctx, args[1:], stdout, stderr)
 	}
-	if len(args) > 0 && args[0] == "scenarios" {
-		args = append([]string{"--scenario=list"}, args[1:]...)
+	if len(args) > 0 {
+		// help and version read as subcommands too, as in go, git, kubectl.
+		switch args[0] {
+		case "scenarios":
+			args = append([]string{"--scenario=list"}, args[1:]...)
+		case "help":
+			args = append([]string{"--help"}, args[1:]...)
+		case "version":
+			args = append([]string{"--version"}, args[1:]...)
+		}
 	}
 	var o options
 	fs := newFlagSet(&o)
@@ -638,6 +666,8 @@ Usage:
   redisload scenarios                         list the named scenarios
   redisload compare OLD.json NEW.json         two saved reports side by side (--help for its flags)
   redisload capacity [flags]                  step the load up to the knee (--help for its flags)
+  redisload version                           the version (also --version, and in every report)
+  redisload help                              this text (also --help)
 
 Examples:
   redisload                                   # 3 instances, 20s, 10 events/s

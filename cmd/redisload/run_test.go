@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -94,6 +95,34 @@ func TestHelpAndVersion(t *testing.T) {
 	}
 	if code, out, _ := invoke(t, context.Background(), "--version"); code != 0 || !strings.HasPrefix(out, "redisload ") {
 		t.Fatalf("--version: %d %q", code, out)
+	}
+	if code, out, _ := invoke(t, context.Background(), "version"); code != 0 || out != "redisload "+toolVersion()+"\n" {
+		t.Fatalf("version: %d %q", code, out)
+	}
+	if code, out, _ := invoke(t, context.Background(), "help"); code != 0 || !strings.Contains(out, "Exit codes:") {
+		t.Fatalf("help: %d %q", code, out)
+	}
+}
+
+// A build of the command names its commit (the test binary has none, so
+// the real binary is built), and make build's injected version wins.
+func TestVersionOfABuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "redisload")
+	// Explicit: the environment may say -buildvcs=false in GOFLAGS.
+	if out, err := exec.Command("go", "build", "-buildvcs=true", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil || !regexp.MustCompile(`^redisload (dev-[0-9a-f]{12}(\+dirty)?|v\S+)\n$`).Match(out) {
+		t.Fatalf("version of a build: %q, %v", out, err)
+	}
+	version = "v9.9.9"
+	defer func() { version = "" }()
+	if toolVersion() != "v9.9.9" {
+		t.Fatal("the injected version is not used")
 	}
 }
 
