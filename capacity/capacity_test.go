@@ -39,7 +39,7 @@ func TestValidate(t *testing.T) {
 		{Config{MinDelivery: 101}, "--min-delivery must be a percentage"},
 		{Config{MinAchieved: 2}, "--min-achieved must be a fraction"},
 		{Config{Vary: VaryInstances, Max: 20000}, "--max must be at most 10000 instances"},
-		{Config{Run: harness.Config{EventTypes: []string{"weather"}}}, "--event-types: unknown event type"},
+		{Config{Run: harness.Config{EventTypes: []string{"weather"}}}, `EventTypes has an unknown event type "weather"`},
 	} {
 		if err := tc.cfg.WithDefaults().Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v, want %q", tc.cfg, err, tc.want)

@@ -60,7 +60,7 @@ type Config struct {
 	// default: 0 (random)
 	Seed uint64
 	// DrainTimeout bounds the wait, after publishing stops, for messages
-	// still in flight.
+	// still in flight; NoDrain (-1) skips it.
 	// default: 2s
 	DrainTimeout time.Duration
 	// ConnectTimeout bounds connecting every instance and confirming every
@@ -163,49 +163,67 @@ const (
 	MaxPipelinedEvents = 1 << 24
 )
 
-// Validate checks a defaulted Config. Its errors name the command-line flag
-// that sets the field, since that is what a user can fix.
+// ConfigError is a Config field Validate refused. Field is the field's
+// name, so that a caller names its own spelling of it (the command line
+// maps it to a flag).
+type ConfigError struct {
+	Field  string
+	Reason string // "must be at least 1, got 0"
+}
+
+func (e *ConfigError) Error() string { return "harness: " + e.Field + " " + e.Reason }
+
+// Validate checks a Config whose defaults are applied (WithDefaults): Run
+// does both. Errors about one field are *ConfigError; a fault script's are
+// plain errors that name the fault.
 func (c Config) Validate() error {
+	bad := func(field, format string, a ...any) error {
+		return &ConfigError{Field: field, Reason: fmt.Sprintf(format, a...)}
+	}
 	switch {
 	case c.Instances < 1:
-		return fmt.Errorf("--instances must be at least 1, got %d", c.Instances)
+		return bad("Instances", "must be at least 1, got %d", c.Instances)
 	case c.Instances > MaxInstances:
-		return fmt.Errorf("--instances must be at most %d, got %d", MaxInstances, c.Instances)
+		return bad("Instances", "must be at most %d, got %d", MaxInstances, c.Instances)
 	case c.Duration <= 0:
-		return fmt.Errorf("--duration must be positive, got %v", c.Duration)
+		return bad("Duration", "must be positive, got %v", c.Duration)
 	case c.Publishers < 0 || c.Publishers > c.Instances:
-		return fmt.Errorf("--publishers must be from 1 to --instances (%d), got %d", c.Instances, c.Publishers)
+		return bad("Publishers", "must be from 1 to the instances (%d), got %d", c.Instances, c.Publishers)
 	case c.DedicatedPublishers && c.publishers() == c.Instances:
-		return errors.New("--dedicated-publishers needs --publishers below --instances: someone must subscribe")
+		return bad("DedicatedPublishers", "needs fewer publishers than instances: someone must subscribe")
 	case c.MaxRate && c.Instances < 2:
-		return errors.New("--rate=max needs at least 2 instances: its back-pressure comes from the other instances' receipts")
+		return bad("MaxRate", "needs at least 2 instances: its back-pressure comes from the other instances' receipts")
 	case c.MaxInFlight < 1:
-		return fmt.Errorf("--max-inflight must be at least 1, got %d", c.MaxInFlight)
+		return bad("MaxInFlight", "must be at least 1, got %d", c.MaxInFlight)
 	case !c.MaxRate && (c.Rate <= 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0)):
-		return fmt.Errorf("--rate must be a positive number of events per second, got %v", c.Rate)
+		return bad("Rate", "must be a positive number of events per second, got %v", c.Rate)
 	case c.Pipeline < 1 || c.Pipeline > MaxPipeline:
-		return fmt.Errorf("--pipeline must be from 1 to %d, got %d", MaxPipeline, c.Pipeline)
+		return bad("Pipeline", "must be from 1 to %d, got %d", MaxPipeline, c.Pipeline)
 	case c.Pipeline*c.Instances > MaxPipelinedEvents:
-		return fmt.Errorf("--pipeline %d × --instances %d is over %d events buffered at once (about 300 bytes each): lower --pipeline",
+		return bad("Pipeline", "%d × %d instances is over %d events buffered at once (about 300 bytes each): lower it",
 			c.Pipeline, c.Instances, MaxPipelinedEvents)
-	case c.DrainTimeout < 0:
-		return fmt.Errorf("--drain-timeout must not be negative, got %v", c.DrainTimeout)
+	case c.DrainTimeout < 0 && c.DrainTimeout != NoDrain:
+		return bad("DrainTimeout", "must be positive, or -1 for no drain, got %v", c.DrainTimeout)
 	case c.ConnectTimeout < 0:
-		return fmt.Errorf("--connect-timeout must not be negative, got %v", c.ConnectTimeout)
+		return bad("ConnectTimeout", "must not be negative, got %v", c.ConnectTimeout)
 	}
 	for _, t := range c.EventTypes {
 		if !slices.Contains(bridge.EventTypes, t) {
-			return fmt.Errorf("--event-types: unknown event type %q (known: %s)", t, strings.Join(bridge.EventTypes, ", "))
+			return bad("EventTypes", "has an unknown event type %q (known: %s)", t, strings.Join(bridge.EventTypes, ", "))
 		}
 	}
 	if err := c.validateFaults(); err != nil {
 		return err
 	}
 	if !c.MaxRate && c.TotalEvents() == 0 {
-		return fmt.Errorf("--rate %g for --duration %v publishes no event: raise --rate or --duration so that rate × duration ≥ 1", c.Rate, c.Duration)
+		return bad("Rate", "%g for %v publishes no event: raise the rate or the duration so that rate × duration ≥ 1", c.Rate, c.Duration)
 	}
 	return nil
 }
+
+// NoDrain, as DrainTimeout, skips the drain: the counts are read as soon as
+// publishing stops.
+const NoDrain = -1
 
 // publishers is the number of publishing instances.
 func (c Config) publishers() int {

@@ -249,7 +249,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			MaxRate:             cfg.MaxRate,
 			MaxInFlight:         maxInFlight(cfg),
 			EventTypes:          cfg.EventTypes,
-			DrainTimeoutSeconds: cfg.DrainTimeout.Seconds(),
+			DrainTimeoutSeconds: max(cfg.DrainTimeout, 0).Seconds(),
 			SelfFilterDisabled:  cfg.DisableSelfFilter,
 		},
 		ConnectSeconds: connectTime.Seconds(),
@@ -373,7 +373,7 @@ func drain(ctx context.Context, cfg Config, pub *publisher, recvs []*receiver, b
 	for i := range pub.published {
 		total += pub.published[i]
 	}
-	deadline := time.Now().Add(cfg.DrainTimeout)
+	deadline := time.Now().Add(max(cfg.DrainTimeout, 0)) // NoDrain: one look, no wait
 	done := make([]bool, len(recvs))
 	// Polling, not signalling: a receiver would otherwise pay for a check on
 	// every message, and the drain lasts milliseconds in a healthy run.
@@ -574,7 +574,11 @@ func warnings(res *Result, cfg Config) []string {
 		if len(res.Timeline.Outages) > 0 && res.Timeline.LossOutsideOutages == 0 {
 			why = " (all of them inside subscriber outages: lost, not late)"
 		}
-		w = append(w, fmt.Sprintf("drain timeout (%v): %d expected messages had not arrived%s", cfg.DrainTimeout, t.Missing, why))
+		wait := fmt.Sprintf("drain timeout (%v)", cfg.DrainTimeout)
+		if cfg.DrainTimeout == NoDrain {
+			wait = "no drain"
+		}
+		w = append(w, fmt.Sprintf("%s: %d expected messages had not arrived%s", wait, t.Missing, why))
 	}
 	if t.Foreign > 0 {
 		w = append(w, fmt.Sprintf("%d events from publishers outside this run arrived on %s* channels (not counted as delivered)", t.Foreign, res.KeyPrefix))

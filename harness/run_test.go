@@ -387,26 +387,34 @@ func TestRunSilentServer(t *testing.T) {
 	}
 }
 
+// Validate names the field and why; the command line maps the field to
+// its flag.
 func TestValidate(t *testing.T) {
 	for _, tc := range []struct {
-		cfg  harness.Config
-		want string
+		cfg         harness.Config
+		field, want string
 	}{
-		{harness.Config{Instances: -1}, "--instances must be at least 1"},
-		{harness.Config{Instances: 20000}, "--instances must be at most"},
-		{harness.Config{Duration: -time.Second}, "--duration must be positive"},
-		{harness.Config{Rate: -3}, "--rate must be a positive"},
-		{harness.Config{EventTypes: []string{"tick"}}, `unknown event type "tick"`},
-		{harness.Config{Rate: 0.5, Duration: time.Second}, "publishes no event"},
-		{harness.Config{DrainTimeout: -1}, "--drain-timeout"},
+		{harness.Config{Instances: -1}, "Instances", "must be at least 1, got -1"},
+		{harness.Config{Instances: 20000}, "Instances", "must be at most 10000, got 20000"},
+		{harness.Config{Duration: -time.Second}, "Duration", "must be positive"},
+		{harness.Config{Rate: -3}, "Rate", "must be a positive number"},
+		{harness.Config{EventTypes: []string{"tick"}}, "EventTypes", `unknown event type "tick"`},
+		{harness.Config{Rate: 0.5, Duration: time.Second}, "Rate", "publishes no event"},
+		{harness.Config{DrainTimeout: -2}, "DrainTimeout", "must be positive, or -1 for no drain"},
+		{harness.Config{Pipeline: 10001}, "Pipeline", "must be from 1 to 10000"},
 	} {
+		var ce *harness.ConfigError
 		err := tc.cfg.WithDefaults().Validate()
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("Validate(%+v) = %v, want %q", tc.cfg, err, tc.want)
+		if !errors.As(err, &ce) || ce.Field != tc.field || !strings.Contains(ce.Reason, tc.want) ||
+			!strings.HasPrefix(err.Error(), "harness: "+tc.field+" ") {
+			t.Errorf("Validate(%+v) = %v, want %s %q", tc.cfg, err, tc.field, tc.want)
 		}
 	}
 	if err := (harness.Config{}).WithDefaults().Validate(); err != nil {
 		t.Fatalf("defaults invalid: %v", err)
+	}
+	if err := (harness.Config{DrainTimeout: harness.NoDrain}).WithDefaults().Validate(); err != nil {
+		t.Fatalf("no drain: %v", err)
 	}
 }
 
@@ -485,7 +493,7 @@ func TestRunMaxRateIsLossless(t *testing.T) {
 		}
 	}
 	err := harness.Config{Instances: 1, MaxRate: true}.WithDefaults().Validate()
-	if err == nil || !strings.Contains(err.Error(), "--rate=max needs at least 2 instances") {
+	if err == nil || !strings.Contains(err.Error(), "MaxRate needs at least 2 instances") {
 		t.Fatalf("one instance: %v", err)
 	}
 }
@@ -551,7 +559,7 @@ func TestRunSomePublishers(t *testing.T) {
 		cfg  harness.Config
 		want string
 	}{
-		{harness.Config{Instances: 3, Publishers: 4}, "--publishers must be from 1 to --instances (3)"},
+		{harness.Config{Instances: 3, Publishers: 4}, "Publishers must be from 1 to the instances (3)"},
 		{harness.Config{Instances: 3, Publishers: 3, DedicatedPublishers: true}, "someone must subscribe"},
 		{harness.Config{Instances: 3, DedicatedPublishers: true}, "someone must subscribe"},
 	} {

@@ -81,7 +81,7 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	prov.URL = redisURL
 	if err := c.WithDefaults().Validate(); err != nil {
-		return usageErr("%v", err)
+		return usageErr("%v", flagError(err))
 	}
 	if err := sec.apply(&c.Run.Redis, redisURL, stderr); err != nil {
 		return usageErr("%v", err)

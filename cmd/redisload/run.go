@@ -526,33 +526,43 @@ func (o *options) complete() error {
 	if o.cfg.Redis.KeyPrefix == "" || strings.ContainsAny(o.cfg.Redis.KeyPrefix, " \"\\") {
 		return fmt.Errorf("--key-prefix must be non-empty, without spaces, quotes or backslashes: %q", o.cfg.Redis.KeyPrefix)
 	}
-	var te *report.ThresholdError
-	if err := o.thresholds.Validate(); errors.As(err, &te) {
-		return fmt.Errorf("--%s %s, got %s", thresholdFlags[te.Field], te.Reason, te.Value)
-	} else if err != nil {
-		return err
+	if err := o.thresholds.Validate(); err != nil {
+		return flagError(err)
 	}
-	// The harness treats zero fields as "use the default"; on the command
-	// line a zero is something the user typed, and is refused or kept.
-	switch {
-	case o.cfg.Instances < 1:
-		return fmt.Errorf("--instances must be at least 1, got %d", o.cfg.Instances)
-	case o.cfg.Duration <= 0:
-		return fmt.Errorf("--duration must be positive, got %v", o.cfg.Duration)
-	case o.cfg.MaxInFlight < 1:
-		return fmt.Errorf("--max-inflight must be at least 1, got %d", o.cfg.MaxInFlight)
-	case o.cfg.Pipeline < 1:
-		return fmt.Errorf("--pipeline must be at least 1, got %d", o.cfg.Pipeline)
-	case !o.cfg.MaxRate && !(o.cfg.Rate > 0):
-		return fmt.Errorf("--rate must be a positive number of events per second, got %v", o.cfg.Rate)
-	case o.cfg.DrainTimeout == 0:
-		o.cfg.DrainTimeout = time.Nanosecond // "no drain" rather than the default
+	// Every field is set from a flag (whose default is the library's), so
+	// the config is checked as given: a 0 the user typed is refused, not
+	// replaced by the default. On the command line, --drain-timeout=0
+	// means no drain.
+	if o.cfg.DrainTimeout == 0 {
+		o.cfg.DrainTimeout = harness.NoDrain
 	}
-	cfg := o.cfg.WithDefaults()
+	cfg := o.cfg
 	if o.provision.Mode == provision.Server {
 		cfg.Server = serverToStart{} // started after this check, before the run
 	}
-	return cfg.Validate()
+	return flagError(cfg.Validate())
+}
+
+// flagError turns the library's field errors into the flags' words.
+func flagError(err error) error {
+	var ce *harness.ConfigError
+	var te *report.ThresholdError
+	switch {
+	case errors.As(err, &ce):
+		return fmt.Errorf("--%s %s", configFlags[ce.Field], ce.Reason)
+	case errors.As(err, &te):
+		return fmt.Errorf("--%s %s, got %s", thresholdFlags[te.Field], te.Reason, te.Value)
+	}
+	return err
+}
+
+// configFlags names each harness.Config field's flag, for the library's
+// validation errors: the one place the command line knows both.
+var configFlags = map[string]string{
+	"Instances": "instances", "Duration": "duration", "Rate": "rate", "Publishers": "publishers",
+	"DedicatedPublishers": "dedicated-publishers", "MaxRate": "rate=max", "MaxInFlight": "max-inflight",
+	"Pipeline": "pipeline", "DrainTimeout": "drain-timeout", "ConnectTimeout": "connect-timeout",
+	"EventTypes": "event-types",
 }
 
 // thresholdFlags names each report.Thresholds field's flag, for the

@@ -47,9 +47,9 @@ func TestUsageErrorsExit2WithOneLine(t *testing.T) {
 		{[]string{"--rate=abc"}, `"--rate" flag`},
 		{[]string{"--rate=max", "--instances=1"}, "--rate=max needs at least 2 instances"},
 		{[]string{"--rate=max", "--max-inflight=0"}, "--max-inflight must be at least 1"},
-		{[]string{"--pipeline=0"}, "--pipeline must be at least 1"},
+		{[]string{"--pipeline=0"}, "--pipeline must be from 1 to 10000, got 0"},
 		{[]string{"--pipeline=100000"}, "--pipeline must be from 1 to 10000"},
-		{[]string{"--pipeline=10000", "--instances=5000"}, "--pipeline 10000 × --instances 5000 is over 16777216 events"},
+		{[]string{"--pipeline=10000", "--instances=5000"}, "--pipeline 10000 × 5000 instances is over 16777216 events"},
 		{[]string{"--redis-url="}, "--redis-url is empty"},
 		{[]string{"--redis-url", " "}, "--redis-url is empty"},
 		// One rule for "no check": -1. NaN, other negatives and zero
