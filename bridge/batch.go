@@ -108,7 +108,7 @@ func (bt *Batch) Flush(ctx context.Context) (failed int, err error) {
 	}
 	bt.count(n, failed)
 	if failed > 0 {
-		err = fmt.Errorf("bridge: publish: %d of %d not accepted (%d with an unknown outcome): %w", failed, n, bt.unknown, first)
+		err = bt.b.closedOr(fmt.Errorf("bridge: publish: %d of %d not accepted (%d with an unknown outcome): %w", failed, n, bt.unknown, first))
 	}
 	return failed, err
 }

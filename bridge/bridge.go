@@ -41,7 +41,7 @@ var (
 	// ErrClosedByServer is the cause of a SubscriberLost when the server
 	// closed the connection: a restart, CLIENT KILL, or a subscriber over
 	// its output buffer limit.
-	ErrClosedByServer = errors.New("the server closed the connection")
+	ErrClosedByServer = errors.New("bridge: the server closed the connection")
 )
 
 // Metrics is a snapshot of a bridge's counters.
@@ -259,7 +259,9 @@ func (b *Bridge) Connect(ctx context.Context) error {
 			b.closeClients()
 			return b.connectError("subscriber", err)
 		}
+		b.wmu.Lock() // writers hold wmu, not mu
 		b.sconn = sc
+		b.wmu.Unlock()
 		b.subConnects.Add(1)
 		go b.receiveLoop(sc)
 	} else {
@@ -395,10 +397,10 @@ func (b *Bridge) PublishRaw(ctx context.Context, eventType string, data []byte) 
 		b.errs.Add(1)
 		if outcomeUnknown(err) {
 			b.publishUnknown.Add(1)
-			return seq, fmt.Errorf("bridge: publish %s: %w: %w", eventType, ErrOutcomeUnknown, err)
+			return seq, b.closedOr(fmt.Errorf("bridge: publish %s: %w: %w", eventType, ErrOutcomeUnknown, err))
 		}
 		b.publishErrors.Add(1)
-		return seq, fmt.Errorf("bridge: publish %s: %w", eventType, err)
+		return seq, b.closedOr(fmt.Errorf("bridge: publish %s: %w", eventType, err))
 	}
 	b.published.Add(1)
 	return seq, nil
@@ -406,7 +408,7 @@ func (b *Bridge) PublishRaw(ctx context.Context, eventType string, data []byte) 
 
 // ErrOutcomeUnknown is wrapped by a publish error when the message was sent
 // but no reply said whether Redis took it: it may still be delivered.
-var ErrOutcomeUnknown = errors.New("outcome unknown")
+var ErrOutcomeUnknown = errors.New("bridge: publish outcome unknown")
 
 // publisher returns the publisher's client, or why there is none.
 func (b *Bridge) publisher() (*redis.Client, error) {
@@ -464,9 +466,9 @@ func (b *Bridge) changeSubscriptions(ctx context.Context, subscribe bool, eventT
 		}
 	}
 	b.mu.Lock()
-	if b.state != stateConnected {
+	if state := b.state; state != stateConnected {
 		b.mu.Unlock()
-		if b.state == stateClosed {
+		if state == stateClosed {
 			return ErrClosed
 		}
 		return ErrNotConnected
@@ -557,7 +559,7 @@ func (b *Bridge) Ping(ctx context.Context) error {
 		err := pub.Ping(ctx).Err()
 		stop()
 		if err != nil {
-			return fmt.Errorf("bridge: ping publisher: %w", err)
+			return b.closedOr(fmt.Errorf("bridge: ping publisher: %w", err))
 		}
 	}
 	if b.opts.DisableSubscription {
@@ -763,6 +765,15 @@ func (b *Bridge) tell(state SubscriberState, err error) {
 	if f := b.opts.OnSubscriberChange; f != nil {
 		f(SubscriberChange{State: state, At: time.Now(), Err: err})
 	}
+}
+
+// closedOr returns err, wrapping ErrClosed when Close has begun: a call cut
+// off by a concurrent Close says so, whatever the connection reported.
+func (b *Bridge) closedOr(err error) error {
+	if b.isClosing() && !errors.Is(err, ErrClosed) {
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	return err
 }
 
 // isClosing reports whether Close has begun.

@@ -3,6 +3,8 @@ package bridge_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"net"
 	"strconv"
 	"strings"
@@ -14,9 +16,32 @@ import (
 
 	"github.com/redisload/redisload/bridge"
 	"github.com/redisload/redisload/internal/redistest"
+	"github.com/redisload/redisload/provision"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// redisURL is a server for the examples, which cannot start one of their
+// own: a redis-server process on a free port, started here.
+var redisURL string
+
+func TestMain(m *testing.M) {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	inst, err := provision.Start(c, provision.Options{Mode: provision.Server})
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bridge tests: the examples need redis-server on PATH:", err)
+		os.Exit(1)
+	}
+	redisURL = inst.URL
+	code := m.Run()
+	_ = inst.Close()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 // collector records what a handler saw; safe to read after Close.
 type collector struct {

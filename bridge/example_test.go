@@ -3,47 +3,76 @@ package bridge_test
 import (
 	"context"
 	"fmt"
-	"log"
 	"time"
 
 	"github.com/redisload/redisload/bridge"
 )
 
-// An application instance that forwards tickers from other instances and
-// publishes its own trades. (No Output line: it needs a running Redis.)
+// Two application instances on one Redis: one subscribes to tickers, the
+// other publishes one. The publisher drops its own echo; the subscriber
+// gets the event once.
 func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 
-	b, err := bridge.New(bridge.Options{
-		URL: "redis://127.0.0.1:6379",
-		// InstanceID defaults to "<hostname>-<pid>"; KeyPrefix to "ws:".
-	})
+	got := make(chan string, 1)
+	sub, err := bridge.New(bridge.Options{URL: redisURL, InstanceID: "ex-sub", KeyPrefix: "example:",
+		Handler: func(ev *bridge.Event) {
+			// The Event is reused after the handler returns: copy what
+			// is kept.
+			got <- ev.Type + " from " + ev.Source + ": " + ev.Data
+		}})
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println(err)
+		return
 	}
-	defer b.Close()
+	defer sub.Close()
+	pub, err := bridge.New(bridge.Options{URL: redisURL, InstanceID: "ex-pub", KeyPrefix: "example:"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer pub.Close()
+	for _, b := range []*bridge.Bridge{sub, pub} {
+		if err := b.Connect(ctx); err != nil {
+			fmt.Println(err)
+			return
+		}
+		// Subscribe returns once Redis confirmed: nothing published
+		// after it is missed.
+		if err := b.Subscribe(ctx, bridge.TypeTicker); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	if err := pub.Publish(ctx, bridge.TypeTicker, map[string]any{"symbol": "BTC/USDT", "price": 65000.5}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(<-got)
+	// Wait for the echo to come back to the publisher, then count.
+	for pub.Metrics().SelfFiltered == 0 && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	m := pub.Metrics()
+	fmt.Printf("publisher: published %d, self-filtered %d, received %d\n", m.Published, m.SelfFiltered, m.Received)
+	fmt.Println("subscriber received", sub.Metrics().Received)
+	// Output:
+	// ticker from ex-pub: {"price":65000.5,"symbol":"BTC/USDT"}
+	// publisher: published 1, self-filtered 1, received 0
+	// subscriber received 1
+}
 
-	b.Handle(bridge.TypeTicker, func(ev *bridge.Event) {
-		var t struct {
-			Symbol string  `json:"symbol"`
-			Price  float64 `json:"price"`
-		}
-		if err := ev.Decode(&t); err == nil {
-			fmt.Printf("%s %.2f from %s\n", t.Symbol, t.Price, ev.Source)
-		}
-	})
-	if err := b.Connect(ctx); err != nil {
-		log.Fatal(err)
+// Close is final: every method returns ErrClosed after it.
+func ExampleBridge_Close() {
+	b, err := bridge.New(bridge.Options{URL: redisURL, InstanceID: "ex-closed"})
+	if err != nil {
+		fmt.Println(err)
+		return
 	}
-	// Returns once Redis has confirmed every subscription.
-	if err := b.SubscribeAll(ctx); err != nil {
-		log.Fatal(err)
-	}
-	trade := map[string]any{"symbol": "BTC/USDT", "price": 65000.5, "amount": 0.01, "side": "buy"}
-	if err := b.Publish(ctx, bridge.TypeTrade, trade); err != nil {
-		log.Print(err) // counted in Metrics().PublishErrors; never retried
-	}
-	m := b.Metrics()
-	fmt.Println(m.Published, m.Subscriptions)
+	_ = b.Close()
+	err = b.Publish(context.Background(), bridge.TypeTrade, 1)
+	fmt.Println(err)
+	// Output:
+	// bridge: closed
 }

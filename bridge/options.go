@@ -218,7 +218,7 @@ func (o Options) redisOptions() (*redis.Options, error) {
 		}
 		var err error
 		if ro, err = redis.ParseURL(o.URL); err != nil {
-			return nil, errors.New("invalid Redis URL: " + scrub(err.Error(), o.URL))
+			return nil, fmt.Errorf("%w: %s", ErrInvalidURL, scrub(err.Error(), o.URL))
 		}
 	} else {
 		ro = &redis.Options{Addr: o.Addr}
@@ -268,6 +268,9 @@ func (o Options) redisOptions() (*redis.Options, error) {
 	return ro, nil
 }
 
+// ErrInvalidURL is wrapped by every error about a Redis URL.
+var ErrInvalidURL = errors.New("bridge: invalid Redis URL")
+
 // ParseURL checks that raw is a redis://, rediss:// or unix:// URL with a
 // host, and returns it parsed. Its errors never contain the URL's password.
 func ParseURL(raw string) (*url.URL, error) {
@@ -277,19 +280,19 @@ func ParseURL(raw string) (*url.URL, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err // url.Error quotes the whole URL, password included
 		}
-		return nil, fmt.Errorf("invalid Redis URL: %s", scrub(err.Error(), raw))
+		return nil, fmt.Errorf("%w: %s", ErrInvalidURL, scrub(err.Error(), raw))
 	}
 	switch u.Scheme {
 	case "redis", "rediss":
 		if u.Host == "" {
-			return nil, errors.New("invalid Redis URL: no host (want redis://host:port)")
+			return nil, fmt.Errorf("%w: no host (want redis://host:port)", ErrInvalidURL)
 		}
 	case "unix":
 		if u.Path == "" {
-			return nil, errors.New("invalid Redis URL: no socket path (want unix:///path)")
+			return nil, fmt.Errorf("%w: no socket path (want unix:///path)", ErrInvalidURL)
 		}
 	default:
-		return nil, fmt.Errorf("invalid Redis URL: scheme %q (want redis, rediss or unix)", u.Scheme)
+		return nil, fmt.Errorf("%w: scheme %q (want redis, rediss or unix)", ErrInvalidURL, u.Scheme)
 	}
 	return u, nil
 }

@@ -490,7 +490,8 @@ func (o *options) complete() error {
 	o.cfg.EventTypes = types
 	if o.redisURL != "" {
 		if _, err := bridge.ParseURL(o.redisURL); err != nil {
-			return fmt.Errorf("--redis-url: %v", err)
+			// The flag names the source; the package's prefix adds nothing.
+			return fmt.Errorf("--redis-url: %s", strings.TrimPrefix(err.Error(), "bridge: "))
 		}
 	}
 	o.provision.URL = o.redisURL
