@@ -239,17 +239,17 @@ func (c Config) publishes(i int) bool { return i < c.publishers() }
 // subscribes reports whether instance i subscribes.
 func (c Config) subscribes(i int) bool { return !(c.DedicatedPublishers && c.publishes(i)) }
 
-// TotalEvents is the number of events the run publishes: event k is due at
-// k/Rate seconds, and those due before Duration are published.
-//
-// With MaxRate there is no target, and it is 0.
+// TotalEvents is the number of events the run publishes: those its pacer
+// schedules before Duration. With MaxRate there is no target, and it is 0.
 func (c Config) TotalEvents() uint64 {
 	if c.MaxRate {
 		return 0
 	}
-	// The epsilon keeps 10/s × 0.3 s from flooring to 2.
-	return uint64(math.Floor(c.Rate*c.Duration.Seconds() + 1e-9))
+	return c.pacer().total(c.Duration)
 }
+
+// pacer is the run's open-loop schedule.
+func (c Config) pacer() ConstantPacer { return ConstantPacer{Rate: c.Rate} }
 
 // ParseEventTypes splits a comma-separated list; "all" means every type.
 func ParseEventTypes(s string) ([]string, error) {

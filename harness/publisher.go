@@ -54,7 +54,7 @@ type instancePublisher struct {
 	due     []uint64 // popped event numbers, len = the pipeline limit
 	payload []byte
 	startNs int64
-	nsPer   float64   // nanoseconds between events of the whole schedule
+	pacer   Pacer     // the run's schedule: event k's intended time
 	limit   *seqLimit // the receivers' bound on this instance's sequence numbers
 	log     *eventLog
 
@@ -87,7 +87,7 @@ func newPublisher(cfg Config, seed uint64, bridges []*bridge.Bridge, limits []se
 			index: i, b: b, ring: newRing(perInstance), kick: make(chan struct{}, 1),
 			gen: newEventGen(rng), types: cfg.EventTypes, batch: b.NewBatch(),
 			due: make([]uint64, cfg.Pipeline), payload: make([]byte, 0, 1024),
-			nsPer: 1e9 / cfg.Rate, limit: &limits[i], log: log, delay: newHistogram(),
+			pacer: cfg.pacer(), limit: &limits[i], log: log, delay: newHistogram(),
 		})
 	}
 	return p
@@ -139,7 +139,7 @@ func (p *publisher) run(ctx context.Context, start time.Time) {
 // schedule hands each due event to a random instance.
 func (p *publisher) schedule(ctx context.Context, start time.Time) {
 	total := p.cfg.TotalEvents()
-	rate := p.cfg.Rate
+	pacer := p.cfg.pacer()
 	n := p.cfg.publishers() // events go to publishing instances only
 	touched := make([]bool, n)
 	timer := time.NewTimer(time.Hour)
@@ -149,7 +149,7 @@ func (p *publisher) schedule(ctx context.Context, start time.Time) {
 	for sent < total && ctx.Err() == nil {
 		now := time.Since(start)
 		over := now >= p.cfg.Duration
-		due := min(uint64(now.Seconds()*rate)+1, total)
+		due := min(pacer.Due(now), total)
 		if over {
 			// Every remaining event was due before the end (event k at
 			// k/rate < duration): hand out what fits without waiting; what
@@ -191,7 +191,7 @@ func (p *publisher) schedule(ctx context.Context, start time.Time) {
 		// Sleep until the next event is due, but at least a tick: at high
 		// rates that batches a millisecond of events into one pipeline per
 		// instance instead of a round trip (and its syscalls) per event.
-		wait := max(time.Until(start.Add(time.Duration(float64(sent)/rate*float64(time.Second)))), minTick)
+		wait := max(time.Until(start.Add(pacer.At(sent))), minTick)
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
@@ -270,7 +270,7 @@ func (ip *instancePublisher) publishDue(ctx context.Context) {
 		nowNs := time.Now().UnixNano() // once per batch
 		var last uint64
 		for _, k := range ip.due[:n] {
-			last = ip.add(ip.startNs+int64(float64(k)*ip.nsPer), nowNs)
+			last = ip.add(ip.startNs+int64(ip.pacer.At(k)), nowNs)
 		}
 		ip.limit.Store(last) // before the batch is sent: see seqLimit
 		ip.flush(ctx, n)
