@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/verdict"
 )
 
 // Vary names what the steps increase.
@@ -112,7 +114,7 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// noCheck, as a limit, switches its check off (report.NoCheck's value).
+// noCheck, as a limit, switches its check off (verdict.NoCheck's value).
 const noCheck = -1
 
 // Validate checks a defaulted Config; errors name the flag.
@@ -253,25 +255,38 @@ func measure(cfg Config, r *harness.Result, clientCPU time.Duration) Step {
 		s.ClientCPUPct = clientCPU.Seconds() / wall * 100
 		s.RedisCPUPct = (cpuSeconds(r.Server.StatsAfter) - cpuSeconds(r.Server.StatsBefore)) / wall * 100
 	}
-	// A step whose instances were not all connected at the end, or whose
-	// publishes Redis did not all accept, measured its delivery over part
-	// of the load only: it cannot pass on the numbers that remain.
-	switch {
-	case t.Connected < t.Instances:
-		s.Failed = fmt.Sprintf("%d of %d instances not connected at the end", t.Instances-t.Connected, t.Instances)
-	case t.PublishErrors+t.PublishUnknown > 0:
-		s.Failed = fmt.Sprintf("%d publishes not accepted by Redis", t.PublishErrors+t.PublishUnknown)
-	case t.DeliveryRate == nil && t.Instances > 1:
-		s.Failed = "nothing was delivered or expected"
-	case cfg.MinDelivery != noCheck && s.DeliveryPct < cfg.MinDelivery:
-		s.Failed = fmt.Sprintf("delivery %.2f%% < %.2f%%", s.DeliveryPct, cfg.MinDelivery)
-	case cfg.MaxP99 != noCheck && time.Duration(s.P99us)*time.Microsecond > cfg.MaxP99:
-		s.Failed = fmt.Sprintf("p99 %.3f ms > %v", float64(s.P99us)/1000, cfg.MaxP99)
-	case cfg.MinAchieved != noCheck && s.AchievedRate < cfg.MinAchieved*s.TargetRate:
-		s.Failed = fmt.Sprintf("achieved %.0f/s < %.0f%% of target", s.AchievedRate, cfg.MinAchieved*100)
-	default:
-		s.Passed = true
+	// The step is judged by the run's own verdict, so that "passes" means
+	// here what it means for a run: every instance connected at the end, no
+	// self-received event, no error (a publish not accepted, a broken
+	// connection: delivery would be measured over part of the load only),
+	// and the step's delivery and p99 limits; plus the achieved rate.
+	v := verdict.Evaluate(r, verdict.Thresholds{
+		MinDeliveryRate: cfg.MinDelivery, MaxErrors: 0, MaxAvgLatency: verdict.NoCheck,
+		MaxP99Latency: cfg.MaxP99, MaxDuplicates: verdict.NoCheck, MaxRecovery: verdict.NoCheck,
+	})
+	achieved := verdict.Check{ID: "achieved", Name: "Achieved rate", Status: verdict.Skip,
+		Threshold: "not checked", Measured: fmt.Sprintf("%.0f/s of %.0f/s", s.AchievedRate, s.TargetRate)}
+	if cfg.MinAchieved != noCheck {
+		achieved.Threshold = fmt.Sprintf(">= %.0f%% of target", cfg.MinAchieved*100)
+		achieved.Status = verdict.Pass
+		if s.AchievedRate < cfg.MinAchieved*s.TargetRate {
+			achieved.Status = verdict.Fail
+		}
 	}
+	v = v.With(achieved)
+	if t.DeliveryRate == nil && t.Instances > 1 {
+		v = v.With(verdict.Check{ID: "delivery_measured", Name: "Delivery measured", Threshold: "something expected",
+			Measured: "nothing was expected", Status: verdict.Fail})
+	}
+	// Every reason, not the first: a step can break several limits.
+	var reasons []string
+	for _, c := range v.Checks {
+		if c.Status == verdict.Fail {
+			reasons = append(reasons, fmt.Sprintf("%s %s (limit %s)", strings.ToLower(c.Name), c.Measured, c.Threshold))
+		}
+	}
+	s.Passed = v.Passed()
+	s.Failed = strings.Join(reasons, "; ")
 	return s
 }
 

@@ -57,6 +57,7 @@ func TestMeasureJudges(t *testing.T) {
 		r := &harness.Result{Config: harness.ResultConfig{Instances: 5, Rate: 1000}, ElapsedSeconds: 5,
 			Latency: harness.LatencyStats{Count: 1, P99: p99}}
 		r.Totals.DeliveryRate, r.Totals.PublishRate = &delivery, achieved
+		r.Totals.Instances, r.Totals.Connected = 5, 5
 		r.Server.StatsBefore = map[string]string{"used_cpu_sys": "1.0", "used_cpu_user": "2.0"}
 		r.Server.StatsAfter = map[string]string{"used_cpu_sys": "1.5", "used_cpu_user": "3.0", "used_memory_peak_human": "2.10M"}
 		return r
@@ -66,9 +67,12 @@ func TestMeasureJudges(t *testing.T) {
 		want string
 	}{
 		{step(99.9, 99_999, 950), ""},
-		{step(99.89, 1000, 1000), "delivery 99.89% < 99.90%"},
-		{step(100, 100_001, 1000), "p99 100.001 ms > 100ms"},
-		{step(100, 1000, 949), "achieved 949/s < 95% of target"},
+		{step(99.89, 1000, 1000), "delivery rate 99.89% (limit >= 99.90%)"},
+		{step(100, 100_001, 1000), "p99 latency 100.001 ms (limit < 100.000 ms)"},
+		{step(100, 1000, 949), "achieved rate 949/s of 1000/s (limit >= 95% of target)"},
+		// Every reason, not only the first.
+		{step(99, 200_000, 900), "delivery rate 99.00% (limit >= 99.90%); p99 latency 200.000 ms (limit < 100.000 ms); " +
+			"achieved rate 900/s of 1000/s (limit >= 95% of target)"},
 	} {
 		s := measure(cfg, tc.r, 2500*time.Millisecond)
 		if s.Passed != (tc.want == "") || s.Failed != tc.want {

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/redisload/redisload/capacity"
+	"github.com/redisload/redisload/verdict"
 )
 
 // NewCapacityReporter renders a capacity search as an ASCII table,
@@ -23,9 +24,9 @@ func NewCapacityReporter(res *capacity.Result, format string) Reporter {
 			"Redis CPU", "Redis mem peak", "Client CPU", "Result"}
 		var rows [][]string
 		for i, s := range res.Steps {
-			result := string(Pass)
+			result := string(verdict.Pass)
 			if !s.Passed {
-				result = string(Fail) + ": " + s.Failed
+				result = string(verdict.Fail) + ": " + s.Failed
 			}
 			rows = append(rows, []string{fmt.Sprint(i + 1), fmt.Sprint(s.Instances), fmt.Sprintf("%.0f", s.TargetRate),
 				fmt.Sprintf("%.0f", s.AchievedRate), fmt.Sprintf("%.0f", s.DeliveriesPerS), fmt.Sprintf("%.2f%%", s.DeliveryPct),

@@ -15,12 +15,13 @@ import (
 
 	"github.com/redisload/redisload/harness"
 	"github.com/redisload/redisload/report"
+	"github.com/redisload/redisload/verdict"
 )
 
 // eachGolden renders every fixture with newRep, compares the output with
 // its golden file (name + ext), and hands it to check.
-func eachGolden(t *testing.T, ext string, newRep func(*harness.Result, report.Verdict) report.Reporter,
-	check func(t *testing.T, v report.Verdict, out *bytes.Buffer)) {
+func eachGolden(t *testing.T, ext string, newRep func(*harness.Result, verdict.Verdict) report.Reporter,
+	check func(t *testing.T, v verdict.Verdict, out *bytes.Buffer)) {
 	for _, name := range fixtures {
 		t.Run(name, func(t *testing.T) {
 			_, v, buf := render(t, name, newRep)
@@ -31,13 +32,13 @@ func eachGolden(t *testing.T, ext string, newRep func(*harness.Result, report.Ve
 }
 
 func TestGoldenMarkdown(t *testing.T) {
-	eachGolden(t, ".md", report.NewMarkdownReporter, func(t *testing.T, v report.Verdict, buf *bytes.Buffer) {
+	eachGolden(t, ".md", report.NewMarkdownReporter, func(t *testing.T, v verdict.Verdict, buf *bytes.Buffer) {
 		// The verdict comes first, and a failed check is bold.
 		if !strings.HasPrefix(buf.String(), "## redisload: "+string(v.Status)) {
 			t.Errorf("first line %q", strings.SplitN(buf.String(), "\n", 2)[0])
 		}
-		if (v.Status == report.Fail) != strings.Contains(buf.String(), "| **FAIL** |") {
-			t.Errorf("verdict %s, bold FAIL cell present: %v", v.Status, !(v.Status == report.Fail))
+		if (v.Status == verdict.Fail) != strings.Contains(buf.String(), "| **FAIL** |") {
+			t.Errorf("verdict %s, bold FAIL cell present: %v", v.Status, !(v.Status == verdict.Fail))
 		}
 	})
 }
@@ -45,7 +46,7 @@ func TestGoldenMarkdown(t *testing.T) {
 // JUnit: one test case per check, failures and skips where the verdict
 // has them, counts that agree; and it is well-formed XML.
 func TestGoldenJUnit(t *testing.T) {
-	eachGolden(t, ".xml", report.NewJUnitReporter, func(t *testing.T, v report.Verdict, buf *bytes.Buffer) {
+	eachGolden(t, ".xml", report.NewJUnitReporter, func(t *testing.T, v verdict.Verdict, buf *bytes.Buffer) {
 		var doc struct {
 			Tests    int `xml:"tests,attr"`
 			Failures int `xml:"failures,attr"`
@@ -64,14 +65,14 @@ func TestGoldenJUnit(t *testing.T) {
 		failures, skipped := 0, 0
 		for i, c := range v.Checks {
 			tc := doc.Suite.Cases[i]
-			if !strings.HasPrefix(tc.Name, c.ID+": ") || (tc.Failure != nil) != (c.Status == report.Fail) ||
-				(tc.Skipped != nil) != (c.Status == report.Skip) {
+			if !strings.HasPrefix(tc.Name, c.ID+": ") || (tc.Failure != nil) != (c.Status == verdict.Fail) ||
+				(tc.Skipped != nil) != (c.Status == verdict.Skip) {
 				t.Errorf("case %d %+v for check %+v", i, tc, c)
 			}
-			if c.Status == report.Fail {
+			if c.Status == verdict.Fail {
 				failures++
 			}
-			if c.Status == report.Skip {
+			if c.Status == verdict.Skip {
 				skipped++
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/verdict"
 )
 
 // The HTML report is one self-contained file: inline CSS and plots drawn
@@ -22,7 +23,7 @@ var plotColors = []string{"#1f77b4", "#d62728", "#2ca02c", "#9467bd"}
 // verdict, the tables, the latency percentile distribution, latency and
 // throughput over time (when the run collected its series), and delivery
 // per instance.
-func NewHTMLReporter(res *harness.Result, v Verdict) Reporter {
+func NewHTMLReporter(res *harness.Result, v verdict.Verdict) Reporter {
 	return func(w io.Writer) error {
 		ew := &errWriter{w: w}
 		c := res.Config
@@ -99,8 +100,8 @@ func htmlTable(ew *errWriter, title string, header []string, rows [][]string) {
 	for _, r := range rows {
 		ew.printf("<tr>")
 		for _, cell := range r {
-			switch Status(cell) {
-			case Pass, Fail, Skip:
+			switch verdict.Status(cell) {
+			case verdict.Pass, verdict.Fail, verdict.Skip:
 				ew.printf("<td class=\"%s\">%s</td>", cell, cell)
 			default:
 				ew.printf("<td>%s</td>", esc(cell))

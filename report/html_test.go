@@ -14,12 +14,13 @@ import (
 
 	"github.com/redisload/redisload/harness"
 	"github.com/redisload/redisload/report"
+	"github.com/redisload/redisload/verdict"
 )
 
 // The HTML report, golden like the others, is one self-contained file:
 // nothing is fetched and nothing runs.
 func TestGoldenHTML(t *testing.T) {
-	eachGolden(t, ".html", report.NewHTMLReporter, func(t *testing.T, v report.Verdict, buf *bytes.Buffer) {
+	eachGolden(t, ".html", report.NewHTMLReporter, func(t *testing.T, v verdict.Verdict, buf *bytes.Buffer) {
 		out := buf.String()
 		for _, banned := range []string{"<script", "http://", "https://", "<link", "@import", "src="} {
 			if strings.Contains(strings.ReplaceAll(out, `xmlns="http://www.w3.org/2000/svg"`, ""), banned) {
@@ -75,7 +76,7 @@ var plotColours = []struct {
 // screenshot renders fixture name's HTML report in headless Chromium.
 func screenshot(t *testing.T, bin, name string) image.Image {
 	t.Helper()
-	_, _, buf := render(t, name, func(res *harness.Result, v report.Verdict) report.Reporter {
+	_, _, buf := render(t, name, func(res *harness.Result, v verdict.Verdict) report.Reporter {
 		return report.NewHTMLReporter(res, v)
 	})
 	dir := t.TempDir()

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 
 	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/verdict"
 )
 
 // SchemaVersion is the version of the JSON document NewJSONReporter
@@ -17,17 +17,17 @@ import (
 const SchemaVersion = 1
 
 // Document is the JSON report: the Result's fields, flattened, with the
-// schema version, the tool's version and the verdict.
+// schema version, the tool's version and the
 type Document struct {
 	SchemaVersion int    `json:"schema_version"`
 	Tool          string `json:"tool"`
 	Version       string `json:"version"`
 	*harness.Result
-	Verdict Verdict `json:"verdict"`
+	Verdict verdict.Verdict `json:"verdict"`
 }
 
 // NewJSONReporter renders res and v as one indented JSON document.
-func NewJSONReporter(res *harness.Result, v Verdict, version string) Reporter {
+func NewJSONReporter(res *harness.Result, v verdict.Verdict, version string) Reporter {
 	return func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -85,17 +85,7 @@ func (d *Document) Validate() error {
 	case d.Result == nil || d.Totals.Instances < 1:
 		return errors.New("no instances: not a complete redisload JSON report")
 	}
-	for _, m := range metrics {
-		v, ok := m.get(d.Result)
-		switch {
-		case !ok:
-		case math.IsNaN(v) || math.IsInf(v, 0) || v < 0:
-			return fmt.Errorf("%s is %v: want a finite number, not negative", m.name, v)
-		case m.unit == "pct" && v > 100:
-			return fmt.Errorf("%s is %v%%: a rate cannot exceed 100%%", m.name, v)
-		}
-	}
-	return nil
+	return verdict.CheckHeadline(d.Result)
 }
 
 // ReadFile decodes the JSON report in the file at path; its errors name

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/verdict"
 )
 
 // JUnit XML, the format every CI system reads: one test case per verdict
@@ -53,7 +54,7 @@ type junitMessage struct {
 
 // NewJUnitReporter renders v as JUnit XML, with the run's identity as
 // properties and the warnings as the suite's output.
-func NewJUnitReporter(res *harness.Result, v Verdict) Reporter {
+func NewJUnitReporter(res *harness.Result, v verdict.Verdict) Reporter {
 	return func(w io.Writer) error {
 		elapsed := fmt.Sprintf("%.3f", res.ElapsedSeconds+res.DrainSeconds)
 		s := junitSuite{
@@ -68,10 +69,10 @@ func NewJUnitReporter(res *harness.Result, v Verdict) Reporter {
 			tc := junitCase{ClassName: "redisload.verdict", Name: c.ID + ": " + c.Name, Time: "0"}
 			msg := fmt.Sprintf("%s: measured %s, threshold %s", c.Name, c.Measured, c.Threshold)
 			switch c.Status {
-			case Fail:
+			case verdict.Fail:
 				tc.Failure = &junitMessage{Message: msg, Type: "threshold"}
 				s.Failures++
-			case Skip:
+			case verdict.Skip:
 				tc.Skipped = &junitMessage{Message: msg}
 				s.Skipped++
 			}

@@ -6,12 +6,13 @@ import (
 	"strings"
 
 	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/verdict"
 )
 
 // NewMarkdownReporter renders res and v as GitHub-flavoured Markdown, for a
 // pull-request comment or a CI job summary: the verdict first (what a
 // reviewer needs), the headline numbers, then the details folded away.
-func NewMarkdownReporter(res *harness.Result, v Verdict) Reporter {
+func NewMarkdownReporter(res *harness.Result, v verdict.Verdict) Reporter {
 	return func(w io.Writer) error {
 		ew := &errWriter{w: w}
 		c := res.Config
@@ -63,7 +64,7 @@ func mdTable(ew *errWriter, header []string, rows [][]string, textCols int) {
 		out := make([]string, len(cells))
 		for i, c := range cells {
 			out[i] = mdEscape(c)
-			if c == string(Fail) {
+			if c == string(verdict.Fail) {
 				out[i] = "**FAIL**"
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/olekukonko/tablewriter/tw"
 
 	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/verdict"
 )
 
 // Reporter writes one rendering of a report, as vegeta's reporters do.
@@ -39,7 +40,7 @@ const rule = "============================================================"
 // NewTableReporter renders res and v as the human report: overall,
 // latency and per-instance statistics, warnings, the verdict table and the
 // overall status line.
-func NewTableReporter(res *harness.Result, v Verdict, opts Options) Reporter {
+func NewTableReporter(res *harness.Result, v verdict.Verdict, opts Options) Reporter {
 	if opts.MatrixLimit == 0 {
 		opts.MatrixLimit = 20
 	}
@@ -159,8 +160,6 @@ func published(res *harness.Result) string {
 	return fmt.Sprintf("%d of %d target (%.1f/s)", t.Published, t.TargetEvents, t.PublishRate)
 }
 
-// latencyRow prints dashes rather than zeros when nothing was delivered:
-// a 0 ms latency would read as a measurement.
 // serverLine names what was measured: mode, version and platform from
 // INFO server, and the pub/sub output buffer limit that decides when Redis
 // cuts off a slow subscriber.
@@ -222,6 +221,8 @@ func statsRows(s harness.ServerInfo) [][]string {
 	return rows
 }
 
+// latencyRow prints dashes rather than zeros when nothing was delivered:
+// a 0 ms latency would read as a measurement.
 func latencyRow(name string, l harness.LatencyStats) []string {
 	if l.Count == 0 {
 		return []string{name, "-", "-", "-", "-", "-", "-", "-", "-", "-", "0"}
@@ -369,7 +370,7 @@ func matrixRows(res *harness.Result) ([]string, [][]string) {
 	return header, rows
 }
 
-func verdictRows(v Verdict) [][]string {
+func verdictRows(v verdict.Verdict) [][]string {
 	rows := make([][]string, 0, len(v.Checks))
 	for _, c := range v.Checks {
 		rows = append(rows, []string{c.Name, c.Threshold, c.Measured, string(c.Status)})
@@ -462,3 +463,7 @@ func (e *errWriter) table(header []string, rows [][]string, textCols int) {
 	}
 	e.err = t.Render()
 }
+
+// ms formats microseconds as milliseconds with microsecond precision, the
+// one latency unit of every report.
+func ms(us float64) string { return fmt.Sprintf("%.3f ms", us/1000) }

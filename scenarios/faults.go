@@ -5,7 +5,7 @@ import (
 
 	"github.com/redisload/redisload/bridge"
 	"github.com/redisload/redisload/harness"
-	"github.com/redisload/redisload/report"
+	"github.com/redisload/redisload/verdict"
 )
 
 // faults are the scenarios that break something mid-run and check that
@@ -26,7 +26,7 @@ var faults = []Scenario{
 		Summary: "server frozen (SIGSTOP) for 2s at 4s: no connection drops, nothing lost, average latency under 500ms",
 		Config: harness.Config{Instances: 3, Duration: 10 * time.Second, Rate: 100,
 			Faults: []harness.Fault{{At: 4 * time.Second, Action: harness.FaultHang, For: 2 * time.Second}}},
-		Thresholds: withLatency(report.DefaultThresholds(), 500*time.Millisecond),
+		Thresholds: withLatency(verdict.DefaultThresholds(), 500*time.Millisecond),
 	},
 	{
 		Name:    "client-kill",
@@ -44,14 +44,14 @@ var faults = []Scenario{
 				For: 3 * time.Second, OutputBufferLimit: "64kb 32kb 1"}}},
 		// The slow instance's backlog is seconds late: latency is not
 		// what this scenario judges.
-		Thresholds: withLatency(*faultThresholds(2 * time.Second), report.NoCheck),
+		Thresholds: withLatency(*faultThresholds(2 * time.Second), verdict.NoCheck),
 	},
 	{
 		Name:    "latency",
 		Summary: "50ms ± 10ms added to all Redis replies by an in-process proxy: nothing lost, average latency under 200ms",
 		Config: harness.Config{Instances: 3, Duration: 10 * time.Second, Rate: 100,
 			Faults: []harness.Fault{{Action: harness.FaultLatency, Instance: harness.AllInstances}}},
-		Thresholds: withLatency(report.DefaultThresholds(), 200*time.Millisecond),
+		Thresholds: withLatency(verdict.DefaultThresholds(), 200*time.Millisecond),
 	},
 	{
 		Name:    "partition",
@@ -65,17 +65,17 @@ var faults = []Scenario{
 // faultThresholds are the verdict of a fault scenario: the defaults, with
 // errors and the delivery floor left unchecked (the fault causes both),
 // every outage recovered within maxRecovery, and no loss outside outages.
-func faultThresholds(maxRecovery time.Duration) *report.Thresholds {
-	th := report.DefaultThresholds()
-	th.MinDeliveryRate = report.NoCheck
-	th.MaxErrors = report.NoCheck
+func faultThresholds(maxRecovery time.Duration) *verdict.Thresholds {
+	th := verdict.DefaultThresholds()
+	th.MinDeliveryRate = verdict.NoCheck
+	th.MaxErrors = verdict.NoCheck
 	th.MaxRecovery = maxRecovery
 	th.LossOnlyInOutages = true
 	return &th
 }
 
 // withLatency returns th with another average-latency limit (NoCheck: none).
-func withLatency(th report.Thresholds, avg time.Duration) *report.Thresholds {
+func withLatency(th verdict.Thresholds, avg time.Duration) *verdict.Thresholds {
 	th.MaxAvgLatency = avg
 	return &th
 }

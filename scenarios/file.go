@@ -14,7 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/redisload/redisload/harness"
-	"github.com/redisload/redisload/report"
+	"github.com/redisload/redisload/verdict"
 )
 
 // A scenario file (--scenario-file) is a user's own scenario: the run's
@@ -97,12 +97,12 @@ func (l *limit) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // ParseLimit reads a duration threshold: a duration as ParseDuration reads
-// it, or "-1" for report.NoCheck, the one way to switch a check off. Any
+// it, or "-1" for verdict.NoCheck, the one way to switch a check off. Any
 // other negative or zero duration is an error: it would be a limit no run
 // can meet, or look like "off" without being so.
 func ParseLimit(s string) (time.Duration, error) {
 	if strings.TrimSpace(s) == "-1" {
-		return report.NoCheck, nil
+		return verdict.NoCheck, nil
 	}
 	d, err := ParseDuration(s)
 	if err != nil {
@@ -206,7 +206,7 @@ func Parse(data []byte) (Scenario, error) {
 		})
 	}
 	if t := f.Thresholds; t != nil {
-		th := report.DefaultThresholds()
+		th := verdict.DefaultThresholds()
 		setIf(&th.MinDeliveryRate, t.MinDelivery)
 		setIf(&th.MaxErrors, t.MaxErrors)
 		setIf(&th.MaxDuplicates, t.MaxDuplicates)
@@ -217,7 +217,7 @@ func Parse(data []byte) (Scenario, error) {
 				*dst = time.Duration(*src)
 			}
 		}
-		var te *report.ThresholdError
+		var te *verdict.ThresholdError
 		if err := th.Validate(); errors.As(err, &te) {
 			return Scenario{}, fmt.Errorf("thresholds: %s: %s, got %s", thresholdKeys[te.Field], te.Reason, te.Value)
 		} else if err != nil {

@@ -10,8 +10,8 @@ import (
 
 	"github.com/redisload/redisload/bridge"
 	"github.com/redisload/redisload/harness"
-	"github.com/redisload/redisload/report"
 	"github.com/redisload/redisload/scenarios"
+	"github.com/redisload/redisload/verdict"
 )
 
 // The documented example reads into exactly what it says, and is valid
@@ -32,7 +32,7 @@ func TestExampleFile(t *testing.T) {
 	if !reflect.DeepEqual(sc.Config, want) || sc.Name != "restart-under-load" || !strings.HasPrefix(sc.Summary, "5 instances") {
 		t.Fatalf("got %+v\nwant %+v", sc, want)
 	}
-	th := report.DefaultThresholds()
+	th := verdict.DefaultThresholds()
 	th.MinDeliveryRate, th.MaxErrors, th.MaxAvgLatency, th.MaxDuplicates = -1, -1, 200*time.Millisecond, 0
 	th.MaxRecovery, th.LossOnlyInOutages = 2*time.Second, true
 	if *sc.Thresholds != th {
@@ -53,7 +53,7 @@ func TestJSONFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	th := report.DefaultThresholds()
+	th := verdict.DefaultThresholds()
 	th.MaxRecovery = 3 * time.Second
 	f := harness.Fault{At: 500 * time.Millisecond, Action: harness.FaultPartition, Instance: 1, For: time.Second}
 	if sc.Config.Instances != 2 || sc.Config.Duration != 1500*time.Millisecond || len(sc.Config.Faults) != 1 ||
@@ -94,8 +94,8 @@ func TestFileErrors(t *testing.T) {
 	}
 	// -1 is the one "no check", for counts and durations alike.
 	sc, err := scenarios.Parse([]byte("thresholds: {max_p99_latency: -1, max_errors: -1, max_avg_latency: \"-1\"}\n"))
-	if err != nil || sc.Thresholds.MaxP99Latency != report.NoCheck || sc.Thresholds.MaxErrors != report.NoCheck ||
-		sc.Thresholds.MaxAvgLatency != report.NoCheck {
+	if err != nil || sc.Thresholds.MaxP99Latency != verdict.NoCheck || sc.Thresholds.MaxErrors != verdict.NoCheck ||
+		sc.Thresholds.MaxAvgLatency != verdict.NoCheck {
 		t.Errorf("-1 thresholds: %+v, %v", sc.Thresholds, err)
 	}
 }

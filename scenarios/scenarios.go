@@ -11,7 +11,7 @@ import (
 
 	"github.com/redisload/redisload/bridge"
 	"github.com/redisload/redisload/harness"
-	"github.com/redisload/redisload/report"
+	"github.com/redisload/redisload/verdict"
 )
 
 // Scenario is one preset.
@@ -24,7 +24,7 @@ type Scenario struct {
 	Config harness.Config
 	// Thresholds, when set, is the scenario's own verdict, replacing the
 	// default one (flags given still override each limit).
-	Thresholds *report.Thresholds
+	Thresholds *verdict.Thresholds
 }
 
 // NeedsServer reports whether the scenario's faults stop, freeze or

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/redisload/redisload/report"
+	"github.com/redisload/redisload/verdict"
 )
 
 // runCompare is `redisload compare OLD.json NEW.json`: two saved reports
@@ -35,10 +36,10 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 	if *format != "table" && *format != "markdown" {
 		return usageErr("--format must be table or markdown, got %q", *format)
 	}
-	var limits []report.RegressionLimit
+	var limits []verdict.RegressionLimit
 	if *regressions != "" {
 		var err error
-		if limits, err = report.ParseRegressions(*regressions); err != nil {
+		if limits, err = verdict.ParseRegressions(*regressions); err != nil {
 			return usageErr("--max-regression: %v", err)
 		}
 	}
@@ -50,7 +51,7 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 		}
 		docs[i] = d
 	}
-	c := report.Compare(docs[0].Result, docs[1].Result, limits)
+	c := verdict.Compare(docs[0].Result, docs[1].Result, limits)
 	name := func(i int) string { return filepath.Base(fs.Arg(i)) }
 	if err := report.NewCompareReporter(c, name(0), name(1), *format == "markdown")(stdout); err != nil {
 		fmt.Fprintf(stderr, "redisload compare: %v\n", err)

@@ -12,6 +12,7 @@ import (
 	"github.com/redisload/redisload/internal/redistest"
 	"github.com/redisload/redisload/report"
 	"github.com/redisload/redisload/scenarios"
+	"github.com/redisload/redisload/verdict"
 )
 
 // faultGrace bounds how long a fault scenario may outlast its duration
@@ -63,7 +64,7 @@ func checkScenario(t *testing.T, name string, doc *report.Document) {
 	for _, o := range tl.Outages {
 		hit[o.Instance]++
 	}
-	checks := map[string]report.Status{}
+	checks := map[string]verdict.Status{}
 	for _, c := range doc.Verdict.Checks {
 		checks[c.ID] = c.Status
 	}
@@ -73,7 +74,7 @@ func checkScenario(t *testing.T, name string, doc *report.Document) {
 		if len(hit) != 3 || hit[0] != 1 || hit[1] != 1 || hit[2] != 1 || tl.Unrecovered != 0 {
 			t.Errorf("outages %+v: want one per instance, all recovered", tl.Outages)
 		}
-		if checks["recovery"] != report.Pass || checks["loss_in_outages"] != report.Pass {
+		if checks["recovery"] != verdict.Pass || checks["loss_in_outages"] != verdict.Pass {
 			t.Errorf("checks %+v", checks)
 		}
 		if name == "client-kill" && doc.Totals.PublishErrors != 0 {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redisload/redisload/harness"
 	"github.com/redisload/redisload/report"
+	"github.com/redisload/redisload/verdict"
 )
 
 // The report's destinations: the main format on stdout (or --output),
@@ -191,7 +192,7 @@ func (o *options) openOutputs(stdout io.Writer, files *pendingFiles) ([]output, 
 }
 
 // reporter returns the renderer of one format.
-func (o *options) reporter(format string, res *harness.Result, v report.Verdict) report.Reporter {
+func (o *options) reporter(format string, res *harness.Result, v verdict.Verdict) report.Reporter {
 	switch format {
 	case "json":
 		return report.NewJSONReporter(res, v, toolVersion())

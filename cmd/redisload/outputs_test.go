@@ -11,6 +11,7 @@ import (
 
 	"github.com/redisload/redisload/internal/redistest"
 	"github.com/redisload/redisload/report"
+	"github.com/redisload/redisload/verdict"
 )
 
 // One run writes every format at once: Markdown on stdout, JSON, JUnit and
@@ -32,7 +33,7 @@ func TestSeveralOutputsAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if doc.Verdict.Status != report.Pass || doc.Totals.Delivered != 100 {
+	if doc.Verdict.Status != verdict.Pass || doc.Totals.Delivered != 100 {
 		t.Fatalf("JSON: %+v %+v", doc.Verdict, doc.Totals)
 	}
 	// --html collects the series: a point a second, in the JSON too.

@@ -21,6 +21,7 @@ import (
 	"github.com/redisload/redisload/provision"
 	"github.com/redisload/redisload/report"
 	"github.com/redisload/redisload/scenarios"
+	"github.com/redisload/redisload/verdict"
 )
 
 // Exit codes, as the README's "Exit codes" section documents them.
@@ -73,7 +74,7 @@ func toolVersion() string {
 // checking in complete before it can be used.
 type options struct {
 	cfg          harness.Config
-	thresholds   report.Thresholds
+	thresholds   verdict.Thresholds
 	eventTypes   string
 	scenario     string
 	scenarioFile string
@@ -147,7 +148,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.BoolVar(&o.progress, "progress", false, "when standard error is not a terminal, print a status line every 5s")
 
 	th := &o.thresholds
-	d := report.DefaultThresholds()
+	d := verdict.DefaultThresholds()
 	// -1 switches any of these checks off, and nothing else does.
 	fs.Float64Var(&th.MinDeliveryRate, "min-delivery", d.MinDeliveryRate, "verdict: lowest passing delivery rate, in percent (-1: no check)")
 	fs.Int64Var(&th.MaxErrors, "max-errors", d.MaxErrors, "verdict: most errors that pass (-1: no check)")
@@ -158,7 +159,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.BoolVar(&th.LossOnlyInOutages, "loss-only-in-outages", false, "verdict: fail when messages are missing that no subscriber outage explains")
 
 	fs.StringVar(&o.baseline, "baseline", "", "a previous run's JSON report: the verdict gains a check per --max-regression metric against it")
-	fs.StringVar(&o.regressions, "max-regression", "", "how much worse than --baseline may pass, e.g. p99=20%,avg=20%,delivery=0.1 (default "+report.DefaultRegressions+")")
+	fs.StringVar(&o.regressions, "max-regression", "", "how much worse than --baseline may pass, e.g. p99=20%,avg=20%,delivery=0.1 (default "+verdict.DefaultRegressions+")")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file (go tool pprof)")
 	fs.BoolVar(&c.DisableTags, "no-auth-tags", false, "publish without authentication tags (make bench measures their cost with it)")
 	_ = fs.MarkHidden("no-auth-tags")
@@ -245,13 +246,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// The baseline is read before the run: a wrong path must not cost a
 	// whole test.
 	var baseline *report.Document
-	var limits []report.RegressionLimit
+	var limits []verdict.RegressionLimit
 	if o.baseline != "" {
 		var err error
 		if baseline, err = report.ReadFile(o.baseline); err != nil {
 			return usageErr("--baseline: %v", err)
 		}
-		if limits, err = report.ParseRegressions(cmp.Or(o.regressions, report.DefaultRegressions)); err != nil {
+		if limits, err = verdict.ParseRegressions(cmp.Or(o.regressions, verdict.DefaultRegressions)); err != nil {
 			return usageErr("--max-regression: %v", err)
 		}
 	} else if o.regressions != "" {
@@ -339,9 +340,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	// The verdict is computed even for an interrupted run: the partial
 	// report shows it, though the exit code says "interrupted".
-	v := report.Evaluate(res, o.thresholds)
+	v := verdict.Evaluate(res, o.thresholds)
 	if baseline != nil {
-		v = v.With(report.RegressionChecks(baseline.Result, res, limits)...)
+		v = v.With(verdict.RegressionChecks(baseline.Result, res, limits)...)
 	}
 	// The verdict is shared by every rendering, so the formats can never
 	// disagree on PASS/FAIL.
@@ -456,7 +457,7 @@ func (o *options) applyScenario(fs *pflag.FlagSet, sc scenarios.Scenario) {
 
 // applyThresholds takes a scenario's verdict for every threshold flag the
 // user did not give.
-func (o *options) applyThresholds(fs *pflag.FlagSet, th report.Thresholds) {
+func (o *options) applyThresholds(fs *pflag.FlagSet, th verdict.Thresholds) {
 	set := func(flag string, apply func()) {
 		if !fs.Changed(flag) {
 			apply()
@@ -547,7 +548,7 @@ func (o *options) complete() error {
 // flagError turns the library's field errors into the flags' words.
 func flagError(err error) error {
 	var ce *harness.ConfigError
-	var te *report.ThresholdError
+	var te *verdict.ThresholdError
 	switch {
 	case errors.As(err, &ce):
 		return fmt.Errorf("--%s %s", configFlags[ce.Field], ce.Reason)
@@ -566,7 +567,7 @@ var configFlags = map[string]string{
 	"EventTypes": "event-types",
 }
 
-// thresholdFlags names each report.Thresholds field's flag, for the
+// thresholdFlags names each verdict.Thresholds field's flag, for the
 // library's validation errors.
 var thresholdFlags = map[string]string{
 	"MinDeliveryRate": "min-delivery", "MaxErrors": "max-errors", "MaxAvgLatency": "max-avg-latency",
@@ -637,7 +638,7 @@ func newDurationValue(def time.Duration, p *time.Duration) *durationValue {
 }
 
 // newLimitValue is a duration threshold: a positive duration, or -1 for
-// no check (report.NoCheck); scenarios.ParseLimit says which.
+// no check (verdict.NoCheck); scenarios.ParseLimit says which.
 func newLimitValue(def time.Duration, p *time.Duration) *durationValue {
 	*p = def
 	return &durationValue{p, scenarios.ParseLimit}
@@ -653,7 +654,7 @@ func (d *durationValue) Set(s string) error {
 }
 
 func (d *durationValue) String() string {
-	if *d.d == report.NoCheck {
+	if *d.d == verdict.NoCheck {
 		return "-1"
 	}
 	return d.d.String()

@@ -19,6 +19,7 @@ import (
 	"github.com/redisload/redisload/internal/redistest"
 	"github.com/redisload/redisload/report"
 	"github.com/redisload/redisload/scenarios"
+	"github.com/redisload/redisload/verdict"
 )
 
 func TestMain(m *testing.M) {
@@ -186,12 +187,12 @@ func TestSelfReceivedFailsExit1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if doc.Totals.SelfReceived != 20 || doc.Verdict.Status != report.Fail {
+	if doc.Totals.SelfReceived != 20 || doc.Verdict.Status != verdict.Fail {
 		t.Fatalf("self-received %d, verdict %s", doc.Totals.SelfReceived, doc.Verdict.Status)
 	}
 	for _, c := range doc.Verdict.Checks {
-		if want := report.Pass; c.ID == "self_received" {
-			want = report.Fail
+		if want := verdict.Pass; c.ID == "self_received" {
+			want = verdict.Fail
 			if c.Status != want || c.Measured != "20" {
 				t.Errorf("check %+v", c)
 			}

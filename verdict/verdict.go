@@ -1,7 +1,9 @@
-// Package report turns a harness.Result into a verdict and renders both:
-// as ASCII tables for people and CI logs, and as JSON for machines. Every
-// function here is pure: the same Result gives the same bytes.
-package report
+// Package verdict judges a harness.Result: thresholds in, a list of checks
+// with PASS, FAIL or SKIP and an overall status out, and the comparison of
+// two results against regression limits. It renders nothing: the report
+// package prints what it decides, in every format alike, and the scenarios
+// and capacity packages use its checks rather than logic of their own.
+package verdict
 
 import (
 	"fmt"

@@ -1,0 +1,302 @@
+package verdict
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redisload/redisload/harness"
+)
+
+// metric is one headline number two runs can be compared on.
+type metric struct {
+	name        string // what --max-regression calls it
+	label       string
+	unit        string // "us" (shown in ms), "pct", "rate" (per second) or "" (a count)
+	higherWorse bool
+	get         func(*harness.Result) (float64, bool) // false: not measured
+}
+
+func latencyMetric(name, label string, f func(harness.LatencyStats) float64) metric {
+	return metric{name, label, "us", true, func(r *harness.Result) (float64, bool) {
+		return f(r.Latency), r.Latency.Count > 0
+	}}
+}
+
+func countMetric(name, label string, f func(harness.Totals) uint64) metric {
+	return metric{name, label, "", true, func(r *harness.Result) (float64, bool) { return float64(f(r.Totals)), true }}
+}
+
+// metrics are the numbers `compare` shows and --max-regression can bound,
+// in the order shown.
+var metrics = []metric{
+	{"throughput", "Delivered/s", "rate", false, func(r *harness.Result) (float64, bool) {
+		return r.Totals.DeliveryThroughput, true
+	}},
+	{"publish_rate", "Published/s", "rate", false, func(r *harness.Result) (float64, bool) { return r.Totals.PublishRate, true }},
+	{"delivery", "Delivery rate", "pct", false, func(r *harness.Result) (float64, bool) {
+		if r.Totals.DeliveryRate == nil {
+			return 0, false
+		}
+		return *r.Totals.DeliveryRate, true
+	}},
+	countMetric("missing", "Missing", func(t harness.Totals) uint64 { return t.Missing }),
+	countMetric("duplicates", "Duplicates", func(t harness.Totals) uint64 { return t.Duplicates }),
+	countMetric("errors", "Errors", func(t harness.Totals) uint64 { return t.Errors }),
+	countMetric("reconnects", "Reconnects", func(t harness.Totals) uint64 { return t.Reconnects }),
+	latencyMetric("min", "Latency min", func(l harness.LatencyStats) float64 { return float64(l.Min) }),
+	latencyMetric("avg", "Latency avg", func(l harness.LatencyStats) float64 { return l.Mean }),
+	latencyMetric("p50", "Latency p50", func(l harness.LatencyStats) float64 { return float64(l.P50) }),
+	latencyMetric("p90", "Latency p90", func(l harness.LatencyStats) float64 { return float64(l.P90) }),
+	latencyMetric("p99", "Latency p99", func(l harness.LatencyStats) float64 { return float64(l.P99) }),
+	latencyMetric("p999", "Latency p99.9", func(l harness.LatencyStats) float64 { return float64(l.P999) }),
+	latencyMetric("max", "Latency max", func(l harness.LatencyStats) float64 { return float64(l.Max) }),
+	{"send_p99", "Send delay p99", "us", true, func(r *harness.Result) (float64, bool) {
+		return float64(r.SendDelay.P99), r.SendDelay.Count > 0
+	}},
+}
+
+func lookupMetric(name string) (metric, bool) {
+	for _, m := range metrics {
+		if m.name == name {
+			return m, true
+		}
+	}
+	return metric{}, false
+}
+
+// RegressionLimit is how much one metric may worsen against a baseline:
+// a fraction of the baseline (Relative, from "20%") or an amount in the
+// metric's own unit (from "0.1" percentage points of delivery, "5ms" of
+// latency, "3" errors).
+type RegressionLimit struct {
+	Metric   string
+	Relative bool
+	Value    float64 // a fraction when Relative; else µs for latencies, the unit otherwise
+}
+
+// DefaultRegressions is what --baseline checks when --max-regression is
+// not given.
+const DefaultRegressions = "p99=20%,avg=20%,delivery=0.1"
+
+// ParseRegressions reads "p99=20%,avg=20%,delivery=0.1". Its errors name
+// the part at fault and list the metrics.
+func ParseRegressions(s string) ([]RegressionLimit, error) {
+	var out []RegressionLimit
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, val, ok := strings.Cut(part, "=")
+		m, known := lookupMetric(strings.TrimSpace(name))
+		if !ok || !known {
+			return nil, fmt.Errorf("%q: want metric=limit, metric one of %s", part, metricNames())
+		}
+		l := RegressionLimit{Metric: m.name}
+		val = strings.TrimSpace(val)
+		var err error
+		switch {
+		case strings.HasSuffix(val, "%"):
+			l.Relative = true
+			l.Value, err = strconv.ParseFloat(strings.TrimSuffix(val, "%"), 64)
+			l.Value /= 100
+		case m.unit == "us":
+			var d time.Duration
+			if d, err = time.ParseDuration(val); err == nil {
+				l.Value = float64(d.Microseconds())
+			}
+		default:
+			l.Value, err = strconv.ParseFloat(val, 64)
+		}
+		if err != nil || l.Value < 0 || math.IsNaN(l.Value) || math.IsInf(l.Value, 0) {
+			return nil, fmt.Errorf("%q: want a limit like 20%%, or an amount (%s)", part, unitHint(m))
+		}
+		out = append(out, l)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no limit given")
+	}
+	return out, nil
+}
+
+func unitHint(m metric) string {
+	switch m.unit {
+	case "us":
+		return "a duration such as 5ms"
+	case "pct":
+		return "percentage points such as 0.1"
+	}
+	return "a number"
+}
+
+func metricNames() string {
+	names := make([]string, len(metrics))
+	for i, m := range metrics {
+		names[i] = m.name
+	}
+	return strings.Join(names, ", ")
+}
+
+// CompareRow is one line of a comparison: a metric's value in each run
+// and the change.
+type CompareRow struct {
+	Metric, Old, New, Change string
+}
+
+// Comparison is two runs side by side, and the regression checks.
+type Comparison struct {
+	Old, New *harness.Result
+	Rows     []CompareRow
+	Checks   []Check
+}
+
+// Failed reports whether a regression check failed.
+func (c Comparison) Failed() bool {
+	for _, ch := range c.Checks {
+		if ch.Status == Fail {
+			return true
+		}
+	}
+	return false
+}
+
+// Compare sets cur beside base on every headline metric and checks limits.
+func Compare(base, cur *harness.Result, limits []RegressionLimit) Comparison {
+	c := Comparison{Old: base, New: cur}
+	for _, m := range metrics {
+		o, okO := m.get(base)
+		n, okN := m.get(cur)
+		row := CompareRow{Metric: m.label, Old: show(m, o, okO), New: show(m, n, okN), Change: "-"}
+		if okO && okN {
+			row.Change = change(m, o, n)
+		}
+		c.Rows = append(c.Rows, row)
+	}
+	c.Checks = RegressionChecks(base, cur, limits)
+	return c
+}
+
+// RegressionChecks are the verdict checks of --baseline: one per limit,
+// failing when cur is worse than base by more than the limit. A metric
+// either run did not measure is skipped.
+func RegressionChecks(base, cur *harness.Result, limits []RegressionLimit) []Check {
+	var out []Check
+	for _, l := range limits {
+		m, _ := lookupMetric(l.Metric)
+		c := Check{ID: "regression_" + m.name, Name: m.label + " vs baseline"}
+		o, okO := m.get(base)
+		n, okN := m.get(cur)
+		allowed := l.Value
+		if l.Relative {
+			allowed = math.Abs(o) * l.Value
+		}
+		worse := "+"
+		bound := o + allowed
+		if !m.higherWorse {
+			worse, bound = "-", o-allowed
+		}
+		limit := fmt.Sprintf("%s%s", worse, amount(m, l.Value, l.Relative))
+		c.Threshold = fmt.Sprintf("%s at most (baseline %s)", limit, show(m, o, okO))
+		if !okO || !okN {
+			c.Measured, c.Status = "n/a (not measured in both runs)", Skip
+			out = append(out, c)
+			continue
+		}
+		c.Measured = show(m, n, true) + ", " + change(m, o, n)
+		// A tiny epsilon: a value exactly at the limit passes despite
+		// floating-point rounding of the relative bound.
+		const eps = 1e-9
+		if m.higherWorse {
+			c.Status = status(n <= bound+eps*math.Max(1, math.Abs(bound)))
+		} else {
+			c.Status = status(n >= bound-eps*math.Max(1, math.Abs(bound)))
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// amount writes a limit in the metric's unit.
+func amount(m metric, v float64, relative bool) string {
+	if relative {
+		return strconv.FormatFloat(v*100, 'f', -1, 64) + "%"
+	}
+	switch m.unit {
+	case "us":
+		return ms(v)
+	case "pct":
+		return strconv.FormatFloat(v, 'f', -1, 64) + " points"
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+// show writes one metric value.
+func show(m metric, v float64, ok bool) string {
+	if !ok {
+		return "n/a"
+	}
+	switch m.unit {
+	case "us":
+		return ms(v)
+	case "pct":
+		return fmt.Sprintf("%.2f%%", v)
+	case "rate":
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+// change writes the difference new − old, relative where the old value is
+// not zero, with "(worse)" where it moved the wrong way.
+func change(m metric, o, n float64) string {
+	d := n - o
+	var s string
+	switch {
+	case m.unit == "pct":
+		s = fmt.Sprintf("%+.2f points", d)
+	case o != 0:
+		s = fmt.Sprintf("%+.1f%%", d/math.Abs(o)*100)
+	case d == 0:
+		s = "0"
+	default:
+		s = "+" + show(m, d, true)
+	}
+	if (m.higherWorse && d > 0) || (!m.higherWorse && d < 0) {
+		s += " (worse)"
+	}
+	return s
+}
+
+// With returns v with more checks, its status recomputed.
+func (v Verdict) With(checks ...Check) Verdict {
+	v.Checks = append(append([]Check(nil), v.Checks...), checks...)
+	v.Status = Pass
+	for _, c := range v.Checks {
+		if c.Status == Fail {
+			v.Status = Fail
+		}
+	}
+	return v
+}
+
+// CheckHeadline checks the numbers a comparison reads out of res: every
+// one finite and not negative, and a delivery rate no higher than 100 %.
+// A result read back from a file is checked so: a gate must never be
+// switched off by a file that only looks like a report.
+func CheckHeadline(res *harness.Result) error {
+	for _, m := range metrics {
+		v, ok := m.get(res)
+		switch {
+		case !ok:
+		case math.IsNaN(v) || math.IsInf(v, 0) || v < 0:
+			return fmt.Errorf("%s is %v: want a finite number, not negative", m.name, v)
+		case m.unit == "pct" && v > 100:
+			return fmt.Errorf("%s is %v%%: a rate cannot exceed 100%%", m.name, v)
+		}
+	}
+	return nil
+}

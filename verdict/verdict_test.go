@@ -1,0 +1,252 @@
+package verdict_test
+
+import (
+	"errors"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/verdict"
+)
+
+func summary(v verdict.Verdict) string {
+	var b strings.Builder
+	for _, c := range v.Checks {
+		b.WriteString(c.ID + "=" + string(c.Status) + " ")
+	}
+	return b.String() + ":" + string(v.Status)
+}
+
+func ptr(f float64) *float64 { return &f }
+
+// result builds the smallest Result the verdict reads.
+func result(connected, instances int, rate *float64, selfRecv, errs, dups uint64, lat harness.LatencyStats) *harness.Result {
+	r := &harness.Result{Latency: lat}
+	r.Totals.Instances, r.Totals.Connected = instances, connected
+	r.Totals.DeliveryRate = rate
+	r.Totals.SelfReceived, r.Totals.Errors, r.Totals.Duplicates = selfRecv, errs, dups
+	return r
+}
+
+func TestEvaluateBoundaries(t *testing.T) {
+	lat := harness.LatencyStats{Count: 10, Mean: 99_999, P99: 20_000}
+	def := verdict.DefaultThresholds()
+	for _, tc := range []struct {
+		name string
+		res  *harness.Result
+		th   verdict.Thresholds
+		want string
+	}{
+		{"all pass at the edges", result(3, 3, ptr(95), 0, 0, 0, lat), def,
+			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS :PASS"},
+		{"delivery just under", result(3, 3, ptr(94.999), 0, 0, 0, lat), def,
+			"connected=PASS self_received=PASS delivery_rate=FAIL errors=PASS avg_latency=PASS :FAIL"},
+		{"avg latency equal to the limit fails", result(3, 3, ptr(100), 0, 0, 0, harness.LatencyStats{Count: 1, Mean: 100_000}), def,
+			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=FAIL :FAIL"},
+		{"one error", result(3, 3, ptr(100), 0, 1, 0, lat), def,
+			"connected=PASS self_received=PASS delivery_rate=PASS errors=FAIL avg_latency=PASS :FAIL"},
+		{"errors allowed", result(3, 3, ptr(100), 0, 1, 0, lat), verdict.Thresholds{MinDeliveryRate: 95, MaxErrors: 1, MaxAvgLatency: time.Second, MaxP99Latency: -1, MaxDuplicates: -1, MaxRecovery: -1},
+			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS :PASS"},
+		{"p99 and duplicates checks", result(3, 3, ptr(100), 0, 0, 2, lat),
+			verdict.Thresholds{MinDeliveryRate: 95, MaxAvgLatency: time.Second, MaxP99Latency: 20 * time.Millisecond, MaxDuplicates: 1, MaxRecovery: -1},
+			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS p99_latency=FAIL duplicates=FAIL :FAIL"},
+		{"p99 under the limit", result(3, 3, ptr(100), 0, 0, 0, lat),
+			verdict.Thresholds{MinDeliveryRate: 95, MaxAvgLatency: time.Second, MaxP99Latency: 21 * time.Millisecond, MaxDuplicates: 0, MaxRecovery: -1},
+			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS p99_latency=PASS duplicates=PASS :PASS"},
+		{"one disconnected", result(2, 3, ptr(100), 0, 0, 0, lat), def,
+			"connected=FAIL self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS :FAIL"},
+		{"nothing expected, no latency", result(1, 1, nil, 0, 0, 0, harness.LatencyStats{}), def,
+			"connected=PASS self_received=PASS delivery_rate=SKIP errors=PASS avg_latency=SKIP :PASS"},
+	} {
+		if got := summary(verdict.Evaluate(tc.res, tc.th)); got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+// One rule for "no check": -1. NaN, infinities, other negatives and zero
+// durations are refused, naming the field.
+func TestThresholdsValidate(t *testing.T) {
+	if err := verdict.DefaultThresholds().Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	off := verdict.Thresholds{MinDeliveryRate: -1, MaxErrors: -1, MaxAvgLatency: -1, MaxP99Latency: -1, MaxDuplicates: -1, MaxRecovery: -1}
+	if err := off.Validate(); err != nil {
+		t.Fatalf("every check off: %v", err)
+	}
+	for _, tc := range []struct {
+		change func(*verdict.Thresholds)
+		field  string
+	}{
+		{func(th *verdict.Thresholds) { th.MinDeliveryRate = math.NaN() }, "MinDeliveryRate"},
+		{func(th *verdict.Thresholds) { th.MinDeliveryRate = math.Inf(1) }, "MinDeliveryRate"},
+		{func(th *verdict.Thresholds) { th.MinDeliveryRate = -7 }, "MinDeliveryRate"},
+		{func(th *verdict.Thresholds) { th.MinDeliveryRate = 100.5 }, "MinDeliveryRate"},
+		{func(th *verdict.Thresholds) { th.MaxErrors = -7 }, "MaxErrors"},
+		{func(th *verdict.Thresholds) { th.MaxDuplicates = -2 }, "MaxDuplicates"},
+		{func(th *verdict.Thresholds) { th.MaxAvgLatency = 0 }, "MaxAvgLatency"},
+		{func(th *verdict.Thresholds) { th.MaxP99Latency = -time.Second }, "MaxP99Latency"},
+		{func(th *verdict.Thresholds) { th.MaxRecovery = 0 }, "MaxRecovery"},
+	} {
+		th := verdict.DefaultThresholds()
+		tc.change(&th)
+		var te *verdict.ThresholdError
+		if err := th.Validate(); !errors.As(err, &te) || te.Field != tc.field {
+			t.Errorf("%+v: %v, want a verdict.ThresholdError on %s", th, err, tc.field)
+		}
+	}
+}
+
+func TestEvaluateDisplaysValues(t *testing.T) {
+	v := verdict.Evaluate(result(2, 3, ptr(97.126), 4, 0, 0, harness.LatencyStats{Count: 5, Mean: 1062.4}), verdict.DefaultThresholds())
+	got := map[string][2]string{}
+	for _, c := range v.Checks {
+		got[c.ID] = [2]string{c.Threshold, c.Measured}
+	}
+	want := map[string][2]string{
+		"connected":     {"3 of 3", "2 of 3"},
+		"self_received": {"= 0", "4"},
+		"delivery_rate": {">= 95.00%", "97.13%"},
+		"errors":        {"<= 0", "0"},
+		"avg_latency":   {"< 100.000 ms", "1.062 ms"},
+	}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("%s: %v, want %v", id, got[id], w)
+		}
+	}
+}
+
+// The fault checks: recovery within the limit for every outage (an
+// unrecovered one fails, none skips), no loss outside outages, and the
+// checks a fault scenario turns off shown as skipped.
+func TestEvaluateFaultChecks(t *testing.T) {
+	lat := harness.LatencyStats{Count: 10, Mean: 1000}
+	th := verdict.DefaultThresholds()
+	th.MinDeliveryRate, th.MaxErrors, th.MaxAvgLatency = -1, -1, -1
+	th.MaxRecovery, th.LossOnlyInOutages = 2*time.Second, true
+	outages := func(rec ...*float64) harness.Timeline {
+		var tl harness.Timeline
+		worst := 0.0
+		for _, r := range rec {
+			tl.Outages = append(tl.Outages, harness.Outage{RecoverySeconds: r})
+			if r == nil {
+				tl.Unrecovered++
+			} else {
+				worst = max(worst, *r)
+			}
+		}
+		if tl.Unrecovered == 0 && len(rec) > 0 {
+			tl.MaxRecoverySeconds = &worst
+		}
+		return tl
+	}
+	for _, tc := range []struct {
+		name string
+		tl   harness.Timeline
+		loss uint64
+		want string
+	}{
+		{"recovered in time", outages(ptr(1.5), ptr(2.0)), 0,
+			"connected=PASS self_received=PASS delivery_rate=SKIP errors=SKIP avg_latency=SKIP recovery=PASS loss_in_outages=PASS :PASS"},
+		{"too slow", outages(ptr(1.5), ptr(2.001)), 0,
+			"connected=PASS self_received=PASS delivery_rate=SKIP errors=SKIP avg_latency=SKIP recovery=FAIL loss_in_outages=PASS :FAIL"},
+		{"never recovered", outages(ptr(0.1), nil), 0,
+			"connected=PASS self_received=PASS delivery_rate=SKIP errors=SKIP avg_latency=SKIP recovery=FAIL loss_in_outages=PASS :FAIL"},
+		{"no outage", outages(), 0,
+			"connected=PASS self_received=PASS delivery_rate=SKIP errors=SKIP avg_latency=SKIP recovery=SKIP loss_in_outages=PASS :PASS"},
+		{"loss outside", outages(ptr(1.0)), 1,
+			"connected=PASS self_received=PASS delivery_rate=SKIP errors=SKIP avg_latency=SKIP recovery=PASS loss_in_outages=FAIL :FAIL"},
+	} {
+		res := result(3, 3, ptr(50), 0, 7, 0, lat)
+		res.Timeline = tc.tl
+		res.Timeline.LossOutsideOutages = tc.loss
+		v := verdict.Evaluate(res, th)
+		if got := summary(v); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+		if c := v.Checks[len(v.Checks)-2]; tc.name == "never recovered" && c.Measured != "1 of 2 never recovered" {
+			t.Errorf("%s: measured %q", tc.name, c.Measured)
+		}
+	}
+}
+
+func TestParseRegressions(t *testing.T) {
+	got, err := verdict.ParseRegressions("p99=20%, avg=5ms,delivery=0.1,errors=0,throughput=10%")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []verdict.RegressionLimit{{Metric: "p99", Relative: true, Value: 0.2}, {Metric: "avg", Relative: false, Value: 5000}, {Metric: "delivery", Relative: false, Value: 0.1},
+		{Metric: "errors", Relative: false, Value: 0}, {Metric: "throughput", Relative: true, Value: 0.1}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+	for in, msg := range map[string]string{
+		"p98=1%":       "metric one of throughput, publish_rate, delivery",
+		"p99":          "want metric=limit",
+		"p99=abc":      "a duration such as 5ms",
+		"delivery=-1":  "percentage points",
+		"errors=lots":  "a number",
+		"":             "no limit given",
+		"p99=NaN%":     "want a limit like 20%",
+		"missing=1e99": "",
+	} {
+		_, err := verdict.ParseRegressions(in)
+		if msg == "" {
+			if err != nil {
+				t.Errorf("%q: %v", in, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%q: %v, want %q", in, err, msg)
+		}
+	}
+}
+
+// withLatency returns a result with the given p99, mean, delivery rate and
+// throughput, the rest zero.
+func sample(p99 int64, mean, delivery, throughput float64) *harness.Result {
+	r := &harness.Result{Latency: harness.LatencyStats{Count: 100, P99: p99, Mean: mean}}
+	r.Totals.DeliveryRate = &delivery
+	r.Totals.DeliveryThroughput = throughput
+	return r
+}
+
+// Each limit passes exactly at its bound and fails just past it, in the
+// metric's bad direction only.
+func TestRegressionBoundaries(t *testing.T) {
+	base := sample(1000, 500, 99.9, 1000)
+	limits, _ := verdict.ParseRegressions("p99=20%,avg=100us,delivery=0.1,throughput=10%")
+	for _, tc := range []struct {
+		name string
+		cur  *harness.Result
+		want string
+	}{
+		{"at every bound", sample(1200, 600, 99.8, 900), "PASS PASS PASS PASS"},
+		{"just past each", sample(1201, 601, 99.79, 899), "FAIL FAIL FAIL FAIL"},
+		{"better everywhere", sample(10, 1, 100, 5000), "PASS PASS PASS PASS"},
+		{"not measured", &harness.Result{}, "SKIP SKIP SKIP FAIL"}, // throughput 0 is measured
+	} {
+		var got []string
+		for _, c := range verdict.RegressionChecks(base, tc.cur, limits) {
+			got = append(got, string(c.Status))
+		}
+		if strings.Join(got, " ") != tc.want {
+			t.Errorf("%s: %v, want %s", tc.name, got, tc.want)
+		}
+	}
+	c := verdict.RegressionChecks(base, sample(1500, 500, 99.9, 1000), limits[:1])[0]
+	if c.ID != "regression_p99" || c.Threshold != "+20% at most (baseline 1.000 ms)" || c.Measured != "1.500 ms, +50.0% (worse)" {
+		t.Errorf("%+v", c)
+	}
+	v := verdict.Verdict{Status: verdict.Pass}.With(c)
+	if v.Status != verdict.Fail || len(v.Checks) != 1 {
+		t.Errorf("With: %+v", v)
+	}
+}
+
+// compare's output, golden: the restart run against the healthy one.
