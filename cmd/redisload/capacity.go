@@ -124,7 +124,7 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitUnavailable
 	case err != nil:
 		fmt.Fprintf(stderr, "redisload capacity: %v\n", err)
-		return exitFail
+		return exitUnavailable // as for a load run: the sweep could not be set up
 	}
 	if err := report.NewCapacityReporter(res, format)(out); err != nil {
 		fmt.Fprintf(stderr, "redisload capacity: writing the table: %v\n", err)

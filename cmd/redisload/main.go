@@ -3,11 +3,15 @@
 // market-data events at a controlled rate, and prints a pass/fail verdict.
 //
 // main only wires signals to a context; run does everything else, so that
-// tests drive the whole command in-process.
+// tests drive the whole command in-process. Each subcommand has a file of
+// its own (run.go, compare.go, capacity.go); flags.go holds the load run's
+// flags and their mapping to the library, outputs.go the report files,
+// exit.go the exit codes.
 package main
 
 import (
 	"context"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -37,4 +41,26 @@ func main() {
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// run dispatches to the subcommands and returns the exit code. compare and
+// capacity have flags of their own; scenarios, help and version are the
+// load run's flags spelled as words (as in go, git, kubectl), so they are
+// translated rather than dispatched.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "compare":
+			return runCompare(args[1:], stdout, stderr)
+		case "capacity":
+			return runCapacity(ctx, args[1:], stdout, stderr)
+		case "scenarios":
+			args = append([]string{"--scenario=list"}, args[1:]...)
+		case "help":
+			args = append([]string{"--help"}, args[1:]...)
+		case "version":
+			args = append([]string{"--version"}, args[1:]...)
+		}
+	}
+	return runLoad(ctx, args, stdout, stderr)
 }

@@ -1,0 +1,402 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/redisload/redisload/bridge"
+	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/provision"
+	"github.com/redisload/redisload/scenarios"
+	"github.com/redisload/redisload/verdict"
+)
+
+// The command line of a load run: every flag, how flags map to the
+// library's Config and Thresholds (and the library's field errors back to
+// flags), and --help. The library knows no flag; this file is the one
+// place that knows both.
+
+// options is everything the command line says. The harness config and the
+// thresholds are filled by pflag directly; the rest needs parsing or
+// checking in complete before it can be used.
+type options struct {
+	cfg          harness.Config
+	thresholds   verdict.Thresholds
+	eventTypes   string
+	scenario     string
+	scenarioFile string
+	redisURL     string
+	provision    provision.Options
+	mode         string
+	security     securityFlags
+	format       string
+	extraOut     map[string]*string // format -> file, from --json-out and the like
+	hdrOut       string
+	html         string
+	baseline     string
+	regressions  string
+	hdrOutDir    string
+	output       string
+	matrix       bool
+	cpuProfile   string
+	verbose      bool
+	quiet        bool
+	progress     bool
+	version      bool
+	help         bool
+}
+
+// newFlagSet declares every flag with its default. The flags are in the
+// order --help shows them: what to run, where, how to report, the verdict.
+func newFlagSet(o *options) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("redisload", pflag.ContinueOnError)
+	fs.SortFlags = false
+	fs.SetOutput(io.Discard) // errors are printed once, by run
+	c := &o.cfg
+	fs.StringVar(&o.scenario, "scenario", "", "start from a named preset (flags given override it); \"list\" lists them")
+	fs.StringVar(&o.scenarioFile, "scenario-file", "", "start from a scenario file, YAML or JSON: shape, verdict and fault script (see scenarios/examples)")
+	// What to run: the shape of the load.
+	fs.IntVar(&c.Instances, "instances", harness.DefaultInstances, "number of bridge instances (each a publisher and a subscriber connection)")
+	fs.Var(newDurationValue(harness.DefaultDuration, &c.Duration), "duration", "how long to publish: 30s, 1m, or a bare number of seconds")
+	c.Rate = harness.DefaultRate
+	fs.Var((*rateValue)(c), "rate", "target events per second over all instances, or max: as fast as back-pressure allows without loss")
+	fs.IntVar(&c.MaxInFlight, "max-inflight", harness.DefaultMaxInFlight, "with --rate=max: most messages one instance keeps ahead of the slowest receiver")
+	fs.IntVar(&c.Publishers, "publishers", 0, "how many instances publish, the first ones (0: all); the others only subscribe")
+	fs.BoolVar(&c.DedicatedPublishers, "dedicated-publishers", false, "publishing instances do not subscribe (a publish-only host, as the seed's WebSocket host)")
+	fs.IntVar(&c.Pipeline, "pipeline", harness.DefaultPipeline, "most events one instance sends in one pipelined round trip")
+	fs.StringVar(&o.eventTypes, "event-types", strings.Join(harness.DefaultEventTypes, ","), "comma-separated event types to publish, or \"all\" ("+strings.Join(bridge.EventTypes, ", ")+")")
+	fs.Uint64Var(&c.Seed, "seed", 0, "random seed that reproduces the run's events (0: random, printed in the report)")
+	// Where: which server, how to reach it. No flag takes a password
+	// (see securityFlags.apply for why).
+	fs.StringVar(&o.mode, "redis", "", "where the server comes from: auto, url, server, container or embedded (default: url when a URL is given, else auto)")
+	fs.StringVar(&o.redisURL, "redis-url", os.Getenv("REDIS_URL"), "Redis URL, redis://[user:password@]host:port[/db] (default $REDIS_URL)")
+	fs.StringArrayVar(&o.provision.ServerArgs, "redis-server-arg", nil, "extra redis-server argument in server mode; repeat it (--redis-server-arg=--maxclients --redis-server-arg=20000)")
+	fs.StringVar(&o.provision.Image, "redis-image", provision.DefaultImage, "container image in container mode")
+	fs.StringVar(&o.provision.ProbeAddr, "redis-probe-addr", provision.DefaultProbeAddr, "where auto mode looks for a running server first")
+	_ = fs.MarkHidden("redis-probe-addr")
+	o.security.register(fs)
+	fs.StringVar(&c.Redis.KeyPrefix, "key-prefix", bridge.DefaultKeyPrefix, "channel prefix: events go to <prefix><type>")
+	fs.Var(newDurationValue(harness.DefaultDrainTimeout, &c.DrainTimeout), "drain-timeout", "after publishing, how long to wait for messages in flight")
+	fs.Var(newDurationValue(harness.DefaultConnectTimeout, &c.ConnectTimeout), "connect-timeout", "how long connecting and subscribing every instance may take")
+	// How to report.
+	fs.StringVar(&o.format, "format", "table", "report format: "+strings.Join(formats, ", "))
+	fs.StringVarP(&o.output, "output", "o", "", "write the report to this file instead of standard output")
+	o.extraOut = map[string]*string{}
+	for _, f := range formats[1:] {
+		o.extraOut[f] = new(string)
+		fs.StringVar(o.extraOut[f], f+"-out", "", "also write the report as "+f+" to this file (with any --format)")
+	}
+	fs.StringVar(&o.html, "html", "", "also write a self-contained HTML report with plots to this file")
+	fs.StringVar(&o.hdrOut, "hdr-out", "", "write the merged latency histogram to this file (.hgrm, HdrHistogram's plotter format, ms)")
+	fs.StringVar(&o.hdrOutDir, "hdr-out-dir", "", "write each instance's latency histogram to DIR/instance-<i>.hgrm")
+	fs.BoolVar(&o.matrix, "matrix", false, "show the per-source delivery matrix (up to 20 instances)")
+	fs.BoolVarP(&o.verbose, "verbose", "v", false, "log every published and received event to standard error, and show the matrix")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no live status line on a terminal")
+	fs.BoolVar(&o.progress, "progress", false, "when standard error is not a terminal, print a status line every 5s")
+
+	th := &o.thresholds
+	d := verdict.DefaultThresholds()
+	// -1 switches any of these checks off, and nothing else does.
+	fs.Float64Var(&th.MinDeliveryRate, "min-delivery", d.MinDeliveryRate, "verdict: lowest passing delivery rate, in percent (-1: no check)")
+	fs.Int64Var(&th.MaxErrors, "max-errors", d.MaxErrors, "verdict: most errors that pass (-1: no check)")
+	fs.Var(newLimitValue(d.MaxAvgLatency, &th.MaxAvgLatency), "max-avg-latency", "verdict: average latency must stay below this (-1: no check)")
+	fs.Var(newLimitValue(d.MaxP99Latency, &th.MaxP99Latency), "max-p99-latency", "verdict: p99 latency must stay below this (-1: no check)")
+	fs.Int64Var(&th.MaxDuplicates, "max-duplicates", d.MaxDuplicates, "verdict: most duplicate deliveries that pass (-1: no check)")
+	fs.Var(newLimitValue(d.MaxRecovery, &th.MaxRecovery), "max-recovery", "verdict: every subscriber outage must end (resubscribed) within this (-1: no check)")
+	fs.BoolVar(&th.LossOnlyInOutages, "loss-only-in-outages", false, "verdict: fail when messages are missing that no subscriber outage explains")
+
+	fs.StringVar(&o.baseline, "baseline", "", "a previous run's JSON report: the verdict gains a check per --max-regression metric against it")
+	fs.StringVar(&o.regressions, "max-regression", "", "how much worse than --baseline may pass, e.g. p99=20%,avg=20%,delivery=0.1 (default "+verdict.DefaultRegressions+")")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file (go tool pprof)")
+	fs.BoolVar(&c.DisableTags, "no-auth-tags", false, "publish without authentication tags (make bench measures their cost with it)")
+	_ = fs.MarkHidden("no-auth-tags")
+	fs.BoolVar(&c.DisableSelfFilter, "no-self-filter", false, "deliver each instance its own messages (proves the self-received check fails)")
+	// Hidden: a knob for the test that proves the verdict can fail, not a
+	// mode anyone should run; it is still named in the report when used.
+	_ = fs.MarkHidden("no-self-filter")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
+	return fs
+}
+
+// applyScenario takes the preset's value for every flag the user did not
+// give: flags on the command line override the scenario.
+func (o *options) applyScenario(fs *pflag.FlagSet, sc scenarios.Scenario) {
+	p := sc.Config
+	if !fs.Changed("instances") && p.Instances != 0 {
+		o.cfg.Instances = p.Instances
+	}
+	if !fs.Changed("duration") && p.Duration != 0 {
+		o.cfg.Duration = p.Duration
+	}
+	if !fs.Changed("rate") && p.Rate != 0 {
+		o.cfg.Rate = p.Rate
+	}
+	if !fs.Changed("event-types") && len(p.EventTypes) > 0 {
+		o.eventTypes = strings.Join(p.EventTypes, ",")
+	}
+	if !fs.Changed("publishers") && p.Publishers != 0 {
+		o.cfg.Publishers = p.Publishers
+	}
+	if !fs.Changed("dedicated-publishers") && p.DedicatedPublishers {
+		o.cfg.DedicatedPublishers = true
+	}
+	o.cfg.Faults = p.Faults // no flag sets faults
+	if th := sc.Thresholds; th != nil {
+		o.applyThresholds(fs, *th)
+	}
+}
+
+// applyThresholds takes a scenario's verdict for every threshold flag the
+// user did not give.
+func (o *options) applyThresholds(fs *pflag.FlagSet, th verdict.Thresholds) {
+	set := func(flag string, apply func()) {
+		if !fs.Changed(flag) {
+			apply()
+		}
+	}
+	t := &o.thresholds
+	set("min-delivery", func() { t.MinDeliveryRate = th.MinDeliveryRate })
+	set("max-errors", func() { t.MaxErrors = th.MaxErrors })
+	set("max-avg-latency", func() { t.MaxAvgLatency = th.MaxAvgLatency })
+	set("max-p99-latency", func() { t.MaxP99Latency = th.MaxP99Latency })
+	set("max-duplicates", func() { t.MaxDuplicates = th.MaxDuplicates })
+	set("max-recovery", func() { t.MaxRecovery = th.MaxRecovery })
+	set("loss-only-in-outages", func() { t.LossOnlyInOutages = th.LossOnlyInOutages })
+}
+
+// serverWording names the server the user asked for, for an error.
+func serverWording(o *options) string {
+	if o.provision.Mode == "" || o.provision.Mode == provision.URL {
+		return "a URL"
+	}
+	return "--redis=" + string(o.provision.Mode)
+}
+
+// complete checks what flags alone cannot and fills the harness config.
+// Errors name the flag.
+func (o *options) complete() error {
+	types, err := harness.ParseEventTypes(o.eventTypes)
+	if err != nil {
+		return fmt.Errorf("--event-types: %v", err)
+	}
+	o.cfg.EventTypes = types
+	if o.redisURL != "" {
+		if _, err := bridge.ParseURL(o.redisURL); err != nil {
+			// The flag names the source; the package's prefix adds nothing.
+			return fmt.Errorf("--redis-url: %s", strings.TrimPrefix(err.Error(), "bridge: "))
+		}
+	}
+	o.provision.URL = o.redisURL
+	if o.mode != "" {
+		m, err := provision.ParseMode(o.mode)
+		if err != nil {
+			return fmt.Errorf("--redis: %v", err)
+		}
+		o.provision.Mode = m
+	}
+	if harness.NeedsServer(o.cfg.Faults) {
+		// Only a server redisload started may be stopped or frozen: auto
+		// would pick the one on 6379, which may be someone's.
+		switch {
+		case o.provision.Mode == "" && o.redisURL == "", o.provision.Mode == provision.Auto:
+			o.provision.Mode = provision.Server
+		case o.provision.Mode != provision.Server:
+			return fmt.Errorf("--scenario %s stops or freezes the server, so it needs a redis-server of its own (--redis=server), not %s",
+				o.scenario, serverWording(o))
+		}
+	}
+	switch {
+	case o.provision.Mode == provision.URL && o.redisURL == "":
+		return errors.New("--redis=url needs --redis-url or $REDIS_URL")
+	case o.redisURL != "" && o.provision.Mode != "" && o.provision.Mode != provision.URL:
+		return fmt.Errorf("--redis=%s starts its own server: it cannot be combined with --redis-url (or $REDIS_URL)", o.provision.Mode)
+	case len(o.provision.ServerArgs) > 0 && o.provision.Mode != provision.Server && o.provision.Mode != "" && o.provision.Mode != provision.Auto:
+		return fmt.Errorf("--redis-server-arg applies to --redis=server (or auto), not %s", o.provision.Mode)
+	}
+	if !slices.Contains(formats, o.format) {
+		return fmt.Errorf("--format must be one of %s, got %q", strings.Join(formats, ", "), o.format)
+	}
+	if o.cfg.Redis.KeyPrefix == "" || strings.ContainsAny(o.cfg.Redis.KeyPrefix, " \"\\") {
+		return fmt.Errorf("--key-prefix must be non-empty, without spaces, quotes or backslashes: %q", o.cfg.Redis.KeyPrefix)
+	}
+	if err := o.thresholds.Validate(); err != nil {
+		return flagError(err)
+	}
+	// Every field is set from a flag (whose default is the library's), so
+	// the config is checked as given: a 0 the user typed is refused, not
+	// replaced by the default. On the command line, --drain-timeout=0
+	// means no drain.
+	if o.cfg.DrainTimeout == 0 {
+		o.cfg.DrainTimeout = harness.NoDrain
+	}
+	cfg := o.cfg
+	if o.provision.Mode == provision.Server {
+		cfg.Server = serverToStart{} // started after this check, before the run
+	}
+	return flagError(cfg.Validate())
+}
+
+// flagError turns the library's field errors into the flags' words.
+func flagError(err error) error {
+	var ce *harness.ConfigError
+	var te *verdict.ThresholdError
+	switch {
+	case errors.As(err, &ce):
+		return fmt.Errorf("--%s %s", configFlags[ce.Field], ce.Reason)
+	case errors.As(err, &te):
+		return fmt.Errorf("--%s %s, got %s", thresholdFlags[te.Field], te.Reason, te.Value)
+	}
+	return err
+}
+
+// configFlags names each harness.Config field's flag, for the library's
+// validation errors: the one place the command line knows both.
+var configFlags = map[string]string{
+	"Instances": "instances", "Duration": "duration", "Rate": "rate", "Publishers": "publishers",
+	"DedicatedPublishers": "dedicated-publishers", "MaxRate": "rate=max", "MaxInFlight": "max-inflight",
+	"Pipeline": "pipeline", "DrainTimeout": "drain-timeout", "ConnectTimeout": "connect-timeout",
+	"EventTypes": "event-types",
+}
+
+// thresholdFlags names each verdict.Thresholds field's flag, for the
+// library's validation errors.
+var thresholdFlags = map[string]string{
+	"MinDeliveryRate": "min-delivery", "MaxErrors": "max-errors", "MaxAvgLatency": "max-avg-latency",
+	"MaxP99Latency": "max-p99-latency", "MaxDuplicates": "max-duplicates", "MaxRecovery": "max-recovery",
+}
+
+// outputPaths are the files the run writes, by flag.
+func (o *options) outputPaths() []pathFlag {
+	out := []pathFlag{{"output", o.output}}
+	for _, f := range formats[1:] {
+		out = append(out, pathFlag{f + "-out", *o.extraOut[f]})
+	}
+	return append(out, pathFlag{"html", o.html}, pathFlag{"hdr-out", o.hdrOut}, pathFlag{"cpuprofile", o.cpuProfile},
+		pathFlag{"hdr-out-dir", o.hdrOutDir})
+}
+
+// serverToStart stands for the redis-server that server mode will start,
+// so that a fault script is checked before anything starts; the run gets
+// the real one.
+type serverToStart struct{}
+
+func (serverToStart) Stop() error                   { return errNotStarted }
+func (serverToStart) Restart(context.Context) error { return errNotStarted }
+func (serverToStart) Freeze() error                 { return errNotStarted }
+func (serverToStart) Thaw() error                   { return errNotStarted }
+
+var errNotStarted = errors.New("redis-server not started yet")
+
+// rateValue is the --rate flag: events per second, or "max". It sets two
+// fields of the config, which is why it wraps the whole Config rather than
+// a float.
+type rateValue harness.Config
+
+func (r *rateValue) Set(s string) error {
+	if s == "max" {
+		r.MaxRate = true
+		return nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return errors.New("want events per second (a number) or max")
+	}
+	r.Rate, r.MaxRate = v, false
+	return nil
+}
+
+func (r *rateValue) String() string {
+	if r.MaxRate {
+		return "max"
+	}
+	return strconv.FormatFloat(r.Rate, 'g', -1, 64)
+}
+
+// Type names the value in --help.
+func (r *rateValue) Type() string { return "events/s|max" }
+
+// durationValue is a pflag.Value that takes Go durations ("30s", "1m") or,
+// like the seed's tool, a bare number of seconds ("30", "2.5"); as a
+// threshold (newLimitValue), also -1 for no check.
+type durationValue struct {
+	d     *time.Duration
+	parse func(string) (time.Duration, error)
+}
+
+func newDurationValue(def time.Duration, p *time.Duration) *durationValue {
+	*p = def
+	return &durationValue{p, scenarios.ParseDuration}
+}
+
+// newLimitValue is a duration threshold: a positive duration, or -1 for
+// no check (verdict.NoCheck); scenarios.ParseLimit says which.
+func newLimitValue(def time.Duration, p *time.Duration) *durationValue {
+	*p = def
+	return &durationValue{p, scenarios.ParseLimit}
+}
+
+func (d *durationValue) Set(s string) error {
+	v, err := d.parse(s)
+	if err != nil {
+		return err
+	}
+	*d.d = v
+	return nil
+}
+
+func (d *durationValue) String() string {
+	if *d.d == verdict.NoCheck {
+		return "-1"
+	}
+	return d.d.String()
+}
+
+// Type names the value in --help.
+func (d *durationValue) Type() string { return "duration" }
+
+// printUsage writes --help: what the tool does, examples first (most
+// readers want one to copy), then every flag and the exit codes.
+func printUsage(w io.Writer, fs *pflag.FlagSet) {
+	fmt.Fprintf(w, `redisload: load and latency test for Redis pub/sub event fan-out.
+
+Runs N in-process event-bridge instances (each a publisher and a subscriber
+connection with a unique ID) against one Redis, publishes randomized
+market-data events at a fixed total rate from randomly chosen instances,
+and checks that every other instance received each one, once, quickly.
+
+Usage:
+  redisload [flags]                           a load run, judged by a verdict
+  redisload scenarios                         list the named scenarios
+  redisload compare OLD.json NEW.json         two saved reports side by side (--help for its flags)
+  redisload capacity [flags]                  step the load up to the knee (--help for its flags)
+  redisload version                           the version (also --version, and in every report)
+  redisload help                              this text (also --help)
+
+Examples:
+  redisload                                   # 3 instances, 20s, 10 events/s
+  redisload --instances=5 --duration=30s --verbose
+  redisload --rate=5000 --event-types=all --max-p99-latency=20ms
+  redisload --redis-url=redis://:secret@redis.internal:6379 --format=json -o result.json
+  redisload --seed=42 --matrix                # reproduce a run's events
+  redisload --scenario=stress --rate=50       # a preset, with the rate overridden
+  redisload --scenario=restart                # a fault: the server restarts mid-run
+  redisload --baseline=good.json --json-out=new.json --html=report.html
+
+Flags:
+%s
+Exit codes:
+  0 pass   1 a check failed   2 bad usage   3 Redis unreachable or set-up failed
+  4 the run finished but a report could not be written
+  130 interrupted (the partial report is printed first)
+`, fs.FlagUsages())
+}
