@@ -1,9 +1,12 @@
 package harness
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/redisload/redisload/bridge"
+	"github.com/redisload/redisload/internal/units"
 )
 
 // Result is everything a run measured. It is plain data, encoded as JSON by
@@ -303,4 +306,206 @@ func percent(a, b uint64) *float64 {
 	}
 	p := float64(a) / float64(b) * 100
 	return &p
+}
+
+// The Result is put together here, beside its definition: assemble reads
+// the publishers' and receivers' state after the run, and warnings says
+// what the numbers need said.
+
+// assemble fills res from the publisher's and receivers' counts. It runs
+// after every receive goroutine has ended.
+func assemble(res *Result, cfg Config, start time.Time, pub *publisher, recvs []*receiver, metrics []bridge.Metrics, faults []FaultRecord) {
+	n := len(recvs)
+	t := &res.Totals
+	t.Instances = n
+	t.TargetEvents = cfg.TotalEvents()
+	res.Matrix = Matrix{Sent: pub.published, Subscribed: make([]bool, n), Delivered: make([][]uint64, 0, n),
+		Duplicates: []MatrixEntry{}, OutOfOrder: []MatrixEntry{}}
+	total := newHistogram()
+	for i, r := range recvs {
+		m := metrics[i]
+		ir := InstanceResult{
+			Index:     i,
+			ID:        m.InstanceID,
+			Connected: m.Connected && !r.unrecovered(),
+			Counts: Counts{
+				Published:      pub.published[i],
+				PublishErrors:  pub.errors[i],
+				PublishUnknown: pub.unknown[i],
+				Received:       m.Received,
+				SelfFiltered:   m.SelfFiltered,
+				SelfReceived:   r.selfReceived,
+				Foreign:        r.foreign,
+				Forged:         r.forged,
+				Malformed:      m.Malformed,
+				Errors:         m.Errors,
+				Reconnects:     m.Reconnects,
+			},
+			LatencyOverflow: r.overflow,
+			Latency:         Summarize(r.hist),
+		}
+		row := make([]uint64, n)
+		res.Matrix.Subscribed[i] = cfg.subscribes(i)
+		for j := range recvs {
+			if j == i || !cfg.subscribes(i) {
+				continue // nothing is expected of a publish-only instance
+			}
+			tr := &r.sources[j]
+			s := cell(j, tr, pub.published[j], pub.insts[j].failedSeqs)
+			row[j] = s.Delivered
+			if tr.duplicates > 0 {
+				res.Matrix.Duplicates = append(res.Matrix.Duplicates, MatrixEntry{uint64(i), uint64(j), tr.duplicates})
+			}
+			if tr.outOfOrder > 0 {
+				res.Matrix.OutOfOrder = append(res.Matrix.OutOfOrder, MatrixEntry{uint64(i), uint64(j), tr.outOfOrder})
+			}
+			ir.Expected += s.Sent
+			ir.Delivered += s.Delivered
+			ir.Missing += s.Missing
+			ir.Duplicates += s.Duplicates
+			ir.OutOfOrder += s.OutOfOrder
+			ir.LateConfirmed += s.LateConfirmed
+			ir.Untracked += tr.untracked
+			// Every publish attempt takes a sequence number.
+			ir.SeqGaps += tr.missing(pub.published[j] + pub.errors[j] + pub.unknown[j])
+		}
+		res.Matrix.Delivered = append(res.Matrix.Delivered, row)
+		ir.DeliveryRate = percent(ir.Delivered, ir.Expected)
+		res.InstanceHistograms = append(res.InstanceHistograms, r.hist)
+		if dropped := total.Merge(r.hist); dropped > 0 {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("instance %d: %d latency samples lost merging histograms", i, dropped))
+		}
+
+		if !ir.Connected {
+			ir.NotConnected = r.whyNotConnected()
+		} else {
+			t.Connected++
+		}
+		t.add(ir.Counts)
+		res.Instances = append(res.Instances, ir)
+	}
+	t.DeliveryRate = percent(t.Delivered, t.Expected)
+	if res.ElapsedSeconds > 0 {
+		t.PublishRate = float64(t.Published) / res.ElapsedSeconds
+	}
+	if s := res.ElapsedSeconds + res.DrainSeconds; s > 0 {
+		t.DeliveryThroughput = float64(t.Delivered) / s
+	}
+	res.Histogram = total
+	res.Latency = Summarize(total)
+	res.SendDelay = Summarize(pub.sendDelay)
+
+	sent := make([]uint64, n)
+	missing := make([]uint64, n)
+	var bursts [][]ErrorBurst
+	var failed [][]seqRange
+	for i, ip := range pub.insts {
+		sent[i] = pub.published[i] + pub.errors[i] + pub.unknown[i]
+		missing[i] = res.Instances[i].Missing
+		bursts = append(bursts, ip.bursts)
+		failed = append(failed, ip.failedSeqs)
+	}
+	res.Timeline = timeline(start, faults, recvs, bursts, sent, failed, missing)
+	res.Warnings = append(res.Warnings, warnings(res, cfg)...)
+}
+
+// cell accounts for what one receiver got from source j: tr is its
+// tracker of j, published what j got accepted, failed the sequence numbers
+// of j's publishes that were not accepted (failed or unknown outcome).
+//
+// Expected is what was accepted. A message whose publish was not accepted
+// but arrived all the same (a timeout after Redis acted on it) is counted
+// as late-confirmed, not delivered, so that Delivered + Missing = Expected
+// holds exactly in every cell, and Delivered never exceeds Expected.
+func cell(j int, tr *seqTracker, published uint64, failed []seqRange) SourceStats {
+	s := SourceStats{Source: j, Sent: published, Duplicates: tr.duplicates, OutOfOrder: tr.outOfOrder}
+	for _, f := range failed {
+		s.LateConfirmed += tr.receivedIn(f.lo, f.hi)
+	}
+	if tr.unique > s.LateConfirmed {
+		s.Delivered = tr.unique - s.LateConfirmed
+	}
+	// receivedIn may overstate below a forgotten range (see seqTracker),
+	// which can only understate Delivered; the bound below is a guard.
+	s.Delivered = min(s.Delivered, s.Sent)
+	s.Missing = s.Sent - s.Delivered
+	return s
+}
+
+// warnings states what a reader of the numbers must know.
+func warnings(res *Result, cfg Config) []string {
+	t := res.Totals
+	var w []string
+	if cfg.DisableSelfFilter {
+		w = append(w, "self-filtering was disabled (a test of the self-received check)")
+	}
+	if res.Interrupted {
+		w = append(w, fmt.Sprintf("interrupted after %.1fs of %v: partial results", res.ElapsedSeconds, cfg.Duration))
+	} else if attempts := t.Published + t.PublishErrors + t.PublishUnknown; !cfg.MaxRate && attempts < t.TargetEvents {
+		w = append(w, fmt.Sprintf("publisher fell behind: %d of %d target events sent (%.1f/s of %g/s)",
+			attempts, t.TargetEvents, t.PublishRate, cfg.Rate))
+	}
+	if notConnected := t.Instances - t.Connected; notConnected > 0 {
+		for _, ir := range res.Instances {
+			if !ir.Connected {
+				w = append(w, fmt.Sprintf("instance %d was not connected at the end: %s", ir.Index, ir.NotConnected))
+				break // the first; the table shows them all
+			}
+		}
+		if notConnected > 1 {
+			w = append(w, fmt.Sprintf("%d instances in all were not connected at the end: messages published while an instance was down are missing at it", notConnected))
+		}
+	}
+	if notAccepted := t.PublishErrors + t.PublishUnknown; notAccepted > 0 {
+		w = append(w, fmt.Sprintf("%d publishes were not accepted by Redis (%d failed, %d with an unknown outcome): delivery is measured over the %d accepted only",
+			notAccepted, t.PublishErrors, t.PublishUnknown, t.Published))
+	}
+	if t.LateConfirmed > 0 {
+		w = append(w, fmt.Sprintf("%d deliveries were of publishes not accepted (late-confirmed): Redis acted on them although no reply said so; counted apart from delivered", t.LateConfirmed))
+	}
+	if t.Forged > 0 {
+		w = append(w, fmt.Sprintf("%d messages claimed to come from this run's instances but failed its checks (index, sequence, send time, tag): forged or corrupted, counted as forged and nothing else", t.Forged))
+	}
+	if t.Untracked > 0 {
+		w = append(w, fmt.Sprintf("%d arrivals came from sequence ranges no longer tracked (over %d gaps from one source): left counted as missing", t.Untracked, maxGaps))
+	}
+	if t.Instances == 1 {
+		w = append(w, "one instance: no other instance receives its events, so delivery is not measured")
+	}
+	if !res.Drained && res.Interrupted {
+		w = append(w, fmt.Sprintf("interrupted: the drain was cut short, so %d of the missing messages may only be late", t.Missing))
+	} else if !res.Drained {
+		why := ""
+		if len(res.Timeline.Outages) > 0 && res.Timeline.LossOutsideOutages == 0 {
+			why = " (all of them inside subscriber outages: lost, not late)"
+		}
+		wait := fmt.Sprintf("drain timeout (%v)", cfg.DrainTimeout)
+		if cfg.DrainTimeout == NoDrain {
+			wait = "no drain"
+		}
+		w = append(w, fmt.Sprintf("%s: %d expected messages had not arrived%s", wait, t.Missing, why))
+	}
+	if t.Foreign > 0 {
+		w = append(w, fmt.Sprintf("%d events from publishers outside this run arrived on %s* channels (not counted as delivered)", t.Foreign, res.KeyPrefix))
+	}
+	if t.Malformed > 0 {
+		w = append(w, fmt.Sprintf("%d messages on %s* channels were not event envelopes (dropped)", t.Malformed, res.KeyPrefix))
+	}
+	if ob := res.OutputBuffers; ob.LimitBytes > 0 && ob.PeakBytes*2 >= ob.LimitBytes {
+		w = append(w, fmt.Sprintf("instance %d's output buffer on the server reached %s, %.0f%% of the pubsub hard limit: Redis disconnects a subscriber at 100%%, and its messages are lost",
+			ob.PeakInstance, units.Bytes(ob.PeakBytes), float64(ob.PeakBytes)/float64(ob.LimitBytes)*100))
+	}
+	for _, f := range res.Timeline.Faults {
+		if f.Error != "" {
+			w = append(w, fmt.Sprintf("fault %s at %.1fs failed: %s", f.Action, f.AtSeconds, f.Error))
+		}
+	}
+	var overflow uint64
+	for _, ir := range res.Instances {
+		overflow += ir.LatencyOverflow
+	}
+	if overflow > 0 {
+		w = append(w, fmt.Sprintf("%d latencies exceeded 60s and were recorded as 60s", overflow))
+	}
+	return w
 }

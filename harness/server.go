@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redisload/redisload/bridge"
+	"github.com/redisload/redisload/internal/units"
 )
 
 // ServerInfo says what was measured: the report names the server in its
@@ -128,30 +129,11 @@ func pubsubLimit(v string) (string, int64, bool) {
 		if err1 != nil || err2 != nil || err3 != nil {
 			return "", 0, false
 		}
-		return fmt.Sprintf("hard %s, soft %s for %ds", BytesLabel(hard), BytesLabel(soft), secs), hard, true
+		return fmt.Sprintf("hard %s, soft %s for %ds", units.Bytes(hard), units.Bytes(soft), secs), hard, true
 	}
 	return "", 0, false
 }
 
-// BytesLabel writes a byte count as people read it: "32 MiB", "1.5 MiB",
-// "512 KiB", "900 B"; 0 is "none" (a limit of 0 means no limit).
-func BytesLabel(n int64) string {
-	unit := func(size int64, name string) string {
-		if n%size == 0 {
-			return fmt.Sprintf("%d %s", n/size, name)
-		}
-		return fmt.Sprintf("%.1f %s", float64(n)/float64(size), name)
-	}
-	switch {
-	case n == 0:
-		return "none"
-	case n >= 1<<20:
-		return unit(1<<20, "MiB")
-	case n >= 1<<10:
-		return unit(1<<10, "KiB")
-	}
-	return fmt.Sprintf("%d B", n)
-}
 
 // firstWords keeps a server error short enough for a report cell.
 func firstWords(s string) string {

@@ -25,14 +25,6 @@ func TestPubsubLimit(t *testing.T) {
 	}
 }
 
-func TestBytesLabel(t *testing.T) {
-	for n, want := range map[int64]string{0: "none", 900: "900 B", 1024: "1 KiB", 1536: "1.5 KiB", 33554432: "32 MiB", 1572864: "1.5 MiB"} {
-		if got := BytesLabel(n); got != want {
-			t.Errorf("BytesLabel(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
-
 func TestPeakOutputBufferParsesClientList(t *testing.T) {
 	list := "id=3 addr=127.0.0.1:1 name=redisload-ab-0/sub omem=0 cmd=subscribe\n" +
 		"id=4 addr=127.0.0.1:2 name=redisload-ab-12/sub omem=40960 cmd=subscribe\n" +

@@ -11,6 +11,7 @@ import (
 	"github.com/olekukonko/tablewriter/tw"
 
 	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/internal/units"
 	"github.com/redisload/redisload/verdict"
 )
 
@@ -202,10 +203,10 @@ func outputBuffers(ob harness.OutputBuffers) string {
 	case ob.PeakInstance < 0:
 		return "0 B (nothing queued)"
 	case ob.LimitBytes > 0:
-		return fmt.Sprintf("%s (instance %d), %.0f%% of the hard limit", harness.BytesLabel(ob.PeakBytes), ob.PeakInstance,
+		return fmt.Sprintf("%s (instance %d), %.0f%% of the hard limit", units.Bytes(ob.PeakBytes), ob.PeakInstance,
 			float64(ob.PeakBytes)/float64(ob.LimitBytes)*100)
 	}
-	return fmt.Sprintf("%s (instance %d)", harness.BytesLabel(ob.PeakBytes), ob.PeakInstance)
+	return fmt.Sprintf("%s (instance %d)", units.Bytes(ob.PeakBytes), ob.PeakInstance)
 }
 
 // statsRows lists the INFO counters in a fixed order.

@@ -1,0 +1,11 @@
+package units
+
+import "testing"
+
+func TestBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "none", 900: "900 B", 1024: "1 KiB", 1536: "1.5 KiB", 33554432: "32 MiB", 1572864: "1.5 MiB"} {
+		if got := Bytes(n); got != want {
+			t.Errorf("Bytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
