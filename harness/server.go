@@ -134,7 +134,6 @@ func pubsubLimit(v string) (string, int64, bool) {
 	return "", 0, false
 }
 
-
 // firstWords keeps a server error short enough for a report cell.
 func firstWords(s string) string {
 	if len(s) > 60 {
