@@ -55,11 +55,11 @@ type Config struct {
 	// MaxP99 is the p99 latency a step must stay under; -1 means no check.
 	// default: 100ms
 	MaxP99 time.Duration
-	// MinAchieved is the least fraction of the target rate a step must
-	// publish: below it the load generator, or Redis, fell behind; -1
-	// means no check.
-	// default: 0.95
-	MinAchieved float64
+	// MinAchievedPct is the least share of the target rate a step must
+	// publish, in percent like every rate limit: below it the load
+	// generator, or Redis, fell behind; -1 means no check.
+	// default: 95
+	MinAchievedPct float64
 	// Run is every step's base configuration: server, instance count (when
 	// the rate varies), rate (when instances vary), event types.
 	Run harness.Config
@@ -75,7 +75,7 @@ const (
 	DefaultStepDuration   = 5 * time.Second
 	DefaultMinDelivery    = 99.9
 	DefaultMaxP99         = 100 * time.Millisecond
-	DefaultMinAchieved    = 0.95
+	DefaultMinAchievedPct = 95
 )
 
 // WithDefaults fills c's zero fields.
@@ -101,8 +101,8 @@ func (c Config) WithDefaults() Config {
 	if c.MaxP99 == 0 {
 		c.MaxP99 = DefaultMaxP99
 	}
-	if c.MinAchieved == 0 {
-		c.MinAchieved = DefaultMinAchieved
+	if c.MinAchievedPct == 0 {
+		c.MinAchievedPct = DefaultMinAchievedPct
 	}
 	if c.Vary == VaryRate && c.Run.Instances == 0 {
 		c.Run.Instances = 5
@@ -134,8 +134,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--min-delivery must be a percentage from 0 to 100, or -1 for no check, got %v", c.MinDelivery)
 	case c.MaxP99 < 0 && c.MaxP99 != noCheck:
 		return fmt.Errorf("--max-p99-latency must be positive, or -1 for no check, got %v", c.MaxP99)
-	case c.MinAchieved != noCheck && !(c.MinAchieved >= 0 && c.MinAchieved <= 1):
-		return fmt.Errorf("--min-achieved must be a fraction from 0 to 1, or -1 for no check, got %v", c.MinAchieved)
+	case c.MinAchievedPct != noCheck && !(c.MinAchievedPct >= 0 && c.MinAchievedPct <= 100):
+		return fmt.Errorf("--min-achieved must be a percentage from 0 to 100, or -1 for no check, got %v", c.MinAchievedPct)
 	}
 	if len(c.steps()) > maxSteps {
 		return fmt.Errorf("--start %v to --max %v makes more than %d steps: raise --factor or --step", c.Start, c.Max, maxSteps)
@@ -200,11 +200,11 @@ type Result struct {
 	// -1 when even the first step failed.
 	Sustainable int `json:"sustainable"`
 	// Limits echo what a step had to meet.
-	MinDelivery float64 `json:"min_delivery_pct"`
-	MaxP99us    int64   `json:"max_p99_us"`
-	MinAchieved float64 `json:"min_achieved"`
-	Redis       string  `json:"redis"`
-	Server      string  `json:"server"`
+	MinDelivery    float64 `json:"min_delivery_pct"`
+	MaxP99us       int64   `json:"max_p99_us"`
+	MinAchievedPct float64 `json:"min_achieved_pct"`
+	Redis          string  `json:"redis"`
+	Server         string  `json:"server"`
 }
 
 // Run steps the load up until a step fails, Max is passed, or ctx ends.
@@ -215,7 +215,7 @@ func Run(ctx context.Context, cfg Config, progress func(Step)) (*Result, error) 
 		return nil, err
 	}
 	res := &Result{Vary: cfg.Vary, Sustainable: -1, MinDelivery: cfg.MinDelivery,
-		MaxP99us: cfg.MaxP99.Microseconds(), MinAchieved: cfg.MinAchieved}
+		MaxP99us: cfg.MaxP99.Microseconds(), MinAchievedPct: cfg.MinAchievedPct}
 	for _, load := range cfg.steps() {
 		run := cfg.Run
 		cfg.apply(&run, load)
@@ -266,10 +266,10 @@ func measure(cfg Config, r *harness.Result, clientCPU time.Duration) Step {
 	})
 	achieved := verdict.Check{ID: "achieved", Name: "Achieved rate", Status: verdict.Skip,
 		Threshold: "not checked", Measured: fmt.Sprintf("%.0f/s of %.0f/s", s.AchievedRate, s.TargetRate)}
-	if cfg.MinAchieved != noCheck {
-		achieved.Threshold = fmt.Sprintf(">= %.0f%% of target", cfg.MinAchieved*100)
+	if cfg.MinAchievedPct != noCheck {
+		achieved.Threshold = fmt.Sprintf(">= %.0f%% of target", cfg.MinAchievedPct)
 		achieved.Status = verdict.Pass
-		if s.AchievedRate < cfg.MinAchieved*s.TargetRate {
+		if s.AchievedRate < cfg.MinAchievedPct/100*s.TargetRate {
 			achieved.Status = verdict.Fail
 		}
 	}

@@ -1,6 +1,7 @@
 package capacity
 
 import (
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -37,7 +38,9 @@ func TestValidate(t *testing.T) {
 		{Config{Start: 100, Max: 10}, "--max (10) must be at least --start (100)"},
 		{Config{Start: 1, Factor: 1.01, Max: 1e6}, "more than 50 steps"},
 		{Config{MinDelivery: 101}, "--min-delivery must be a percentage"},
-		{Config{MinAchieved: 2}, "--min-achieved must be a fraction"},
+		{Config{MinAchievedPct: 101}, "--min-achieved must be a percentage from 0 to 100"},
+		{Config{MinAchievedPct: math.NaN()}, "--min-achieved must be a percentage"},
+		{Config{MinDelivery: math.NaN()}, "--min-delivery must be a percentage"},
 		{Config{Vary: VaryInstances, Max: 20000}, "--max must be at most 10000 instances"},
 		{Config{Run: harness.Config{EventTypes: []string{"weather"}}}, `EventTypes has an unknown event type "weather"`},
 	} {

@@ -34,7 +34,7 @@ func NewCapacityReporter(res *capacity.Result, format string) Reporter {
 				fmt.Sprintf("%.0f%%", s.RedisCPUPct), s.RedisMemoryPeak, fmt.Sprintf("%.0f%%", s.ClientCPUPct), result})
 		}
 		limits := fmt.Sprintf("a step passes with delivery >= %.2f%%, p99 < %s, and at least %.0f%% of its target rate published",
-			res.MinDelivery, ms(float64(res.MaxP99us)), res.MinAchieved*100)
+			res.MinDelivery, ms(float64(res.MaxP99us)), res.MinAchievedPct)
 		if format == "markdown" {
 			ew.printf("## redisload capacity (varying %s)\n\n%s; CPU in %% of one core.\n\n", res.Vary, limits)
 			mdTable(ew, header, rows, 0)

@@ -32,7 +32,7 @@ func TestGoldenCompare(t *testing.T) {
 // The capacity table, golden, from a fixed search: two passing steps and
 // the knee.
 func TestGoldenCapacity(t *testing.T) {
-	res := &capacity.Result{Vary: capacity.VaryRate, Sustainable: 1, MinDelivery: 99.9, MaxP99us: 100_000, MinAchieved: 0.95,
+	res := &capacity.Result{Vary: capacity.VaryRate, Sustainable: 1, MinDelivery: 99.9, MaxP99us: 100_000, MinAchievedPct: 95,
 		Redis: "redis://127.0.0.1:6379", Server: "7.0.15", Steps: []capacity.Step{
 			{Instances: 5, TargetRate: 80000, AchievedRate: 79961, DeliveriesPerS: 319589, DeliveryPct: 100, P50us: 1328, P99us: 3401,
 				RedisCPUPct: 15, RedisMemoryPeak: "1.87M", ClientCPUPct: 46, Passed: true},

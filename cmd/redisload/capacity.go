@@ -39,7 +39,7 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.StringVar(&eventTypes, "event-types", strings.Join(harness.DefaultEventTypes, ","), "event types, or all")
 	fs.Float64Var(&c.MinDelivery, "min-delivery", capacity.DefaultMinDelivery, "a step fails below this delivery rate, in percent (-1: no check)")
 	fs.Var(newLimitValue(capacity.DefaultMaxP99, &c.MaxP99), "max-p99-latency", "a step fails above this p99 latency (-1: no check)")
-	fs.Float64Var(&c.MinAchieved, "min-achieved", capacity.DefaultMinAchieved, "a step fails when it publishes less than this fraction of its target rate (-1: no check)")
+	fs.Float64Var(&c.MinAchievedPct, "min-achieved", capacity.DefaultMinAchievedPct, "a step fails when it publishes less than this share of its target rate, in percent (-1: no check)")
 	fs.StringVar(&mode, "redis", "", "auto, url, server, container or embedded, as for a run")
 	fs.StringVar(&redisURL, "redis-url", os.Getenv("REDIS_URL"), "Redis URL (default $REDIS_URL)")
 	fs.StringArrayVar(&prov.ServerArgs, "redis-server-arg", nil, "extra redis-server argument in server mode")
