@@ -20,19 +20,7 @@ func NewCapacityReporter(res *capacity.Result, format string) Reporter {
 			return enc.Encode(res)
 		}
 		ew := &errWriter{w: w}
-		header := []string{"Step", "Instances", "Target/s", "Achieved/s", "Delivered/s", "Delivery", "p50 ms", "p99 ms",
-			"Redis CPU", "Redis mem peak", "Client CPU", "Result"}
-		var rows [][]string
-		for i, s := range res.Steps {
-			result := string(verdict.Pass)
-			if !s.Passed {
-				result = string(verdict.Fail) + ": " + s.Failed
-			}
-			rows = append(rows, []string{fmt.Sprint(i + 1), fmt.Sprint(s.Instances), fmt.Sprintf("%.0f", s.TargetRate),
-				fmt.Sprintf("%.0f", s.AchievedRate), fmt.Sprintf("%.0f", s.DeliveriesPerS), fmt.Sprintf("%.2f%%", s.DeliveryPct),
-				fmt.Sprintf("%.3f", float64(s.P50us)/1000), fmt.Sprintf("%.3f", float64(s.P99us)/1000),
-				fmt.Sprintf("%.0f%%", s.RedisCPUPct), s.RedisMemoryPeak, fmt.Sprintf("%.0f%%", s.ClientCPUPct), result})
-		}
+		header, rows := capacityRows(res)
 		limits := fmt.Sprintf("a step passes with delivery >= %.2f%%, p99 < %s, and at least %.0f%% of its target rate published",
 			res.MinDelivery, ms(float64(res.MaxP99us)), res.MinAchievedPct)
 		if format == "markdown" {
@@ -46,6 +34,24 @@ func NewCapacityReporter(res *capacity.Result, format string) Reporter {
 		ew.printf("\n%s\n", capacityVerdict(res))
 		return ew.err
 	}
+}
+
+// capacityRows are the steps as a table, one row each.
+func capacityRows(res *capacity.Result) ([]string, [][]string) {
+	header := []string{"Step", "Instances", "Target/s", "Achieved/s", "Delivered/s", "Delivery", "p50 ms", "p99 ms",
+		"Redis CPU", "Redis mem peak", "Client CPU", "Result"}
+	var rows [][]string
+	for i, s := range res.Steps {
+		result := string(verdict.Pass)
+		if !s.Passed {
+			result = string(verdict.Fail) + ": " + s.Failed
+		}
+		rows = append(rows, []string{fmt.Sprint(i + 1), fmt.Sprint(s.Instances), fmt.Sprintf("%.0f", s.TargetRate),
+			fmt.Sprintf("%.0f", s.AchievedRate), fmt.Sprintf("%.0f", s.DeliveriesPerS), fmt.Sprintf("%.2f%%", s.DeliveryPct),
+			fmt.Sprintf("%.3f", float64(s.P50us)/1000), fmt.Sprintf("%.3f", float64(s.P99us)/1000),
+			fmt.Sprintf("%.0f%%", s.RedisCPUPct), s.RedisMemoryPeak, fmt.Sprintf("%.0f%%", s.ClientCPUPct), result})
+	}
+	return header, rows
 }
 
 // capacityVerdict names the sustainable capacity and where the knee was.

@@ -52,3 +52,47 @@ func TestGoldenCapacity(t *testing.T) {
 		}
 	}
 }
+
+// Every command offers every format the registry has for its input, and
+// each renders: the compare JSON carries the status, the capacity JUnit
+// one failing case per failed step, every HTML page is one document.
+func TestEveryFormatOfEveryKind(t *testing.T) {
+	limits, _ := verdict.ParseRegressions("errors=0")
+	run := load(t, "restart")
+	c := verdict.Compare(load(t, "pass-5"), run, limits)
+	capRes := &capacity.Result{Vary: capacity.VaryRate, Sustainable: 0, Steps: []capacity.Step{
+		{Instances: 5, TargetRate: 1000, Passed: true}, {Instances: 5, TargetRate: 2000, Failed: "delivery rate 90.00% (limit >= 99.90%)"}}}
+	inputs := map[report.Kind]report.Input{
+		report.Run:      {Result: run, Verdict: verdict.Evaluate(run, verdict.DefaultThresholds()), Version: "test"},
+		report.Compare:  {Comparison: c, OldName: "a.json", NewName: "b.json", Version: "test"},
+		report.Capacity: {Capacity: capRes, Version: "test"},
+	}
+	for kind, in := range inputs {
+		formats := report.Formats(kind)
+		if strings.Join(formats, ",") != "table,html,json,junit,markdown" {
+			t.Errorf("kind %d: formats %v", kind, formats)
+		}
+		for _, f := range formats {
+			r, err := report.New(f, kind, in)
+			if err != nil {
+				t.Fatalf("kind %d %s: %v", kind, f, err)
+			}
+			var buf bytes.Buffer
+			if err := r(&buf); err != nil || buf.Len() == 0 {
+				t.Fatalf("kind %d %s: %v, %d bytes", kind, f, err, buf.Len())
+			}
+			out := buf.String()
+			switch {
+			case f == "html" && (!strings.HasPrefix(out, "<!DOCTYPE html>") || !strings.HasSuffix(out, "</html>\n")):
+				t.Errorf("kind %d: html is not one page", kind)
+			case kind == report.Compare && f == "json" && !strings.Contains(out, `"status": "FAIL"`):
+				t.Errorf("compare json: %s", out)
+			case kind == report.Capacity && f == "junit" && !strings.Contains(out, `failures="1"`):
+				t.Errorf("capacity junit: %s", out)
+			}
+		}
+	}
+	if _, err := report.New("pdf", report.Run, report.Input{}); err == nil || !strings.Contains(err.Error(), "table, html, json, junit, markdown") {
+		t.Errorf("unknown format: %v", err)
+	}
+}

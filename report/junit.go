@@ -53,34 +53,51 @@ type junitMessage struct {
 }
 
 // NewJUnitReporter renders v as JUnit XML, with the run's identity as
-// properties and the warnings as the suite's output.
+// properties and its warnings as system output.
 func NewJUnitReporter(res *harness.Result, v verdict.Verdict) Reporter {
-	return func(w io.Writer) error {
-		elapsed := fmt.Sprintf("%.3f", res.ElapsedSeconds+res.DrainSeconds)
-		s := junitSuite{
-			Name: "redisload", Time: elapsed, Timestamp: res.StartedAt.Format("2006-01-02T15:04:05Z"),
-			Properties: []junitProperty{
-				{"run_id", res.RunID}, {"redis", res.Redis}, {"server", serverLine(res.Server)},
-				{"seed", fmt.Sprint(res.Seed)}, {"instances", fmt.Sprint(res.Config.Instances)},
-				{"duration_s", fmt.Sprint(res.Config.DurationSeconds)}, {"rate", fmt.Sprint(res.Config.Rate)},
-			},
+	props := []junitProperty{
+		{"run_id", res.RunID}, {"redis", res.Redis}, {"server", serverLine(res.Server)},
+		{"seed", fmt.Sprint(res.Seed)}, {"instances", fmt.Sprint(res.Config.Instances)},
+		{"duration_s", fmt.Sprint(res.Config.DurationSeconds)}, {"rate", fmt.Sprint(res.Config.Rate)},
+	}
+	var out string
+	for _, wn := range res.Warnings {
+		out += "warning: " + wn + "\n"
+	}
+	return junitReporter(fmt.Sprintf("%.3f", res.ElapsedSeconds+res.DrainSeconds), res.StartedAt.Format("2006-01-02T15:04:05Z"),
+		props, checkCases("redisload.verdict", v.Checks), out)
+}
+
+// checkCases makes one test case of each check.
+func checkCases(class string, checks []verdict.Check) []junitCase {
+	var cases []junitCase
+	for _, c := range checks {
+		tc := junitCase{ClassName: class, Name: c.ID + ": " + c.Name, Time: "0"}
+		msg := fmt.Sprintf("%s: measured %s, threshold %s", c.Name, c.Measured, c.Threshold)
+		switch c.Status {
+		case verdict.Fail:
+			tc.Failure = &junitMessage{Message: msg, Type: "threshold"}
+		case verdict.Skip:
+			tc.Skipped = &junitMessage{Message: msg}
 		}
-		for _, c := range v.Checks {
-			tc := junitCase{ClassName: "redisload.verdict", Name: c.ID + ": " + c.Name, Time: "0"}
-			msg := fmt.Sprintf("%s: measured %s, threshold %s", c.Name, c.Measured, c.Threshold)
-			switch c.Status {
-			case verdict.Fail:
-				tc.Failure = &junitMessage{Message: msg, Type: "threshold"}
+		cases = append(cases, tc)
+	}
+	return cases
+}
+
+// junitReporter writes one suite of cases, counting its failures and
+// skips, as every JUnit rendering does.
+func junitReporter(elapsed, timestamp string, props []junitProperty, cases []junitCase, systemOut string) Reporter {
+	return func(w io.Writer) error {
+		s := junitSuite{Name: "redisload", Time: elapsed, Timestamp: timestamp, Properties: props, Cases: cases,
+			SystemOut: systemOut, Tests: len(cases)}
+		for _, c := range cases {
+			if c.Failure != nil {
 				s.Failures++
-			case verdict.Skip:
-				tc.Skipped = &junitMessage{Message: msg}
+			}
+			if c.Skipped != nil {
 				s.Skipped++
 			}
-			s.Cases = append(s.Cases, tc)
-			s.Tests++
-		}
-		for _, wn := range res.Warnings {
-			s.SystemOut += "warning: " + wn + "\n"
 		}
 		doc := junitSuites{Name: "redisload", Tests: s.Tests, Failures: s.Failures, Skipped: s.Skipped, Time: elapsed,
 			Suites: []junitSuite{s}}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -46,7 +47,7 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	var sec securityFlags
 	sec.register(fs)
 	fs.StringVar(&c.Run.Redis.KeyPrefix, "key-prefix", bridge.DefaultKeyPrefix, "channel prefix")
-	fs.StringVar(&format, "format", "table", "table, markdown or json")
+	fs.StringVar(&format, "format", "table", strings.Join(report.Formats(report.Capacity), ", "))
 	fs.StringVarP(&output, "output", "o", "", "write the table to this file instead of standard output")
 	help := fs.BoolP("help", "h", false, "show this help")
 	usageErr := usageErrors(stderr, "redisload capacity")
@@ -65,8 +66,8 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if fs.Changed("redis-url") && strings.TrimSpace(redisURL) == "" {
 		return usageErr("--redis-url is empty: give a URL, or leave the flag out to find or start a server (--redis=auto)")
 	}
-	if format != "table" && format != "markdown" && format != "json" {
-		return usageErr("--format must be table, markdown or json, got %q", format)
+	if formats := report.Formats(report.Capacity); !slices.Contains(formats, format) {
+		return usageErr("--format must be one of %s, got %q", strings.Join(formats, ", "), format)
 	}
 	c.Vary = capacity.Vary(vary)
 	types, err := harness.ParseEventTypes(eventTypes)
@@ -115,7 +116,7 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	switch {
 	case err != nil && ctx.Err() != nil:
 		fmt.Fprintln(stderr, "redisload capacity: interrupted")
-		if res != nil && len(res.Steps) > 0 && report.NewCapacityReporter(res, format)(out) == nil {
+		if res != nil && len(res.Steps) > 0 && renderCapacity(res, format, out) == nil {
 			_ = files.commit()
 		}
 		return exitInterrupted
@@ -126,7 +127,7 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stderr, "redisload capacity: %v\n", err)
 		return exitUnavailable // as for a load run: the sweep could not be set up
 	}
-	if err := report.NewCapacityReporter(res, format)(out); err != nil {
+	if err := renderCapacity(res, format, out); err != nil {
 		fmt.Fprintf(stderr, "redisload capacity: writing the table: %v\n", err)
 		return exitOutput
 	}
@@ -138,4 +139,13 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitFail
 	}
 	return exitPass
+}
+
+// renderCapacity writes res in format (checked against the registry).
+func renderCapacity(res *capacity.Result, format string, w io.Writer) error {
+	r, err := report.New(format, report.Capacity, report.Input{Capacity: res, Version: toolVersion()})
+	if err != nil {
+		return err
+	}
+	return r(w)
 }

@@ -64,7 +64,7 @@ func TestCapacityUsageErrors(t *testing.T) {
 	for _, tc := range []struct{ args, want string }{
 		{"--vary=memory", "--vary must be rate or instances"},
 		{"--factor=1", "--factor must be above 1"},
-		{"--format=html", "--format must be table, markdown or json"},
+		{"--format=xml", "--format must be one of table, html, json, junit, markdown"},
 		{"--event-types=weather", "--event-types:"},
 		{"extra", "unexpected argument"},
 	} {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -18,14 +20,14 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("redisload compare", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	regressions := fs.String("max-regression", "", "fail (exit 1) when NEW is worse than OLD by more than this, e.g. p99=20%,avg=20%,delivery=0.1")
-	format := fs.String("format", "table", "table or markdown")
+	format := fs.String("format", "table", strings.Join(report.Formats(report.Compare), ", "))
 	help := fs.BoolP("help", "h", false, "show this help")
 	usageErr := usageErrors(stderr, "redisload compare")
 	if err := fs.Parse(args); err != nil {
 		return usageErr("%v", err)
 	}
 	if *help {
-		fmt.Fprintln(stdout, "Usage: redisload compare [--max-regression SPEC] [--format table|markdown] OLD.json NEW.json")
+		fmt.Fprintf(stdout, "Usage: redisload compare [--max-regression SPEC] [--format %s] OLD.json NEW.json\n", strings.Join(report.Formats(report.Compare), "|"))
 		fmt.Fprintln(stdout, "\nSets two JSON reports side by side; with --max-regression, exits 1 when NEW regressed.")
 		fmt.Fprint(stdout, "\nFlags:\n"+fs.FlagUsages())
 		return exitPass
@@ -33,8 +35,8 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() != 2 {
 		return usageErr("want two JSON reports, OLD and NEW, got %d arguments", fs.NArg())
 	}
-	if *format != "table" && *format != "markdown" {
-		return usageErr("--format must be table or markdown, got %q", *format)
+	if formats := report.Formats(report.Compare); !slices.Contains(formats, *format) {
+		return usageErr("--format must be one of %s, got %q", strings.Join(formats, ", "), *format)
 	}
 	var limits []verdict.RegressionLimit
 	if *regressions != "" {
@@ -53,9 +55,13 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 	}
 	c := verdict.Compare(docs[0].Result, docs[1].Result, limits)
 	name := func(i int) string { return filepath.Base(fs.Arg(i)) }
-	if err := report.NewCompareReporter(c, name(0), name(1), *format == "markdown")(stdout); err != nil {
+	r, err := report.New(*format, report.Compare, report.Input{Comparison: c, OldName: name(0), NewName: name(1), Version: toolVersion()})
+	if err == nil {
+		err = r(stdout)
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "redisload compare: %v\n", err)
-		return exitFail
+		return exitOutput
 	}
 	if c.Failed() {
 		return exitFail

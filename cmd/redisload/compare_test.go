@@ -33,7 +33,8 @@ func TestCompareExitCodes(t *testing.T) {
 		{[]string{pass5}, exitUsage, "want two JSON reports"},
 		{[]string{pass5, "/nonexistent.json"}, exitUsage, "nonexistent.json"},
 		{[]string{"--max-regression=p98=1%", pass5, restart}, exitUsage, "--max-regression:"},
-		{[]string{"--format=html", pass5, restart}, exitUsage, "--format must be table or markdown"},
+		{[]string{"--format=xml", pass5, restart}, exitUsage, "--format must be one of table, html, json, junit, markdown"},
+		{[]string{"--format=json", "--max-regression=delivery=0.1", pass5, restart}, exitFail, `"status": "FAIL"`},
 	} {
 		code, out, errs := invoke(t, context.Background(), append([]string{"compare"}, tc.args...)...)
 		if code != tc.code || !strings.Contains(out+errs, tc.want) {

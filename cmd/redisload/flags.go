@@ -16,6 +16,7 @@ import (
 	"github.com/redisload/redisload/bridge"
 	"github.com/redisload/redisload/harness"
 	"github.com/redisload/redisload/provision"
+	"github.com/redisload/redisload/report"
 	"github.com/redisload/redisload/scenarios"
 	"github.com/redisload/redisload/verdict"
 )
@@ -88,10 +89,10 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.Var(newDurationValue(harness.DefaultDrainTimeout, &c.DrainTimeout), "drain-timeout", "after publishing, how long to wait for messages in flight")
 	fs.Var(newDurationValue(harness.DefaultConnectTimeout, &c.ConnectTimeout), "connect-timeout", "how long connecting and subscribing every instance may take")
 	// How to report.
-	fs.StringVar(&o.format, "format", "table", "report format: "+strings.Join(formats, ", "))
+	fs.StringVar(&o.format, "format", "table", "report format: "+strings.Join(report.Formats(report.Run), ", "))
 	fs.StringVarP(&o.output, "output", "o", "", "write the report to this file instead of standard output")
 	o.extraOut = map[string]*string{}
-	for _, f := range formats[1:] {
+	for _, f := range extraFormats {
 		o.extraOut[f] = new(string)
 		fs.StringVar(o.extraOut[f], f+"-out", "", "also write the report as "+f+" to this file (with any --format)")
 	}
@@ -223,7 +224,7 @@ func (o *options) complete() error {
 	case len(o.provision.ServerArgs) > 0 && o.provision.Mode != provision.Server && o.provision.Mode != "" && o.provision.Mode != provision.Auto:
 		return fmt.Errorf("--redis-server-arg applies to --redis=server (or auto), not %s", o.provision.Mode)
 	}
-	if !slices.Contains(formats, o.format) {
+	if formats := report.Formats(report.Run); !slices.Contains(formats, o.format) {
 		return fmt.Errorf("--format must be one of %s, got %q", strings.Join(formats, ", "), o.format)
 	}
 	if o.cfg.Redis.KeyPrefix == "" || strings.ContainsAny(o.cfg.Redis.KeyPrefix, " \"\\") {
@@ -278,7 +279,7 @@ var thresholdFlags = map[string]string{
 // outputPaths are the files the run writes, by flag.
 func (o *options) outputPaths() []pathFlag {
 	out := []pathFlag{{"output", o.output}}
-	for _, f := range formats[1:] {
+	for _, f := range extraFormats {
 		out = append(out, pathFlag{f + "-out", *o.extraOut[f]})
 	}
 	return append(out, pathFlag{"html", o.html}, pathFlag{"hdr-out", o.hdrOut}, pathFlag{"cpuprofile", o.cpuProfile},

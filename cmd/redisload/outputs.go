@@ -19,8 +19,9 @@ import (
 // that a run that fails, is killed or loses its terminal never leaves an
 // existing report truncated: the old one stays until the new one is whole.
 
-// formats are the report formats; the first is the default.
-var formats = []string{"table", "json", "markdown", "junit"}
+// extraFormats are the formats with a --<format>-out flag, beside the one
+// --format chooses for stdout; HTML has --html.
+var extraFormats = []string{"json", "markdown", "junit"}
 
 // output is one report to write: a format and where.
 type output struct {
@@ -162,7 +163,7 @@ func (o *options) openOutputs(stdout io.Writer, files *pendingFiles) ([]output, 
 		}
 		outs[0].w = p
 	}
-	for _, f := range formats[1:] {
+	for _, f := range extraFormats {
 		if path := *o.extraOut[f]; path != "" {
 			p, err := files.create(f+"-out", path)
 			if err != nil {
@@ -191,19 +192,15 @@ func (o *options) openOutputs(stdout io.Writer, files *pendingFiles) ([]output, 
 	return outs, nil
 }
 
-// reporter returns the renderer of one format.
+// reporter returns the renderer of one format; the format was checked
+// against the registry when the flags were.
 func (o *options) reporter(format string, res *harness.Result, v verdict.Verdict) report.Reporter {
-	switch format {
-	case "json":
-		return report.NewJSONReporter(res, v, toolVersion())
-	case "markdown":
-		return report.NewMarkdownReporter(res, v)
-	case "junit":
-		return report.NewJUnitReporter(res, v)
-	case "html":
-		return report.NewHTMLReporter(res, v)
+	r, err := report.New(format, report.Run, report.Input{Result: res, Verdict: v, Version: toolVersion(),
+		Options: report.Options{Matrix: o.matrix || o.verbose, ServerStats: o.verbose}})
+	if err != nil {
+		return func(io.Writer) error { return err }
 	}
-	return report.NewTableReporter(res, v, report.Options{Matrix: o.matrix || o.verbose, ServerStats: o.verbose})
+	return r
 }
 
 // writeHistograms writes --hdr-out (into its pending file) and each file

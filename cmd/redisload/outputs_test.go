@@ -77,7 +77,7 @@ func TestBadOutputPathsExit2(t *testing.T) {
 		}
 	}
 	code, _, errs := invoke(t, context.Background(), "--format=xml")
-	if code != exitUsage || !strings.Contains(errs, "--format must be one of table, json, markdown, junit") {
+	if code != exitUsage || !strings.Contains(errs, "--format must be one of table, html, json, junit, markdown") {
 		t.Errorf("--format=xml: exit %d\n%s", code, errs)
 	}
 }

@@ -69,7 +69,7 @@ func TestUsageErrorsExit2WithOneLine(t *testing.T) {
 		{[]string{"--event-types=ticker,quote"}, `--event-types: unknown event type "quote"`},
 		{[]string{"--redis-url=http://localhost:6379"}, `--redis-url: invalid Redis URL: scheme "http"`},
 		{[]string{"--redis-url=redis://:topsecret@h:port"}, "--redis-url: invalid Redis URL"},
-		{[]string{"--format=xml"}, "--format must be one of table, json, markdown, junit"},
+		{[]string{"--format=xml"}, "--format must be one of table, html, json, junit, markdown"},
 		{[]string{"--min-delivery=120"}, "--min-delivery must be a percentage"},
 		{[]string{"--key-prefix=a b"}, "--key-prefix must be"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
