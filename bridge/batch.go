@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Batch collects events to publish in one pipelined round trip. Synchronous
@@ -31,13 +32,19 @@ func (b *Bridge) NewBatch() *Batch {
 // Len is the number of events waiting in the batch.
 func (bt *Batch) Len() int { return len(bt.ends) }
 
-// Add appends one event and returns the sequence number it carries.
-// sentNs is the time the event's latency counts from: a load test passes
-// the event's intended send time, so that a publisher running late shows
-// as latency instead of hiding it (coordinated omission). data must be one
-// JSON value. An invalid eventType (see Subscribe) takes no sequence
-// number: Add returns 0 and the next Flush fails with the reason.
-func (bt *Batch) Add(eventType string, data []byte, sentNs int64) uint64 {
+// Add appends one event, sent now, and returns the sequence number it
+// carries. data must be one JSON value. An invalid eventType (see
+// Subscribe) takes no sequence number: Add returns 0 and the next Flush
+// fails with the reason.
+func (bt *Batch) Add(eventType string, data []byte) uint64 {
+	return bt.AddAt(eventType, data, time.Now().UnixNano())
+}
+
+// AddAt is Add with the send time the event's latency counts from, for
+// load tests: they pass the event's intended send time, so that a
+// publisher running late shows as latency instead of hiding it
+// (coordinated omission).
+func (bt *Batch) AddAt(eventType string, data []byte, sentNs int64) uint64 {
 	if !validName(eventType) {
 		if bt.err == nil {
 			bt.err = fmt.Errorf("bridge: invalid event type %q", eventType)

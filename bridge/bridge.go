@@ -27,6 +27,12 @@ import (
 )
 
 // Handler processes one received event. See Event for what it may keep.
+//
+// It takes a pointer to an Event the bridge reuses, not an Event by value:
+// measured, passing the 96-byte Event by value cost 8.6 ns a call against
+// 1.7 ns (about 1.3 % of a receiver's CPU per message at the highest
+// rate), for the convenience of keeping the struct, which copying the
+// fields it needs gives as well.
 type Handler func(*Event)
 
 // Errors returned by the bridge's methods.
@@ -202,8 +208,8 @@ func New(opts Options) (*Bridge, error) {
 		b.channels[t] = opts.KeyPrefix + t
 		b.known[b.channels[t]] = b.channels[t]
 	}
-	if !opts.TagKey.IsZero() {
-		b.tagKey = opts.TagKey.For(opts.InstanceID)
+	if !opts.LoadTest.TagKey.IsZero() {
+		b.tagKey = opts.LoadTest.TagKey.For(opts.InstanceID)
 	}
 	b.dialCtx, b.cancelDial = context.WithCancel(context.Background())
 	b.handlers.Store(&map[string]Handler{})
@@ -427,7 +433,7 @@ func (b *Bridge) publisher() (*redis.Client, error) {
 
 // tag is the authentication tag of one message, 0 (none) without a key.
 func (b *Bridge) tag(seq uint64, sentNs int64) uint64 {
-	if b.opts.TagKey.IsZero() {
+	if b.opts.LoadTest.TagKey.IsZero() {
 		return 0
 	}
 	return b.tagKey.Tag(seq, sentNs)
@@ -792,7 +798,7 @@ func (b *Bridge) isClosing() bool {
 func (b *Bridge) dispatch(channel string, payload []byte, ev *Event) {
 	now := time.Now().UnixNano()
 	var text string
-	if b.opts.BorrowPayload && len(payload) > 0 {
+	if b.opts.LoadTest.BorrowPayload && len(payload) > 0 {
 		// Valid until the handler returns: the next read reuses the buffer.
 		text = unsafe.String(&payload[0], len(payload))
 	} else {
@@ -805,7 +811,7 @@ func (b *Bridge) dispatch(channel string, payload []byte, ev *Event) {
 	// An echo of its own is dropped only when it verifies as its own: a
 	// message forged with this bridge's ID goes to the handler, which can
 	// tell it from a genuine one.
-	if ev.Source == b.opts.InstanceID && !b.opts.DeliverOwn && (b.opts.TagKey.IsZero() || b.tagKey.Verify(ev)) {
+	if ev.Source == b.opts.InstanceID && !b.opts.LoadTest.DeliverOwn && (b.opts.LoadTest.TagKey.IsZero() || b.tagKey.Verify(ev)) {
 		b.selfFiltered.Add(1)
 		return
 	}

@@ -288,7 +288,7 @@ func TestSubscribeOnlyAndForeignMessages(t *testing.T) {
 func TestDeliverOwnKnob(t *testing.T) {
 	srv := redistest.Start(t)
 	c := newCollector()
-	b := newBridge(t, srv, "me", bridge.Options{DeliverOwn: true, Handler: c.handle})
+	b := newBridge(t, srv, "me", bridge.Options{LoadTest: bridge.LoadTestOptions{DeliverOwn: true}, Handler: c.handle})
 	if err := b.Subscribe(ctx(t), "trade"); err != nil {
 		t.Fatal(err)
 	}
@@ -529,7 +529,7 @@ func TestBatchFailedSeqs(t *testing.T) {
 	b := newBridge(t, srv, "pub", bridge.Options{DisableSubscription: true})
 	bt := b.NewBatch()
 	for range 3 {
-		bt.Add("ticker", []byte("1"), 0)
+		bt.Add("ticker", []byte("1"))
 	}
 	if failed, err := bt.Flush(ctx(t)); failed != 0 || err != nil || len(bt.Failed()) != 0 {
 		t.Fatalf("healthy flush: %d failed, %v, %v", failed, err, bt.Failed())
@@ -539,7 +539,7 @@ func TestBatchFailedSeqs(t *testing.T) {
 	}
 	var want []uint64
 	for range 4 {
-		want = append(want, bt.Add("ticker", []byte("1"), 0))
+		want = append(want, bt.Add("ticker", []byte("1")))
 	}
 	failed, err := bt.Flush(ctx(t))
 	got := bt.Failed()

@@ -58,7 +58,7 @@ func TestEveryMethodConcurrentWithConnectAndClose(t *testing.T) {
 		})
 		do("Batch", func() error {
 			bt := b.NewBatch()
-			bt.Add(bridge.TypeTicker, []byte("2"), time.Now().UnixNano())
+			bt.Add(bridge.TypeTicker, []byte("2"))
 			_, err := bt.Flush(ctx)
 			return err
 		})

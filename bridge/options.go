@@ -95,16 +95,6 @@ type Options struct {
 	// default: nil (events are counted and dropped)
 	Handler Handler
 
-	// SubscriberReadBuffer, when positive, sets the kernel receive buffer
-	// (SO_RCVBUF) of the subscriber's TCP socket in bytes, which also stops
-	// the kernel from growing it. The kernel's buffers on both ends hold a
-	// slow subscriber's backlog before the server's output buffer does;
-	// a small one makes a slow handler meet the server's limit as it would
-	// on a loaded host. Load tests of slow consumers set it; applications
-	// leave it alone.
-	// default: 0 (the system's, auto-tuned)
-	SubscriberReadBuffer int
-
 	// OnSubscriberChange, when set, is told when the subscriber connection
 	// is lost, dialled again, and subscribed again to every wanted channel
 	// (see SubscriberChange). It runs on the receive goroutine, in order
@@ -116,6 +106,26 @@ type Options struct {
 	// rediss:// URL sets a default one.
 	// default: nil (TLS only for rediss://)
 	TLSConfig *tls.Config
+
+	// LoadTest holds what exists for load tests, not applications: an
+	// application leaves it zero.
+	LoadTest LoadTestOptions
+}
+
+// LoadTestOptions are the knobs a load test sets on its bridges: forged
+// traffic detection, a subscriber made slow on purpose, a receive path
+// without copies, and a self-filter switched off to prove its check can
+// fail. The zero value is what an application wants.
+type LoadTestOptions struct {
+	// SubscriberReadBuffer, when positive, sets the kernel receive buffer
+	// (SO_RCVBUF) of the subscriber's TCP socket in bytes, which also stops
+	// the kernel from growing it. The kernel's buffers on both ends hold a
+	// slow subscriber's backlog before the server's output buffer does;
+	// a small one makes a slow handler meet the server's limit as it would
+	// on a loaded host. Load tests of slow consumers set it; applications
+	// leave it alone.
+	// default: 0 (the system's, auto-tuned)
+	SubscriberReadBuffer int
 
 	// TagKey, when not zero, makes every message carry an authentication
 	// tag (see TagKey), so that receivers holding the key can tell the

@@ -87,7 +87,7 @@ func (b *Bridge) dialSubscriber(ctx context.Context) (*subConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n := b.opts.SubscriberReadBuffer; n > 0 {
+	if n := b.opts.LoadTest.SubscriberReadBuffer; n > 0 {
 		raw := conn
 		if tc, ok := conn.(*tls.Conn); ok {
 			raw = tc.NetConn()

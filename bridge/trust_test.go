@@ -29,12 +29,12 @@ func TestTagsVerifyOnlyWithTheKey(t *testing.T) {
 	if err := sub.Subscribe(ctx(t), "ticker"); err != nil {
 		t.Fatal(err)
 	}
-	pub := newBridge(t, srv, "pub", bridge.Options{DisableSubscription: true, KeyPrefix: prefix, TagKey: key})
+	pub := newBridge(t, srv, "pub", bridge.Options{DisableSubscription: true, KeyPrefix: prefix, LoadTest: bridge.LoadTestOptions{TagKey: key}})
 	if err := pub.Publish(ctx(t), "ticker", map[string]int{"p": 1}); err != nil {
 		t.Fatal(err)
 	}
 	bt := pub.NewBatch()
-	bt.Add("ticker", []byte(`{"p":2}`), 1700000000000000000)
+	bt.AddAt("ticker", []byte(`{"p":2}`), 1700000000000000000)
 	if _, err := bt.Flush(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -76,16 +76,16 @@ func TestBatchRejectsInvalidEventType(t *testing.T) {
 	}
 	pub := newBridge(t, srv, "pub", bridge.Options{DisableSubscription: true, KeyPrefix: prefix})
 	bt := pub.NewBatch()
-	if seq := bt.Add(`bad"type`, []byte("1"), 0); seq != 0 {
+	if seq := bt.Add(`bad"type`, []byte("1")); seq != 0 {
 		t.Fatalf("Add of an invalid type returned seq %d, want 0", seq)
 	}
-	bt.Add("ticker", []byte("1"), 0)
+	bt.Add("ticker", []byte("1"))
 	failed, err := bt.Flush(ctx(t))
 	if failed != 1 || err == nil || !strings.Contains(err.Error(), `invalid event type "bad\"type"`) {
 		t.Fatalf("Flush: %d failed, %v; want the ticker failed with the invalid type named", failed, err)
 	}
 	// The batch is usable again, and numbering went on from 1.
-	if seq := bt.Add("ticker", []byte("2"), 0); seq != 2 {
+	if seq := bt.Add("ticker", []byte("2")); seq != 2 {
 		t.Fatalf("next seq %d, want 2", seq)
 	}
 	if failed, err := bt.Flush(ctx(t)); failed != 0 || err != nil {
@@ -114,7 +114,7 @@ func TestMethodsAfterCloseReturnErrClosed(t *testing.T) {
 		t.Errorf("Ping: %v", err)
 	}
 	bt := b.NewBatch()
-	bt.Add("ticker", []byte("1"), 0)
+	bt.Add("ticker", []byte("1"))
 	if _, err := bt.Flush(ctx(t)); !errors.Is(err, bridge.ErrClosed) {
 		t.Errorf("Flush: %v", err)
 	}
@@ -154,7 +154,7 @@ func TestFrozenServerPingAndInterruptedFlush(t *testing.T) {
 
 	bt := b.NewBatch()
 	for range 5 {
-		bt.Add("ticker", []byte("1"), 0)
+		bt.Add("ticker", []byte("1"))
 	}
 	fctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel) // a cancel, no deadline: go-redis alone would wait 3s
@@ -168,7 +168,7 @@ func TestFrozenServerPingAndInterruptedFlush(t *testing.T) {
 		t.Fatalf("interrupted Flush took %v, want about 100ms", took)
 	}
 
-	bt.Add("ticker", []byte("1"), 0)
+	bt.Add("ticker", []byte("1"))
 	failed, err = bt.Flush(fctx) // already cancelled
 	if failed != 1 || bt.Unknown() != 0 || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Flush with an ended ctx: %d failed, %d unknown, %v; want 1 known failure", failed, bt.Unknown(), err)
@@ -181,7 +181,7 @@ func TestFrozenServerPingAndInterruptedFlush(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Once the server is back, the next publish dials anew and succeeds.
-	bt.Add("ticker", []byte("1"), 0)
+	bt.Add("ticker", []byte("1"))
 	if failed, err := bt.Flush(ctx(t)); failed != 0 || err != nil {
 		t.Fatalf("Flush after thaw: %d failed, %v", failed, err)
 	}

@@ -283,7 +283,7 @@ func (ip *instancePublisher) publishDue(ctx context.Context) {
 func (ip *instancePublisher) add(intendedNs, nowNs int64) uint64 {
 	typ := ip.types[ip.gen.rng.IntN(len(ip.types))]
 	ip.payload = ip.gen.appendPayload(ip.payload[:0], typ)
-	seq := ip.batch.Add(typ, ip.payload, intendedNs)
+	seq := ip.batch.AddAt(typ, ip.payload, intendedNs)
 	if d := (nowNs - intendedNs) / 1000; ip.delay.RecordValue(max(d, histMinUs)) != nil {
 		_ = ip.delay.RecordValue(histMaxUs)
 	}

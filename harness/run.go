@@ -97,19 +97,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			o = px.options(o, i)
 		}
 		o.InstanceID = prefix + strconv.Itoa(i)
-		o.TagKey = key
+		o.LoadTest.TagKey = key
 		if tr.keys != nil {
 			tr.keys[i] = key.For(o.InstanceID)
 		}
 		o.Handler = recvs[i].handle
-		o.BorrowPayload = true // handle keeps no string of the Event
+		o.LoadTest.BorrowPayload = true // handle keeps no string of the Event
 		o.OnSubscriberChange = recvs[i].subscriberChange
 		for _, f := range cfg.Faults {
 			if f.Action == FaultSlowConsumer && f.Instance == i {
-				o.SubscriberReadBuffer = f.withDefaults(cfg.Duration).ReadBuffer
+				o.LoadTest.SubscriberReadBuffer = f.withDefaults(cfg.Duration).ReadBuffer
 			}
 		}
-		o.DeliverOwn = cfg.DisableSelfFilter
+		o.LoadTest.DeliverOwn = cfg.DisableSelfFilter
 		o.DisablePublishing = !cfg.publishes(i)
 		o.DisableSubscription = !cfg.subscribes(i)
 		b, err := bridge.New(o)
