@@ -83,6 +83,8 @@ func Formats(kind Kind) []string {
 			names = append(names, name)
 		}
 	}
+	// Sorted, the default first: --help and errors list them the same
+	// way every time.
 	sort.Strings(names)
 	return append([]string{"table"}, names...)
 }

@@ -37,6 +37,8 @@ func NewHTMLReporter(res *harness.Result, v verdict.Verdict) Reporter {
 		if res.Server.Embedded {
 			ew.printf("<p class=\"warn\">Embedded server: these numbers describe miniredis, an in-process Go stand-in, not Redis.</p>\n")
 		}
+		// The verdict first, as in the Markdown: an artifact is opened to
+		// learn whether the run passed.
 		htmlTable(ew, "Test Verdict", []string{"Check", "Threshold", "Measured", "Result"}, verdictRows(v))
 		if len(res.Warnings) > 0 {
 			ew.printf("<h2>Warnings</h2><ul>\n")
@@ -46,6 +48,8 @@ func NewHTMLReporter(res *harness.Result, v verdict.Verdict) Reporter {
 			ew.printf("</ul>\n")
 		}
 
+		// Plots are inline SVG, no script and nothing fetched: the page
+		// opens offline from a CI artifact, and a test renders it headless.
 		ew.printf("<h2>Latency</h2>\n")
 		ew.printf("%s\n", percentilePlot(res))
 		if len(res.Series) > 0 {
@@ -78,8 +82,12 @@ td:first-child,th:first-child{text-align:left}th{background:#f4f4f4}.status{padd
 .note{color:#666}svg{display:block;margin:1em 0;background:#fff}svg text{font:11px sans-serif;fill:#333}
 td.FAIL{color:#c62828;font-weight:bold}td.PASS{color:#2a8a2a}`
 
+// esc escapes text for HTML: every string in the page comes from the
+// result, and a key prefix or a warning must not become markup.
 func esc(s string) string { return html.EscapeString(s) }
 
+// rateLabel says how the load was set: a rate, or the closed loop that
+// has none, so that a reader never takes a found rate for a target.
 func rateLabel(c harness.ResultConfig) string {
 	if c.MaxRate {
 		return "the highest lossless rate"
@@ -207,6 +215,8 @@ func niceCeil(v float64) float64 {
 	return 10 * p
 }
 
+// trimNum writes an axis label without trailing zeros: axes read
+// 0.5, 1, 2, not 0.500000.
 func trimNum(v float64) string {
 	s := fmt.Sprintf("%.3f", v)
 	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")

@@ -29,6 +29,8 @@ type Document struct {
 // NewJSONReporter renders res and v as one indented JSON document.
 func NewJSONReporter(res *harness.Result, v verdict.Verdict, version string) Reporter {
 	return func(w io.Writer) error {
+		// Indented: the document is also read by people, in CI artifacts
+		// and diffs; the matrix, the one large part, is compact by design.
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(Document{
@@ -51,6 +53,9 @@ const MaxDocumentSize = 256 << 20
 // a file that only looks like a report.
 func ReadDocument(r io.Reader) (*Document, error) {
 	lr := &io.LimitedReader{R: r, N: MaxDocumentSize + 1}
+	// Unknown fields are accepted: a report from a newer version, with
+	// fields added, still reads (the schema version changes when one
+	// is removed or changes meaning).
 	dec := json.NewDecoder(lr)
 	d := &Document{Result: new(harness.Result)}
 	if err := dec.Decode(d); err != nil {
@@ -62,6 +67,8 @@ func ReadDocument(r io.Reader) (*Document, error) {
 		}
 		return nil, fmt.Errorf("not a redisload JSON report: %v", err)
 	}
+	// One document and nothing after it: a concatenation or a truncated
+	// file with junk appended is not a report.
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, errors.New("trailing data after the JSON document")
 	}

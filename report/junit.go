@@ -60,6 +60,8 @@ func NewJUnitReporter(res *harness.Result, v verdict.Verdict) Reporter {
 		{"seed", fmt.Sprint(res.Seed)}, {"instances", fmt.Sprint(res.Config.Instances)},
 		{"duration_s", fmt.Sprint(res.Config.DurationSeconds)}, {"rate", fmt.Sprint(res.Config.Rate)},
 	}
+	// Warnings go to system-out, where CI systems show them beside the
+	// test cases without counting them as failures.
 	var out string
 	for _, wn := range res.Warnings {
 		out += "warning: " + wn + "\n"
@@ -99,6 +101,8 @@ func junitReporter(elapsed, timestamp string, props []junitProperty, cases []jun
 				s.Skipped++
 			}
 		}
+		// One suite in the usual <testsuites> wrapper: some CI readers
+		// accept only the wrapped form.
 		doc := junitSuites{Name: "redisload", Tests: s.Tests, Failures: s.Failures, Skipped: s.Skipped, Time: elapsed,
 			Suites: []junitSuite{s}}
 		if _, err := io.WriteString(w, xml.Header); err != nil {

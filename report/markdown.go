@@ -31,6 +31,8 @@ func NewMarkdownReporter(res *harness.Result, v verdict.Verdict) Reporter {
 		if res.Server.Embedded {
 			ew.printf("> **Embedded server:** these numbers describe miniredis, an in-process Go stand-in, not Redis.\n\n")
 		}
+		// The verdict first: a pull-request comment is read from the top,
+		// and most readers stop after it.
 		mdTable(ew, []string{"Check", "Threshold", "Measured", "Result"}, verdictRows(v), 3)
 		ew.printf("\n")
 		mdTable(ew, []string{"", ""}, overallRows(res), 1)
@@ -42,6 +44,7 @@ func NewMarkdownReporter(res *harness.Result, v verdict.Verdict) Reporter {
 				ew.printf("- %s\n", mdEscape(wn))
 			}
 		}
+		// Faults and outages are the story of a fault run; unfolded.
 		for _, td := range timelineTables(res.Timeline) {
 			ew.printf("\n**%s**\n\n", td.title)
 			mdTable(ew, td.header, td.rows, 0)
@@ -49,6 +52,8 @@ func NewMarkdownReporter(res *harness.Result, v verdict.Verdict) Reporter {
 				ew.printf("\n%s\n", td.footer)
 			}
 		}
+		// Folded: per instance is for the one reader who investigates, and
+		// at a thousand instances it would bury the rest.
 		ew.printf("\n<details><summary>Per-instance statistics</summary>\n\n")
 		mdTable(ew, instanceHeader, instanceRows(res), 2)
 		ew.printf("\n</details>\n")

@@ -49,6 +49,8 @@ func NewTableReporter(res *harness.Result, v verdict.Verdict, opts Options) Repo
 		ew := &errWriter{w: w}
 		c := res.Config
 		ew.printf("%s\nTest Results - Multi-Instance Redis Pub/Sub (redisload)\n%s\n", rule, rule)
+		// The header says what was measured before any number: a run on
+		// the wrong server, or on the stand-in, is caught here.
 		if res.Server.Embedded {
 			ew.printf("!!! EMBEDDED SERVER: these numbers describe miniredis, an in-process Go stand-in, NOT Redis !!!\n")
 		}
@@ -57,6 +59,8 @@ func NewTableReporter(res *harness.Result, v verdict.Verdict, opts Options) Repo
 		if res.Server.Reason != "" {
 			ew.printf("Chosen by --redis=auto: %s\n", res.Server.Reason)
 		}
+		// A closed loop has no target rate; saying "0 events/s" would read
+		// as a run that published nothing.
 		rate := fmt.Sprintf("%g events/s", c.Rate)
 		if c.MaxRate {
 			rate = fmt.Sprintf("the highest lossless rate (closed loop, at most %d in flight per instance)", c.MaxInFlight)
@@ -65,13 +69,18 @@ func NewTableReporter(res *harness.Result, v verdict.Verdict, opts Options) Repo
 			res.StartedAt.Format("2006-01-02 15:04:05 UTC"), c.Instances, seconds(c.DurationSeconds), rate,
 			strings.Join(c.EventTypes, ", "))
 
+		// The seed's sections, in its order, so that its users find their
+		// numbers where they expect them.
 		ew.section("Overall Statistics")
 		ew.table(nil, overallRows(res), 2)
 		ew.section("Latency Statistics (intended send time to receipt; send delay: intended to actual publish)")
 		ew.table(latencyHeader, [][]string{latencyRow("latency", res.Latency), latencyRow("send delay", res.SendDelay)}, 1)
 		ew.section("Per-Instance Statistics")
 		ew.table(instanceHeader, instanceRows(res), 2)
+		// Only when something happened: a healthy run stays short.
 		timelineSections(ew, res.Timeline)
+		// The matrix is n² cells: on a terminal only when asked for and
+		// small enough to read; the JSON always has it.
 		if opts.Matrix {
 			if n := len(res.Instances); n <= opts.MatrixLimit && n > 1 {
 				ew.section("Event Distribution (delivered/sent, receiver by row, publisher by column)")
@@ -85,6 +94,7 @@ func NewTableReporter(res *harness.Result, v verdict.Verdict, opts Options) Repo
 			ew.section("Server Counters (INFO, before publishing and after closing)")
 			ew.table([]string{"Field", "Before", "After"}, statsRows(res.Server), 1)
 		}
+		// Warnings before the verdict: they are what a PASS may hide.
 		if len(res.Warnings) > 0 {
 			ew.section("Warnings")
 			for _, wn := range res.Warnings {
@@ -93,6 +103,8 @@ func NewTableReporter(res *harness.Result, v verdict.Verdict, opts Options) Repo
 		}
 		ew.section("Test Verdict")
 		ew.table([]string{"Check", "Threshold", "Measured", "Result"}, verdictRows(v), 4)
+		// An interrupted run's status says so, in every format: partial
+		// numbers must not read as a result.
 		status := string(v.Status)
 		if res.Interrupted {
 			status += " (interrupted: partial run)"
@@ -371,6 +383,9 @@ func matrixRows(res *harness.Result) ([]string, [][]string) {
 	return header, rows
 }
 
+// verdictRows lays the checks out as the seed printed them: name,
+// threshold, measured, result; every format shows these rows, so PASS and
+// FAIL read the same in all of them.
 func verdictRows(v verdict.Verdict) [][]string {
 	rows := make([][]string, 0, len(v.Checks))
 	for _, c := range v.Checks {
@@ -411,6 +426,8 @@ func yesNo(b bool) string {
 	return "NO"
 }
 
+// seconds is the one duration format of the tables: two decimals, enough
+// for runs of seconds and no false precision.
 func seconds(s float64) string { return fmt.Sprintf("%.2fs", s) }
 
 // errWriter keeps the first write or render error, so the renderer reads
@@ -420,12 +437,16 @@ type errWriter struct {
 	err error
 }
 
+// printf writes unless an earlier write failed: a renderer checks one
+// error at the end instead of one per line, and stops writing after the
+// first failure.
 func (e *errWriter) printf(format string, args ...any) {
 	if e.err == nil {
 		_, e.err = fmt.Fprintf(e.w, format, args...)
 	}
 }
 
+// section starts a titled block, as the seed's report did.
 func (e *errWriter) section(title string) { e.printf("\n%s:\n", title) }
 
 // table renders one ASCII table: plain +-| borders that read in any CI log,

@@ -20,12 +20,15 @@ type metric struct {
 	get         func(*harness.Result) (float64, bool) // false: not measured
 }
 
+// latencyMetric is a latency statistic: not measured when nothing was
+// delivered, so that an empty run never compares as "0 ms, faster".
 func latencyMetric(name, label string, f func(harness.LatencyStats) float64) metric {
 	return metric{name, label, "us", true, func(r *harness.Result) (float64, bool) {
 		return f(r.Latency), r.Latency.Count > 0
 	}}
 }
 
+// countMetric is a count, always measured: more is worse.
 func countMetric(name, label string, f func(harness.Totals) uint64) metric {
 	return metric{name, label, "", true, func(r *harness.Result) (float64, bool) { return float64(f(r.Totals)), true }}
 }
@@ -59,6 +62,7 @@ var metrics = []metric{
 	}},
 }
 
+// lookupMetric finds a metric by the name --max-regression uses.
 func lookupMetric(name string) (metric, bool) {
 	for _, m := range metrics {
 		if m.name == name {
@@ -123,6 +127,7 @@ func ParseRegressions(s string) ([]RegressionLimit, error) {
 	return out, nil
 }
 
+// unitHint says, in an error, what an amount of this metric looks like.
 func unitHint(m metric) string {
 	switch m.unit {
 	case "us":
@@ -133,6 +138,7 @@ func unitHint(m metric) string {
 	return "a number"
 }
 
+// metricNames lists the names an error offers.
 func metricNames() string {
 	names := make([]string, len(metrics))
 	for i, m := range metrics {

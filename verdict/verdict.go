@@ -72,6 +72,8 @@ type ThresholdError struct {
 	Reason string
 }
 
+// Error names the field, so that a library caller sees which limit it
+// set wrong; the command line maps the field to its flag instead.
 func (e *ThresholdError) Error() string {
 	return fmt.Sprintf("report: %s %s: %s", e.Field, e.Value, e.Reason)
 }
@@ -184,6 +186,8 @@ func Evaluate(res *harness.Result, th Thresholds) Verdict {
 	return Verdict{}.With(checks...)
 }
 
+// errorsCheck counts every error, publish or connection: a load test that
+// lost a connection has not measured what it meant to.
 func errorsCheck(t harness.Totals, limit int64) Check {
 	c := Check{ID: "errors", Name: "No errors", Threshold: fmt.Sprintf("<= %d", limit), Measured: fmt.Sprint(t.Errors)}
 	if limit == NoCheck {
@@ -211,6 +215,8 @@ func recoveryCheck(tl harness.Timeline, limit time.Duration) Check {
 	return c
 }
 
+// deliveryCheck compares delivered/expected with the floor; it is SKIP
+// when nothing was expected (one instance), never a division by zero.
 func deliveryCheck(t harness.Totals, th Thresholds) Check {
 	c := Check{ID: "delivery_rate", Name: "Delivery rate", Threshold: fmt.Sprintf(">= %.2f%%", th.MinDeliveryRate)}
 	if th.MinDeliveryRate == NoCheck {
@@ -256,6 +262,7 @@ func rateText(r *float64) string {
 	return fmt.Sprintf("%.2f%%", *r)
 }
 
+// status turns a comparison into PASS or FAIL.
 func status(ok bool) Status {
 	if ok {
 		return Pass

@@ -23,6 +23,8 @@ import (
 // step was found, 1 when even the first failed, 2 on bad usage, 3 when
 // Redis cannot be reached, 130 when interrupted.
 func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// Its own flag set: a sweep has limits per step, not a run's verdict
+	// flags, and shares only where the server is and how to reach it.
 	fs := pflag.NewFlagSet("redisload capacity", pflag.ContinueOnError)
 	fs.SortFlags = false
 	fs.SetOutput(io.Discard)
@@ -81,12 +83,16 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 	}
 	prov.URL = redisURL
+	// The library checks the sweep and its first step's run; its field
+	// errors come back in the flags' words.
 	if err := c.WithDefaults().Validate(); err != nil {
 		return usageErr("%v", flagError(err))
 	}
 	if err := sec.apply(&c.Run.Redis, redisURL, stderr); err != nil {
 		return usageErr("%v", err)
 	}
+	// The table replaces an existing file only once it is complete, as a
+	// run's reports do.
 	out := stdout
 	var files pendingFiles
 	defer files.abort()
@@ -105,6 +111,8 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	defer inst.Close()
 	c.Run.Redis.URL = inst.URL
 	fmt.Fprintf(stderr, "redisload capacity: varying %s on %s...\n", c.WithDefaults().Vary, bridge.RedactURL(inst.URL))
+	// One line per step on stderr as it finishes: a sweep takes minutes,
+	// and its table comes only at the end.
 	res, err := capacity.Run(ctx, c, func(s capacity.Step) {
 		state := "pass"
 		if !s.Passed {
@@ -114,6 +122,8 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			s.Instances, s.TargetRate, s.DeliveryPct, msText(s.P99us), state)
 	})
 	switch {
+	// Interrupted, the steps measured so far are still a table worth
+	// having.
 	case err != nil && ctx.Err() != nil:
 		fmt.Fprintln(stderr, "redisload capacity: interrupted")
 		if res != nil && len(res.Steps) > 0 && renderCapacity(res, format, out) == nil {

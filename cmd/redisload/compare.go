@@ -45,6 +45,8 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 			return usageErr("--max-regression: %v", err)
 		}
 	}
+	// Both files are read and validated before anything is printed: a bad
+	// file is a usage error, never a comparison against zeros.
 	docs := make([]*report.Document, 2)
 	for i, path := range fs.Args() {
 		d, err := report.ReadFile(path)
@@ -53,6 +55,8 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 		}
 		docs[i] = d
 	}
+	// The comparison is the verdict package's; the format only lays it
+	// out, so every format agrees on a regression.
 	c := verdict.Compare(docs[0].Result, docs[1].Result, limits)
 	name := func(i int) string { return filepath.Base(fs.Arg(i)) }
 	r, err := report.New(*format, report.Compare, report.Input{Comparison: c, OldName: name(0), NewName: name(1), Version: toolVersion()})

@@ -291,6 +291,8 @@ func (o *options) outputPaths() []pathFlag {
 // the real one.
 type serverToStart struct{}
 
+// The methods refuse: the fault script is only checked, never run, against
+// the stand-in.
 func (serverToStart) Stop() error                   { return errNotStarted }
 func (serverToStart) Restart(context.Context) error { return errNotStarted }
 func (serverToStart) Freeze() error                 { return errNotStarted }
@@ -303,6 +305,8 @@ var errNotStarted = errors.New("redis-server not started yet")
 // a float.
 type rateValue harness.Config
 
+// Set reads a number of events per second, or "max", which switches the
+// closed loop on instead of setting a rate.
 func (r *rateValue) Set(s string) error {
 	if s == "max" {
 		r.MaxRate = true
@@ -316,6 +320,7 @@ func (r *rateValue) Set(s string) error {
 	return nil
 }
 
+// String is what --help shows as the default.
 func (r *rateValue) String() string {
 	if r.MaxRate {
 		return "max"
@@ -334,6 +339,7 @@ type durationValue struct {
 	parse func(string) (time.Duration, error)
 }
 
+// newDurationValue is a duration flag whose default is def.
 func newDurationValue(def time.Duration, p *time.Duration) *durationValue {
 	*p = def
 	return &durationValue{p, scenarios.ParseDuration}
@@ -346,6 +352,8 @@ func newLimitValue(def time.Duration, p *time.Duration) *durationValue {
 	return &durationValue{p, scenarios.ParseLimit}
 }
 
+// Set parses with the flag's own rule, so that an error names what the
+// flag accepts.
 func (d *durationValue) Set(s string) error {
 	v, err := d.parse(s)
 	if err != nil {
@@ -355,6 +363,8 @@ func (d *durationValue) Set(s string) error {
 	return nil
 }
 
+// String shows -1 as -1 rather than -1ns: the value a user types for
+// "no check".
 func (d *durationValue) String() string {
 	if *d.d == verdict.NoCheck {
 		return "-1"

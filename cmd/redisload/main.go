@@ -23,8 +23,11 @@ import (
 // like): every failure reaches the user once, as redisload's error or count.
 type quietLogger struct{}
 
+// Printf drops the line.
 func (quietLogger) Printf(context.Context, string, ...any) {}
 
+// main wires signals and the process's streams to run, and exits with
+// what run returns: everything else is testable in-process.
 func main() {
 	redis.SetLogger(quietLogger{})
 	// SIGHUP is a dropped SSH session: the report must still be written,

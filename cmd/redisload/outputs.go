@@ -55,6 +55,7 @@ func createPending(flag, path string) (*pendingFile, error) {
 	return &pendingFile{flag: flag, path: path, f: f}, nil
 }
 
+// Write writes to the temporary file; nothing reaches path before commit.
 func (p *pendingFile) Write(b []byte) (int, error) { return p.f.Write(b) }
 
 // commit puts the finished file in place of path.
@@ -82,6 +83,8 @@ func (p *pendingFile) abort() {
 // pendingFiles are the run's output files, committed together at the end.
 type pendingFiles []*pendingFile
 
+// create starts a pending file and keeps it, so that one commit or one
+// abort covers every output of the run.
 func (ps *pendingFiles) create(flag, path string) (*pendingFile, error) {
 	p, err := createPending(flag, path)
 	if err == nil {

@@ -35,6 +35,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if fs.Changed("redis-url") && strings.TrimSpace(o.redisURL) == "" {
 		return usageErr("--redis-url is empty: give a URL, or leave the flag out to find or start a server (--redis=auto)")
 	}
+	// What the flags ask for, in order of precedence: help and version
+	// need nothing else; a scenario is the base the other flags override,
+	// so it is applied before anything reads the config.
 	switch {
 	case o.help:
 		printUsage(stdout, fs)
@@ -65,6 +68,8 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		o.scenario = sc.Name
 		o.applyScenario(fs, sc)
 	}
+	// Everything is checked before anything starts: a mistake costs a
+	// second, not a provisioned server and a whole run.
 	if err := o.complete(); err != nil {
 		return usageErr("%v", err)
 	}
@@ -86,9 +91,13 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else if o.regressions != "" {
 		return usageErr("--max-regression needs --baseline (or use redisload compare)")
 	}
+	// The password comes from the environment, never a flag, so that it is
+	// not in the process list; apply says where it was taken from.
 	if err := o.security.apply(&o.cfg.Redis, o.redisURL, stderr); err != nil {
 		return usageErr("%v", err)
 	}
+	// Two sockets an instance: a file limit too low would fail dial by
+	// dial, halfway through connecting; say so at once instead.
 	if err := checkFileLimit(o.cfg.Instances); err != nil {
 		return usageErr("%v", err)
 	}
@@ -132,6 +141,8 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if inst.Mode == provision.Server {
 		o.cfg.Server = inst // faults may stop and restart it
 	}
+	// Said before the run, on stderr: which server, why that one, and what
+	// the run will do to it, so that a wrong target is caught in time.
 	announce(stderr, inst, o.cfg)
 
 	// Profiling covers the run only: provisioning and reporting are not
@@ -166,6 +177,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUnavailable
 	}
 
+	// Where the server came from is the provisioner's knowledge, not the
+	// harness's; the report names it so that numbers from the embedded
+	// stand-in can never pass for Redis's.
 	res.Server.Mode = string(inst.Mode)
 	res.Server.Reason = inst.Reason
 	res.Server.Embedded = inst.Mode == provision.Embedded
@@ -188,10 +202,14 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "redisload: %v\n", err)
 		return exitOutput
 	}
+	// Only now do the files replace what was there: every report is
+	// complete, so a reader never finds half of one.
 	if err := files.commit(); err != nil {
 		fmt.Fprintf(stderr, "redisload: writing the report: %v\n", err)
 		return exitOutput
 	}
+	// An interrupted run reports, and says so in its exit code even when
+	// its partial numbers pass: a CI job must not take it for a result.
 	switch {
 	case res.Interrupted:
 		return exitInterrupted
