@@ -6,7 +6,6 @@ package capacity
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -119,31 +118,43 @@ const noCheck = -1
 
 // Validate checks a defaulted Config; errors name the flag.
 func (c Config) Validate() error {
+	bad := func(field, format string, a ...any) error {
+		return &ConfigError{Field: field, Reason: fmt.Sprintf(format, a...)}
+	}
 	switch {
 	case c.Vary != VaryRate && c.Vary != VaryInstances:
-		return fmt.Errorf("--vary must be rate or instances, got %q", c.Vary)
+		return bad("Vary", "must be rate or instances, got %q", c.Vary)
 	case !(c.Start > 0) || math.IsInf(c.Start, 0):
-		return fmt.Errorf("--start must be positive, got %v", c.Start)
+		return bad("Start", "must be positive, got %v", c.Start)
 	case c.Step < 0 || (c.Step == 0 && !(c.Factor > 1)) || math.IsInf(c.Factor, 0):
-		return errors.New("--factor must be above 1 (or give a positive --step)")
+		return bad("Factor", "must be above 1 (or give a positive Step)")
 	case c.Max < c.Start:
-		return fmt.Errorf("--max (%v) must be at least --start (%v)", c.Max, c.Start)
+		return bad("Max", "(%v) must be at least Start (%v)", c.Max, c.Start)
 	case c.Vary == VaryInstances && c.Max > harness.MaxInstances:
-		return fmt.Errorf("--max must be at most %d instances, got %v", harness.MaxInstances, c.Max)
+		return bad("Max", "must be at most %d instances, got %v", harness.MaxInstances, c.Max)
 	case c.MinDelivery != noCheck && !(c.MinDelivery >= 0 && c.MinDelivery <= 100): // NaN fails too
-		return fmt.Errorf("--min-delivery must be a percentage from 0 to 100, or -1 for no check, got %v", c.MinDelivery)
+		return bad("MinDelivery", "must be a percentage from 0 to 100, or -1 for no check, got %v", c.MinDelivery)
 	case c.MaxP99 < 0 && c.MaxP99 != noCheck:
-		return fmt.Errorf("--max-p99-latency must be positive, or -1 for no check, got %v", c.MaxP99)
+		return bad("MaxP99", "must be positive, or -1 for no check, got %v", c.MaxP99)
 	case c.MinAchievedPct != noCheck && !(c.MinAchievedPct >= 0 && c.MinAchievedPct <= 100):
-		return fmt.Errorf("--min-achieved must be a percentage from 0 to 100, or -1 for no check, got %v", c.MinAchievedPct)
+		return bad("MinAchievedPct", "must be a percentage from 0 to 100, or -1 for no check, got %v", c.MinAchievedPct)
 	}
 	if len(c.steps()) > maxSteps {
-		return fmt.Errorf("--start %v to --max %v makes more than %d steps: raise --factor or --step", c.Start, c.Max, maxSteps)
+		return bad("Max", "%v from Start %v makes more than %d steps: raise Factor or Step", c.Max, c.Start, maxSteps)
 	}
 	first := c.Run
 	c.apply(&first, c.Start)
 	return first.WithDefaults().Validate()
 }
+
+// ConfigError is a Config field Validate refused, by the field's name: the
+// command line maps it to its flag.
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string { return "capacity: " + e.Field + " " + e.Reason }
 
 // maxSteps bounds a search: each step is a run of its own.
 const maxSteps = 50

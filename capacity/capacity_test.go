@@ -32,16 +32,16 @@ func TestValidate(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{Config{Vary: "memory"}, "--vary must be rate or instances"},
-		{Config{Start: -1}, "--start must be positive"},
-		{Config{Factor: 1}, "--factor must be above 1"},
-		{Config{Start: 100, Max: 10}, "--max (10) must be at least --start (100)"},
+		{Config{Vary: "memory"}, "Vary must be rate or instances"},
+		{Config{Start: -1}, "Start must be positive"},
+		{Config{Factor: 1}, "Factor must be above 1"},
+		{Config{Start: 100, Max: 10}, "Max (10) must be at least Start (100)"},
 		{Config{Start: 1, Factor: 1.01, Max: 1e6}, "more than 50 steps"},
-		{Config{MinDelivery: 101}, "--min-delivery must be a percentage"},
-		{Config{MinAchievedPct: 101}, "--min-achieved must be a percentage from 0 to 100"},
-		{Config{MinAchievedPct: math.NaN()}, "--min-achieved must be a percentage"},
-		{Config{MinDelivery: math.NaN()}, "--min-delivery must be a percentage"},
-		{Config{Vary: VaryInstances, Max: 20000}, "--max must be at most 10000 instances"},
+		{Config{MinDelivery: 101}, "MinDelivery must be a percentage"},
+		{Config{MinAchievedPct: 101}, "MinAchievedPct must be a percentage from 0 to 100"},
+		{Config{MinAchievedPct: math.NaN()}, "MinAchievedPct must be a percentage"},
+		{Config{MinDelivery: math.NaN()}, "MinDelivery must be a percentage"},
+		{Config{Vary: VaryInstances, Max: 20000}, "Max must be at most 10000 instances"},
 		{Config{Run: harness.Config{EventTypes: []string{"weather"}}}, `EventTypes has an unknown event type "weather"`},
 	} {
 		if err := tc.cfg.WithDefaults().Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -153,15 +153,15 @@ func (c Config) validateFaults() error {
 		case !slices.Contains(FaultActions, f.Action):
 			return fmt.Errorf("fault %d: unknown action %q (known: %s)", i+1, f.Action, faultActionList())
 		case f.At < 0 || f.At >= c.Duration:
-			return fmt.Errorf("%s: at %v is outside the run's --duration %v", name, f.At, c.Duration)
+			return fmt.Errorf("%s: at %v is outside the run's duration %v", name, f.At, c.Duration)
 		case f.For < 0 || f.Delay < 0 || f.Latency < 0 || f.Jitter < 0 || f.ReadBuffer < 0:
 			return fmt.Errorf("%s: durations must not be negative", name)
 		case f.Instance == AllInstances && f.Action != FaultClientKill && f.Action != FaultLatency:
 			return fmt.Errorf("%s: applies to one instance, not all", name)
 		case f.Instance != AllInstances && (f.Instance < 0 || f.Instance >= c.Instances):
-			return fmt.Errorf("%s: instance %d does not exist (--instances %d)", name, f.Instance, c.Instances)
+			return fmt.Errorf("%s: instance %d does not exist (%d instances)", name, f.Instance, c.Instances)
 		case f.Action.NeedsServer() && c.Server == nil:
-			return fmt.Errorf("%s: needs a redis-server that redisload started and may stop (--redis=server)", name)
+			return fmt.Errorf("%s: needs a redis-server that redisload started and may stop (Config.Server)", name)
 		case f.Action.needsProxy() && strings.HasPrefix(c.Redis.URL, "unix:"):
 			return fmt.Errorf("%s: works through a TCP proxy, and the server is a unix socket", name)
 		case f.Action == FaultSlowConsumer && len(strings.Fields(f.OutputBufferLimit)) != 3 && f.OutputBufferLimit != "":

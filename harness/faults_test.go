@@ -203,8 +203,8 @@ func TestFaultValidation(t *testing.T) {
 		{harness.Fault{Action: "flood"}, `fault 1: unknown action "flood"`},
 		{harness.Fault{Action: harness.FaultRestart}, "fault 1 (restart): needs a redis-server that redisload started"},
 		{harness.Fault{Action: harness.FaultHang}, "fault 1 (hang): needs a redis-server"},
-		{harness.Fault{Action: harness.FaultClientKill, At: time.Minute}, "fault 1 (client-kill): at 1m0s is outside the run's --duration 20s"},
-		{harness.Fault{Action: harness.FaultPartition, Instance: 3}, "fault 1 (partition): instance 3 does not exist (--instances 3)"},
+		{harness.Fault{Action: harness.FaultClientKill, At: time.Minute}, "fault 1 (client-kill): at 1m0s is outside the run's duration 20s"},
+		{harness.Fault{Action: harness.FaultPartition, Instance: 3}, "fault 1 (partition): instance 3 does not exist (3 instances)"},
 		{harness.Fault{Action: harness.FaultPartition, Instance: harness.AllInstances}, "fault 1 (partition): applies to one instance, not all"},
 		{harness.Fault{Action: harness.FaultLatency, Jitter: -time.Second}, "fault 1 (latency): durations must not be negative"},
 	} {

@@ -63,12 +63,14 @@ func TestCapacityUsageErrors(t *testing.T) {
 	}
 	for _, tc := range []struct{ args, want string }{
 		{"--vary=memory", "--vary must be rate or instances"},
-		{"--factor=1", "--factor must be above 1"},
+		{"--factor=1", "--factor must be above 1 (or give a positive --step)"},
+		{"--start=100 --max=10", "--max (10) must be at least --start (100)"},
+		{"--min-achieved=NaN", "--min-achieved must be a percentage from 0 to 100, or -1 for no check, got NaN"},
 		{"--format=xml", "--format must be one of table, html, json, junit, markdown"},
 		{"--event-types=weather", "--event-types:"},
 		{"extra", "unexpected argument"},
 	} {
-		code, _, errs := invoke(t, context.Background(), "capacity", tc.args)
+		code, _, errs := invoke(t, context.Background(), append([]string{"capacity"}, strings.Fields(tc.args)...)...)
 		if code != exitUsage || !strings.Contains(errs, tc.want) || strings.Count(errs, "\n") != 2 {
 			t.Errorf("%s: exit %d\n%s", tc.args, code, errs)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/redisload/redisload/bridge"
+	"github.com/redisload/redisload/capacity"
 	"github.com/redisload/redisload/harness"
 	"github.com/redisload/redisload/provision"
 	"github.com/redisload/redisload/report"
@@ -251,13 +253,28 @@ func (o *options) complete() error {
 func flagError(err error) error {
 	var ce *harness.ConfigError
 	var te *verdict.ThresholdError
+	var cpe *capacity.ConfigError
 	switch {
 	case errors.As(err, &ce):
 		return fmt.Errorf("--%s %s", configFlags[ce.Field], ce.Reason)
 	case errors.As(err, &te):
 		return fmt.Errorf("--%s %s, got %s", thresholdFlags[te.Field], te.Reason, te.Value)
+	case errors.As(err, &cpe):
+		// A reason may name another field ("must be at least Start"):
+		// those become flags too.
+		reason := capacityField.ReplaceAllStringFunc(cpe.Reason, func(f string) string { return "--" + capacityFlags[f] })
+		return fmt.Errorf("--%s %s", capacityFlags[cpe.Field], reason)
 	}
 	return err
+}
+
+// capacityField matches a capacity.Config field's name in a reason.
+var capacityField = regexp.MustCompile(`\b(Vary|Start|Factor|Step|Max|MinDelivery|MaxP99|MinAchievedPct)\b`)
+
+// capacityFlags names each capacity.Config field's flag.
+var capacityFlags = map[string]string{
+	"Vary": "vary", "Start": "start", "Factor": "factor", "Step": "step", "Max": "max",
+	"MinDelivery": "min-delivery", "MaxP99": "max-p99-latency", "MinAchievedPct": "min-achieved",
 }
 
 // configFlags names each harness.Config field's flag, for the library's
