@@ -52,7 +52,7 @@ func (bt *Batch) AddAt(eventType string, data []byte, sentNs int64) uint64 {
 		return 0
 	}
 	seq := bt.b.seq.Add(1)
-	bt.buf = AppendEnvelope(bt.buf, bt.b.opts.InstanceID, seq, sentNs, bt.b.tag(seq, sentNs), eventType, data)
+	bt.buf = appendEnvelope(bt.buf, bt.b.opts.InstanceID, seq, sentNs, bt.b.tag(seq, sentNs), eventType, data)
 	bt.ends = append(bt.ends, len(bt.buf))
 	bt.chans = append(bt.chans, bt.b.Channel(eventType))
 	bt.seqs = append(bt.seqs, seq)

@@ -16,17 +16,17 @@ import (
 // errors wrap one of them where it applies (test with errors.Is).
 var (
 	// ErrAuthFailed: the server refused the credentials.
-	ErrAuthFailed = errors.New("authentication failed")
+	ErrAuthFailed = errors.New("bridge: authentication failed")
 	// ErrPasswordRequired: the server wants a password and none was given.
 	// It wraps ErrAuthFailed.
 	ErrPasswordRequired = fmt.Errorf("%w: the server requires a password and none was given (NOAUTH)", ErrAuthFailed)
 	// ErrTLSUntrusted: the server's certificate does not verify.
-	ErrTLSUntrusted = errors.New("TLS: the server's certificate is not trusted")
+	ErrTLSUntrusted = errors.New("bridge: TLS: the server's certificate is not trusted")
 	// ErrTLSMismatch: one side speaks TLS and the other does not.
-	ErrTLSMismatch = errors.New("TLS mismatch")
+	ErrTLSMismatch = errors.New("bridge: TLS mismatch")
 	// ErrMaxClients: the server has as many clients as its maxclients
 	// setting allows and refused this connection.
-	ErrMaxClients = errors.New("the server refused the connection: max number of clients reached (raise its maxclients, or run fewer instances)")
+	ErrMaxClients = errors.New("bridge: the server refused the connection: max number of clients reached (raise its maxclients, or run fewer instances)")
 )
 
 // tlsHandshakeTimeout bounds a TLS handshake. A plain-TCP Redis answers a

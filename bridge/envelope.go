@@ -43,7 +43,7 @@ func (e *Event) Decode(v any) error {
 	return json.Unmarshal([]byte(e.Data), v)
 }
 
-// AppendEnvelope appends the wire form of one event to dst and returns it.
+// appendEnvelope appends the wire form of one event to dst and returns it.
 //
 // The envelope is the TypeScript bridge's {type, data, timestamp, source}
 // plus seq, sent_ns and, when tag is not 0, an authentication tag: its 8
@@ -55,7 +55,7 @@ func (e *Event) Decode(v any) error {
 // source and eventType must already be valid JSON string contents (see
 // validName); data must be one valid JSON value. Peers that do not know a
 // field (the TypeScript bridge) ignore it.
-func AppendEnvelope(dst []byte, source string, seq uint64, sentNs int64, tag uint64, eventType string, data []byte) []byte {
+func appendEnvelope(dst []byte, source string, seq uint64, sentNs int64, tag uint64, eventType string, data []byte) []byte {
 	dst = append(dst, `{"source":"`...)
 	dst = append(dst, source...)
 	dst = append(dst, `","seq":`...)
@@ -75,6 +75,14 @@ func AppendEnvelope(dst []byte, source string, seq uint64, sentNs int64, tag uin
 	dst = append(dst, data...)
 	dst = append(dst, '}')
 	return dst
+}
+
+// AppendEnvelope is the wire format for a load test's own publisher (the
+// benchmark's reference client builds the same bytes with it): see the
+// envelope's layout at appendEnvelope. An application publishes through a
+// Bridge instead.
+func (LoadTestOptions) AppendEnvelope(dst []byte, source string, seq uint64, sentNs int64, tag uint64, eventType string, data []byte) []byte {
+	return appendEnvelope(dst, source, seq, sentNs, tag, eventType, data)
 }
 
 // errMalformed reports a payload that is not an event envelope at all.

@@ -9,7 +9,7 @@ import (
 
 func TestEnvelopeRoundTripScans(t *testing.T) {
 	data := `{"symbol":"BTC/USDT","price":65000.5}`
-	p := string(AppendEnvelope(nil, "run-1", 42, 1700000000123456789, 0, "exchange:error", []byte(data)))
+	p := string(appendEnvelope(nil, "run-1", 42, 1700000000123456789, 0, "exchange:error", []byte(data)))
 	want := `{"source":"run-1","seq":42,"sent_ns":1700000000123456789,"type":"exchange:error","timestamp":1700000000123,"data":{"symbol":"BTC/USDT","price":65000.5}}`
 	if p != want {
 		t.Fatalf("envelope:\n got %s\nwant %s", p, want)
@@ -37,7 +37,7 @@ func TestEnvelopeTag(t *testing.T) {
 	var be [8]byte
 	binary.BigEndian.PutUint64(be[:], tag)
 	text := base64.RawURLEncoding.EncodeToString(be[:])
-	p := string(AppendEnvelope(nil, "run-1", 42, 7, tag, "ticker", []byte("1")))
+	p := string(appendEnvelope(nil, "run-1", 42, 7, tag, "ticker", []byte("1")))
 	want := `{"source":"run-1","seq":42,"sent_ns":7,"tag":"` + text + `","type":"ticker","timestamp":0,"data":1}`
 	if p != want || text != "ASNFZ4mrze8" {
 		t.Fatalf("envelope:\n got %s\nwant %s", p, want)
@@ -72,7 +72,7 @@ func TestEnvelopeTag(t *testing.T) {
 	}
 	// An untagged message after a tagged one carries no stale tag.
 	ev = Event{Tag: 99}
-	if !scanEnvelope(string(AppendEnvelope(nil, "a", 1, 1, 0, "ticker", []byte("1"))), &ev) || ev.Tag != 0 {
+	if !scanEnvelope(string(appendEnvelope(nil, "a", 1, 1, 0, "ticker", []byte("1"))), &ev) || ev.Tag != 0 {
 		t.Fatalf("untagged scan left tag %x", ev.Tag)
 	}
 }
@@ -138,10 +138,10 @@ func TestValidName(t *testing.T) {
 // FuzzScanAgreesWithJSON: whatever the scanner accepts, a full JSON decoder
 // reads the same way. The scanner is a shortcut, never a second opinion.
 func FuzzScanAgreesWithJSON(f *testing.F) {
-	f.Add(string(AppendEnvelope(nil, "i-1", 1, 2, 0, "ticker", []byte(`{"a":1}`))))
+	f.Add(string(appendEnvelope(nil, "i-1", 1, 2, 0, "ticker", []byte(`{"a":1}`))))
 	f.Add(`{"source":"x","seq":0,"sent_ns":0,"type":"t","timestamp":0,"data":"s"}`)
 	f.Add(`{"type":"ticker","data":{},"timestamp":1,"source":1}`)
-	f.Add(string(AppendEnvelope(nil, "redisload-ab12cd34-7", 3, 1700000000123456789, 0xdeadbeef00c0ffee, "ticker", []byte(`{"p":[1,"x"]}`))))
+	f.Add(string(appendEnvelope(nil, "redisload-ab12cd34-7", 3, 1700000000123456789, 0xdeadbeef00c0ffee, "ticker", []byte(`{"p":[1,"x"]}`))))
 	f.Add(`{"source":"x","seq":1,"sent_ns":1,"tag":"ASNFZ4mrze8","type":"t","timestamp":0,"data":null}`)
 	f.Fuzz(func(t *testing.T, p string) {
 		var scanned, decoded Event
@@ -173,12 +173,12 @@ func BenchmarkAppendEnvelope(b *testing.B) {
 	buf := make([]byte, 0, 512)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		buf = AppendEnvelope(buf[:0], "redisload-ab12cd34-7", uint64(i), 1700000000123456789, 0, "ticker", data)
+		buf = appendEnvelope(buf[:0], "redisload-ab12cd34-7", uint64(i), 1700000000123456789, 0, "ticker", data)
 	}
 }
 
 func BenchmarkDecodeEnvelopeScan(b *testing.B) {
-	p := string(AppendEnvelope(nil, "redisload-ab12cd34-7", 123456, 1700000000123456789, 0, "ticker",
+	p := string(appendEnvelope(nil, "redisload-ab12cd34-7", 123456, 1700000000123456789, 0, "ticker",
 		[]byte(`{"symbol":"BTC/USDT","price":65000.12,"bid":64999.9,"ask":65000.3,"volume":1234.5}`)))
 	var ev Event
 	b.ReportAllocs()
@@ -190,7 +190,7 @@ func BenchmarkDecodeEnvelopeScan(b *testing.B) {
 }
 
 func BenchmarkDecodeEnvelopeJSON(b *testing.B) {
-	p := string(AppendEnvelope(nil, "redisload-ab12cd34-7", 123456, 1700000000123456789, 0, "ticker",
+	p := string(appendEnvelope(nil, "redisload-ab12cd34-7", 123456, 1700000000123456789, 0, "ticker",
 		[]byte(`{"symbol":"BTC/USDT","price":65000.12,"bid":64999.9,"ask":65000.3,"volume":1234.5}`)))
 	var ev Event
 	b.ReportAllocs()
@@ -202,7 +202,7 @@ func BenchmarkDecodeEnvelopeJSON(b *testing.B) {
 }
 
 func BenchmarkDecodeEnvelopeScanTagged(b *testing.B) {
-	p := string(AppendEnvelope(nil, "redisload-ab12cd34-7", 123456, 1700000000123456789, 0x0123456789abcdef, "ticker",
+	p := string(appendEnvelope(nil, "redisload-ab12cd34-7", 123456, 1700000000123456789, 0x0123456789abcdef, "ticker",
 		[]byte(`{"symbol":"BTC/USDT","price":65000.12,"bid":64999.9,"ask":65000.3,"volume":1234.5}`)))
 	var ev Event
 	b.ReportAllocs()

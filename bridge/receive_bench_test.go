@@ -52,7 +52,7 @@ func BenchmarkReceivePath(b *testing.B) {
 			}
 		}
 	}()
-	msg := string(bridge.AppendEnvelope(nil, "pub", 1, time.Now().UnixNano(), 0, "ticker",
+	msg := string(bridge.LoadTestOptions{}.AppendEnvelope(nil, "pub", 1, time.Now().UnixNano(), 0, "ticker",
 		[]byte(`{"exchange":"binance","symbol":"BTC/USDT","price":65000.12,"bid":64999.9,"ask":65000.3,"volume":1234.5}`)))
 	cmd := []byte("*3\r\n$7\r\nPUBLISH\r\n$9\r\nrb:ticker\r\n$" + strconv.Itoa(len(msg)) + "\r\n" + msg + "\r\n")
 	batch := make([]byte, 0, len(cmd)*100)

@@ -14,8 +14,10 @@ import (
 )
 
 // Thresholds are the limits the verdict checks. Use DefaultThresholds: its
-// values are the seed tool's checks, and a zero field here means a limit of
-// zero, not "the default".
+// values are the seed tool's checks (the default: lines below). Unlike
+// harness.Config, a zero field here means a limit of zero, not "the
+// default": "no error allowed" and "no duplicate allowed" are limits a CI
+// gate needs, and a zero that meant "default" could not say them.
 //
 // One rule says "no check" for every limit: NoCheck (-1; for a duration,
 // -1 ns). Validate refuses any other negative value, NaN and infinities,
@@ -25,25 +27,32 @@ import (
 type Thresholds struct {
 	// MinDeliveryRate is the lowest passing delivery rate, a percentage
 	// from 0 to 100, or NoCheck.
+	// default: 95
 	MinDeliveryRate float64
 	// MaxErrors is the most errors (publish and connection) that pass, or
 	// NoCheck.
+	// default: 0
 	MaxErrors int64
 	// MaxAvgLatency is the average latency the run must stay below
 	// (positive), or NoCheck.
+	// default: 100ms
 	MaxAvgLatency time.Duration
 	// MaxP99Latency is the p99 latency the run must stay below
 	// (positive), or NoCheck.
+	// default: NoCheck
 	MaxP99Latency time.Duration
 	// MaxDuplicates is the most duplicated deliveries that pass, or
 	// NoCheck.
+	// default: NoCheck
 	MaxDuplicates int64
 	// MaxRecovery is the longest a subscriber may take from losing its
 	// connection to being subscribed again, for every outage (positive;
 	// an outage that never recovers fails it), or NoCheck.
+	// default: NoCheck
 	MaxRecovery time.Duration
 	// LossOnlyInOutages fails the run when messages are missing that no
 	// subscriber outage explains (Timeline.LossOutsideOutages).
+	// default: false
 	LossOnlyInOutages bool
 }
 

@@ -147,7 +147,7 @@ func reference(ctx context.Context, url string, n int, rate float64, d time.Dura
 					// measures it, so that both count their own lag.
 					global := k*uint64(n) + uint64(i)
 					intended := start.UnixNano() + int64(float64(global)/rate*1e9)
-					buf = bridge.AppendEnvelope(buf, id, seq, intended, 0, "ticker", data)
+					buf = bridge.LoadTestOptions{}.AppendEnvelope(buf, id, seq, intended, 0, "ticker", data)
 					ends = append(ends, len(buf))
 				}
 				s := 0

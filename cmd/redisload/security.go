@@ -114,7 +114,7 @@ var connectPrefix = regexp.MustCompile(`^(` + regexp.QuoteMeta(harness.ErrUnavai
 func explainConnectError(where string, err error) string {
 	// The address is already in the line; the harness's and bridge's
 	// prefixes would say it twice.
-	cause := connectPrefix.ReplaceAllString(err.Error(), "")
+	cause := strings.TrimPrefix(connectPrefix.ReplaceAllString(err.Error(), ""), "bridge: ")
 	switch {
 	case errors.Is(err, bridge.ErrPasswordRequired):
 		return fmt.Sprintf("Redis at %s: %s; give it in the URL, with --redis-password-env NAME or in $REDIS_PASSWORD", where, cause)
