@@ -14,6 +14,8 @@ import (
 // the sustainable capacity and the knee.
 func NewCapacityReporter(res *capacity.Result, format string) Reporter {
 	return func(w io.Writer) error {
+		// JSON is the search as the library returned it, for a pipeline
+		// to read; the tables are for people.
 		if format == "json" {
 			enc := json.NewEncoder(w)
 			enc.SetIndent("", "  ")
@@ -21,6 +23,8 @@ func NewCapacityReporter(res *capacity.Result, format string) Reporter {
 		}
 		ew := &errWriter{w: w}
 		header, rows := capacityRows(res)
+		// The limits are printed above the table: a knee means nothing
+		// without the limits that defined it.
 		limits := fmt.Sprintf("a step passes with delivery >= %.2f%%, p99 < %s, and at least %.0f%% of its target rate published",
 			res.MinDelivery, ms(float64(res.MaxP99us)), res.MinAchievedPct)
 		if format == "markdown" {
@@ -60,8 +64,12 @@ func capacityVerdict(res *capacity.Result) string {
 		if len(res.Steps) == 0 {
 			return "No step ran."
 		}
+		// Even the first step failed: say why, since the start was too high
+		// or the setup broken, and the table alone does not say which.
 		return "No sustainable capacity: the first step already failed (" + res.Steps[0].Failed + ")."
 	}
+	// The sustainable step is the last that passed, and the knee the one
+	// after it: the true limit lies between the two.
 	s := res.Steps[res.Sustainable]
 	out := fmt.Sprintf("Sustainable capacity: %d instances at %.0f events/s (%.0f deliveries/s, p99 %s).",
 		s.Instances, s.TargetRate, s.DeliveriesPerS, ms(float64(s.P99us)))

@@ -10,6 +10,8 @@ import (
 func NewCompareReporter(c verdict.Comparison, oldName, newName string, markdown bool) Reporter {
 	return func(w io.Writer) error {
 		ew := &errWriter{w: w}
+		// The rows and checks are the verdict package's, already worded;
+		// this only lays them out, so the table and the Markdown agree.
 		rows := make([][]string, 0, len(c.Rows))
 		for _, r := range c.Rows {
 			rows = append(rows, []string{r.Metric, r.Old, r.New, r.Change})
@@ -19,10 +21,14 @@ func NewCompareReporter(c verdict.Comparison, oldName, newName string, markdown 
 		for _, ch := range c.Checks {
 			checks = append(checks, []string{ch.Name, ch.Threshold, ch.Measured, string(ch.Status)})
 		}
+		// A comparison without limits has no status to give: it shows the
+		// numbers only, and the status line appears with the checks.
 		status := string(verdict.Pass)
 		if c.Failed() {
 			status = string(verdict.Fail)
 		}
+		// Markdown leads with the status: it is a pull-request comment,
+		// read from the top.
 		if markdown {
 			ew.printf("## redisload compare: %s\n\n", status)
 			mdTable(ew, header, rows, 1)
@@ -32,6 +38,7 @@ func NewCompareReporter(c verdict.Comparison, oldName, newName string, markdown 
 			}
 			return ew.err
 		}
+		// The arrow names the direction every change is measured in.
 		ew.printf("Comparison (%s → %s):\n", oldName, newName)
 		ew.table(header, rows, 1)
 		if len(checks) > 0 {

@@ -46,21 +46,26 @@ type Input struct {
 
 // formats maps a format's name to its renderer for each kind it has.
 var formats = map[string]map[Kind]func(Input) Reporter{
+	// The default: what a person reads in a terminal or a CI log.
 	"table": {
 		Run:      func(in Input) Reporter { return NewTableReporter(in.Result, in.Verdict, in.Options) },
 		Compare:  func(in Input) Reporter { return NewCompareReporter(in.Comparison, in.OldName, in.NewName, false) },
 		Capacity: func(in Input) Reporter { return NewCapacityReporter(in.Capacity, "table") },
 	},
+	// For machines: a run's document is the schema the README tabulates;
+	// a comparison's and a search's are their types as JSON.
 	"json": {
 		Run:      func(in Input) Reporter { return NewJSONReporter(in.Result, in.Verdict, in.Version) },
 		Compare:  func(in Input) Reporter { return compareJSON(in) },
 		Capacity: func(in Input) Reporter { return NewCapacityReporter(in.Capacity, "json") },
 	},
+	// For a pull-request comment or a CI job summary.
 	"markdown": {
 		Run:      func(in Input) Reporter { return NewMarkdownReporter(in.Result, in.Verdict) },
 		Compare:  func(in Input) Reporter { return NewCompareReporter(in.Comparison, in.OldName, in.NewName, true) },
 		Capacity: func(in Input) Reporter { return NewCapacityReporter(in.Capacity, "markdown") },
 	},
+	// For CI test views: each check (or step) a test case.
 	"junit": {
 		Run: func(in Input) Reporter { return NewJUnitReporter(in.Result, in.Verdict) },
 		Compare: func(in Input) Reporter {
@@ -68,6 +73,7 @@ var formats = map[string]map[Kind]func(Input) Reporter{
 		},
 		Capacity: capacityJUnit,
 	},
+	// A page to open from a CI artifact, offline.
 	"html": {
 		Run:      func(in Input) Reporter { return NewHTMLReporter(in.Result, in.Verdict) },
 		Compare:  compareHTML,
@@ -92,6 +98,8 @@ func Formats(kind Kind) []string {
 // New returns the renderer of format for in; an error names the formats
 // there are.
 func New(format string, kind Kind, in Input) (Reporter, error) {
+	// A format that exists but not for this kind is refused like an
+	// unknown one: the error lists what this command offers.
 	f, ok := formats[format][kind]
 	if !ok {
 		return nil, fmt.Errorf("report: no format %q (want one of %s)", format, strings.Join(Formats(kind), ", "))

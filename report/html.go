@@ -52,6 +52,9 @@ func NewHTMLReporter(res *harness.Result, v verdict.Verdict) Reporter {
 		// opens offline from a CI artifact, and a test renders it headless.
 		ew.printf("<h2>Latency</h2>\n")
 		ew.printf("%s\n", percentilePlot(res))
+		// Plots over time need the per-second series, which a run collects
+		// for --html; a result without it says so rather than drawing
+		// nothing.
 		if len(res.Series) > 0 {
 			ew.printf("%s\n", latencyOverTime(res.Series))
 			ew.printf("%s\n", throughputOverTime(res.Series))
@@ -60,6 +63,8 @@ func NewHTMLReporter(res *harness.Result, v verdict.Verdict) Reporter {
 		}
 		ew.printf("%s\n", deliveryBars(res))
 
+		// The same rows as the table and the Markdown: one source, so the
+		// formats cannot disagree on a number.
 		htmlTable(ew, "Overall Statistics", nil, overallRows(res))
 		htmlTable(ew, "Latency Statistics", latencyHeader,
 			[][]string{latencyRow("latency", res.Latency), latencyRow("send delay", res.SendDelay)})
@@ -161,6 +166,8 @@ func (p plot) svg() string {
 	if ymax <= 0 {
 		ymax = 1
 	}
+	// Round axis ends, so that the gridlines fall on numbers a reader
+	// can compare across plots.
 	ymax = niceCeil(ymax)
 	sx := func(x float64) float64 { return padL + (x-xmin)/(xmax-xmin)*(plotW-padL-padR) }
 	sy := func(y float64) float64 { return plotH - padB - y/ymax*(plotH-padT-padB) }
@@ -189,6 +196,8 @@ func (p plot) svg() string {
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">%s</text>`, (plotW-padR+padL)/2, plotH-8, esc(p.xLabel))
 	fmt.Fprintf(&b, `<text transform="translate(14 %d) rotate(-90)" text-anchor="middle">%s</text>`, (plotH-padB+padT)/2, esc(p.yLabel))
+	// One polyline per series, and a legend beside the plot rather than
+	// over it: the tail of a latency plot is where the data is.
 	for i, l := range p.lines {
 		color := plotColors[i%len(plotColors)]
 		var pts []string
@@ -301,10 +310,14 @@ func deliveryBars(res *harness.Result) string {
 	for i, ir := range res.Instances {
 		y := 30 + i*18
 		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%d</text>`, padL-5, y+12, ir.Index)
+		// A publish-only instance expects nothing: an empty bar would
+		// read as 0 % delivered.
 		if ir.DeliveryRate == nil {
 			fmt.Fprintf(&b, `<text x="%d" y="%d">n/a (expects nothing)</text>`, padL+5, y+12)
 			continue
 		}
+		// Any loss turns a bar red: at 97 % and 100 % the bars look alike,
+		// and the colour is what a reader sees first.
 		color := plotColors[2]
 		if *ir.DeliveryRate < 100 {
 			color = plotColors[1]

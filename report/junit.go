@@ -12,6 +12,9 @@ import (
 // JUnit XML, the format every CI system reads: one test case per verdict
 // check, so that a failing check shows up by name in the CI's test view,
 // with its threshold and measurement as the failure message.
+// The XML types below follow the JUnit schema the CI systems read (the
+// Jenkins/Ant dialect that GitHub, GitLab and others accept): one
+// <testsuites> around one <testsuite>, attributes for the counts.
 type junitSuites struct {
 	XMLName  xml.Name     `xml:"testsuites"`
 	Name     string       `xml:"name,attr"`
@@ -34,11 +37,15 @@ type junitSuite struct {
 	SystemOut  string          `xml:"system-out,omitempty"`
 }
 
+// junitProperty is one <property>: the run's identity (run ID, server,
+// seed), so a CI system can show what a failing suite measured.
 type junitProperty struct {
 	Name  string `xml:"name,attr"`
 	Value string `xml:"value,attr"`
 }
 
+// junitCase is one check: a failure or a skip carries the message CI
+// shows; a passing case carries nothing.
 type junitCase struct {
 	ClassName string        `xml:"classname,attr"`
 	Name      string        `xml:"name,attr"`
@@ -47,6 +54,7 @@ type junitCase struct {
 	Skipped   *junitMessage `xml:"skipped"`
 }
 
+// junitMessage is the text of a failure or a skip.
 type junitMessage struct {
 	Message string `xml:"message,attr"`
 	Type    string `xml:"type,attr,omitempty"`

@@ -20,6 +20,8 @@ func NewMarkdownReporter(res *harness.Result, v verdict.Verdict) Reporter {
 		if res.Interrupted {
 			status += " (interrupted: partial run)"
 		}
+		// One heading with the status: the line a CI summary shows when
+		// the rest is collapsed.
 		ew.printf("## redisload: %s\n\n", status)
 		rate := fmt.Sprintf("%g events/s", c.Rate)
 		if c.MaxRate {
@@ -28,6 +30,8 @@ func NewMarkdownReporter(res *harness.Result, v verdict.Verdict) Reporter {
 		ew.printf("%d instances, %s at %s (%s) against `%s`: %s. Run `%s`, seed %d.\n\n",
 			c.Instances, seconds(c.DurationSeconds), rate, strings.Join(c.EventTypes, ", "), res.Redis,
 			serverLine(res.Server), res.RunID, res.Seed)
+		// Loud, as in every format: numbers from the stand-in must never
+		// pass for Redis's in a review.
 		if res.Server.Embedded {
 			ew.printf("> **Embedded server:** these numbers describe miniredis, an in-process Go stand-in, not Redis.\n\n")
 		}

@@ -237,6 +237,7 @@ func statsRows(s harness.ServerInfo) [][]string {
 // latencyRow prints dashes rather than zeros when nothing was delivered:
 // a 0 ms latency would read as a measurement.
 func latencyRow(name string, l harness.LatencyStats) []string {
+	// Dashes, not zeros: nothing was measured.
 	if l.Count == 0 {
 		return []string{name, "-", "-", "-", "-", "-", "-", "-", "-", "-", "0"}
 	}
@@ -276,6 +277,8 @@ func timelineTables(tl harness.Timeline) []tableData {
 		td := tableData{title: "Faults (seconds from the start of publishing)",
 			header: []string{"At", "Until", "Fault", "Target", "Detail"}}
 		for _, f := range tl.Faults {
+			// A fault that failed to apply is said first in its row: a run
+			// whose fault never happened proves nothing about recovery.
 			detail := f.Detail
 			if f.Error != "" {
 				detail = "FAILED: " + f.Error + "; " + detail
@@ -286,6 +289,8 @@ func timelineTables(tl harness.Timeline) []tableData {
 		out = append(out, td)
 	}
 	if len(tl.Outages) > 0 {
+		// One row per outage, with what it skipped; the footer is the loss
+		// no outage explains, the number --loss-only-in-outages checks.
 		td := tableData{title: "Subscriber Outages (lost, connected again, subscribed again; missed: sequence numbers skipped, of which failed publishes)",
 			header: []string{"#", "Lost", "Reconnected", "Resubscribed", "Recovery", "Missed", "Failed pub", "Dup", "Cause"},
 			footer: fmt.Sprintf("Missing messages no outage explains: %d", tl.LossOutsideOutages)}
@@ -297,6 +302,8 @@ func timelineTables(tl harness.Timeline) []tableData {
 		out = append(out, td)
 	}
 	if len(tl.PublishErrors) > 0 {
+		// Bursts, not one row per failure: memory and lines grow with the
+		// number of outages, not their length.
 		td := tableData{title: "Failed Publishes (bursts)", header: []string{"#", "From", "To", "Failed"}}
 		for _, b := range tl.PublishErrors {
 			td.rows = append(td.rows, []string{fmt.Sprint(b.Instance), fmt.Sprintf("%.3f", b.FromSeconds),
@@ -335,10 +342,13 @@ func recovery(s *float64) string {
 }
 
 // instanceRows is one row per instance, in index order, the same columns
-// for every run so that two reports line up.
+// for every run so that two reports line up. The IDs are the run's, so a
+// row can be found in the server's CLIENT LIST by name.
 func instanceRows(res *harness.Result) [][]string {
 	rows := make([][]string, 0, len(res.Instances))
 	for _, ir := range res.Instances {
+		// An instance that received nothing (publish-only, or cut off) has
+		// no latency: dashes, not a 0 ms that would look fast.
 		avg, p99 := "-", "-"
 		if ir.Latency.Count > 0 {
 			avg, p99 = fmt.Sprintf("%.3f", ir.Latency.Mean/1000), fmt.Sprintf("%.3f", float64(ir.Latency.P99)/1000)
@@ -355,6 +365,9 @@ func instanceRows(res *harness.Result) [][]string {
 
 // matrixRows draws the delivery matrix; a cell that lost messages is
 // marked with "!" so that it stands out without colour.
+// Cells are delivered/sent, a duplicate or a loss marked with "!", so
+// that a pair of instances that lost messages stands out in a grid of
+// equal numbers.
 func matrixRows(res *harness.Result) ([]string, [][]string) {
 	n := len(res.Instances)
 	header := make([]string, 0, n+1)

@@ -153,6 +153,8 @@ func (v Verdict) Passed() bool { return v.Status == Pass }
 func Evaluate(res *harness.Result, th Thresholds) Verdict {
 	t := res.Totals
 	lat := res.Latency
+	// The seed's five checks always, in its order; the optional ones
+	// follow only when set, so a default run reads like the seed's.
 	checks := []Check{
 		{
 			ID: "connected", Name: "All instances connected",

@@ -46,6 +46,8 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.StringVar(&mode, "redis", "", "auto, url, server, container or embedded, as for a run")
 	fs.StringVar(&redisURL, "redis-url", os.Getenv("REDIS_URL"), "Redis URL (default $REDIS_URL)")
 	fs.StringArrayVar(&prov.ServerArgs, "redis-server-arg", nil, "extra redis-server argument in server mode")
+	// Credentials and TLS as for a run, by the same code: a sweep reaches
+	// the same servers.
 	var sec securityFlags
 	sec.register(fs)
 	fs.StringVar(&c.Run.Redis.KeyPrefix, "key-prefix", bridge.DefaultKeyPrefix, "channel prefix")
@@ -82,6 +84,7 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			return usageErr("--redis: %v", err)
 		}
 	}
+	// Provisioning as for a run: a URL, or a server of its own.
 	prov.URL = redisURL
 	// The library checks the sweep and its first step's run; its field
 	// errors come back in the flags' words.

@@ -38,6 +38,8 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 	if formats := report.Formats(report.Compare); !slices.Contains(formats, *format) {
 		return usageErr("--format must be one of %s, got %q", strings.Join(formats, ", "), *format)
 	}
+	// Without --max-regression compare only shows; with it, it gates, and
+	// exits 1 on a regression as a run does on a failed check.
 	var limits []verdict.RegressionLimit
 	if *regressions != "" {
 		var err error
@@ -58,6 +60,7 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 	// The comparison is the verdict package's; the format only lays it
 	// out, so every format agrees on a regression.
 	c := verdict.Compare(docs[0].Result, docs[1].Result, limits)
+	// Columns are named by file, not path: the table must fit a terminal.
 	name := func(i int) string { return filepath.Base(fs.Arg(i)) }
 	r, err := report.New(*format, report.Compare, report.Input{Comparison: c, OldName: name(0), NewName: name(1), Version: toolVersion()})
 	if err == nil {

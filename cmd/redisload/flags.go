@@ -72,19 +72,26 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.Var(newDurationValue(harness.DefaultDuration, &c.Duration), "duration", "how long to publish: 30s, 1m, or a bare number of seconds")
 	c.Rate = harness.DefaultRate
 	fs.Var((*rateValue)(c), "rate", "target events per second over all instances, or max: as fast as back-pressure allows without loss")
+	// The flags' defaults are the library's own constants, so --help
+	// shows what a run without the flag does.
 	fs.IntVar(&c.MaxInFlight, "max-inflight", harness.DefaultMaxInFlight, "with --rate=max: most messages one instance keeps ahead of the slowest receiver")
 	fs.IntVar(&c.Publishers, "publishers", 0, "how many instances publish, the first ones (0: all); the others only subscribe")
 	fs.BoolVar(&c.DedicatedPublishers, "dedicated-publishers", false, "publishing instances do not subscribe (a publish-only host, as the seed's WebSocket host)")
 	fs.IntVar(&c.Pipeline, "pipeline", harness.DefaultPipeline, "most events one instance sends in one pipelined round trip")
 	fs.StringVar(&o.eventTypes, "event-types", strings.Join(harness.DefaultEventTypes, ","), "comma-separated event types to publish, or \"all\" ("+strings.Join(bridge.EventTypes, ", ")+")")
+	// 0 picks a seed at random; the report prints it, so any run can be
+	// replayed with the same events.
 	fs.Uint64Var(&c.Seed, "seed", 0, "random seed that reproduces the run's events (0: random, printed in the report)")
 	// Where: which server, how to reach it. No flag takes a password
 	// (see securityFlags.apply for why).
 	fs.StringVar(&o.mode, "redis", "", "where the server comes from: auto, url, server, container or embedded (default: url when a URL is given, else auto)")
+	// $REDIS_URL is the default, as most Redis tools read it; an empty
+	// --redis-url= is refused in runLoad, not taken as "none".
 	fs.StringVar(&o.redisURL, "redis-url", os.Getenv("REDIS_URL"), "Redis URL, redis://[user:password@]host:port[/db] (default $REDIS_URL)")
 	fs.StringArrayVar(&o.provision.ServerArgs, "redis-server-arg", nil, "extra redis-server argument in server mode; repeat it (--redis-server-arg=--maxclients --redis-server-arg=20000)")
 	fs.StringVar(&o.provision.Image, "redis-image", provision.DefaultImage, "container image in container mode")
 	fs.StringVar(&o.provision.ProbeAddr, "redis-probe-addr", provision.DefaultProbeAddr, "where auto mode looks for a running server first")
+	// Hidden: a test seam for auto mode's first guess, not a user's knob.
 	_ = fs.MarkHidden("redis-probe-addr")
 	o.security.register(fs)
 	fs.StringVar(&c.Redis.KeyPrefix, "key-prefix", bridge.DefaultKeyPrefix, "channel prefix: events go to <prefix><type>")
@@ -93,6 +100,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	// How to report.
 	fs.StringVar(&o.format, "format", "table", "report format: "+strings.Join(report.Formats(report.Run), ", "))
 	fs.StringVarP(&o.output, "output", "o", "", "write the report to this file instead of standard output")
+	// One --<format>-out per format beside --format's stdout, so that a
+	// CI job gets a table for people and JSON for the gate in one run.
 	o.extraOut = map[string]*string{}
 	for _, f := range extraFormats {
 		o.extraOut[f] = new(string)
@@ -134,6 +143,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 // applyScenario takes the preset's value for every flag the user did not
 // give: flags on the command line override the scenario.
 func (o *options) applyScenario(fs *pflag.FlagSet, sc scenarios.Scenario) {
+	// fs.Changed, not the value: a flag given with its default value
+	// still overrides the scenario, as the user typed it.
 	p := sc.Config
 	if !fs.Changed("instances") && p.Instances != 0 {
 		o.cfg.Instances = p.Instances

@@ -44,6 +44,8 @@ func createPending(flag, path string) (*pendingFile, error) {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		return nil, fmt.Errorf("--%s: %s is a directory", flag, path)
 	}
+	// The temporary file is in the target's directory: a rename across
+	// file systems is a copy, and not atomic.
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -96,6 +98,8 @@ func (ps *pendingFiles) create(flag, path string) (*pendingFile, error) {
 // commit puts every file in place; after the first failure the rest are
 // aborted, and the error names the flag.
 func (ps *pendingFiles) commit() error {
+	// All or nothing as far as a rename allows: after a failure the rest
+	// are dropped, so the set of reports on disk stays one run's.
 	var first error
 	for _, p := range *ps {
 		if first != nil {
@@ -158,6 +162,8 @@ func samePath(a, b string) bool {
 // --output) and every --<format>-out file, and creates --hdr-out-dir. The
 // files are committed by the caller once every report is written.
 func (o *options) openOutputs(stdout io.Writer, files *pendingFiles) ([]output, error) {
+	// The main format goes to stdout unless -o names a file; the others
+	// only ever to files.
 	outs := []output{{o.format, stdout}}
 	if o.output != "" {
 		p, err := files.create("output", o.output)
@@ -182,6 +188,8 @@ func (o *options) openOutputs(stdout io.Writer, files *pendingFiles) ([]output, 
 		}
 		outs = append(outs, output{"html", p})
 	}
+	// The directory is made now, so that a path that cannot be one fails
+	// before the run.
 	if o.hdrOutDir != "" {
 		if err := os.MkdirAll(o.hdrOutDir, 0o755); err != nil {
 			return nil, fmt.Errorf("--hdr-out-dir: %v", err)

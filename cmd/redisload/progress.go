@@ -33,6 +33,8 @@ func progressPrinter(w io.Writer, tty bool, total time.Duration) (update func(ha
 	next := progressEvery.Seconds()
 	drawn := false
 	update = func(p harness.SeriesPoint) {
+		// The cumulative p99 and the pending count are the two numbers a
+		// watcher acts on: latency drifting up, messages not arriving.
 		line := fmt.Sprintf("redisload: %5.1f/%.0fs  published %d (%.0f/s)  delivered %d (%.0f/s)  pending %d  p99 %s  errors %d",
 			p.Seconds, total.Seconds(), p.Published, p.PublishRate, p.Delivered, p.DeliveryRate, p.Pending,
 			msText(p.P99SoFar), p.Errors)
@@ -41,6 +43,8 @@ func progressPrinter(w io.Writer, tty bool, total time.Duration) (update func(ha
 			drawn = true
 			return
 		}
+		// Not a terminal (a CI log): a line every progressEvery, catching
+		// up if the callback came late, never a burst of lines.
 		if p.Seconds >= next {
 			fmt.Fprintln(w, line)
 			for next <= p.Seconds {
@@ -48,6 +52,8 @@ func progressPrinter(w io.Writer, tty bool, total time.Duration) (update func(ha
 			}
 		}
 	}
+	// finish runs before the report: the report must not start on the
+	// end of a status line.
 	finish = func() {
 		if drawn {
 			fmt.Fprintln(w)

@@ -222,6 +222,8 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // announce says on stderr which server the run measures and why, before
 // it starts: loudly when it is the embedded stand-in.
 func announce(w io.Writer, inst *provision.Instance, c harness.Config) {
+	// The password is redacted here as everywhere: this line goes to CI
+	// logs.
 	where := bridge.RedactURL(inst.URL)
 	switch inst.Mode {
 	case provision.Server:
@@ -234,6 +236,8 @@ func announce(w io.Writer, inst *provision.Instance, c harness.Config) {
 	if inst.Reason != "" {
 		fmt.Fprintf(w, "redisload: using %s (%s)\n", where, inst.Reason)
 	}
+	// Loud: auto mode may fall back to the stand-in, and a user who did
+	// not ask for it must not take its numbers for Redis's.
 	if inst.Mode == provision.Embedded {
 		fmt.Fprintln(w, "redisload: WARNING: no real Redis server: the numbers will describe an in-process Go stand-in, not Redis")
 	}

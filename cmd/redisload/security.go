@@ -41,6 +41,8 @@ func (s *securityFlags) register(fs *pflag.FlagSet) {
 // and in shell history. An explicit --redis-password-env must name a set
 // variable; $REDIS_PASSWORD is used when set and the URL has no password.
 func (s securityFlags) apply(o *bridge.Options, redisURL string, warn io.Writer) error {
+	// The ACL user may also come with the URL; a flag given wins, as the
+	// more specific source.
 	o.Username = s.username
 	switch {
 	case s.passwordEnv != "":
@@ -49,6 +51,8 @@ func (s securityFlags) apply(o *bridge.Options, redisURL string, warn io.Writer)
 			return fmt.Errorf("--redis-password-env: $%s is not set", s.passwordEnv)
 		}
 		o.Password = pw
+	// A password in the URL wins over $REDIS_PASSWORD: it was given for
+	// this server, the variable maybe for another.
 	case os.Getenv("REDIS_PASSWORD") != "" && !urlHasPassword(redisURL):
 		o.Password = os.Getenv("REDIS_PASSWORD")
 	}

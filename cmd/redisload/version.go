@@ -20,6 +20,8 @@ func toolVersion() string {
 	if v := bi.Main.Version; v != "" && v != "(devel)" {
 		return v
 	}
+	// A build from a git checkout records its commit and whether the tree
+	// had changes (go build -buildvcs, the default where git is found).
 	var rev, dirty string
 	for _, st := range bi.Settings {
 		switch {
