@@ -34,10 +34,12 @@ const (
 	Container Mode = "container"
 	// Embedded runs an in-process Redis-compatible server (miniredis).
 	Embedded Mode = "embedded"
+	// Cluster starts a local Redis Cluster of redis-server children.
+	Cluster Mode = "cluster"
 )
 
 // Modes lists the valid modes, for flag help and errors.
-var Modes = []Mode{Auto, URL, Server, Container, Embedded}
+var Modes = []Mode{Auto, URL, Server, Container, Embedded, Cluster}
 
 // ParseMode checks s against Modes.
 func ParseMode(s string) (Mode, error) {
@@ -84,6 +86,18 @@ type Options struct {
 	// ProbeAddr is where Auto looks for a running server first.
 	// default: "127.0.0.1:6379"
 	ProbeAddr string
+	// ClusterMasters is the number of masters in Cluster mode.
+	// default: 3
+	ClusterMasters int
+	// ClusterReplicas is the number of replicas of each master in Cluster
+	// mode; -1 means none.
+	// default: 1
+	ClusterReplicas int
+	// ClusterNodeTimeout is the nodes' cluster-node-timeout: how long a
+	// master may be unreachable before its replica is promoted. Short, so
+	// that failover scenarios end in seconds.
+	// default: 2s
+	ClusterNodeTimeout time.Duration
 }
 
 // Instance is a provided server. Close releases what Start started; for a
@@ -96,6 +110,8 @@ type Instance struct {
 	URL string
 	// Reason says why Auto chose this mode; empty otherwise.
 	Reason string
+	// Nodes are the addresses of Cluster mode's nodes, masters first.
+	Nodes []string
 
 	proc *serverProc // the redis-server child of Server mode, nil otherwise
 
@@ -136,6 +152,8 @@ func Start(ctx context.Context, o Options) (*Instance, error) {
 		return startContainer(ctx, o)
 	case Embedded:
 		return startEmbedded()
+	case Cluster:
+		return startCluster(ctx, o)
 	case Auto:
 		return startAuto(ctx, o)
 	}

@@ -232,9 +232,17 @@ func announce(w io.Writer, inst *provision.Instance, c harness.Config) {
 		where = "a Redis container at " + where
 	case provision.Embedded:
 		where = "an EMBEDDED in-process server (miniredis) at " + strings.TrimPrefix(inst.URL, "redis://")
+	case provision.Cluster:
+		// Classic pub/sub: every instance on the first node, and PUBLISH
+		// crosses the cluster bus to every other node.
+		where = fmt.Sprintf("a local Redis Cluster of %d nodes (classic pub/sub through %s)", len(inst.Nodes),
+			strings.TrimPrefix(inst.URL, "redis://"))
 	}
-	if inst.Reason != "" {
+	switch {
+	case inst.Reason != "":
 		fmt.Fprintf(w, "redisload: using %s (%s)\n", where, inst.Reason)
+	case inst.Mode == provision.Cluster:
+		fmt.Fprintf(w, "redisload: using %s\n", where)
 	}
 	// Loud: auto mode may fall back to the stand-in, and a user who did
 	// not ask for it must not take its numbers for Redis's.

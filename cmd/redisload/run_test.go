@@ -554,3 +554,34 @@ func TestFanoutScenarioRun(t *testing.T) {
 		t.Fatalf("config %+v host %+v totals %+v", doc.Config, host, doc.Totals)
 	}
 }
+
+// --redis=cluster: a local 3-master cluster with replicas, classic pub/sub
+// through one node (PUBLISH crosses the cluster bus), exact accounting,
+// the header naming the cluster, and every node gone afterwards.
+func TestClusterModeRun(t *testing.T) {
+	redistest.NeedServerBinary(t)
+	before := serverChildren(t)
+	code, out, errs := invoke(t, context.Background(), "--redis=cluster", "--instances=3", "--duration=1", "--rate=100",
+		"--format=json")
+	if code != exitPass {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	doc, err := report.ReadDocument(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.Server.RedisMode != "cluster" || doc.Server.Mode != "cluster" || doc.Totals.Delivered != doc.Totals.Expected ||
+		doc.Totals.Expected != 2*doc.Totals.Published || doc.Totals.Connected != 3 {
+		t.Fatalf("server %+v, totals %+v", doc.Server, doc.Totals)
+	}
+	if !strings.Contains(errs, "redisload: using a local Redis Cluster of 6 nodes") {
+		t.Errorf("stderr: %s", errs)
+	}
+	if n := serverChildren(t); n != before {
+		t.Errorf("%d redis-server children left, %d before", n, before)
+	}
+	code, _, errs = invoke(t, context.Background(), "--redis=server", "--cluster-masters=5")
+	if code != exitUsage || !strings.Contains(errs, "--cluster-masters and --cluster-replicas apply to --redis=cluster") {
+		t.Errorf("cluster flags without cluster mode: exit %d, %s", code, errs)
+	}
+}

@@ -1,0 +1,228 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// A local Redis Cluster for everyone: Masters masters with Replicas
+// replicas each, every node a redis-server child on a free loopback port,
+// joined and given slots with the cluster commands themselves (CLUSTER
+// MEET, ADDSLOTSRANGE, REPLICATE), so that nothing but redis-server is
+// needed. Each node's cluster bus listens on its port + 10000, so ports are
+// chosen below 55536 with that one free too.
+
+// The defaults of Cluster mode.
+const (
+	DefaultClusterMasters     = 3
+	DefaultClusterReplicas    = 1
+	DefaultClusterNodeTimeout = 2 * time.Second
+)
+
+// maxClusterPort keeps a node's bus port (+10000) a valid port.
+const maxClusterPort = 65535 - 10000
+
+// clusterSlots is Redis Cluster's slot count.
+const clusterSlots = 16384
+
+// clusterReadyTimeout bounds the wait for cluster_state:ok once every node
+// has its slots and its master.
+const clusterReadyTimeout = 20 * time.Second
+
+// startCluster starts and joins the cluster's nodes and waits until every
+// node says cluster_state:ok. Whatever it started is stopped on failure.
+func startCluster(ctx context.Context, o Options) (*Instance, error) {
+	masters, replicas, timeout := o.ClusterMasters, o.ClusterReplicas, o.ClusterNodeTimeout
+	if masters == 0 {
+		masters = DefaultClusterMasters
+	}
+	if replicas == 0 {
+		replicas = DefaultClusterReplicas
+	}
+	if replicas < 0 { // -1: none
+		replicas = 0
+	}
+	if timeout == 0 {
+		timeout = DefaultClusterNodeTimeout
+	}
+	if masters < 1 || masters > 16 || replicas > 4 {
+		return nil, fmt.Errorf("%w: cluster mode: from 1 to 16 masters with 0 to 4 replicas each, got %d and %d", ErrUnavailable, masters, replicas)
+	}
+	bin, err := serverBin(o)
+	if err != nil {
+		return nil, fmt.Errorf("%w: cluster mode: redis-server is not on PATH (install the redis-server package)", ErrUnavailable)
+	}
+	dir, err := os.MkdirTemp("", "redisload-cluster-")
+	if err != nil {
+		return nil, fmt.Errorf("%w: cluster mode: %v", ErrUnavailable, err)
+	}
+	n := masters * (1 + replicas)
+	c := &cluster{dir: dir}
+	inst := &Instance{Mode: Cluster, closeFn: c.stop}
+	fail := func(err error) (*Instance, error) {
+		_ = c.stop()
+		return nil, fmt.Errorf("%w: cluster mode: %v", ErrUnavailable, err)
+	}
+	ports, err := clusterPorts(n)
+	if err != nil {
+		return fail(err)
+	}
+	for i, port := range ports {
+		nodeDir := filepath.Join(dir, strconv.Itoa(port))
+		if err := os.Mkdir(nodeDir, 0o755); err != nil {
+			return fail(err)
+		}
+		args := append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", strconv.FormatInt(timeout.Milliseconds(), 10)}, o.ServerArgs...)
+		node, err := runServer(ctx, bin, port, nodeDir, args)
+		if err != nil {
+			return fail(fmt.Errorf("node %d of %d: %v", i+1, n, err))
+		}
+		c.nodes = append(c.nodes, node)
+	}
+	if err := c.join(ctx, masters, replicas); err != nil {
+		return fail(err)
+	}
+	inst.URL = c.nodes[0].URL
+	for _, node := range c.nodes {
+		inst.Nodes = append(inst.Nodes, strings.TrimPrefix(node.URL, "redis://"))
+	}
+	return inst, nil
+}
+
+// cluster is the nodes of Cluster mode.
+type cluster struct {
+	dir   string
+	nodes []*Instance // each a Server-mode instance of its own
+}
+
+// stop stops every node, all at once (a node given SIGTERM may take up to
+// its second to exit), and removes their files.
+func (c *cluster) stop() error {
+	var wg sync.WaitGroup
+	for _, node := range c.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = node.Close()
+		}()
+	}
+	wg.Wait()
+	return os.RemoveAll(c.dir)
+}
+
+// join makes the nodes one cluster: every node meets the first, the
+// masters take equal ranges of slots, each replica follows its master,
+// and then every node must report cluster_state:ok.
+func (c *cluster) join(ctx context.Context, masters, replicas int) error {
+	clients := make([]*redis.Client, len(c.nodes))
+	for i, node := range c.nodes {
+		clients[i] = redis.NewClient(&redis.Options{Addr: strings.TrimPrefix(node.URL, "redis://"), MaxRetries: -1,
+			DialTimeout: time.Second, ReadTimeout: 2 * time.Second, ContextTimeoutEnabled: true, Protocol: 2,
+			DisableIdentity: true})
+		defer clients[i].Close()
+	}
+	ctx, cancel := context.WithTimeout(ctx, clusterReadyTimeout)
+	defer cancel()
+	first := c.nodes[0].proc
+	for _, cl := range clients[1:] {
+		if err := cl.ClusterMeet(ctx, "127.0.0.1", strconv.Itoa(first.port)).Err(); err != nil {
+			return fmt.Errorf("CLUSTER MEET: %v", err)
+		}
+	}
+	for m := 0; m < masters; m++ {
+		lo, hi := m*clusterSlots/masters, (m+1)*clusterSlots/masters-1
+		if err := clients[m].Do(ctx, "CLUSTER", "ADDSLOTSRANGE", lo, hi).Err(); err != nil {
+			return fmt.Errorf("CLUSTER ADDSLOTSRANGE %d %d: %v", lo, hi, err)
+		}
+	}
+	ids := make([]string, len(clients))
+	for i, cl := range clients {
+		id, err := cl.Do(ctx, "CLUSTER", "MYID").Text()
+		if err != nil {
+			return fmt.Errorf("CLUSTER MYID: %v", err)
+		}
+		ids[i] = id
+	}
+	// A replica can follow its master only once it knows it: wait until
+	// every node knows every other.
+	if err := waitAll(ctx, clients, "every node to know the others", func(cl *redis.Client) bool {
+		nodes, err := cl.ClusterNodes(ctx).Result()
+		return err == nil && strings.Count(strings.TrimSpace(nodes), "\n")+1 == len(clients) && !strings.Contains(nodes, "handshake")
+	}); err != nil {
+		return err
+	}
+	for r := 0; r < replicas; r++ {
+		for m := 0; m < masters; m++ {
+			i := masters + r*masters + m
+			if err := clients[i].Do(ctx, "CLUSTER", "REPLICATE", ids[m]).Err(); err != nil {
+				return fmt.Errorf("CLUSTER REPLICATE: %v", err)
+			}
+		}
+	}
+	return waitAll(ctx, clients, "cluster_state:ok on every node", func(cl *redis.Client) bool {
+		info, err := cl.ClusterInfo(ctx).Result()
+		return err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_slots_ok:16384")
+	})
+}
+
+// waitAll polls ok on every client until all say yes, or ctx ends.
+func waitAll(ctx context.Context, clients []*redis.Client, what string, ok func(*redis.Client) bool) error {
+	for {
+		all := true
+		for _, cl := range clients {
+			if !ok(cl) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %v", what, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// clusterPorts picks n free loopback ports below maxClusterPort whose bus
+// port (+10000) is free too. The kernel's ephemeral range is mostly above
+// it, so candidates are drawn from below and checked by listening.
+func clusterPorts(n int) ([]int, error) {
+	var ports []int
+	used := map[int]bool{}
+	start := 20000 + os.Getpid()%20000 // spread concurrent runs apart
+	for p := start; len(ports) < n && p < maxClusterPort; p++ {
+		if used[p] || used[p+10000] || !portFree(p) || !portFree(p+10000) {
+			continue
+		}
+		ports = append(ports, p)
+		used[p], used[p+10000] = true, true
+	}
+	if len(ports) < n {
+		return nil, errors.New("not enough free loopback ports below 55536 (with their bus ports)")
+	}
+	return ports, nil
+}
+
+// portFree reports whether 127.0.0.1:p can be listened on now.
+func portFree(p int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+	if err != nil {
+		return false
+	}
+	_ = l.Close()
+	return true
+}

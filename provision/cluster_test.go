@@ -1,0 +1,78 @@
+//go:build unix
+
+package provision_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redisload/redisload/internal/redistest"
+	"github.com/redisload/redisload/provision"
+)
+
+// Cluster mode starts 3 masters with a replica each, every slot served,
+// every node agreeing the cluster is ok; Close leaves nothing listening.
+func TestClusterMode(t *testing.T) {
+	redistest.NeedServerBinary(t)
+	start := time.Now()
+	inst, err := provision.Start(ctx(t), provision.Options{Mode: provision.Cluster})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close()
+	t.Logf("cluster ok after %v", time.Since(start))
+	if inst.Mode != provision.Cluster || len(inst.Nodes) != 6 || inst.URL != "redis://"+inst.Nodes[0] {
+		t.Fatalf("instance %+v", inst)
+	}
+	masters, replicas := 0, 0
+	for _, addr := range inst.Nodes {
+		c := redis.NewClient(&redis.Options{Addr: addr})
+		info, err := c.ClusterInfo(ctx(t)).Result()
+		if err != nil || !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_known_nodes:6") {
+			t.Errorf("%s: %v\n%s", addr, err, info)
+		}
+		role, err := c.Do(ctx(t), "ROLE").Slice()
+		if err == nil && role[0] == "master" {
+			masters++
+		} else if err == nil && role[0] == "slave" {
+			replicas++
+		}
+		_ = c.Close()
+	}
+	if masters != 3 || replicas != 3 {
+		t.Fatalf("%d masters, %d replicas, want 3 and 3", masters, replicas)
+	}
+	// A cluster client routes by slot across the masters.
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: inst.Nodes})
+	for i := range 20 {
+		if err := cc.Set(ctx(t), "k"+strings.Repeat("x", i), i, 0).Err(); err != nil {
+			t.Fatalf("SET through the cluster: %v", err)
+		}
+	}
+	_ = cc.Close()
+	if err := inst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range inst.Nodes {
+		if ping(t, "redis://"+addr) == nil {
+			t.Errorf("%s still answers after Close", addr)
+		}
+	}
+}
+
+// Bad cluster shapes are refused before anything starts.
+func TestClusterModeRefusesBadShapes(t *testing.T) {
+	for _, o := range []provision.Options{{Mode: provision.Cluster, ClusterMasters: 17}, {Mode: provision.Cluster, ClusterReplicas: 5}} {
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		inst, err := provision.Start(c, o)
+		cancel()
+		if err == nil {
+			_ = inst.Close()
+			t.Errorf("%+v: started", o)
+		}
+	}
+}
