@@ -22,7 +22,7 @@ func TestScenariosValidate(t *testing.T) {
 		cfg := s.Config.WithDefaults()
 		if s.NeedsServer() {
 			// Without a server to stop, the fault script is refused...
-			if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--redis=server") {
+			if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "needs a redis-server that redisload started") {
 				t.Errorf("%s without a server: %v", s.Name, err)
 			}
 			cfg.Server = noServer{} // ...and with one it is valid.
