@@ -35,6 +35,9 @@ type ServerInfo struct {
 	PubsubLimit string `json:"pubsub_output_buffer_limit"`
 	// PubsubHardBytes is the hard limit in bytes; 0 when none or unknown.
 	PubsubHardBytes int64 `json:"pubsub_hard_limit_bytes"`
+	// Cluster is the cluster's topology when the server is a cluster
+	// node (redis_mode:cluster); absent otherwise.
+	Cluster *ClusterTopology `json:"cluster,omitempty"`
 	// StatsBefore and StatsAfter are INFO counters read before connecting
 	// and after closing: connected_clients, pubsub_channels,
 	// total_commands_processed, used_memory.
@@ -76,6 +79,9 @@ func (p *serverProbe) describe(ctx context.Context) ServerInfo {
 	if txt, err := p.c.Info(ctx, "server").Result(); err == nil {
 		f := infoFields(txt)
 		si.Version, si.RedisMode, si.OS, si.ArchBits = f["redis_version"], f["redis_mode"], f["os"], f["arch_bits"]
+	}
+	if si.RedisMode == "cluster" {
+		si.Cluster = p.clusterTopology(ctx)
 	}
 	si.PubsubLimit = "unknown"
 	cfg, err := p.c.ConfigGet(ctx, "client-output-buffer-limit").Result()

@@ -100,3 +100,35 @@ func TestOutputBufferInterval(t *testing.T) {
 		}
 	}
 }
+
+// CLUSTER NODES as Redis 7.0 writes it: masters first by their slots,
+// replicas after, a failed node marked, a migrating slot left out.
+func TestParseClusterNodes(t *testing.T) {
+	txt := `r1 127.0.0.1:30004@40004 slave m2 0 1 2 connected
+m2 127.0.0.1:30002@40002 master - 0 1 2 connected 5461-10922
+m1 127.0.0.1:30001@40001,host myself,master - 0 0 1 connected 0-5460 [5461->-m2]
+m3 127.0.0.1:30003@40003 master,fail - 0 1 3 disconnected 10923-16383
+r3 127.0.0.1:30006@40006 slave,fail? m3 0 1 3 connected
+`
+	top := parseClusterNodes(txt)
+	if top == nil || top.Masters != 3 || top.Replicas != 2 || len(top.Nodes) != 5 {
+		t.Fatalf("%+v", top)
+	}
+	if n := top.Nodes[0]; n.ID != "m1" || n.Addr != "127.0.0.1:30001" || n.SlotCount != 5461 || len(n.Slots) != 1 {
+		t.Errorf("first: %+v", n)
+	}
+	if n := top.Nodes[2]; n.ID != "m3" || !n.Failed || n.SlotCount != 5461 {
+		t.Errorf("third: %+v", n)
+	}
+	if n := top.Nodes[3]; n.ID != "r1" || n.Role != "replica" || n.MasterID != "m2" {
+		t.Errorf("fourth: %+v", n)
+	}
+	want := "3 masters, 2 replicas: 127.0.0.1:30001 master 0-5460; 127.0.0.1:30002 master 5461-10922; " +
+		"127.0.0.1:30003 master 10923-16383 FAILED; 127.0.0.1:30004 replica; 127.0.0.1:30006 replica FAILED"
+	if got := top.String(); got != want {
+		t.Errorf("String:\n got %s\nwant %s", got, want)
+	}
+	if parseClusterNodes("") != nil {
+		t.Error("empty text gave a topology")
+	}
+}

@@ -170,9 +170,19 @@ func (c *cluster) join(ctx context.Context, masters, replicas int) error {
 			}
 		}
 	}
-	return waitAll(ctx, clients, "cluster_state:ok on every node", func(cl *redis.Client) bool {
+	if err := waitAll(ctx, clients, "cluster_state:ok on every node", func(cl *redis.Client) bool {
 		info, err := cl.ClusterInfo(ctx).Result()
 		return err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_slots_ok:16384")
+	}); err != nil {
+		return err
+	}
+	// Ready means every node sees every replica as one: gossip spreads a
+	// REPLICATE a moment after cluster_state turns ok, and a report or a
+	// failover scenario that read the topology then would see masters
+	// without slots where the replicas are.
+	return waitAll(ctx, clients, "every node to see every replica", func(cl *redis.Client) bool {
+		nodes, err := cl.ClusterNodes(ctx).Result()
+		return err == nil && strings.Count(nodes, "slave") == masters*replicas
 	})
 }
 

@@ -34,6 +34,9 @@ func NewHTMLReporter(res *harness.Result, v verdict.Verdict) Reporter {
 		ew.printf("<p>Run <code>%s</code> against <code>%s</code>, channels <code>%s*</code>, seed %d.<br>Server: %s.<br>%d instances, %s at %s, events %s.</p>\n",
 			esc(res.RunID), esc(res.Redis), esc(res.KeyPrefix), res.Seed, esc(serverLine(res.Server)),
 			c.Instances, seconds(c.DurationSeconds), esc(rateLabel(c)), esc(strings.Join(c.EventTypes, ", ")))
+		if cl := res.Server.Cluster; cl != nil {
+			ew.printf("<p>Cluster: %s.</p>\n", esc(cl.String()))
+		}
 		if res.Server.Embedded {
 			ew.printf("<p class=\"warn\">Embedded server: these numbers describe miniredis, an in-process Go stand-in, not Redis.</p>\n")
 		}

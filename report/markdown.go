@@ -32,6 +32,9 @@ func NewMarkdownReporter(res *harness.Result, v verdict.Verdict) Reporter {
 			serverLine(res.Server), res.RunID, res.Seed)
 		// Loud, as in every format: numbers from the stand-in must never
 		// pass for Redis's in a review.
+		if cl := res.Server.Cluster; cl != nil {
+			ew.printf("Cluster: %s.\n\n", mdEscape(cl.String()))
+		}
 		if res.Server.Embedded {
 			ew.printf("> **Embedded server:** these numbers describe miniredis, an in-process Go stand-in, not Redis.\n\n")
 		}

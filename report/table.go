@@ -56,6 +56,9 @@ func NewTableReporter(res *harness.Result, v verdict.Verdict, opts Options) Repo
 		}
 		ew.printf("Run %s against %s, channels %s*, seed %d\n", res.RunID, res.Redis, res.KeyPrefix, res.Seed)
 		ew.printf("Server: %s\n", serverLine(res.Server))
+		if cl := res.Server.Cluster; cl != nil {
+			ew.printf("Cluster: %s\n", cl)
+		}
 		if res.Server.Reason != "" {
 			ew.printf("Chosen by --redis=auto: %s\n", res.Server.Reason)
 		}

@@ -577,6 +577,10 @@ func TestClusterModeRun(t *testing.T) {
 	if !strings.Contains(errs, "redisload: using a local Redis Cluster of 6 nodes") {
 		t.Errorf("stderr: %s", errs)
 	}
+	if cl := doc.Server.Cluster; cl == nil || cl.Masters != 3 || cl.Replicas != 3 || len(cl.Nodes) != 6 ||
+		cl.Nodes[0].SlotCount+cl.Nodes[1].SlotCount+cl.Nodes[2].SlotCount != 16384 {
+		t.Errorf("cluster topology: %+v", cl)
+	}
 	if n := serverChildren(t); n != before {
 		t.Errorf("%d redis-server children left, %d before", n, before)
 	}

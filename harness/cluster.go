@@ -1,0 +1,129 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// ClusterTopology is a Redis Cluster as the node the run connects to sees
+// it (CLUSTER NODES): which node serves which slots, and who replicates
+// whom. The report's header names it, because a number measured on one
+// node of a cluster means something else than on a standalone server.
+type ClusterTopology struct {
+	Masters  int           `json:"masters"`
+	Replicas int           `json:"replicas"`
+	Nodes    []ClusterNode `json:"nodes"`
+}
+
+// ClusterNode is one node of a cluster.
+type ClusterNode struct {
+	ID   string `json:"id"`
+	Addr string `json:"addr"`
+	// Role is "master" or "replica"; a failed node is still listed, with
+	// Failed set, so that a report taken mid-failover says so.
+	Role   string `json:"role"`
+	Failed bool   `json:"failed,omitempty"`
+	// MasterID is the replica's master; empty for a master.
+	MasterID string `json:"master_id,omitempty"`
+	// Slots are the master's slot ranges, "0-5460" style.
+	Slots []string `json:"slots,omitempty"`
+	// SlotCount is how many slots the ranges hold.
+	SlotCount int `json:"slot_count,omitempty"`
+}
+
+// clusterTopology reads CLUSTER NODES; nil when the server is not in
+// cluster mode or will not say.
+func (p *serverProbe) clusterTopology(ctx context.Context) *ClusterTopology {
+	txt, err := p.c.ClusterNodes(ctx).Result()
+	if err != nil {
+		return nil
+	}
+	return parseClusterNodes(txt)
+}
+
+// parseClusterNodes reads CLUSTER NODES' lines: id, ip:port@cport[,host],
+// flags, master, ping-sent, pong-recv, config-epoch, link-state, slots...
+// Masters come first, by their first slot; replicas after, by master.
+func parseClusterNodes(txt string) *ClusterTopology {
+	t := &ClusterTopology{}
+	for _, line := range strings.Split(strings.TrimSpace(txt), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 {
+			continue
+		}
+		addr, _, _ := strings.Cut(f[1], "@")
+		n := ClusterNode{ID: f[0], Addr: addr, Role: "master"}
+		flags := strings.Split(f[2], ",")
+		for _, fl := range flags {
+			switch fl {
+			case "slave":
+				n.Role = "replica"
+			case "fail", "fail?":
+				n.Failed = true
+			}
+		}
+		if n.Role == "replica" && f[3] != "-" {
+			n.MasterID = f[3]
+		}
+		for _, s := range f[8:] {
+			if strings.HasPrefix(s, "[") { // a slot being migrated
+				continue
+			}
+			n.Slots = append(n.Slots, s)
+			lo, hi, isRange := strings.Cut(s, "-")
+			a, _ := strconv.Atoi(lo)
+			b := a
+			if isRange {
+				b, _ = strconv.Atoi(hi)
+			}
+			n.SlotCount += b - a + 1
+		}
+		if n.Role == "master" {
+			t.Masters++
+		} else {
+			t.Replicas++
+		}
+		t.Nodes = append(t.Nodes, n)
+	}
+	if len(t.Nodes) == 0 {
+		return nil
+	}
+	first := func(n ClusterNode) int {
+		if len(n.Slots) == 0 {
+			return 1 << 20
+		}
+		lo, _, _ := strings.Cut(n.Slots[0], "-")
+		v, _ := strconv.Atoi(lo)
+		return v
+	}
+	sort.SliceStable(t.Nodes, func(i, j int) bool {
+		a, b := t.Nodes[i], t.Nodes[j]
+		if (a.Role == "master") != (b.Role == "master") {
+			return a.Role == "master"
+		}
+		if a.Role == "master" {
+			return first(a) < first(b)
+		}
+		return a.MasterID < b.MasterID
+	})
+	return t
+}
+
+// String is the topology in one line, for the report's header.
+func (t *ClusterTopology) String() string {
+	var parts []string
+	for _, n := range t.Nodes {
+		s := n.Addr + " " + n.Role
+		if len(n.Slots) > 0 {
+			s += " " + strings.Join(n.Slots, ",")
+		}
+		if n.Failed {
+			s += " FAILED"
+		}
+		parts = append(parts, s)
+	}
+	return fmt.Sprintf("%d masters, %d replicas: %s", t.Masters, t.Replicas, strings.Join(parts, "; "))
+}
