@@ -54,7 +54,7 @@ func (bt *Batch) AddAt(eventType string, data []byte, sentNs int64) uint64 {
 	seq := bt.b.seq.Add(1)
 	bt.buf = appendEnvelope(bt.buf, bt.b.opts.InstanceID, seq, sentNs, bt.b.tag(seq, sentNs), eventType, data)
 	bt.ends = append(bt.ends, len(bt.buf))
-	bt.chans = append(bt.chans, bt.b.Channel(eventType))
+	bt.chans = append(bt.chans, bt.b.channelFor(eventType, seq))
 	bt.seqs = append(bt.seqs, seq)
 	return seq
 }

@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -130,8 +132,9 @@ type SubscriberChange struct {
 type Bridge struct {
 	opts     Options
 	redisOpt *redis.Options
-	tagKey   SourceKey         // the key of this bridge's own tags, when tagging
-	channels map[string]string // event type -> channel, for the known types
+	tagKey   SourceKey           // the key of this bridge's own tags, when tagging
+	channels map[string][]string // event type -> its channels, for the known types
+	typeOf   map[string]string   // channel -> event type, for Metrics
 
 	// pub is set once by Connect; atomic because publishes may run
 	// concurrently with Connect. nil when publishing is disabled.
@@ -188,6 +191,9 @@ func New(opts Options) (*Bridge, error) {
 	if !validName(opts.KeyPrefix) {
 		return nil, fmt.Errorf("bridge: invalid key prefix %q: no spaces, quotes or backslashes", opts.KeyPrefix)
 	}
+	if opts.ChannelsPerType < 1 || opts.ChannelsPerType > MaxChannelsPerType {
+		return nil, fmt.Errorf("bridge: ChannelsPerType must be from 1 to %d, got %d", MaxChannelsPerType, opts.ChannelsPerType)
+	}
 	ro, err := opts.redisOptions()
 	if err != nil {
 		return nil, err
@@ -195,7 +201,8 @@ func New(opts Options) (*Bridge, error) {
 	b := &Bridge{
 		opts:         opts,
 		redisOpt:     ro,
-		channels:     make(map[string]string, len(EventTypes)),
+		channels:     make(map[string][]string, len(EventTypes)),
+		typeOf:       make(map[string]string, len(EventTypes)),
 		known:        make(map[string]string, len(EventTypes)),
 		wanted:       map[string]bool{},
 		active:       map[string]bool{},
@@ -205,8 +212,11 @@ func New(opts Options) (*Bridge, error) {
 		recvDone:     make(chan struct{}),
 	}
 	for _, t := range EventTypes {
-		b.channels[t] = opts.KeyPrefix + t
-		b.known[b.channels[t]] = b.channels[t]
+		b.channels[t] = b.channelsOf(t)
+		for _, ch := range b.channels[t] {
+			b.known[ch] = ch
+			b.typeOf[ch] = t
+		}
 	}
 	if !opts.LoadTest.TagKey.IsZero() {
 		b.tagKey = opts.LoadTest.TagKey.For(opts.InstanceID)
@@ -221,10 +231,36 @@ func (b *Bridge) ID() string { return b.opts.InstanceID }
 
 // Channel returns the Redis channel that carries eventType.
 func (b *Bridge) Channel(eventType string) string {
-	if c, ok := b.channels[eventType]; ok {
-		return c
+	return b.Channels(eventType)[0]
+}
+
+// Channels returns every channel of eventType: one, unless
+// Options.ChannelsPerType spreads the type over several.
+func (b *Bridge) Channels(eventType string) []string {
+	if cs, ok := b.channels[eventType]; ok {
+		return cs
 	}
-	return b.opts.KeyPrefix + eventType
+	return b.channelsOf(eventType)
+}
+
+// channelsOf names eventType's channels.
+func (b *Bridge) channelsOf(eventType string) []string {
+	n := b.opts.ChannelsPerType
+	if n <= 1 {
+		return []string{b.opts.KeyPrefix + eventType}
+	}
+	cs := make([]string, n)
+	for k := range cs {
+		cs[k] = b.opts.KeyPrefix + eventType + ":" + strconv.Itoa(k)
+	}
+	return cs
+}
+
+// channelFor is the channel of message seq of eventType: the type's
+// channels in turn, so that a publisher's traffic spreads evenly.
+func (b *Bridge) channelFor(eventType string, seq uint64) string {
+	cs := b.Channels(eventType)
+	return cs[seq%uint64(len(cs))]
 }
 
 // Connect opens the publisher and subscriber connections and checks both
@@ -395,7 +431,7 @@ func (b *Bridge) PublishRaw(ctx context.Context, eventType string, data []byte) 
 	bp := envelopePool.Get().(*[]byte)
 	buf := appendEnvelope((*bp)[:0], b.opts.InstanceID, seq, now, b.tag(seq, now), eventType, data)
 	stop := context.AfterFunc(ctx, b.pconns.interrupt)
-	err = pub.Publish(ctx, b.Channel(eventType), buf).Err()
+	err = pub.Publish(ctx, b.channelFor(eventType, seq), buf).Err()
 	stop()
 	*bp = buf
 	envelopePool.Put(bp)
@@ -490,24 +526,25 @@ func (b *Bridge) changeSubscriptions(ctx context.Context, subscribe bool, eventT
 	var channels []string
 	var waits []chan struct{}
 	for _, t := range eventTypes {
-		ch := b.Channel(t)
-		// What is wanted survives a reconnect: the receive loop subscribes
-		// to it again on the new connection.
-		if subscribe {
-			b.wanted[ch] = true
-		} else {
-			delete(b.wanted, ch)
+		for _, ch := range b.Channels(t) {
+			// What is wanted survives a reconnect: the receive loop
+			// subscribes to it again on the new connection.
+			if subscribe {
+				b.wanted[ch] = true
+			} else {
+				delete(b.wanted, ch)
+			}
+			if b.active[ch] == subscribe {
+				continue // already in the wanted state
+			}
+			w, ok := pending[ch]
+			if !ok {
+				w = make(chan struct{})
+				pending[ch] = w
+				channels = append(channels, ch)
+			}
+			waits = append(waits, w)
 		}
-		if b.active[ch] == subscribe {
-			continue // already in the wanted state
-		}
-		w, ok := pending[ch]
-		if !ok {
-			w = make(chan struct{})
-			pending[ch] = w
-			channels = append(channels, ch)
-		}
-		waits = append(waits, w)
 	}
 	b.mu.Unlock()
 
@@ -616,11 +653,26 @@ func (b *Bridge) Ready() bool {
 func (b *Bridge) Metrics() Metrics {
 	b.mu.Lock()
 	connected := b.state == stateConnected && !b.gaveUp.Load() && !b.down && !b.recovering
-	subs := make([]string, 0, len(b.active))
+	// Subscriptions are by type: a type spread over channels counts once,
+	// when every one of its channels is confirmed.
+	perType := map[string]int{}
 	for ch := range b.active {
-		subs = append(subs, ch[len(b.opts.KeyPrefix):])
+		t, ok := b.typeOf[ch]
+		if !ok { // a type outside EventTypes: its name, less ":<k>"
+			t = ch[len(b.opts.KeyPrefix):]
+			if b.opts.ChannelsPerType > 1 {
+				t = t[:strings.LastIndexByte(t, ':')]
+			}
+		}
+		perType[t]++
 	}
 	b.mu.Unlock()
+	subs := make([]string, 0, len(perType))
+	for t, n := range perType {
+		if n == len(b.Channels(t)) {
+			subs = append(subs, t)
+		}
+	}
 	sort.Strings(subs)
 	var reconnects uint64
 	if n := b.subConnects.Load(); n > 1 {

@@ -37,6 +37,10 @@ var EventTypes = []string{
 // DefaultAddr is the Redis address used when neither URL nor Addr is set.
 const DefaultAddr = "127.0.0.1:6379"
 
+// MaxChannelsPerType bounds Options.ChannelsPerType: every channel is a
+// subscription on every subscriber.
+const MaxChannelsPerType = 1024
+
 // DefaultKeyPrefix is the channel prefix of the TypeScript bridge.
 const DefaultKeyPrefix = "ws:"
 
@@ -65,6 +69,14 @@ type Options struct {
 	// KeyPrefix is prepended to the event type to form the channel name.
 	// default: "ws:"
 	KeyPrefix string
+	// ChannelsPerType spreads each event type over this many channels,
+	// "<prefix><type>:<k>" for k from 0, so that in a Redis Cluster the
+	// types' traffic spreads over slots and shards instead of 8 channels.
+	// Subscribe takes every channel of a type, and each publish goes to
+	// the next channel of its type in turn (by its sequence number). 1
+	// keeps the TypeScript bridge's channel names, "<prefix><type>".
+	// default: 1
+	ChannelsPerType int
 	// InstanceID identifies this bridge in every message it publishes; a
 	// bridge drops messages carrying its own ID. It must be unique among the
 	// bridges on one Redis, and contain no spaces, quotes or backslashes.
@@ -182,6 +194,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.KeyPrefix == "" {
 		o.KeyPrefix = DefaultKeyPrefix
+	}
+	if o.ChannelsPerType == 0 {
+		o.ChannelsPerType = 1
 	}
 	if o.InstanceID == "" {
 		o.InstanceID = DefaultInstanceID()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -237,5 +238,43 @@ func TestClientNameRoundTrip(t *testing.T) {
 		if _, _, ok := bridge.ParseClientName(name); ok {
 			t.Errorf("ParseClientName(%q) accepted it", name)
 		}
+	}
+}
+
+// ChannelsPerType spreads a type over "<prefix><type>:<k>": a subscriber
+// takes every channel, publishes go to each in turn, and the type counts
+// as one subscription.
+func TestChannelsPerType(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := "t-" + t.Name() + ":"
+	c := newCollector()
+	sub := newBridge(t, srv, "sub", bridge.Options{Handler: c.handle, KeyPrefix: prefix, ChannelsPerType: 4})
+	if err := sub.Subscribe(ctx(t), "ticker", "trade"); err != nil {
+		t.Fatal(err)
+	}
+	if got := sub.Channels("ticker"); len(got) != 4 || got[3] != prefix+"ticker:3" {
+		t.Fatalf("channels %v", got)
+	}
+	if m := sub.Metrics(); m.Subscriptions != 2 || strings.Join(m.ActiveSubscriptions, ",") != "ticker,trade" {
+		t.Fatalf("metrics %+v", m)
+	}
+	pub := newBridge(t, srv, "pub", bridge.Options{DisableSubscription: true, KeyPrefix: prefix, ChannelsPerType: 4})
+	for range 8 {
+		if err := pub.Publish(ctx(t), "ticker", 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.wait(t, 8)
+	per := map[string]int{}
+	for _, ev := range c.events() {
+		per[ev.Channel]++
+	}
+	for k := range 4 {
+		if ch := prefix + "ticker:" + strconv.Itoa(k); per[ch] != 2 {
+			t.Errorf("%s got %d of 8, want 2: %v", ch, per[ch], per)
+		}
+	}
+	if _, err := bridge.New(bridge.Options{ChannelsPerType: bridge.MaxChannelsPerType + 1}); err == nil {
+		t.Error("too many channels per type accepted")
 	}
 }

@@ -2,10 +2,13 @@ package harness
 
 import (
 	"context"
+
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // ClusterTopology is a Redis Cluster as the node the run connects to sees
@@ -32,6 +35,9 @@ type ClusterNode struct {
 	Slots []string `json:"slots,omitempty"`
 	// SlotCount is how many slots the ranges hold.
 	SlotCount int `json:"slot_count,omitempty"`
+	// Channels is how many of the run's channels hash to the master's
+	// slots (CLUSTER KEYSLOT): where sharded pub/sub would carry them.
+	Channels int `json:"channels,omitempty"`
 }
 
 // clusterTopology reads CLUSTER NODES; nil when the server is not in
@@ -42,6 +48,46 @@ func (p *serverProbe) clusterTopology(ctx context.Context) *ClusterTopology {
 		return nil
 	}
 	return parseClusterNodes(txt)
+}
+
+// placeChannels counts, per master, the channels whose slot it serves,
+// asking the server for each slot (CLUSTER KEYSLOT) in one pipeline rather
+// than computing CRC16 here. A channel whose slot no master claims (a
+// cluster mid-migration) is left uncounted.
+func (p *serverProbe) placeChannels(ctx context.Context, t *ClusterTopology, channels []string) {
+	pipe := p.c.Pipeline()
+	cmds := make([]*redis.IntCmd, len(channels))
+	for i, ch := range channels {
+		cmds[i] = pipe.ClusterKeySlot(ctx, ch)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return
+	}
+	for _, c := range cmds {
+		slot := int(c.Val())
+		for i := range t.Nodes {
+			if t.Nodes[i].Role == "master" && t.Nodes[i].serves(slot) {
+				t.Nodes[i].Channels++
+				break
+			}
+		}
+	}
+}
+
+// serves reports whether slot lies in the node's ranges.
+func (n ClusterNode) serves(slot int) bool {
+	for _, s := range n.Slots {
+		lo, hi, isRange := strings.Cut(s, "-")
+		a, _ := strconv.Atoi(lo)
+		b := a
+		if isRange {
+			b, _ = strconv.Atoi(hi)
+		}
+		if slot >= a && slot <= b {
+			return true
+		}
+	}
+	return false
 }
 
 // parseClusterNodes reads CLUSTER NODES' lines: id, ip:port@cport[,host],
@@ -119,6 +165,9 @@ func (t *ClusterTopology) String() string {
 		s := n.Addr + " " + n.Role
 		if len(n.Slots) > 0 {
 			s += " " + strings.Join(n.Slots, ",")
+		}
+		if n.Channels > 0 {
+			s += fmt.Sprintf(" (%d channels)", n.Channels)
 		}
 		if n.Failed {
 			s += " FAILED"

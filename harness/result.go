@@ -84,6 +84,8 @@ type ResultConfig struct {
 	EventTypes          []string `json:"event_types"`
 	DrainTimeoutSeconds float64  `json:"drain_timeout_s"`
 	SelfFilterDisabled  bool     `json:"self_filter_disabled,omitempty"`
+	// ChannelsPerType is how many channels each event type is spread over.
+	ChannelsPerType int `json:"channels_per_type,omitempty"`
 }
 
 // Totals sums the per-instance counts.

@@ -143,6 +143,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// the run up beyond its MaxGrace.
 	pctx, cancelProbe := context.WithTimeout(ctx, probeTimeout)
 	server := probe.describe(pctx)
+	if server.Cluster != nil {
+		// Where the run's channels live: with sharded pub/sub, or just
+		// for a reader, the traffic of a channel is its slot's master's.
+		var channels []string
+		for _, t := range cfg.EventTypes {
+			channels = append(channels, bridges[0].Channels(t)...)
+		}
+		probe.placeChannels(pctx, server.Cluster, channels)
+	}
 	server.StatsBefore = probe.stats(pctx)
 	cancelProbe()
 
@@ -251,6 +260,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			EventTypes:          cfg.EventTypes,
 			DrainTimeoutSeconds: max(cfg.DrainTimeout, 0).Seconds(),
 			SelfFilterDisabled:  cfg.DisableSelfFilter,
+			ChannelsPerType:     max(cfg.Redis.ChannelsPerType, 1),
 		},
 		ConnectSeconds: connectTime.Seconds(),
 		ElapsedSeconds: elapsed.Seconds(),

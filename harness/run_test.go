@@ -568,3 +568,15 @@ func TestRunSomePublishers(t *testing.T) {
 		}
 	}
 }
+
+// Spread over 8 channels per type, the accounting stays exact: every
+// instance subscribes to all of them and gets every message once.
+func TestRunChannelsPerTypeExact(t *testing.T) {
+	srv := redistest.Start(t)
+	res := run(t, harness.Config{Instances: 3, Duration: time.Second, Rate: 200, EventTypes: []string{"ticker", "trade"},
+		Redis: bridge.Options{URL: srv.URL, KeyPrefix: "cpt:", ChannelsPerType: 8}})
+	checkExact(t, res)
+	if res.Config.ChannelsPerType != 8 {
+		t.Errorf("config says %d channels per type", res.Config.ChannelsPerType)
+	}
+}

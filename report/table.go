@@ -68,9 +68,12 @@ func NewTableReporter(res *harness.Result, v verdict.Verdict, opts Options) Repo
 		if c.MaxRate {
 			rate = fmt.Sprintf("the highest lossless rate (closed loop, at most %d in flight per instance)", c.MaxInFlight)
 		}
+		events := strings.Join(c.EventTypes, ", ")
+		if c.ChannelsPerType > 1 {
+			events += fmt.Sprintf(", %d channels each", c.ChannelsPerType)
+		}
 		ew.printf("Started %s: %d instances, %s at %s, events %s\n",
-			res.StartedAt.Format("2006-01-02 15:04:05 UTC"), c.Instances, seconds(c.DurationSeconds), rate,
-			strings.Join(c.EventTypes, ", "))
+			res.StartedAt.Format("2006-01-02 15:04:05 UTC"), c.Instances, seconds(c.DurationSeconds), rate, events)
 
 		// The seed's sections, in its order, so that its users find their
 		// numbers where they expect them.

@@ -97,6 +97,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	_ = fs.MarkHidden("redis-probe-addr")
 	o.security.register(fs)
 	fs.StringVar(&c.Redis.KeyPrefix, "key-prefix", bridge.DefaultKeyPrefix, "channel prefix: events go to <prefix><type>")
+	fs.IntVar(&c.Redis.ChannelsPerType, "channels-per-type", 1, "spread each event type over this many channels, <prefix><type>:<k> (1: the TypeScript bridge's names)")
 	fs.Var(newDurationValue(harness.DefaultDrainTimeout, &c.DrainTimeout), "drain-timeout", "after publishing, how long to wait for messages in flight")
 	fs.Var(newDurationValue(harness.DefaultConnectTimeout, &c.ConnectTimeout), "connect-timeout", "how long connecting and subscribing every instance may take")
 	// How to report.

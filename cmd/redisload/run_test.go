@@ -562,7 +562,7 @@ func TestClusterModeRun(t *testing.T) {
 	redistest.NeedServerBinary(t)
 	before := serverChildren(t)
 	code, out, errs := invoke(t, context.Background(), "--redis=cluster", "--instances=3", "--duration=1", "--rate=100",
-		"--format=json")
+		"--format=json", "--channels-per-type=16")
 	if code != exitPass {
 		t.Fatalf("exit %d\n%s", code, errs)
 	}
@@ -578,7 +578,9 @@ func TestClusterModeRun(t *testing.T) {
 		t.Errorf("stderr: %s", errs)
 	}
 	if cl := doc.Server.Cluster; cl == nil || cl.Masters != 3 || cl.Replicas != 3 || len(cl.Nodes) != 6 ||
-		cl.Nodes[0].SlotCount+cl.Nodes[1].SlotCount+cl.Nodes[2].SlotCount != 16384 {
+		cl.Nodes[0].SlotCount+cl.Nodes[1].SlotCount+cl.Nodes[2].SlotCount != 16384 ||
+		cl.Nodes[0].Channels+cl.Nodes[1].Channels+cl.Nodes[2].Channels != 2*16 || cl.Nodes[0].Channels == 0 ||
+		doc.Config.ChannelsPerType != 16 {
 		t.Errorf("cluster topology: %+v", cl)
 	}
 	if n := serverChildren(t); n != before {
