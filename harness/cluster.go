@@ -77,17 +77,22 @@ func (p *serverProbe) placeChannels(ctx context.Context, t *ClusterTopology, cha
 // serves reports whether slot lies in the node's ranges.
 func (n ClusterNode) serves(slot int) bool {
 	for _, s := range n.Slots {
-		lo, hi, isRange := strings.Cut(s, "-")
-		a, _ := strconv.Atoi(lo)
-		b := a
-		if isRange {
-			b, _ = strconv.Atoi(hi)
-		}
-		if slot >= a && slot <= b {
+		if lo, hi := slotRange(s); slot >= lo && slot <= hi {
 			return true
 		}
 	}
 	return false
+}
+
+// slotRange reads "0-5460", or "42" for one slot.
+func slotRange(s string) (lo, hi int) {
+	a, b, isRange := strings.Cut(s, "-")
+	lo, _ = strconv.Atoi(a)
+	hi = lo
+	if isRange {
+		hi, _ = strconv.Atoi(b)
+	}
+	return lo, hi
 }
 
 // parseClusterNodes reads CLUSTER NODES' lines: id, ip:port@cport[,host],
@@ -119,13 +124,8 @@ func parseClusterNodes(txt string) *ClusterTopology {
 				continue
 			}
 			n.Slots = append(n.Slots, s)
-			lo, hi, isRange := strings.Cut(s, "-")
-			a, _ := strconv.Atoi(lo)
-			b := a
-			if isRange {
-				b, _ = strconv.Atoi(hi)
-			}
-			n.SlotCount += b - a + 1
+			lo, hi := slotRange(s)
+			n.SlotCount += hi - lo + 1
 		}
 		if n.Role == "master" {
 			t.Masters++
@@ -141,9 +141,8 @@ func parseClusterNodes(txt string) *ClusterTopology {
 		if len(n.Slots) == 0 {
 			return 1 << 20
 		}
-		lo, _, _ := strings.Cut(n.Slots[0], "-")
-		v, _ := strconv.Atoi(lo)
-		return v
+		lo, _ := slotRange(n.Slots[0])
+		return lo
 	}
 	sort.SliceStable(t.Nodes, func(i, j int) bool {
 		a, b := t.Nodes[i], t.Nodes[j]
