@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redisload/redisload/bridge"
+	"golang.org/x/sync/errgroup"
 )
 
 // ClusterTopology is a Redis Cluster as the node the run connects to sees
@@ -38,6 +40,9 @@ type ClusterNode struct {
 	// Channels is how many of the run's channels hash to the master's
 	// slots (CLUSTER KEYSLOT): where sharded pub/sub would carry them.
 	Channels int `json:"channels,omitempty"`
+	// Stats is what the node did during the run; nil when it could not
+	// be read before and after.
+	Stats *NodeStats `json:"stats,omitempty"`
 }
 
 // clusterTopology reads CLUSTER NODES; nil when the server is not in
@@ -174,4 +179,112 @@ func (t *ClusterTopology) String() string {
 		parts = append(parts, s)
 	}
 	return fmt.Sprintf("%d masters, %d replicas: %s", t.Masters, t.Replicas, strings.Join(parts, "; "))
+}
+
+// NodeStats is what one node of a cluster did during the run: the change
+// of its counters from before publishing to after the run's connections
+// closed. With classic pub/sub every PUBLISH is copied to every other
+// node over the cluster bus (BusPublish*); sharded pub/sub keeps a
+// message within its shard (BusPublishShard*). These are the numbers that
+// tell the two apart.
+type NodeStats struct {
+	PublishCalls            uint64  `json:"publish_calls"`
+	SPublishCalls           uint64  `json:"spublish_calls"`
+	CPUSeconds              float64 `json:"cpu_s"`
+	NetInBytes              uint64  `json:"net_in_bytes"`
+	NetOutBytes             uint64  `json:"net_out_bytes"`
+	BusPublishSent          uint64  `json:"bus_publish_sent"`
+	BusPublishReceived      uint64  `json:"bus_publish_received"`
+	BusPublishShardSent     uint64  `json:"bus_publishshard_sent"`
+	BusPublishShardReceived uint64  `json:"bus_publishshard_received"`
+}
+
+// nodeCounterFields are the counters NodeStats is made of, by the name
+// INFO or CLUSTER INFO gives them.
+var nodeCounterFields = []string{"cmdstat_publish", "cmdstat_spublish", "used_cpu_sys", "used_cpu_user",
+	"total_net_input_bytes", "total_net_output_bytes",
+	"cluster_stats_messages_publish_sent", "cluster_stats_messages_publish_received",
+	"cluster_stats_messages_publishshard_sent", "cluster_stats_messages_publishshard_received"}
+
+// nodeProbes are plain clients to every node of a cluster, for its
+// counters before and after the run.
+type nodeProbes struct {
+	addrs   []string
+	clients []*redis.Client
+}
+
+// newNodeProbes connects, lazily, to each node of t with the run's
+// credentials and TLS.
+func newNodeProbes(o bridge.Options, t *ClusterTopology) (*nodeProbes, error) {
+	ro, err := o.RedisOptions()
+	if err != nil {
+		return nil, err
+	}
+	np := &nodeProbes{}
+	for _, n := range t.Nodes {
+		no := *ro
+		no.Addr = n.Addr
+		no.MaxRetries, no.PoolSize = -1, 1
+		np.addrs = append(np.addrs, n.Addr)
+		np.clients = append(np.clients, redis.NewClient(&no))
+	}
+	return np, nil
+}
+
+func (np *nodeProbes) close() {
+	for _, c := range np.clients {
+		_ = c.Close()
+	}
+}
+
+// counters reads every node's counters at once; a node that does not
+// answer within ctx has none.
+func (np *nodeProbes) counters(ctx context.Context) []map[string]float64 {
+	out := make([]map[string]float64, len(np.clients))
+	var g errgroup.Group
+	for i, c := range np.clients {
+		g.Go(func() error {
+			info, err := c.Info(ctx, "commandstats", "cpu", "stats").Result()
+			if err != nil {
+				return nil
+			}
+			cl, _ := c.ClusterInfo(ctx).Result()
+			f := infoFields(info + "\n" + cl)
+			m := map[string]float64{}
+			for _, k := range nodeCounterFields {
+				v := f[k]
+				if strings.HasPrefix(k, "cmdstat_") { // calls=N,usec=...
+					v, _, _ = strings.Cut(strings.TrimPrefix(v, "calls="), ",")
+				}
+				m[k], _ = strconv.ParseFloat(v, 64)
+			}
+			out[i] = m
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return out
+}
+
+// nodeStats sets each node's Stats to the change between before and
+// after, where both were read.
+func nodeStats(t *ClusterTopology, addrs []string, before, after []map[string]float64) {
+	for i, addr := range addrs {
+		if before[i] == nil || after[i] == nil {
+			continue
+		}
+		d := func(k string) float64 { return max(after[i][k]-before[i][k], 0) }
+		u := func(k string) uint64 { return uint64(d(k)) }
+		s := &NodeStats{PublishCalls: u("cmdstat_publish"), SPublishCalls: u("cmdstat_spublish"),
+			CPUSeconds: d("used_cpu_sys") + d("used_cpu_user"), NetInBytes: u("total_net_input_bytes"),
+			NetOutBytes: u("total_net_output_bytes"), BusPublishSent: u("cluster_stats_messages_publish_sent"),
+			BusPublishReceived:      u("cluster_stats_messages_publish_received"),
+			BusPublishShardSent:     u("cluster_stats_messages_publishshard_sent"),
+			BusPublishShardReceived: u("cluster_stats_messages_publishshard_received")}
+		for j := range t.Nodes {
+			if t.Nodes[j].Addr == addr {
+				t.Nodes[j].Stats = s
+			}
+		}
+	}
 }

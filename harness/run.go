@@ -5,6 +5,7 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -152,6 +153,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		probe.placeChannels(pctx, server.Cluster, channels)
 	}
+	// Every node's counters, before and after: a cluster's cost of
+	// pub/sub is spread over its nodes and its bus, not on the one node
+	// the run talks to.
+	var nodes *nodeProbes
+	var nodesBefore []map[string]float64
+	if server.Cluster != nil {
+		if nodes, err = newNodeProbes(cfg.Redis, server.Cluster); err != nil {
+			cancelProbe()
+			return nil, err
+		}
+		defer nodes.close()
+		nodesBefore = nodes.counters(pctx)
+	}
 	server.StatsBefore = probe.stats(pctx)
 	cancelProbe()
 
@@ -233,6 +247,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	statsCtx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	probe.awaitGone(statsCtx, prefix)
 	server.StatsAfter = probe.stats(statsCtx)
+	if nodes != nil {
+		nodeStats(server.Cluster, nodes.addrs, nodesBefore, nodes.counters(statsCtx))
+	}
 	cancel()
 	for i, b := range bridges {
 		m := b.Metrics()
@@ -243,7 +260,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res := &Result{
 		RunID:         runID,
 		Redis:         redisLabel(cfg.Redis),
-		KeyPrefix:     bridges[0].Channel(""),
+		KeyPrefix:     cmp.Or(cfg.Redis.KeyPrefix, bridge.DefaultKeyPrefix),
 		Seed:          seed,
 		Server:        server,
 		OutputBuffers: buffers,

@@ -180,9 +180,12 @@ func (c *cluster) join(ctx context.Context, masters, replicas int) error {
 	// REPLICATE a moment after cluster_state turns ok, and a report or a
 	// failover scenario that read the topology then would see masters
 	// without slots where the replicas are.
-	return waitAll(ctx, clients, "every node to see every replica", func(cl *redis.Client) bool {
+	// ...and with every bus link up: a node drops the bus messages it
+	// cannot send, and classic pub/sub crosses the bus.
+	return waitAll(ctx, clients, "every node to see every replica, every link connected", func(cl *redis.Client) bool {
 		nodes, err := cl.ClusterNodes(ctx).Result()
-		return err == nil && strings.Count(nodes, "slave") == masters*replicas
+		return err == nil && strings.Count(nodes, "slave") == masters*replicas &&
+			strings.Count(nodes, " connected") == len(clients)
 	})
 }
 

@@ -72,6 +72,9 @@ func NewHTMLReporter(res *harness.Result, v verdict.Verdict) Reporter {
 		htmlTable(ew, "Latency Statistics", latencyHeader,
 			[][]string{latencyRow("latency", res.Latency), latencyRow("send delay", res.SendDelay)})
 		htmlTable(ew, "Per-Instance Statistics", instanceHeader, instanceRows(res))
+		if td := clusterTable(res); td != nil {
+			htmlTable(ew, td.title, td.header, td.rows)
+		}
 		for _, td := range timelineTables(res.Timeline) {
 			htmlTable(ew, td.title, td.header, td.rows)
 			if td.footer != "" {

@@ -61,6 +61,10 @@ func NewMarkdownReporter(res *harness.Result, v verdict.Verdict) Reporter {
 		}
 		// Folded: per instance is for the one reader who investigates, and
 		// at a thousand instances it would bury the rest.
+		if td := clusterTable(res); td != nil {
+			ew.printf("\n**%s**\n\n", td.title)
+			mdTable(ew, td.header, td.rows, td.textCols)
+		}
 		ew.printf("\n<details><summary>Per-instance statistics</summary>\n\n")
 		mdTable(ew, instanceHeader, instanceRows(res), 2)
 		ew.printf("\n</details>\n")

@@ -85,6 +85,10 @@ func NewTableReporter(res *harness.Result, v verdict.Verdict, opts Options) Repo
 		ew.table(instanceHeader, instanceRows(res), 2)
 		// Only when something happened: a healthy run stays short.
 		timelineSections(ew, res.Timeline)
+		if td := clusterTable(res); td != nil {
+			ew.section(td.title)
+			ew.table(td.header, td.rows, td.textCols)
+		}
 		// The matrix is n² cells: on a terminal only when asked for and
 		// small enough to read; the JSON always has it.
 		if opts.Matrix {
@@ -508,3 +512,34 @@ func (e *errWriter) table(header []string, rows [][]string, textCols int) {
 // ms formats microseconds as milliseconds with microsecond precision, the
 // one latency unit of every report.
 func ms(us float64) string { return fmt.Sprintf("%.3f ms", us/1000) }
+
+// clusterTable is the per-node table of a run on a cluster: each node's
+// role, slots and share of the run's channels, and what it did during the
+// run (PUBLISH and SPUBLISH calls, messages over the cluster bus, CPU,
+// network); nil on a standalone server.
+func clusterTable(res *harness.Result) *tableData {
+	cl := res.Server.Cluster
+	if cl == nil {
+		return nil
+	}
+	td := &tableData{title: "Cluster Nodes (during the run: commands, cluster-bus pub/sub messages sent/received, CPU, network)",
+		header:   []string{"Node", "Role", "Slots", "Channels", "PUBLISH", "SPUBLISH", "Bus pub", "Bus shard pub", "CPU s", "Net in", "Net out"},
+		textCols: 3}
+	for _, n := range cl.Nodes {
+		role := n.Role
+		if n.Failed {
+			role += " (failed)"
+		}
+		row := []string{n.Addr, role, strings.Join(n.Slots, ","), fmt.Sprint(n.Channels)}
+		if s := n.Stats; s != nil {
+			row = append(row, fmt.Sprint(s.PublishCalls), fmt.Sprint(s.SPublishCalls),
+				fmt.Sprintf("%d/%d", s.BusPublishSent, s.BusPublishReceived),
+				fmt.Sprintf("%d/%d", s.BusPublishShardSent, s.BusPublishShardReceived),
+				fmt.Sprintf("%.2f", s.CPUSeconds), units.Bytes(int64(s.NetInBytes)), units.Bytes(int64(s.NetOutBytes)))
+		} else {
+			row = append(row, "-", "-", "-", "-", "-", "-", "-")
+		}
+		td.rows = append(td.rows, row)
+	}
+	return td
+}

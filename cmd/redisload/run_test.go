@@ -583,6 +583,23 @@ func TestClusterModeRun(t *testing.T) {
 		doc.Config.ChannelsPerType != 16 {
 		t.Errorf("cluster topology: %+v", cl)
 	}
+	// Classic pub/sub through the first node: every PUBLISH is there, and
+	// it sends each one over the bus to each of the 5 other nodes. (What
+	// the others count as received can be a few short right after the
+	// cluster formed: the report shows it as it is.)
+	if cl := doc.Server.Cluster; cl != nil && len(cl.Nodes) == 6 {
+		var calls, sent uint64
+		for _, n := range cl.Nodes {
+			if n.Stats == nil {
+				t.Fatalf("node %s: no stats", n.Addr)
+			}
+			calls += n.Stats.PublishCalls
+			sent += n.Stats.BusPublishSent
+		}
+		if calls != doc.Totals.Published || sent != 5*doc.Totals.Published {
+			t.Errorf("%d PUBLISH calls over the nodes and %d sent over the bus, %d published", calls, sent, doc.Totals.Published)
+		}
+	}
 	if n := serverChildren(t); n != before {
 		t.Errorf("%d redis-server children left, %d before", n, before)
 	}
