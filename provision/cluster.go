@@ -106,19 +106,29 @@ type cluster struct {
 	nodes []*Instance // each a Server-mode instance of its own
 }
 
-// stop stops every node, all at once (a node given SIGTERM may take up to
-// its second to exit), and removes their files.
-func (c *cluster) stop() error {
+// stop stops every node and removes their files.
+func (c *cluster) stop() error { return stopAll(c.nodes, c.dir) }
+
+// stopAll stops servers all at once (one given SIGTERM may take up to its
+// second to exit) and removes their directory.
+func stopAll(servers []*Instance, dir string) error {
 	var wg sync.WaitGroup
-	for _, node := range c.nodes {
+	for _, srv := range servers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = node.Close()
+			_ = srv.Close()
 		}()
 	}
 	wg.Wait()
-	return os.RemoveAll(c.dir)
+	return os.RemoveAll(dir)
+}
+
+// adminClient is a plain client for setting a topology up: one try per
+// command, short timeouts, RESP2.
+func adminClient(addr string) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second,
+		ReadTimeout: 2 * time.Second, ContextTimeoutEnabled: true, Protocol: 2, DisableIdentity: true})
 }
 
 // join makes the nodes one cluster: every node meets the first, the
@@ -127,9 +137,7 @@ func (c *cluster) stop() error {
 func (c *cluster) join(ctx context.Context, masters, replicas int) error {
 	clients := make([]*redis.Client, len(c.nodes))
 	for i, node := range c.nodes {
-		clients[i] = redis.NewClient(&redis.Options{Addr: strings.TrimPrefix(node.URL, "redis://"), MaxRetries: -1,
-			DialTimeout: time.Second, ReadTimeout: 2 * time.Second, ContextTimeoutEnabled: true, Protocol: 2,
-			DisableIdentity: true})
+		clients[i] = adminClient(strings.TrimPrefix(node.URL, "redis://"))
 		defer clients[i].Close()
 	}
 	ctx, cancel := context.WithTimeout(ctx, clusterReadyTimeout)

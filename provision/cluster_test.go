@@ -76,3 +76,39 @@ func TestClusterModeRefusesBadShapes(t *testing.T) {
 		}
 	}
 }
+
+// Sentinel mode: a master, its replica, three sentinels that agree on
+// both; Close leaves nothing listening.
+func TestSentinelMode(t *testing.T) {
+	redistest.NeedServerBinary(t)
+	start := time.Now()
+	inst, err := provision.Start(ctx(t), provision.Options{Mode: provision.Sentinel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close()
+	t.Logf("sentinels agree after %v", time.Since(start))
+	if inst.Mode != provision.Sentinel || len(inst.Sentinels) != 3 || len(inst.Nodes) != 2 || inst.MasterName != "mymaster" {
+		t.Fatalf("instance %+v", inst)
+	}
+	// A client that asks the sentinels finds the master and writes to it.
+	fc := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: inst.MasterName, SentinelAddrs: inst.Sentinels})
+	if err := fc.Set(ctx(t), "k", "v", 0).Err(); err != nil {
+		t.Fatalf("SET through the sentinels: %v", err)
+	}
+	_ = fc.Close()
+	rc := redis.NewClient(&redis.Options{Addr: inst.Nodes[1]})
+	role, err := rc.Do(ctx(t), "ROLE").Slice()
+	_ = rc.Close()
+	if err != nil || role[0] != "slave" {
+		t.Fatalf("the second node: %v %v, want a replica", role, err)
+	}
+	if err := inst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range append(inst.Nodes, inst.Sentinels...) {
+		if ping(t, "redis://"+addr) == nil {
+			t.Errorf("%s still answers after Close", addr)
+		}
+	}
+}

@@ -36,10 +36,12 @@ const (
 	Embedded Mode = "embedded"
 	// Cluster starts a local Redis Cluster of redis-server children.
 	Cluster Mode = "cluster"
+	// Sentinel starts a master, a replica and three sentinels.
+	Sentinel Mode = "sentinel"
 )
 
 // Modes lists the valid modes, for flag help and errors.
-var Modes = []Mode{Auto, URL, Server, Container, Embedded, Cluster}
+var Modes = []Mode{Auto, URL, Server, Container, Embedded, Cluster, Sentinel}
 
 // ParseMode checks s against Modes.
 func ParseMode(s string) (Mode, error) {
@@ -110,8 +112,13 @@ type Instance struct {
 	URL string
 	// Reason says why Auto chose this mode; empty otherwise.
 	Reason string
-	// Nodes are the addresses of Cluster mode's nodes, masters first.
+	// Nodes are the addresses of Cluster mode's nodes, masters first, or
+	// of Sentinel mode's master and replica.
 	Nodes []string
+	// Sentinels are Sentinel mode's sentinels, and MasterName the master
+	// they watch.
+	Sentinels  []string
+	MasterName string
 
 	proc *serverProc // the redis-server child of Server mode, nil otherwise
 
@@ -154,6 +161,8 @@ func Start(ctx context.Context, o Options) (*Instance, error) {
 		return startEmbedded()
 	case Cluster:
 		return startCluster(ctx, o)
+	case Sentinel:
+		return startSentinel(ctx, o)
 	case Auto:
 		return startAuto(ctx, o)
 	}

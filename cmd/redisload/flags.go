@@ -84,7 +84,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.Uint64Var(&c.Seed, "seed", 0, "random seed that reproduces the run's events (0: random, printed in the report)")
 	// Where: which server, how to reach it. No flag takes a password
 	// (see securityFlags.apply for why).
-	fs.StringVar(&o.mode, "redis", "", "where the server comes from: auto, url, server, container, embedded or cluster (default: url when a URL is given, else auto)")
+	fs.StringVar(&o.mode, "redis", "", "where the server comes from: auto, url, server, container, embedded, cluster or sentinel (default: url when a URL is given, else auto)")
 	fs.IntVar(&o.provision.ClusterMasters, "cluster-masters", provision.DefaultClusterMasters, "with --redis=cluster: how many masters")
 	fs.IntVar(&o.provision.ClusterReplicas, "cluster-replicas", provision.DefaultClusterReplicas, "with --redis=cluster: replicas of each master (-1: none)")
 	// $REDIS_URL is the default, as most Redis tools read it; an empty
@@ -238,8 +238,8 @@ func (o *options) complete() error {
 	case o.redisURL != "" && o.provision.Mode != "" && o.provision.Mode != provision.URL:
 		return fmt.Errorf("--redis=%s starts its own server: it cannot be combined with --redis-url (or $REDIS_URL)", o.provision.Mode)
 	case len(o.provision.ServerArgs) > 0 && o.provision.Mode != provision.Server && o.provision.Mode != "" &&
-		o.provision.Mode != provision.Auto && o.provision.Mode != provision.Cluster:
-		return fmt.Errorf("--redis-server-arg applies to --redis=server, cluster (or auto), not %s", o.provision.Mode)
+		o.provision.Mode != provision.Auto && o.provision.Mode != provision.Cluster && o.provision.Mode != provision.Sentinel:
+		return fmt.Errorf("--redis-server-arg applies to --redis=server, cluster, sentinel (or auto), not %s", o.provision.Mode)
 	case o.provision.ClusterReplicas == 0:
 		return errors.New("--cluster-replicas 0 reads as the default: give -1 for no replicas")
 	case o.provision.Mode != provision.Cluster && (o.provision.ClusterMasters != provision.DefaultClusterMasters ||

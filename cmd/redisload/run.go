@@ -237,11 +237,14 @@ func announce(w io.Writer, inst *provision.Instance, c harness.Config) {
 		// crosses the cluster bus to every other node.
 		where = fmt.Sprintf("a local Redis Cluster of %d nodes (classic pub/sub through %s)", len(inst.Nodes),
 			strings.TrimPrefix(inst.URL, "redis://"))
+	case provision.Sentinel:
+		where = fmt.Sprintf("a local Sentinel set: master %s with a replica, %d sentinels watching %q",
+			strings.TrimPrefix(inst.URL, "redis://"), len(inst.Sentinels), inst.MasterName)
 	}
 	switch {
 	case inst.Reason != "":
 		fmt.Fprintf(w, "redisload: using %s (%s)\n", where, inst.Reason)
-	case inst.Mode == provision.Cluster:
+	case inst.Mode == provision.Cluster || inst.Mode == provision.Sentinel:
 		fmt.Fprintf(w, "redisload: using %s\n", where)
 	}
 	// Loud: auto mode may fall back to the stand-in, and a user who did

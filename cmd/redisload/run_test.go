@@ -608,3 +608,18 @@ func TestClusterModeRun(t *testing.T) {
 		t.Errorf("cluster flags without cluster mode: exit %d, %s", code, errs)
 	}
 }
+
+// --redis=sentinel: a master, a replica and three sentinels; the run
+// measures the master, and nothing is left running.
+func TestSentinelModeRun(t *testing.T) {
+	redistest.NeedServerBinary(t)
+	before := serverChildren(t)
+	code, out, errs := invoke(t, context.Background(), "--redis=sentinel", "--instances=2", "--duration=0.5", "--rate=40")
+	if code != exitPass || !strings.Contains(errs, `using a local Sentinel set: master 127.0.0.1:`) ||
+		!strings.Contains(errs, `3 sentinels watching "mymaster"`) || !strings.Contains(out, "mode sentinel") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	if n := serverChildren(t); n != before {
+		t.Errorf("%d redis-server children left, %d before", n, before)
+	}
+}
