@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"net/url"
 
 	"fmt"
 	"sort"
@@ -287,4 +288,47 @@ func nodeStats(t *ClusterTopology, addrs []string, before, after []map[string]fl
 			}
 		}
 	}
+}
+
+// clusterAddrs lists the nodes of the cluster o points at, masters and
+// replicas alike (classic pub/sub reaches both); nil when it is not a
+// cluster or does not say, and the run then stays on o's address.
+func clusterAddrs(ctx context.Context, o bridge.Options) []string {
+	ro, err := o.RedisOptions()
+	if err != nil {
+		return nil
+	}
+	ro.MaxRetries, ro.PoolSize = -1, 1
+	c := redis.NewClient(ro)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	txt, err := c.ClusterNodes(ctx).Result()
+	if err != nil {
+		return nil
+	}
+	t := parseClusterNodes(txt)
+	if t == nil {
+		return nil
+	}
+	var addrs []string
+	for _, n := range t.Nodes {
+		if !n.Failed {
+			addrs = append(addrs, n.Addr)
+		}
+	}
+	return addrs
+}
+
+// atAddr is o pointed at addr, with its credentials and TLS kept.
+func atAddr(o bridge.Options, addr string) bridge.Options {
+	if o.URL == "" {
+		o.Addr = addr
+		return o
+	}
+	if u, err := url.Parse(o.URL); err == nil {
+		u.Host = addr
+		o.URL = u.String()
+	}
+	return o
 }

@@ -67,6 +67,13 @@ type Config struct {
 	// subscription.
 	// default: 10s
 	ConnectTimeout time.Duration
+	// Placement, on a Redis Cluster, spreads the instances over its nodes:
+	// PlacementSpread connects instance i to node i mod the node count,
+	// so that classic pub/sub crosses the cluster bus; PlacementSingle
+	// (the zero value) connects every instance to Redis's address. On a
+	// standalone server the two are the same.
+	// default: PlacementSingle
+	Placement Placement
 	// Redis holds the connection settings shared by every bridge: URL or
 	// address, credentials, key prefix, dial timeout. The harness sets each
 	// bridge's InstanceID, Handler and DeliverOwn itself.
@@ -106,6 +113,15 @@ type Config struct {
 	// default: false
 	DisableSelfFilter bool
 }
+
+// Placement is where a cluster's instances connect.
+type Placement string
+
+// The placements.
+const (
+	PlacementSingle Placement = ""
+	PlacementSpread Placement = "spread"
+)
 
 // Defaults of Config's zero fields.
 const (
@@ -206,6 +222,8 @@ func (c Config) Validate() error {
 		return bad("DrainTimeout", "must be positive, or -1 for no drain, got %v", c.DrainTimeout)
 	case c.ConnectTimeout < 0:
 		return bad("ConnectTimeout", "must not be negative, got %v", c.ConnectTimeout)
+	case c.Placement != PlacementSingle && c.Placement != PlacementSpread:
+		return bad("Placement", "must be single or spread, got %q", c.Placement)
 	}
 	for _, t := range c.EventTypes {
 		if !slices.Contains(bridge.EventTypes, t) {

@@ -57,6 +57,10 @@ type receiver struct {
 	// latencies; nil otherwise, and then the hot path pays a nil check.
 	iv *intervalHist
 
+	// node is the cluster node the instance is connected to when the run
+	// spreads them; empty otherwise.
+	node string
+
 	// notConnected, set after the run when the instance failed its final
 	// round trip, says why.
 	notConnected string

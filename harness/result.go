@@ -84,6 +84,9 @@ type ResultConfig struct {
 	EventTypes          []string `json:"event_types"`
 	DrainTimeoutSeconds float64  `json:"drain_timeout_s"`
 	SelfFilterDisabled  bool     `json:"self_filter_disabled,omitempty"`
+	// SpreadOver is how many cluster nodes the instances were spread over
+	// (Placement spread); 0 when they all used one address.
+	SpreadOver int `json:"spread_over,omitempty"`
 	// ChannelsPerType is how many channels each event type is spread over.
 	ChannelsPerType int `json:"channels_per_type,omitempty"`
 }
@@ -202,6 +205,8 @@ type InstanceResult struct {
 	Connected bool `json:"connected"`
 	// NotConnected says why Connected is false.
 	NotConnected string `json:"not_connected,omitempty"`
+	// Node is the cluster node the instance used, when spread.
+	Node string `json:"node,omitempty"`
 	Counts
 	DeliveryRate *float64 `json:"delivery_rate_pct"`
 	// LatencyOverflow counts latencies beyond the histogram's range
@@ -330,6 +335,7 @@ func assemble(res *Result, cfg Config, start time.Time, pub *publisher, recvs []
 			Index:     i,
 			ID:        m.InstanceID,
 			Connected: m.Connected && !r.unrecovered(),
+			Node:      r.node,
 			Counts: Counts{
 				Published:      pub.published[i],
 				PublishErrors:  pub.errors[i],

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/redisload/redisload/bridge"
 )
 
@@ -86,6 +87,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		defer px.close()
 	}
+	// Spread over a cluster's nodes, each instance connects to a node of
+	// its own: a publish crosses the bus before its subscribers see it.
+	var nodeAddrs []string
+	if cfg.Placement == PlacementSpread && px == nil {
+		nodeAddrs = clusterAddrs(ctx, cfg.Redis)
+	}
 	recvs := make([]*receiver, n)
 	bridges := make([]*bridge.Bridge, n)
 	for i := range n {
@@ -96,6 +103,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		o := cfg.Redis
 		if px != nil {
 			o = px.options(o, i)
+		}
+		if len(nodeAddrs) > 0 {
+			recvs[i].node = nodeAddrs[i%len(nodeAddrs)]
+			o = atAddr(o, recvs[i].node)
 		}
 		o.InstanceID = prefix + strconv.Itoa(i)
 		o.LoadTest.TagKey = key
@@ -173,7 +184,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// of the drain: the only sign of a subscriber Redis is about to cut off.
 	stopSampling := make(chan struct{})
 	sampled := make(chan OutputBuffers, 1)
-	go func() { sampled <- probe.sampleOutputBuffers(prefix, n, stopSampling) }()
+	var sampleNodes []*redis.Client
+	if len(nodeAddrs) > 0 && nodes != nil {
+		sampleNodes = nodes.clients // the subscribers are on every node
+	}
+	go func() { sampled <- probe.sampleOutputBuffers(prefix, n, stopSampling, sampleNodes) }()
 
 	pub := newPublisher(cfg, seed, bridges, tr.limits, log)
 	// The series runs from the first publish to the end of the drain.
@@ -278,6 +293,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			DrainTimeoutSeconds: max(cfg.DrainTimeout, 0).Seconds(),
 			SelfFilterDisabled:  cfg.DisableSelfFilter,
 			ChannelsPerType:     max(cfg.Redis.ChannelsPerType, 1),
+			SpreadOver:          len(nodeAddrs),
 		},
 		ConnectSeconds: connectTime.Seconds(),
 		ElapsedSeconds: elapsed.Seconds(),

@@ -181,20 +181,31 @@ const sampleTimeout = 250 * time.Millisecond
 // sampleOutputBuffers reads CLIENT LIST TYPE pubsub until stop is closed
 // and returns the peak output buffer of this run's n subscribers, whose
 // connection names start with prefix.
-func (p *serverProbe) sampleOutputBuffers(prefix string, n int, stop <-chan struct{}) OutputBuffers {
+//
+// nodes, when not empty, are the servers to sample instead of the probe's
+// own: the nodes of a cluster the instances are spread over.
+func (p *serverProbe) sampleOutputBuffers(prefix string, n int, stop <-chan struct{}, nodes []*redis.Client) OutputBuffers {
 	ob := OutputBuffers{PeakInstance: -1}
 	t := time.NewTicker(outputBufferInterval(n))
 	defer t.Stop()
+	if len(nodes) == 0 {
+		nodes = []*redis.Client{p.c}
+	}
 	for {
 		// Short: stop waits for the sample in progress, and a frozen
 		// server must not hold the end of the run.
 		ctx, cancel := context.WithTimeout(context.Background(), sampleTimeout)
-		// TYPE pubsub: the publishers' connections are not wanted.
-		list, err := p.c.Do(ctx, "CLIENT", "LIST", "TYPE", "pubsub").Text()
+		answered := 0
+		for _, c := range nodes {
+			// TYPE pubsub: the publishers' connections are not wanted.
+			if list, err := c.Do(ctx, "CLIENT", "LIST", "TYPE", "pubsub").Text(); err == nil {
+				answered++
+				peakOutputBuffer(list, prefix, &ob)
+			}
+		}
 		cancel()
-		if err == nil {
+		if answered == len(nodes) {
 			ob.Samples++
-			peakOutputBuffer(list, prefix, &ob)
 		}
 		select {
 		case <-stop:

@@ -72,7 +72,7 @@ func TestSampleOutputBuffersSeesAStalledSubscriber(t *testing.T) {
 	defer probe.close()
 	stop := make(chan struct{})
 	time.AfterFunc(250*time.Millisecond, func() { close(stop) })
-	ob := probe.sampleOutputBuffers("pfx-", 1, stop)
+	ob := probe.sampleOutputBuffers("pfx-", 1, stop, nil)
 	if ob.Samples < 2 || ob.PeakInstance != 7 || ob.PeakBytes < 4<<20 {
 		t.Fatalf("%+v: want instance 7 with over 4 MiB queued", ob)
 	}

@@ -72,6 +72,9 @@ func NewTableReporter(res *harness.Result, v verdict.Verdict, opts Options) Repo
 		if c.ChannelsPerType > 1 {
 			events += fmt.Sprintf(", %d channels each", c.ChannelsPerType)
 		}
+		if c.SpreadOver > 0 {
+			events += fmt.Sprintf("; instances spread over %d nodes", c.SpreadOver)
+		}
 		ew.printf("Started %s: %d instances, %s at %s, events %s\n",
 			res.StartedAt.Format("2006-01-02 15:04:05 UTC"), c.Instances, seconds(c.DurationSeconds), rate, events)
 

@@ -97,6 +97,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	_ = fs.MarkHidden("redis-probe-addr")
 	o.security.register(fs)
 	fs.StringVar(&c.Redis.KeyPrefix, "key-prefix", bridge.DefaultKeyPrefix, "channel prefix: events go to <prefix><type>")
+	fs.Var((*placementValue)(&c.Placement), "placement", "on a cluster: spread the instances over its nodes (spread), or all on the URL's node (single)")
+	c.Placement = harness.PlacementSpread
 	fs.IntVar(&c.Redis.ChannelsPerType, "channels-per-type", 1, "spread each event type over this many channels, <prefix><type>:<k> (1: the TypeScript bridge's names)")
 	fs.Var(newDurationValue(harness.DefaultDrainTimeout, &c.DrainTimeout), "drain-timeout", "after publishing, how long to wait for messages in flight")
 	fs.Var(newDurationValue(harness.DefaultConnectTimeout, &c.ConnectTimeout), "connect-timeout", "how long connecting and subscribing every instance may take")
@@ -302,7 +304,7 @@ var capacityFlags = map[string]string{
 var configFlags = map[string]string{
 	"Instances": "instances", "Duration": "duration", "Rate": "rate", "Publishers": "publishers",
 	"DedicatedPublishers": "dedicated-publishers", "MaxRate": "rate=max", "MaxInFlight": "max-inflight",
-	"Pipeline": "pipeline", "DrainTimeout": "drain-timeout", "ConnectTimeout": "connect-timeout",
+	"Pipeline": "pipeline", "DrainTimeout": "drain-timeout", "ConnectTimeout": "connect-timeout", "Placement": "placement",
 	"EventTypes": "event-types",
 }
 
@@ -336,6 +338,33 @@ func (serverToStart) Freeze() error                 { return errNotStarted }
 func (serverToStart) Thaw() error                   { return errNotStarted }
 
 var errNotStarted = errors.New("redis-server not started yet")
+
+// placementValue is --placement: single or spread.
+type placementValue harness.Placement
+
+// Set reads single or spread; the library's single is its zero value.
+func (p *placementValue) Set(s string) error {
+	switch s {
+	case "single":
+		*p = placementValue(harness.PlacementSingle)
+	case "spread":
+		*p = placementValue(harness.PlacementSpread)
+	default:
+		return errors.New("want single or spread")
+	}
+	return nil
+}
+
+// String is what --help shows as the default.
+func (p *placementValue) String() string {
+	if *p == placementValue(harness.PlacementSingle) {
+		return "single"
+	}
+	return string(*p)
+}
+
+// Type names the value in --help.
+func (p *placementValue) Type() string { return "single|spread" }
 
 // rateValue is the --rate flag: events per second, or "max". It sets two
 // fields of the config, which is why it wraps the whole Config rather than

@@ -237,6 +237,9 @@ func announce(w io.Writer, inst *provision.Instance, c harness.Config) {
 		// crosses the cluster bus to every other node.
 		where = fmt.Sprintf("a local Redis Cluster of %d nodes (classic pub/sub through %s)", len(inst.Nodes),
 			strings.TrimPrefix(inst.URL, "redis://"))
+		if c.Placement == harness.PlacementSpread {
+			where = fmt.Sprintf("a local Redis Cluster of %d nodes (classic pub/sub, the instances spread over the nodes)", len(inst.Nodes))
+		}
 	case provision.Sentinel:
 		where = fmt.Sprintf("a local Sentinel set: master %s with a replica, %d sentinels watching %q",
 			strings.TrimPrefix(inst.URL, "redis://"), len(inst.Sentinels), inst.MasterName)

@@ -577,6 +577,14 @@ func TestClusterModeRun(t *testing.T) {
 	if !strings.Contains(errs, "redisload: using a local Redis Cluster of 6 nodes") {
 		t.Errorf("stderr: %s", errs)
 	}
+	// Spread (the default): instance i on node i of 6.
+	nodes := map[string]bool{}
+	for _, ir := range doc.Instances {
+		nodes[ir.Node] = true
+	}
+	if doc.Config.SpreadOver != 6 || len(nodes) != 3 || nodes[""] {
+		t.Errorf("spread over %d nodes, instances on %v", doc.Config.SpreadOver, nodes)
+	}
 	if cl := doc.Server.Cluster; cl == nil || cl.Masters != 3 || cl.Replicas != 3 || len(cl.Nodes) != 6 ||
 		cl.Nodes[0].SlotCount+cl.Nodes[1].SlotCount+cl.Nodes[2].SlotCount != 16384 ||
 		cl.Nodes[0].Channels+cl.Nodes[1].Channels+cl.Nodes[2].Channels != 2*16 || cl.Nodes[0].Channels == 0 ||
@@ -602,6 +610,19 @@ func TestClusterModeRun(t *testing.T) {
 	}
 	if n := serverChildren(t); n != before {
 		t.Errorf("%d redis-server children left, %d before", n, before)
+	}
+	// Single: every instance on the first node, every PUBLISH there.
+	code, out, errs = invoke(t, context.Background(), "--redis=cluster", "--instances=2", "--duration=0.5", "--rate=40",
+		"--format=json", "--placement=single", "--cluster-replicas=-1")
+	if code != exitPass {
+		t.Fatalf("single: exit %d\n%s", code, errs)
+	}
+	if doc, err = report.ReadDocument(strings.NewReader(out)); err != nil {
+		t.Fatal(err)
+	}
+	if cl := doc.Server.Cluster; doc.Config.SpreadOver != 0 || cl == nil || len(cl.Nodes) != 3 || cl.Replicas != 0 ||
+		cl.Nodes[0].Stats == nil || cl.Nodes[0].Stats.PublishCalls != doc.Totals.Published {
+		t.Errorf("single placement: spread %d, cluster %+v, published %d", doc.Config.SpreadOver, cl, doc.Totals.Published)
 	}
 	code, _, errs = invoke(t, context.Background(), "--redis=server", "--cluster-masters=5")
 	if code != exitUsage || !strings.Contains(errs, "--cluster-masters and --cluster-replicas apply to --redis=cluster") {
