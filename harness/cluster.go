@@ -290,24 +290,13 @@ func nodeStats(t *ClusterTopology, addrs []string, before, after []map[string]fl
 	}
 }
 
-// clusterAddrs lists the nodes of the cluster o points at, masters and
-// replicas alike (classic pub/sub reaches both); nil when it is not a
-// cluster or does not say, and the run then stays on o's address.
-func clusterAddrs(ctx context.Context, o bridge.Options) []string {
-	ro, err := o.RedisOptions()
-	if err != nil {
-		return nil
-	}
-	ro.MaxRetries, ro.PoolSize = -1, 1
-	c := redis.NewClient(ro)
-	defer c.Close()
+// clusterAddrs lists the nodes of the cluster the probe is connected to,
+// masters and replicas alike (classic pub/sub reaches both); nil when it
+// is not a cluster or does not say, and the run then stays on one address.
+func (p *serverProbe) clusterAddrs(ctx context.Context) []string {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	txt, err := c.ClusterNodes(ctx).Result()
-	if err != nil {
-		return nil
-	}
-	t := parseClusterNodes(txt)
+	t := p.clusterTopology(ctx)
 	if t == nil {
 		return nil
 	}

@@ -87,11 +87,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		defer px.close()
 	}
+	// The probe is a plain client of the run's server for INFO, CONFIG
+	// and CLIENT LIST; one connection for the whole run, opened first.
+	probe, err := newServerProbe(cfg.Redis)
+	if err != nil {
+		return nil, err
+	}
+	defer probe.close()
 	// Spread over a cluster's nodes, each instance connects to a node of
 	// its own: a publish crosses the bus before its subscribers see it.
 	var nodeAddrs []string
 	if cfg.Placement == PlacementSpread && px == nil {
-		nodeAddrs = clusterAddrs(ctx, cfg.Redis)
+		nodeAddrs = probe.clusterAddrs(ctx)
 	}
 	recvs := make([]*receiver, n)
 	bridges := make([]*bridge.Bridge, n)
@@ -146,11 +153,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// Publishing runs on this goroutine: the receivers run on the bridges'
 	// own receive goroutines, so there is nothing else to coordinate.
 	connectTime := time.Since(connectStart)
-	probe, err := newServerProbe(cfg.Redis)
-	if err != nil {
-		return nil, err
-	}
-	defer probe.close()
 	// One bound for both reads: a server that stalls here must not hold
 	// the run up beyond its MaxGrace.
 	pctx, cancelProbe := context.WithTimeout(ctx, probeTimeout)
