@@ -65,6 +65,20 @@ func checkCells(t *testing.T, res *harness.Result) {
 	}
 }
 
+// runBounded runs cfg (defaults applied) and checks what every run owes
+// whatever the server does: it ended within duration + drain + MaxGrace,
+// and its cells add up.
+func runBounded(t *testing.T, cfg harness.Config) *harness.Result {
+	t.Helper()
+	start := time.Now()
+	res := run(t, cfg)
+	if took, bound := time.Since(start), cfg.Duration+cfg.DrainTimeout+harness.MaxGrace; took > bound {
+		t.Errorf("the run took %v, beyond its bound %v", took, bound)
+	}
+	checkCells(t, res)
+	return res
+}
+
 // learnRunID reads the run ID off the first genuine message on a channel,
 // as anyone who can subscribe can.
 func learnRunID(ctx context.Context, rc *redis.Client, channel string) (string, *redis.Message, error) {
@@ -212,12 +226,7 @@ func TestServerKilledMidRun(t *testing.T) {
 	time.AfterFunc(1500*time.Millisecond, func() { redistest.Kill(t, srv) })
 	cfg := harness.Config{Instances: 3, Duration: 3 * time.Second, Rate: 300, DrainTimeout: time.Second,
 		Redis: bridge.Options{URL: srv.URL}}.WithDefaults()
-	start := time.Now()
-	res := run(t, cfg)
-	if took, bound := time.Since(start), cfg.Duration+cfg.DrainTimeout+harness.MaxGrace; took > bound {
-		t.Errorf("the run took %v, beyond its bound %v", took, bound)
-	}
-	checkCells(t, res)
+	res := runBounded(t, cfg)
 	if res.Totals.Connected != 0 {
 		t.Errorf("%d of 3 instances connected after the server died", res.Totals.Connected)
 	}
@@ -241,12 +250,7 @@ func TestServerFrozenPastTheRunEndsInTime(t *testing.T) {
 	t.Cleanup(func() { _ = srv.Inst.Thaw() })
 	cfg := harness.Config{Instances: 3, Duration: 2 * time.Second, Rate: 500, Pipeline: 1, DrainTimeout: time.Second,
 		Redis: bridge.Options{URL: srv.URL}}.WithDefaults()
-	start := time.Now()
-	res := run(t, cfg)
-	if took, bound := time.Since(start), cfg.Duration+cfg.DrainTimeout+harness.MaxGrace; took > bound {
-		t.Errorf("the run took %v, beyond its bound %v", took, bound)
-	}
-	checkCells(t, res)
+	res := runBounded(t, cfg)
 	if res.Totals.Connected != 0 {
 		t.Errorf("%d instances connected to a frozen server", res.Totals.Connected)
 	}
@@ -331,12 +335,7 @@ func TestClusterMasterKilledIsHonest(t *testing.T) {
 	cfg := harness.Config{Instances: 3, Duration: 2 * time.Second, Rate: 150, DrainTimeout: time.Second,
 		Placement: harness.PlacementSpread,
 		Redis:     bridge.Options{URL: inst.URL, Reconnect: bridge.ReconnectOptions{MaxRetries: 3, BaseDelay: 50 * time.Millisecond}}}.WithDefaults()
-	start := time.Now()
-	res := run(t, cfg)
-	if took, bound := time.Since(start), cfg.Duration+cfg.DrainTimeout+harness.MaxGrace; took > bound {
-		t.Errorf("the run took %v, beyond its bound %v", took, bound)
-	}
-	checkCells(t, res)
+	res := runBounded(t, cfg)
 	if res.Config.SpreadOver != 3 || res.Totals.Connected != 2 {
 		t.Fatalf("spread over %d, %d of 3 connected: want 3 and 2", res.Config.SpreadOver, res.Totals.Connected)
 	}
