@@ -43,7 +43,14 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.Float64Var(&c.MinDelivery, "min-delivery", capacity.DefaultMinDelivery, "a step fails below this delivery rate, in percent (-1: no check)")
 	fs.Var(newLimitValue(capacity.DefaultMaxP99, &c.MaxP99), "max-p99-latency", "a step fails above this p99 latency (-1: no check)")
 	fs.Float64Var(&c.MinAchievedPct, "min-achieved", capacity.DefaultMinAchievedPct, "a step fails when it publishes less than this share of its target rate, in percent (-1: no check)")
-	fs.StringVar(&mode, "redis", "", "auto, url, server, container or embedded, as for a run")
+	fs.StringVar(&mode, "redis", "", "auto, url, server, container, embedded, cluster or sentinel, as for a run")
+	// A sweep of a cluster takes a run's cluster flags: its shape, where
+	// the instances connect, and how the channels spread over slots.
+	fs.IntVar(&prov.ClusterMasters, "cluster-masters", provision.DefaultClusterMasters, "with --redis=cluster: how many masters")
+	fs.IntVar(&prov.ClusterReplicas, "cluster-replicas", provision.DefaultClusterReplicas, "with --redis=cluster: replicas of each master (-1: none)")
+	fs.Var((*placementValue)(&c.Run.Placement), "placement", "on a cluster: spread the instances over its nodes (spread), or all on the URL's node (single)")
+	c.Run.Placement = harness.PlacementSpread
+	fs.IntVar(&c.Run.Redis.ChannelsPerType, "channels-per-type", 1, "spread each event type over this many channels")
 	fs.StringVar(&redisURL, "redis-url", os.Getenv("REDIS_URL"), "Redis URL (default $REDIS_URL)")
 	fs.StringArrayVar(&prov.ServerArgs, "redis-server-arg", nil, "extra redis-server argument in server mode")
 	// Credentials and TLS as for a run, by the same code: a sweep reaches

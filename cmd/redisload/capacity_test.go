@@ -89,3 +89,22 @@ func TestCapacityPasswordFromEnv(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
 	}
 }
+
+// capacity against a local cluster: the steps run spread over its nodes,
+// and the sweep tears the cluster down after.
+func TestCapacityOnACluster(t *testing.T) {
+	redistest.NeedServerBinary(t)
+	before := serverChildren(t)
+	code, out, errs := invoke(t, context.Background(), "capacity", "--redis=cluster", "--cluster-replicas=-1",
+		"--start=100", "--max=200", "--step-duration=0.5", "--instances=3", "--channels-per-type=4", "--format=json")
+	if code != exitPass {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	var res capacity.Result
+	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Steps) != 2 || res.Sustainable != 1 {
+		t.Fatalf("%v: %+v", err, res)
+	}
+	if n := serverChildren(t); n != before {
+		t.Errorf("%d redis-server children left, %d before", n, before)
+	}
+}
