@@ -44,13 +44,8 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.Var(newLimitValue(capacity.DefaultMaxP99, &c.MaxP99), "max-p99-latency", "a step fails above this p99 latency (-1: no check)")
 	fs.Float64Var(&c.MinAchievedPct, "min-achieved", capacity.DefaultMinAchievedPct, "a step fails when it publishes less than this share of its target rate, in percent (-1: no check)")
 	fs.StringVar(&mode, "redis", "", "auto, url, server, container, embedded, cluster or sentinel, as for a run")
-	// A sweep of a cluster takes a run's cluster flags: its shape, where
-	// the instances connect, and how the channels spread over slots.
-	fs.IntVar(&prov.ClusterMasters, "cluster-masters", provision.DefaultClusterMasters, "with --redis=cluster: how many masters")
-	fs.IntVar(&prov.ClusterReplicas, "cluster-replicas", provision.DefaultClusterReplicas, "with --redis=cluster: replicas of each master (-1: none)")
-	fs.Var((*placementValue)(&c.Run.Placement), "placement", "on a cluster: spread the instances over its nodes (spread), or all on the URL's node (single)")
-	c.Run.Placement = harness.PlacementSpread
-	fs.IntVar(&c.Run.Redis.ChannelsPerType, "channels-per-type", 1, "spread each event type over this many channels")
+	// A sweep of a cluster takes a run's cluster flags.
+	registerClusterFlags(fs, &prov, &c.Run)
 	fs.StringVar(&redisURL, "redis-url", os.Getenv("REDIS_URL"), "Redis URL (default $REDIS_URL)")
 	fs.StringArrayVar(&prov.ServerArgs, "redis-server-arg", nil, "extra redis-server argument in server mode")
 	// Credentials and TLS as for a run, by the same code: a sweep reaches
@@ -93,6 +88,9 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	// Provisioning as for a run: a URL, or a server of its own.
 	prov.URL = redisURL
+	if err := checkClusterFlags(prov); err != nil {
+		return usageErr("%v", err)
+	}
 	// The library checks the sweep and its first step's run; its field
 	// errors come back in the flags' words.
 	if err := c.WithDefaults().Validate(); err != nil {

@@ -85,8 +85,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	// Where: which server, how to reach it. No flag takes a password
 	// (see securityFlags.apply for why).
 	fs.StringVar(&o.mode, "redis", "", "where the server comes from: auto, url, server, container, embedded, cluster or sentinel (default: url when a URL is given, else auto)")
-	fs.IntVar(&o.provision.ClusterMasters, "cluster-masters", provision.DefaultClusterMasters, "with --redis=cluster: how many masters")
-	fs.IntVar(&o.provision.ClusterReplicas, "cluster-replicas", provision.DefaultClusterReplicas, "with --redis=cluster: replicas of each master (-1: none)")
+	registerClusterFlags(fs, &o.provision, c)
 	// $REDIS_URL is the default, as most Redis tools read it; an empty
 	// --redis-url= is refused in runLoad, not taken as "none".
 	fs.StringVar(&o.redisURL, "redis-url", os.Getenv("REDIS_URL"), "Redis URL, redis://[user:password@]host:port[/db] (default $REDIS_URL)")
@@ -97,9 +96,6 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	_ = fs.MarkHidden("redis-probe-addr")
 	o.security.register(fs)
 	fs.StringVar(&c.Redis.KeyPrefix, "key-prefix", bridge.DefaultKeyPrefix, "channel prefix: events go to <prefix><type>")
-	fs.Var((*placementValue)(&c.Placement), "placement", "on a cluster: spread the instances over its nodes (spread), or all on the URL's node (single)")
-	c.Placement = harness.PlacementSpread
-	fs.IntVar(&c.Redis.ChannelsPerType, "channels-per-type", 1, "spread each event type over this many channels, <prefix><type>:<k> (1: the TypeScript bridge's names)")
 	fs.Var(newDurationValue(harness.DefaultDrainTimeout, &c.DrainTimeout), "drain-timeout", "after publishing, how long to wait for messages in flight")
 	fs.Var(newDurationValue(harness.DefaultConnectTimeout, &c.ConnectTimeout), "connect-timeout", "how long connecting and subscribing every instance may take")
 	// How to report.
@@ -242,11 +238,9 @@ func (o *options) complete() error {
 	case len(o.provision.ServerArgs) > 0 && o.provision.Mode != provision.Server && o.provision.Mode != "" &&
 		o.provision.Mode != provision.Auto && o.provision.Mode != provision.Cluster && o.provision.Mode != provision.Sentinel:
 		return fmt.Errorf("--redis-server-arg applies to --redis=server, cluster, sentinel (or auto), not %s", o.provision.Mode)
-	case o.provision.ClusterReplicas == 0:
-		return errors.New("--cluster-replicas 0 reads as the default: give -1 for no replicas")
-	case o.provision.Mode != provision.Cluster && (o.provision.ClusterMasters != provision.DefaultClusterMasters ||
-		o.provision.ClusterReplicas != provision.DefaultClusterReplicas):
-		return errors.New("--cluster-masters and --cluster-replicas apply to --redis=cluster")
+	}
+	if err := checkClusterFlags(o.provision); err != nil {
+		return err
 	}
 	if formats := report.Formats(report.Run); !slices.Contains(formats, o.format) {
 		return fmt.Errorf("--format must be one of %s, got %q", strings.Join(formats, ", "), o.format)
@@ -338,6 +332,30 @@ func (serverToStart) Freeze() error                 { return errNotStarted }
 func (serverToStart) Thaw() error                   { return errNotStarted }
 
 var errNotStarted = errors.New("redis-server not started yet")
+
+// registerClusterFlags declares the flags a run and a capacity sweep share
+// for a cluster: its shape, where the instances connect, and how the
+// channels spread over slots.
+func registerClusterFlags(fs *pflag.FlagSet, prov *provision.Options, run *harness.Config) {
+	fs.IntVar(&prov.ClusterMasters, "cluster-masters", provision.DefaultClusterMasters, "with --redis=cluster: how many masters")
+	fs.IntVar(&prov.ClusterReplicas, "cluster-replicas", provision.DefaultClusterReplicas, "with --redis=cluster: replicas of each master (-1: none)")
+	fs.Var((*placementValue)(&run.Placement), "placement", "on a cluster: spread the instances over its nodes (spread), or all on the URL's node (single)")
+	run.Placement = harness.PlacementSpread
+	fs.IntVar(&run.Redis.ChannelsPerType, "channels-per-type", 1, "spread each event type over this many channels, <prefix><type>:<k> (1: the TypeScript bridge's names)")
+}
+
+// checkClusterFlags refuses a cluster shape given without --redis=cluster,
+// and a 0 that would read as the default.
+func checkClusterFlags(prov provision.Options) error {
+	switch {
+	case prov.ClusterReplicas == 0:
+		return errors.New("--cluster-replicas 0 reads as the default: give -1 for no replicas")
+	case prov.Mode != provision.Cluster && (prov.ClusterMasters != provision.DefaultClusterMasters ||
+		prov.ClusterReplicas != provision.DefaultClusterReplicas):
+		return errors.New("--cluster-masters and --cluster-replicas apply to --redis=cluster")
+	}
+	return nil
+}
 
 // placementValue is --placement: single or spread.
 type placementValue harness.Placement
