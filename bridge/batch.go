@@ -17,7 +17,9 @@ type Batch struct {
 	ends  []int    // end offset in buf of each envelope
 	chans []string // channel of each envelope
 	seqs  []uint64 // sequence number of each envelope
-	err   error    // the first invalid Add, returned by Flush
+	// payloads are the envelopes as slices of buf, for sharded publishing.
+	payloads [][]byte
+	err      error // the first invalid Add, returned by Flush
 	// failed holds the sequence numbers the last Flush did not get
 	// accepted, unknown the part of them whose outcome is unknown.
 	failed  []uint64
@@ -87,19 +89,41 @@ func (bt *Batch) Flush(ctx context.Context) (failed int, err error) {
 	if err != nil {
 		return bt.failAll(err, false) // nothing was sent
 	}
-	pipe := pub.Pipeline()
-	start := 0
-	for i, end := range bt.ends {
-		// The slices stay valid: buf is not appended to until reset.
-		pipe.Publish(ctx, bt.chans[i], bt.buf[start:end])
-		start = end
-	}
 	stop := context.AfterFunc(ctx, bt.b.pconns.interrupt)
-	cmds, perr := pipe.Exec(ctx)
+	var errs []error
+	if bt.b.sh != nil {
+		bt.payloads = bt.payloads[:0]
+		start := 0
+		for _, end := range bt.ends {
+			bt.payloads = append(bt.payloads, bt.buf[start:end])
+			start = end
+		}
+		errs = bt.b.spublishAll(ctx, bt.chans, bt.payloads)
+	} else {
+		pipe := pub.Pipeline()
+		start := 0
+		for i, end := range bt.ends {
+			// The slices stay valid: buf is not appended to until reset.
+			pipe.Publish(ctx, bt.chans[i], bt.buf[start:end])
+			start = end
+		}
+		cmds, perr := pipe.Exec(ctx)
+		errs = make([]error, len(cmds))
+		failed := 0
+		for i, c := range cmds {
+			if errs[i] = c.Err(); errs[i] != nil {
+				failed++
+			}
+		}
+		if perr != nil && failed == 0 {
+			stop()
+			return bt.failAll(perr, outcomeUnknown(perr)) // failed with no reply at all
+		}
+	}
 	stop()
 	var first error
-	for i, c := range cmds {
-		if cerr := c.Err(); cerr != nil {
+	for i, cerr := range errs {
+		if cerr != nil {
 			failed++
 			bt.failed = append(bt.failed, bt.seqs[i])
 			if outcomeUnknown(cerr) {
@@ -109,9 +133,6 @@ func (bt *Batch) Flush(ctx context.Context) (failed int, err error) {
 				first = cerr
 			}
 		}
-	}
-	if perr != nil && failed == 0 {
-		return bt.failAll(perr, outcomeUnknown(perr)) // failed with no reply at all
 	}
 	bt.count(n, failed)
 	if failed > 0 {

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -136,8 +137,13 @@ type Bridge struct {
 	channels map[string][]string // event type -> its channels, for the known types
 	typeOf   map[string]string   // channel -> event type, for Metrics
 
+	// baseDial reaches one address (TLS or TCP); with Sentinel, the
+	// master wherever it is.
+	baseDial dialFunc
+
 	// pub is set once by Connect; atomic because publishes may run
-	// concurrently with Connect. nil when publishing is disabled.
+	// concurrently with Connect. nil when publishing is disabled. In a
+	// cluster it is also where the slot map is read.
 	pub    atomic.Pointer[redis.Client]
 	pconns pubConns          // pub's connections, for interrupting a publish
 	known  map[string]string // channel -> itself: resolves names without allocating
@@ -153,6 +159,14 @@ type Bridge struct {
 
 	handlers atomic.Pointer[map[string]Handler] // copy on write
 
+	// In a cluster, or with sharded pub/sub: the slot map as last read
+	// and the clients of the masters that sharded publishes go to.
+	smap  atomic.Pointer[shardMap]
+	mapMu sync.Mutex // one reading of the map at a time
+	nodes nodeClients
+	// sh is the sharded subscriber's state; nil with classic pub/sub.
+	sh *sharded
+
 	// mu guards the subscription state below; the receive loop takes it only
 	// for subscribe/unsubscribe replies, never for messages.
 	mu           sync.Mutex
@@ -165,7 +179,7 @@ type Bridge struct {
 	recovering   bool // reconnected; SubscriberResubscribed not yet told
 	// pongs wait for the PINGs sent on the subscriber connection, oldest
 	// first: the server answers them in order.
-	pongs []chan error
+	pongs pongQueue
 
 	closing  chan struct{} // closed by Close to stop the receive loop
 	recvDone chan struct{} // closed when the receive loop has returned
@@ -223,6 +237,13 @@ func New(opts Options) (*Bridge, error) {
 	}
 	b.dialCtx, b.cancelDial = context.WithCancel(context.Background())
 	b.handlers.Store(&map[string]Handler{})
+	b.baseDial = baseDialer(ro)
+	b.nodes.newFn = b.newNodeClient
+	if opts.PubSub == PubSubSharded {
+		b.sh = newSharded()
+	} else if opts.PubSub != PubSubClassic {
+		return nil, fmt.Errorf("bridge: PubSub must be classic or sharded, got %q", opts.PubSub)
+	}
 	return b, nil
 }
 
@@ -283,11 +304,9 @@ func (b *Bridge) Connect(ctx context.Context) error {
 		// Named so that CLIENT LIST on the server maps connections to
 		// instances (the harness reads subscribers' buffers that way).
 		po.ClientName = ClientName(b.opts.InstanceID, RolePublisher)
-		dial := po.Dialer
-		if dial == nil {
-			dial = netDialer(po.DialTimeout).DialContext
-		}
-		po.Dialer = b.pconns.dialer(dial)
+		po.Dialer = b.pconns.dialer(func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return b.dialTo(ctx, network, "")
+		})
 		pub := redis.NewClient(&po)
 		if err := pub.Ping(ctx).Err(); err != nil {
 			_ = pub.Close()
@@ -295,8 +314,21 @@ func (b *Bridge) Connect(ctx context.Context) error {
 		}
 		b.pub.Store(pub)
 	}
-	if !b.opts.DisableSubscription {
-		sc, err := b.dialSubscriber(ctx)
+	if b.opts.Cluster || b.sh != nil {
+		// Where the slots are: the sharded routes, and the nodes to try
+		// when the configured one is down.
+		if _, err := b.refreshMap(ctx, nil); err != nil {
+			b.closeClients()
+			return b.connectError("slot map", err)
+		}
+	}
+	if b.sh != nil && !b.opts.DisableSubscription {
+		// Subscriber connections are made per shard as subscriptions
+		// need them, by the shard loop.
+		b.sh.wg.Add(1)
+		go b.shardLoop()
+	} else if !b.opts.DisableSubscription {
+		sc, err := b.dialSubscriber(ctx, "")
 		if err != nil {
 			b.closeClients()
 			return b.connectError("subscriber", err)
@@ -358,8 +390,15 @@ func (b *Bridge) Close() error {
 		err = b.sconn.conn.Close()
 		b.sconn = nil
 	}
+	if b.sh != nil {
+		for _, l := range b.sh.links {
+			_ = l.sc.conn.Close()
+		}
+	}
 	b.wmu.Unlock()
-	if wasConnected {
+	if wasConnected && b.sh != nil {
+		b.sh.wg.Wait()
+	} else if wasConnected {
 		<-b.recvDone
 	}
 	if cerr := b.closeClients(); err == nil {
@@ -368,12 +407,13 @@ func (b *Bridge) Close() error {
 	return err
 }
 
-// closeClients closes the publisher's client, if any.
+// closeClients closes the publisher's clients, if any.
 func (b *Bridge) closeClients() error {
+	err := b.nodes.close()
 	if pub := b.pub.Load(); pub != nil {
-		return pub.Close()
+		err = errors.Join(pub.Close(), err)
 	}
-	return nil
+	return err
 }
 
 // Handle sets the handler for one event type, replacing Options.Handler for
@@ -431,7 +471,11 @@ func (b *Bridge) PublishRaw(ctx context.Context, eventType string, data []byte) 
 	bp := envelopePool.Get().(*[]byte)
 	buf := appendEnvelope((*bp)[:0], b.opts.InstanceID, seq, now, b.tag(seq, now), eventType, data)
 	stop := context.AfterFunc(ctx, b.pconns.interrupt)
-	err = pub.Publish(ctx, b.channelFor(eventType, seq), buf).Err()
+	if ch := b.channelFor(eventType, seq); b.sh != nil {
+		err = b.spublish(ctx, ch, buf)
+	} else {
+		err = pub.Publish(ctx, ch, buf).Err()
+	}
 	stop()
 	*bp = buf
 	envelopePool.Put(bp)
@@ -548,7 +592,9 @@ func (b *Bridge) changeSubscriptions(ctx context.Context, subscribe bool, eventT
 	}
 	b.mu.Unlock()
 
-	if len(channels) > 0 {
+	if len(channels) > 0 && b.sh != nil {
+		b.changeSharded(subscribe, channels)
+	} else if len(channels) > 0 {
 		command := "SUBSCRIBE"
 		if !subscribe {
 			command = "UNSUBSCRIBE"
@@ -608,6 +654,9 @@ func (b *Bridge) Ping(ctx context.Context) error {
 	if b.opts.DisableSubscription {
 		return nil
 	}
+	if b.sh != nil {
+		return b.pingShards(ctx)
+	}
 	w := make(chan error, 1)
 	b.wmu.Lock()
 	if b.sconn == nil {
@@ -617,7 +666,7 @@ func (b *Bridge) Ping(ctx context.Context) error {
 	// The waiter is queued under wmu, with the write: pongs come back in
 	// the order the PINGs were written.
 	b.mu.Lock()
-	b.pongs = append(b.pongs, w)
+	b.pongs.push(w)
 	b.mu.Unlock()
 	b.sconn.appendCommand("PING")
 	_ = b.sconn.flush() // a failed write shows as a lost connection
@@ -630,14 +679,34 @@ func (b *Bridge) Ping(ctx context.Context) error {
 	}
 }
 
-// pong releases the oldest PING waiter with err.
-func (b *Bridge) pong(err error) {
+// pong releases the oldest PING waiter of q with err.
+func (b *Bridge) pong(q *pongQueue, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.pongs) > 0 {
-		b.pongs[0] <- err // buffered: never blocks
-		b.pongs = b.pongs[1:]
+	q.pop(err)
+}
+
+// pongQueue holds the waiters of the PINGs written to one subscriber
+// connection, oldest first: the server answers them in order.
+type pongQueue []chan error
+
+// push queues a waiter; its channel must have room for one value.
+func (q *pongQueue) push(w chan error) { *q = append(*q, w) }
+
+// pop releases the oldest waiter with err.
+func (q *pongQueue) pop(err error) {
+	if len(*q) > 0 {
+		(*q)[0] <- err // buffered: never blocks
+		*q = (*q)[1:]
 	}
+}
+
+// failAll releases every waiter with err: the connection is gone.
+func (q *pongQueue) failAll(err error) {
+	for _, w := range *q {
+		w <- err
+	}
+	*q = nil
 }
 
 // Ready reports whether the bridge is connected and has no subscription
@@ -709,7 +778,7 @@ func (b *Bridge) receiveLoop(sc *subConn) {
 			case pushSubscribe, pushUnsubscribe:
 				b.confirm(p.kind == pushSubscribe, p.channel)
 			case pushPong:
-				b.pong(nil)
+				b.pong(&b.pongs, nil)
 			case pushError:
 				b.errs.Add(1) // a command refused, e.g. SUBSCRIBE under an ACL
 			}
@@ -740,10 +809,7 @@ func (b *Bridge) reconnect(old *subConn, cause error) *subConn {
 	b.down = true
 	clear(b.active) // the server forgot them with the connection
 	// PINGs written to the lost connection will not be answered.
-	for _, w := range b.pongs {
-		w <- ErrSubscriberDown
-	}
-	b.pongs = nil
+	b.pongs.failAll(ErrSubscriberDown)
 	// An unsubscription is complete: the connection that held it is gone.
 	for ch, w := range b.pendingUnsub {
 		close(w)
@@ -767,7 +833,7 @@ func (b *Bridge) reconnect(old *subConn, cause error) *subConn {
 		case <-time.After(r.Delay(failures)):
 		}
 		ctx, cancel := context.WithTimeout(b.dialCtx, b.opts.DialTimeout+tlsHandshakeTimeout)
-		sc, err := b.dialSubscriber(ctx)
+		sc, err := b.dialSubscriber(ctx, "")
 		cancel()
 		if err != nil {
 			if b.isClosing() {
@@ -817,9 +883,19 @@ func (b *Bridge) resubscribe(sc *subConn) bool {
 	return true
 }
 
-// tell calls OnSubscriberChange, if set. Only the receive goroutine calls
-// it, never under a lock.
+// tell calls OnSubscriberChange, if set, never under a lock of the
+// bridge's: in classic mode only the receive goroutine calls it; in
+// sharded mode it takes the lock that keeps it in order with the handler.
 func (b *Bridge) tell(state SubscriberState, err error) {
+	if b.sh != nil {
+		b.sh.dmu.Lock()
+		defer b.sh.dmu.Unlock()
+	}
+	b.tellLocked(state, err)
+}
+
+// tellLocked is tell for a caller that holds the sharded dmu already.
+func (b *Bridge) tellLocked(state SubscriberState, err error) {
 	if f := b.opts.OnSubscriberChange; f != nil {
 		f(SubscriberChange{State: state, At: time.Now(), Err: err})
 	}

@@ -77,6 +77,25 @@ type Options struct {
 	// keeps the TypeScript bridge's channel names, "<prefix><type>".
 	// default: 1
 	ChannelsPerType int
+	// PubSub is classic pub/sub (PUBLISH/SUBSCRIBE) or sharded
+	// (SPUBLISH/SSUBSCRIBE, Redis 7.0 and later). Sharded publishes each
+	// message to the master owning its channel's slot, and subscribes on
+	// one connection per such master, following the slots when they move
+	// (MOVED, or a SUNSUBSCRIBE the server pushes on a migration or a
+	// failover). On a server that is not a cluster it is one shard.
+	// default: PubSubClassic
+	PubSub PubSubMode
+	// Cluster says that URL or Addr is a node of a Redis Cluster: the
+	// bridge reads the slot map from it (CLUSTER SHARDS), and when that
+	// node is down it connects to another node of the map instead, so
+	// that classic pub/sub survives a failover too.
+	// default: false
+	Cluster bool
+	// Sentinel finds the master through Redis Sentinel, asking at every
+	// (re)connection, so that the bridge follows a failover; a
+	// redis+sentinel:// URL sets it too.
+	// default: none
+	Sentinel SentinelOptions
 	// InstanceID identifies this bridge in every message it publishes; a
 	// bridge drops messages carrying its own ID. It must be unique among the
 	// bridges on one Redis, and contain no spaces, quotes or backslashes.
@@ -234,10 +253,26 @@ func (o Options) RedisOptions() (*redis.Options, error) {
 	return o.withDefaults().redisOptions()
 }
 
-// redisOptions is RedisOptions for options already defaulted.
+// redisOptions is RedisOptions for options already defaulted. With
+// Sentinel, its Dialer dials the master the sentinels name at each dial,
+// and its Addr only names the master for messages.
 func (o Options) redisOptions() (*redis.Options, error) {
 	var ro *redis.Options
-	if o.URL != "" {
+	so := o.Sentinel
+	if strings.HasPrefix(o.URL, SentinelScheme+"://") {
+		var err error
+		if so, ro, err = parseSentinelURL(o.URL); err != nil {
+			return nil, err
+		}
+		if o.Sentinel.enabled() { // the options' own win, as for credentials
+			so = o.Sentinel
+		}
+	} else if so.enabled() {
+		if len(so.Addrs) == 0 {
+			return nil, errors.New("bridge: Sentinel needs the sentinels' addresses")
+		}
+		ro = &redis.Options{Addr: "sentinel:" + so.MasterName}
+	} else if o.URL != "" {
 		if _, err := ParseURL(o.URL); err != nil {
 			return nil, err
 		}
@@ -285,6 +320,12 @@ func (o Options) redisOptions() (*redis.Options, error) {
 		// go-redis would otherwise wrap the connection in TLS itself.
 		ro.Dialer = tlsDialer(ro.TLSConfig, o.DialTimeout)
 	}
+	if so.enabled() {
+		if o.Cluster {
+			return nil, errors.New("bridge: Cluster and Sentinel exclude each other")
+		}
+		ro.Dialer = sentinelDialer(so, baseDialer(ro))
+	}
 	// Without it go-redis ignores ctx deadlines on reads, including the
 	// connection handshake: a server that accepts and never answers held
 	// Connect for 5 s whatever ctx said. Every blocking call of the bridge
@@ -308,7 +349,7 @@ func ParseURL(raw string) (*url.URL, error) {
 		return nil, fmt.Errorf("%w: %s", ErrInvalidURL, scrub(err.Error(), raw))
 	}
 	switch u.Scheme {
-	case "redis", "rediss":
+	case "redis", "rediss", SentinelScheme:
 		if u.Host == "" {
 			return nil, fmt.Errorf("%w: no host (want redis://host:port)", ErrInvalidURL)
 		}
@@ -317,7 +358,7 @@ func ParseURL(raw string) (*url.URL, error) {
 			return nil, fmt.Errorf("%w: no socket path (want unix:///path)", ErrInvalidURL)
 		}
 	default:
-		return nil, fmt.Errorf("%w: scheme %q (want redis, rediss or unix)", ErrInvalidURL, u.Scheme)
+		return nil, fmt.Errorf("%w: scheme %q (want redis, rediss, unix or redis+sentinel)", ErrInvalidURL, u.Scheme)
 	}
 	return u, nil
 }

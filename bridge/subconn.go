@@ -68,22 +68,17 @@ type push struct {
 	payload []byte
 }
 
-// dialSubscriber connects, authenticates, selects the database, names the
-// connection and checks it with a PING, all bounded by ctx. Server errors
-// come back with their text (WRONGPASS, NOAUTH, ...) for classify.
-func (b *Bridge) dialSubscriber(ctx context.Context) (*subConn, error) {
+// dialSubscriber connects to addr ("": the bridge's server, see dialTo),
+// authenticates, selects the database, names the connection and checks it
+// with a PING, all bounded by ctx. Server errors come back with their text
+// (WRONGPASS, NOAUTH, ...) for classify.
+func (b *Bridge) dialSubscriber(ctx context.Context, addr string) (*subConn, error) {
 	ro := b.redisOpt
 	network := ro.Network
 	if network == "" {
 		network = "tcp"
 	}
-	var conn net.Conn
-	var err error
-	if ro.Dialer != nil {
-		conn, err = ro.Dialer(ctx, network, ro.Addr) // TLS, bounded handshake
-	} else {
-		conn, err = netDialer(ro.DialTimeout).DialContext(ctx, network, ro.Addr)
-	}
+	conn, err := b.dialTo(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -222,11 +217,11 @@ func (sc *subConn) readKnown(known map[string]string) (push, error) {
 	// Each slice is used before the next read, which may move the buffer.
 	var p push
 	switch {
-	case string(kind) == "message" && n == 3:
+	case (string(kind) == "message" || string(kind) == "smessage") && n == 3:
 		p.kind = pushMessage
-	case string(kind) == "subscribe" && n == 3:
+	case (string(kind) == "subscribe" || string(kind) == "ssubscribe") && n == 3:
 		p.kind = pushSubscribe
-	case string(kind) == "unsubscribe" && n == 3:
+	case (string(kind) == "unsubscribe" || string(kind) == "sunsubscribe") && n == 3:
 		p.kind = pushUnsubscribe
 	case string(kind) == "pong" && n == 2:
 		return push{kind: pushPong}, sc.skip(1)

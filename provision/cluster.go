@@ -83,7 +83,8 @@ func startCluster(ctx context.Context, o Options) (*Instance, error) {
 			return fail(err)
 		}
 		args := append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", strconv.FormatInt(timeout.Milliseconds(), 10)}, o.ServerArgs...)
+			"--cluster-node-timeout", strconv.FormatInt(timeout.Milliseconds(), 10),
+			"--repl-diskless-sync-delay", "0"}, o.ServerArgs...)
 		node, err := runServer(ctx, bin, port, nodeDir, args)
 		if err != nil {
 			return fail(fmt.Errorf("node %d of %d: %v", i+1, n, err))
@@ -190,11 +191,27 @@ func (c *cluster) join(ctx context.Context, masters, replicas int) error {
 	// without slots where the replicas are.
 	// ...and with every bus link up: a node drops the bus messages it
 	// cannot send, and classic pub/sub crosses the bus.
-	return waitAll(ctx, clients, "every node to see every replica, every link connected", func(cl *redis.Client) bool {
+	if err := waitAll(ctx, clients, "every node to see every replica, every link connected", func(cl *redis.Client) bool {
 		nodes, err := cl.ClusterNodes(ctx).Result()
 		return err == nil && strings.Count(nodes, "slave") == masters*replicas &&
 			strings.Count(nodes, " connected") == len(clients)
-	})
+	}); err != nil {
+		return err
+	}
+	// ...and with every replica in sync: a replica that has not loaded
+	// its master's data refuses to take over (its data is too old), and a
+	// master killed then would stay failed.
+	return waitAll(ctx, clients[masters:], "every replica in sync with its master", replicaInSync(ctx))
+}
+
+// replicaInSync is true of a replica whose link to its master is up; the
+// master sends its data at once, not after the default 5 s wait for
+// other replicas (--repl-diskless-sync-delay 0).
+func replicaInSync(ctx context.Context) func(*redis.Client) bool {
+	return func(cl *redis.Client) bool {
+		info, err := cl.Info(ctx, "replication").Result()
+		return err == nil && strings.Contains(info, "master_link_status:up")
+	}
 }
 
 // waitAll polls ok on every client until all say yes, or ctx ends.

@@ -51,7 +51,10 @@ func startSentinel(ctx context.Context, o Options) (*Instance, error) {
 			return fail(err)
 		}
 	}
-	master, err := runServer(ctx, bin, ports[0], mdir, o.ServerArgs)
+	// The master sends its data to the replica at once, not after the
+	// default 5 s wait for other replicas: a replica out of sync cannot
+	// be promoted.
+	master, err := runServer(ctx, bin, ports[0], mdir, append([]string{"--repl-diskless-sync-delay", "0"}, o.ServerArgs...))
 	if err != nil {
 		return fail(fmt.Errorf("master: %v", err))
 	}
@@ -103,6 +106,11 @@ func (s *sentinelSet) await(ctx context.Context) error {
 	for i, addr := range s.sentinels {
 		clients[i] = adminClient(addr)
 		defer clients[i].Close()
+	}
+	rc := adminClient(s.servers[1].URL[len("redis://"):])
+	defer rc.Close()
+	if err := waitAll(ctx, []*redis.Client{rc}, "the replica in sync with the master", replicaInSync(ctx)); err != nil {
+		return err
 	}
 	return waitAll(ctx, clients, "every sentinel to know the master, its replica and the others", func(c *redis.Client) bool {
 		m, err := c.Do(ctx, "SENTINEL", "MASTER", SentinelMaster).Slice()
