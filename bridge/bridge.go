@@ -140,6 +140,8 @@ type Bridge struct {
 	// baseDial reaches one address (TLS or TCP); with Sentinel, the
 	// master wherever it is.
 	baseDial dialFunc
+	// sentinel: the master is found through sentinels.
+	sentinel bool
 
 	// pub is set once by Connect; atomic because publishes may run
 	// concurrently with Connect. nil when publishing is disabled. In a
@@ -238,6 +240,9 @@ func New(opts Options) (*Bridge, error) {
 	b.dialCtx, b.cancelDial = context.WithCancel(context.Background())
 	b.handlers.Store(&map[string]Handler{})
 	b.baseDial = baseDialer(ro)
+	if so, err := opts.SentinelSet(); err == nil && so.Enabled() {
+		b.sentinel = true
+	}
 	b.nodes.newFn = b.newNodeClient
 	if opts.PubSub == PubSubSharded {
 		b.sh = newSharded()
@@ -743,9 +748,11 @@ func (b *Bridge) Metrics() Metrics {
 		}
 	}
 	sort.Strings(subs)
-	var reconnects uint64
-	if n := b.subConnects.Load(); n > 1 {
-		reconnects = n - 1
+	// Classic counts every subscriber connection, the first one too;
+	// sharded counts only the links that replaced lost ones.
+	reconnects := b.subConnects.Load()
+	if b.sh == nil && reconnects > 0 {
+		reconnects--
 	}
 	return Metrics{
 		InstanceID:          b.opts.InstanceID,
@@ -830,7 +837,7 @@ func (b *Bridge) reconnect(old *subConn, cause error) *subConn {
 		select {
 		case <-b.closing:
 			return nil
-		case <-time.After(r.Delay(failures)):
+		case <-time.After(b.retryDelay(failures)):
 		}
 		ctx, cancel := context.WithTimeout(b.dialCtx, b.opts.DialTimeout+tlsHandshakeTimeout)
 		sc, err := b.dialSubscriber(ctx, "")

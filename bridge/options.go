@@ -182,7 +182,9 @@ type LoadTestOptions struct {
 }
 
 // ReconnectOptions is the subscriber's reconnection policy: exponential
-// backoff from BaseDelay, doubling per failed attempt, capped at MaxDelay.
+// backoff from BaseDelay, doubling per failed attempt, capped at MaxDelay,
+// and at 500 ms in a cluster or with Sentinel, where an attempt asks a
+// live node or a sentinel where the master is now.
 type ReconnectOptions struct {
 	// MaxRetries is how many consecutive failed attempts are made before the
 	// subscriber gives up and the bridge reports itself disconnected; -1
@@ -264,10 +266,10 @@ func (o Options) redisOptions() (*redis.Options, error) {
 		if so, ro, err = parseSentinelURL(o.URL); err != nil {
 			return nil, err
 		}
-		if o.Sentinel.enabled() { // the options' own win, as for credentials
+		if o.Sentinel.Enabled() { // the options' own win, as for credentials
 			so = o.Sentinel
 		}
-	} else if so.enabled() {
+	} else if so.Enabled() {
 		if len(so.Addrs) == 0 {
 			return nil, errors.New("bridge: Sentinel needs the sentinels' addresses")
 		}
@@ -320,7 +322,7 @@ func (o Options) redisOptions() (*redis.Options, error) {
 		// go-redis would otherwise wrap the connection in TLS itself.
 		ro.Dialer = tlsDialer(ro.TLSConfig, o.DialTimeout)
 	}
-	if so.enabled() {
+	if so.Enabled() {
 		if o.Cluster {
 			return nil, errors.New("bridge: Cluster and Sentinel exclude each other")
 		}

@@ -370,7 +370,7 @@ func (b *Bridge) shardLoop() {
 			b.gaveUp.Store(true)
 			return
 		}
-		retry = time.After(r.Delay(failures))
+		retry = time.After(b.retryDelay(failures))
 	}
 }
 
@@ -431,6 +431,7 @@ func (b *Bridge) resync() bool {
 	if lost {
 		b.down = true
 	}
+	redial := b.down // a link dialled now replaces a lost one
 	b.mu.Unlock()
 	if tellLost {
 		b.tell(SubscriberLost, ErrSlotMoved)
@@ -456,7 +457,9 @@ func (b *Bridge) resync() bool {
 			delete(need, addr)
 			continue
 		}
-		b.subConnects.Add(1)
+		if redial {
+			b.subConnects.Add(1)
+		}
 		dialled[addr] = sc
 	}
 
@@ -534,6 +537,22 @@ func (b *Bridge) resync() bool {
 		b.tellLocked(SubscriberResubscribed, nil)
 	}
 	return true
+}
+
+// topologyRetryCap caps the wait between attempts to subscribe again in a
+// cluster or behind sentinels: an attempt asks a live node or sentinel
+// where the master is now, which is cheap, and a failover completes at a
+// moment the backoff would otherwise overshoot by seconds.
+const topologyRetryCap = 500 * time.Millisecond
+
+// retryDelay is the wait before attempt number failures+1 to subscribe
+// again: the reconnection policy's, capped in a cluster or with Sentinel.
+func (b *Bridge) retryDelay(failures int) time.Duration {
+	d := b.opts.Reconnect.Delay(failures)
+	if b.opts.Cluster || b.sentinel {
+		d = min(d, topologyRetryCap)
+	}
+	return d
 }
 
 // markStale has the next resync read the slot map first.

@@ -12,23 +12,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redisload/redisload/bridge"
+	"github.com/redisload/redisload/harness"
 	"github.com/redisload/redisload/internal/redistest"
-	"github.com/redisload/redisload/provision"
 )
-
-// startCluster starts a local cluster for one test; replicas -1 is none.
-func startCluster(t *testing.T, masters, replicas int) *provision.Instance {
-	t.Helper()
-	redistest.NeedServerBinary(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	inst, err := provision.Start(ctx, provision.Options{Mode: provision.Cluster, ClusterMasters: masters, ClusterReplicas: replicas})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = inst.Close() })
-	return inst
-}
 
 // changes records a bridge's subscriber changes.
 type changes struct {
@@ -78,7 +64,7 @@ func (c *changes) states() []string {
 
 // Slot is the server's CLUSTER KEYSLOT, hash tags included.
 func TestSlotMatchesServer(t *testing.T) {
-	inst := startCluster(t, 1, -1)
+	inst := redistest.Cluster(t, 1, -1)
 	c := redis.NewClient(&redis.Options{Addr: inst.Nodes[0]})
 	defer c.Close()
 	ctx := context.Background()
@@ -168,7 +154,7 @@ func (s *seqSet) waitCount(t *testing.T, n int, limit time.Duration) {
 // message reaches every other bridge exactly once, each bridge holds one
 // subscriber connection per master, and the masters saw SPUBLISH only.
 func TestShardedMesh(t *testing.T) {
-	inst := startCluster(t, 3, -1)
+	inst := redistest.Cluster(t, 3, -1)
 	const n, perBridge = 3, 400
 	sets := make([]*seqSet, n)
 	bs := make([]*bridge.Bridge, n)
@@ -234,44 +220,6 @@ func TestShardedMesh(t *testing.T) {
 	}
 }
 
-// migrateSlot moves slot from the master at from to the one at to, the way
-// a resharding does: IMPORTING, MIGRATING, then NODE on both and on every
-// other master.
-func migrateSlot(t *testing.T, slot int, from, to string, others []string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	src, dst := redis.NewClient(&redis.Options{Addr: from}), redis.NewClient(&redis.Options{Addr: to})
-	defer src.Close()
-	defer dst.Close()
-	srcID, err := src.ClusterMyID(ctx).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dstID, err := dst.ClusterMyID(ctx).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, step := range []struct {
-		c    *redis.Client
-		args []any
-	}{
-		{dst, []any{"CLUSTER", "SETSLOT", slot, "IMPORTING", srcID}},
-		{src, []any{"CLUSTER", "SETSLOT", slot, "MIGRATING", dstID}},
-		{dst, []any{"CLUSTER", "SETSLOT", slot, "NODE", dstID}},
-		{src, []any{"CLUSTER", "SETSLOT", slot, "NODE", dstID}},
-	} {
-		if err := step.c.Do(ctx, step.args...).Err(); err != nil {
-			t.Fatalf("%v: %v", step.args, err)
-		}
-	}
-	for _, o := range others {
-		c := redis.NewClient(&redis.Options{Addr: o})
-		_ = c.Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", dstID).Err()
-		_ = c.Close()
-	}
-}
-
 // ownerOf returns the address of the master serving slot.
 func ownerOf(t *testing.T, addr string, slot int) string {
 	t.Helper()
@@ -295,7 +243,7 @@ func ownerOf(t *testing.T, addr string, slot int) string {
 // receives what is published there: the go-redis #3099/#3806 class of bug,
 // asserted absent.
 func TestShardedSlotMigration(t *testing.T) {
-	inst := startCluster(t, 2, -1)
+	inst := redistest.Cluster(t, 2, -1)
 	ch := newChanges()
 	got := newSeqSet()
 	sub := shardedBridge(t, inst.URL, "sub", got.handle, ch)
@@ -313,7 +261,12 @@ func TestShardedSlotMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	got.waitCount(t, 1, 5*time.Second)
-	migrateSlot(t, slot, from, to, nil)
+	src, dst := redis.NewClient(&redis.Options{Addr: from}), redis.NewClient(&redis.Options{Addr: to})
+	defer src.Close()
+	defer dst.Close()
+	if err := harness.MigrateSlot(ctx, slot, src, dst); err != nil {
+		t.Fatal(err)
+	}
 	ch.await(t, bridge.SubscriberLost, 5*time.Second)
 	ch.await(t, bridge.SubscriberResubscribed, 5*time.Second)
 	if c := ch.states(); !strings.Contains(c[0], bridge.ErrSlotMoved.Error()) {
@@ -347,7 +300,7 @@ func TestShardedSlotMigration(t *testing.T) {
 // A master killed under sharded subscribers: its replica takes over after
 // the node timeout, and the bridge resubscribes there and receives again.
 func TestShardedMasterKill(t *testing.T) {
-	inst := startCluster(t, 3, 1)
+	inst := redistest.Cluster(t, 3, 1)
 	ch := newChanges()
 	got := newSeqSet()
 	sub := shardedBridge(t, inst.URL, "sub", got.handle, ch)
@@ -382,7 +335,7 @@ func TestShardedMasterKill(t *testing.T) {
 // Classic pub/sub in a cluster: a bridge whose node dies connects to
 // another node and receives again.
 func TestClassicClusterNodeKilled(t *testing.T) {
-	inst := startCluster(t, 3, -1)
+	inst := redistest.Cluster(t, 3, -1)
 	victim := inst.Nodes[1]
 	ch := newChanges()
 	got := newSeqSet()
@@ -428,14 +381,9 @@ func TestClassicClusterNodeKilled(t *testing.T) {
 // Sentinel: a bridge given the sentinels follows the master through a
 // SENTINEL FAILOVER, and its subscriber ends on the new master.
 func TestSentinelFollowsFailover(t *testing.T) {
-	redistest.NeedServerBinary(t)
+	inst := redistest.Sentinel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	inst, err := provision.Start(ctx, provision.Options{Mode: provision.Sentinel})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inst.Close()
 	url := bridge.SentinelScheme + "://" + strings.Join(inst.Sentinels, ",") + "/" + inst.MasterName
 	ch := newChanges()
 	got := newSeqSet()

@@ -59,13 +59,23 @@ type SentinelOptions struct {
 	Username, Password string
 }
 
-// enabled reports whether the master is found through sentinels.
-func (s SentinelOptions) enabled() bool { return s.MasterName != "" }
+// Enabled reports whether the master is found through sentinels.
+func (s SentinelOptions) Enabled() bool { return s.MasterName != "" }
 
 // SentinelScheme is the URL scheme of a master found through Sentinel:
 // redis+sentinel://[user:password@]host:port[,host:port...]/master[/db].
 // The credentials are the master's; the hosts are the sentinels'.
 const SentinelScheme = "redis+sentinel"
+
+// SentinelSet returns the sentinels o finds its master through, from
+// Sentinel or a redis+sentinel:// URL; not Enabled when there are none.
+func (o Options) SentinelSet() (SentinelOptions, error) {
+	if o.Sentinel.Enabled() || !strings.HasPrefix(o.URL, SentinelScheme+"://") {
+		return o.Sentinel, nil
+	}
+	so, _, err := parseSentinelURL(o.URL)
+	return so, err
+}
 
 // parseSentinelURL reads a redis+sentinel:// URL into the sentinel
 // options and the credentials and database of the master.
@@ -102,7 +112,7 @@ func parseSentinelURL(raw string) (SentinelOptions, *redis.Options, error) {
 // connection broken by a failover is dialled again to the new master.
 func sentinelDialer(s SentinelOptions, next dialFunc) dialFunc {
 	return func(ctx context.Context, network, _ string) (net.Conn, error) {
-		addr, err := s.master(ctx)
+		addr, err := s.Master(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -122,9 +132,9 @@ func baseDialer(ro *redis.Options) dialFunc {
 	return netDialer(ro.DialTimeout).DialContext
 }
 
-// master asks the sentinels in turn for the master's address; the first
+// Master asks the sentinels in turn for the master's address; the first
 // answer wins. A sentinel that does not answer is skipped.
-func (s SentinelOptions) master(ctx context.Context) (string, error) {
+func (s SentinelOptions) Master(ctx context.Context) (string, error) {
 	var errs []error
 	for _, a := range s.Addrs {
 		c := redis.NewSentinelClient(&redis.Options{Addr: a, Username: s.Username, Password: s.Password,
@@ -241,8 +251,8 @@ func readShardMap(ctx context.Context, c *redis.Client, self string) (*shardMap,
 				switch {
 				case n.Role == "master" && len(ranges) > 0:
 					addMaster(addr, ranges)
-				case n.Health == "online":
-					replicas = append(replicas, addr)
+				case n.Health != "fail" && n.Health != "failed":
+					replicas = append(replicas, addr) // "loading" too: 7.0 says so of an empty master's
 				}
 			}
 		}

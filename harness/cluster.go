@@ -290,6 +290,27 @@ func nodeStats(t *ClusterTopology, addrs []string, before, after []map[string]fl
 	}
 }
 
+// kind reads the server's version and whether it is a cluster node (INFO
+// server), within probeTimeout; "" and false when it does not answer,
+// and the connection's own error then says why.
+func (p *serverProbe) kind(ctx context.Context) (version string, cluster bool) {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	txt, err := p.c.Info(ctx, "server").Result()
+	if err != nil {
+		return "", false
+	}
+	f := infoFields(txt)
+	return f["redis_version"], f["redis_mode"] == "cluster"
+}
+
+// majorVersion is the major number of a Redis version, 0 if unreadable.
+func majorVersion(v string) int {
+	major, _, _ := strings.Cut(v, ".")
+	n, _ := strconv.Atoi(major)
+	return n
+}
+
 // clusterAddrs lists the nodes of the cluster the probe is connected to,
 // masters and replicas alike (classic pub/sub reaches both); nil when it
 // is not a cluster or does not say, and the run then stays on one address.

@@ -101,6 +101,12 @@ type Config struct {
 	// redisload started it (provision.Instance in server mode).
 	// default: nil
 	Server ServerControl
+	// Deployment lets the cluster and Sentinel faults kill a node; nil
+	// unless redisload started the cluster or Sentinel set
+	// (provision.Instance in those modes). The faults that only send
+	// commands need it too: redisload fails over only what it owns.
+	// default: nil
+	Deployment DeploymentControl
 	// DisableTags publishes without authentication tags: a message that
 	// claims to be the run's own is then checked by its instance index,
 	// sequence number and send time only, which makes a forgery implausible

@@ -40,10 +40,25 @@ const (
 	// reset and new ones refused, as a firewall rejecting its traffic
 	// would; the others are untouched.
 	FaultPartition FaultAction = "partition"
+	// FaultFailover hands the master of the run's busiest channel over to
+	// its replica (own deployment): CLUSTER FAILOVER on the replica, or
+	// SENTINEL FAILOVER. It is over when the replica is master.
+	FaultFailover FaultAction = "failover"
+	// FaultMasterKill kills that master's process with SIGKILL (own
+	// deployment); its replica takes over after the cluster's node
+	// timeout or the sentinels' down-after. The master is not started
+	// again; the fault is over when the replica is master.
+	FaultMasterKill FaultAction = "master-kill"
+	// FaultSlotMigration moves the slot of the busiest channel to another
+	// master (own cluster): IMPORTING, MIGRATING, then NODE on every
+	// master, so that sharded subscribers get the server's pushed
+	// SUNSUBSCRIBE. The slot stays moved.
+	FaultSlotMigration FaultAction = "slot-migration"
 )
 
 // FaultActions lists the actions, for help and errors.
-var FaultActions = []FaultAction{FaultRestart, FaultHang, FaultClientKill, FaultSlowConsumer, FaultLatency, FaultPartition}
+var FaultActions = []FaultAction{FaultRestart, FaultHang, FaultClientKill, FaultSlowConsumer, FaultLatency, FaultPartition,
+	FaultFailover, FaultMasterKill, FaultSlotMigration}
 
 // AllInstances as Fault.Instance applies the fault to every instance.
 const AllInstances = -1
@@ -141,6 +156,17 @@ func NeedsServer(faults []Fault) bool {
 	return slices.ContainsFunc(faults, func(f Fault) bool { return f.Action.NeedsServer() })
 }
 
+// NeedsDeployment reports whether the action acts on a Redis Cluster or
+// Sentinel set redisload started (Config.Deployment).
+func (a FaultAction) NeedsDeployment() bool {
+	return a == FaultFailover || a == FaultMasterKill || a == FaultSlotMigration
+}
+
+// NeedsDeployment reports whether any of faults needs Config.Deployment.
+func NeedsDeployment(faults []Fault) bool {
+	return slices.ContainsFunc(faults, func(f Fault) bool { return f.Action.NeedsDeployment() })
+}
+
 // needsProxy reports whether the action works through the proxy.
 func (a FaultAction) needsProxy() bool { return a == FaultLatency || a == FaultPartition }
 
@@ -162,6 +188,10 @@ func (c Config) validateFaults() error {
 			return fmt.Errorf("%s: instance %d does not exist (%d instances)", name, f.Instance, c.Instances)
 		case f.Action.NeedsServer() && c.Server == nil:
 			return fmt.Errorf("%s: needs a redis-server that redisload started and may stop (Config.Server)", name)
+		case f.Action.NeedsDeployment() && c.Deployment == nil:
+			return fmt.Errorf("%s: needs a Redis Cluster or Sentinel set that redisload started (Config.Deployment)", name)
+		case f.Action == FaultSlotMigration && c.Redis.Sentinel.Enabled() || f.Action == FaultSlotMigration && strings.HasPrefix(c.Redis.URL, "redis+sentinel:"):
+			return fmt.Errorf("%s: moves a cluster's slot, and a Sentinel set has none", name)
 		case f.Action.needsProxy() && strings.HasPrefix(c.Redis.URL, "unix:"):
 			return fmt.Errorf("%s: works through a TCP proxy, and the server is a unix socket", name)
 		case f.Action == FaultSlowConsumer && len(strings.Fields(f.OutputBufferLimit)) != 3 && f.OutputBufferLimit != "":
@@ -177,6 +207,13 @@ func faultActionList() string {
 		names[i] = string(a)
 	}
 	return strings.Join(names, ", ")
+}
+
+// DeploymentControl is what the cluster and Sentinel faults need of a
+// deployment redisload started; provision.Instance implements it.
+type DeploymentControl interface {
+	// KillNode kills the server at addr (host:port) with SIGKILL.
+	KillNode(addr string) error
 }
 
 // ServerControl is what fault scripts need of a server redisload started;
@@ -216,6 +253,12 @@ type faultEnv struct {
 	proxies *proxies // nil without proxy faults
 	recvs   []*receiver
 	prefix  string
+	// channel is the run's busiest channel: the topology faults act on
+	// the master that owns it.
+	channel string
+	// masters are the cluster's masters as last read, to ask when the
+	// run's node does not answer.
+	masters []string
 }
 
 // step is one half of a fault: its application, or its undoing.
@@ -237,7 +280,7 @@ func runFaults(env *faultEnv, stop <-chan struct{}, ready chan<- struct{}) []Fau
 	for i, f := range env.cfg.Faults {
 		faults[i] = f.withDefaults(env.cfg.Duration)
 		steps = append(steps, step{at: faults[i].At, idx: i})
-		if faults[i].Action != FaultClientKill {
+		if faults[i].Action != FaultClientKill && !faults[i].Action.NeedsDeployment() {
 			steps = append(steps, step{at: faults[i].At + faults[i].For, undo: true, idx: i})
 		}
 	}
@@ -282,7 +325,10 @@ func runFaults(env *faultEnv, stop <-chan struct{}, ready chan<- struct{}) []Fau
 			rec.AtSeconds = time.Since(env.start).Seconds()
 			rec.EndSeconds = rec.AtSeconds
 			rec.Detail, rec.Error = errText(env.apply(f))
-			applied[s.idx] = f.Action != FaultClientKill
+			if f.Action.NeedsDeployment() { // over when its apply returns: the replica is master
+				rec.EndSeconds = time.Since(env.start).Seconds()
+			}
+			applied[s.idx] = f.Action != FaultClientKill && !f.Action.NeedsDeployment()
 			continue
 		}
 		if !applied[s.idx] {
@@ -357,6 +403,8 @@ func (env *faultEnv) apply(f Fault) (string, error) {
 		return fmt.Sprintf("+%v ± %v from the server", f.Latency, f.Jitter), env.proxies.addLatency(f.Instance, f.Latency, f.Jitter)
 	case FaultPartition:
 		return "connections cut", env.proxies.cut(f.Instance)
+	case FaultFailover, FaultMasterKill, FaultSlotMigration:
+		return env.topologyFault(f.Action)
 	}
 	return "", errors.New("unknown action")
 }

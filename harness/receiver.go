@@ -52,6 +52,9 @@ type receiver struct {
 	// message from source j closes, 0 for none. See timeline.go.
 	outages []outage
 	attrib  []int32
+	// issued, in sharded mode, is the sources' sequence numbers over the
+	// last moments, for where an outage begins; nil otherwise.
+	issued *issuedLog
 
 	// iv, when the run collects a series, is the current interval's
 	// latencies; nil otherwise, and then the hot path pays a nil check.

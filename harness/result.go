@@ -87,6 +87,9 @@ type ResultConfig struct {
 	// SpreadOver is how many cluster nodes the instances were spread over
 	// (Placement spread); 0 when they all used one address.
 	SpreadOver int `json:"spread_over,omitempty"`
+	// PubSub is "classic" (PUBLISH/SUBSCRIBE) or "sharded"
+	// (SPUBLISH/SSUBSCRIBE).
+	PubSub string `json:"pubsub,omitempty"`
 	// ChannelsPerType is how many channels each event type is spread over.
 	ChannelsPerType int `json:"channels_per_type,omitempty"`
 }

@@ -25,6 +25,11 @@ import (
 // connections and subscriptions.
 var ErrUnavailable = errors.New("redis unavailable")
 
+// ErrUnsupported wraps a run the server cannot serve as configured, such
+// as sharded pub/sub on a Redis older than 7.0: a usage error, not an
+// outage.
+var ErrUnsupported = errors.New("not supported by the server")
+
 // connectParallelism bounds concurrent connection setups: enough to connect
 // hundreds of instances quickly without a dial storm.
 const connectParallelism = 32
@@ -94,16 +99,34 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer probe.close()
+	// What the server is decides how the bridges connect: a cluster's
+	// nodes may fail over under them, and sharded pub/sub needs Redis 7.
+	sharded := cfg.Redis.PubSub == bridge.PubSubSharded
+	version, cluster := probe.kind(ctx)
+	if sharded && version != "" && majorVersion(version) < 7 {
+		return nil, fmt.Errorf("%w: sharded pub/sub (SPUBLISH, SSUBSCRIBE) needs Redis 7.0 or later; the server is %s", ErrUnsupported, version)
+	}
 	// Spread over a cluster's nodes, each instance connects to a node of
-	// its own: a publish crosses the bus before its subscribers see it.
+	// its own: a classic publish crosses the bus before its subscribers
+	// see it. Sharded instances connect to the shards their channels need.
 	var nodeAddrs []string
-	if cfg.Placement == PlacementSpread && px == nil {
+	if cfg.Placement == PlacementSpread && px == nil && cluster && !sharded {
 		nodeAddrs = probe.clusterAddrs(ctx)
+	}
+	// Where a sharded outage begins needs the sources' recent sequence
+	// numbers (see issuedLog).
+	var issued *issuedLog
+	if sharded {
+		issued = &issuedLog{}
+		stop, done := make(chan struct{}), make(chan struct{})
+		go func() { defer close(done); issued.run(tr.limits, stop) }()
+		defer func() { close(stop); <-done }()
 	}
 	recvs := make([]*receiver, n)
 	bridges := make([]*bridge.Bridge, n)
 	for i := range n {
 		recvs[i] = newReceiver(i, n, prefix, tr, log)
+		recvs[i].issued = issued
 		if cfg.Series || cfg.Progress != nil {
 			recvs[i].iv = newIntervalHist() // before its receive goroutine exists
 		}
@@ -115,6 +138,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			recvs[i].node = nodeAddrs[i%len(nodeAddrs)]
 			o = atAddr(o, recvs[i].node)
 		}
+		// A cluster node that dies is replaced by another (classic) or by
+		// its replica (sharded): the bridge follows the cluster.
+		o.Cluster = o.Cluster || cluster && !o.Sentinel.Enabled()
 		o.InstanceID = prefix + strconv.Itoa(i)
 		o.LoadTest.TagKey = key
 		if tr.keys != nil {
@@ -216,7 +242,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	stopFaults := make(chan struct{})
 	faultRecords := make(chan []FaultRecord, 1)
 	if len(cfg.Faults) > 0 {
-		env := &faultEnv{cfg: cfg, start: start, probe: probe, proxies: px, recvs: recvs, prefix: prefix}
+		env := &faultEnv{cfg: cfg, start: start, probe: probe, proxies: px, recvs: recvs, prefix: prefix,
+			channel: bridges[0].Channels(cfg.EventTypes[0])[0]}
 		ready := make(chan struct{})
 		go func() { faultRecords <- runFaults(env, stopFaults, ready) }()
 		<-ready // faults at 0 are applied
@@ -296,6 +323,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			SelfFilterDisabled:  cfg.DisableSelfFilter,
 			ChannelsPerType:     max(cfg.Redis.ChannelsPerType, 1),
 			SpreadOver:          len(nodeAddrs),
+			PubSub:              cfg.Redis.PubSub.String(),
 		},
 		ConnectSeconds: connectTime.Seconds(),
 		ElapsedSeconds: elapsed.Seconds(),

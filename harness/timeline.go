@@ -1,6 +1,9 @@
 package harness
 
 import (
+	"cmp"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/redisload/redisload/bridge"
@@ -69,29 +72,45 @@ const burstGap = 250 * time.Millisecond
 type outage struct {
 	lost, reconnected, resubscribed time.Time
 	cause                           string
-	missed                          uint64
-	gaps                            []sourceGap // what was missed, by source
-	dupAt                           uint64      // the receiver's duplicates when it was lost
+	// from[j] is the first sequence number of source j the outage may
+	// have cost: one past the highest received when it was lost (in
+	// sharded mode, earlier: see issuedLog).
+	from []uint64
+	// gaps are the sequence numbers the outage spans, by source: from
+	// from[j] to the last before the first message received after it
+	// ended. What of them never arrived is what it cost.
+	gaps  []sourceGap
+	dupAt uint64 // the receiver's duplicates when it was lost
 }
 
-// sourceGap is a range of one source's sequence numbers an outage skipped.
+// sourceGap is a range of one source's sequence numbers an outage spans.
 type sourceGap struct {
 	src int
 	seqRange
 }
 
 // subscriberChange records a change of the instance's subscriber
-// connection. Like handle, it runs on the receive goroutine.
+// connection; it runs on the receive goroutine, in order with handle.
 func (r *receiver) subscriberChange(ch bridge.SubscriberChange) {
 	switch ch.State {
 	case bridge.SubscriberLost:
-		o := outage{lost: ch.At, dupAt: r.duplicates()}
+		o := outage{lost: ch.At, dupAt: r.duplicates(), from: make([]uint64, r.n)}
 		if ch.Err != nil {
 			o.cause = ch.Err.Error()
 		}
+		for j := range o.from {
+			o.from[j] = r.sources[j].highest + 1
+		}
+		if r.issued != nil {
+			// Messages of one source reach a sharded subscriber over
+			// several connections, whose order between them is not
+			// kept: the highest received may have overtaken messages
+			// the lost connection was about to deliver.
+			r.issued.lowerTo(o.from, ch.At.Add(-shardedReorder))
+		}
 		r.outages = append(r.outages, o)
-		// The next message from each source closes the gap the outage
-		// opened in its sequence numbers.
+		// The first message from each source after the outage ends
+		// closes the range it spans in that source's sequence numbers.
 		if r.attrib == nil {
 			r.attrib = make([]int32, r.n)
 		}
@@ -109,23 +128,19 @@ func (r *receiver) subscriberChange(ch bridge.SubscriberChange) {
 	}
 }
 
-// attribute charges the gap before seq from source src to the outage that
-// opened it, if any. attrib[src] is that outage's number, counting from 1.
+// attribute charges the range before seq from source src to the outage
+// that opened it, once that outage is over; attrib[src] is its number,
+// counting from 1. A message that arrives during a sharded outage, over a
+// connection that was not lost, leaves the range open.
 func (r *receiver) attribute(src int, seq uint64) {
 	k := r.attrib[src]
-	if k == 0 {
+	if k == 0 || r.outages[k-1].resubscribed.IsZero() {
 		return
 	}
 	r.attrib[src] = 0
-	if h := r.sources[src].highest; seq > h+1 {
-		r.outages[k-1].addGap(src, h+1, seq-1)
+	if lo := r.outages[k-1].from[src]; seq > lo {
+		r.outages[k-1].gaps = append(r.outages[k-1].gaps, sourceGap{src, seqRange{lo, seq - 1}})
 	}
-}
-
-// addGap charges source src's sequence numbers lo..hi to the outage.
-func (o *outage) addGap(src int, lo, hi uint64) {
-	o.missed += hi - lo + 1
-	o.gaps = append(o.gaps, sourceGap{src, seqRange{lo, hi}})
 }
 
 // failedWithin counts the sequence numbers of lo..hi inside the ranges.
@@ -137,6 +152,79 @@ func failedWithin(failed []seqRange, lo, hi uint64) uint64 {
 		}
 	}
 	return n
+}
+
+// shardedReorder is how far back a sharded outage reaches before the
+// moment its loss was noticed (see issuedLog).
+const shardedReorder = 200 * time.Millisecond
+
+// issuedLog remembers, every issuedEvery, each source's highest sequence
+// number taken, for the last issuedKeep samples. A sharded subscriber
+// receives a source's messages over one connection per master, so when
+// one connection is lost, the highest number received (over another) is
+// no bound on what the lost one still owed; the number the source had
+// taken shardedReorder before the loss is.
+type issuedLog struct {
+	mu   sync.RWMutex
+	at   [issuedKeep]time.Time
+	seqs [issuedKeep][]uint64
+	next int
+}
+
+const (
+	issuedEvery = 50 * time.Millisecond
+	issuedKeep  = 16 // 800 ms, beyond shardedReorder
+)
+
+// record takes a sample of the limits.
+func (l *issuedLog) record(limits []seqLimit, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.seqs[l.next]
+	if s == nil {
+		s = make([]uint64, len(limits))
+	}
+	for j := range limits {
+		s[j] = limits[j].Load()
+	}
+	l.seqs[l.next], l.at[l.next] = s, now
+	l.next = (l.next + 1) % issuedKeep
+}
+
+// lowerTo lowers from[j] to one past what source j had taken at t, by the
+// newest sample not after t; with none (t is before the run, or older
+// than the log), from every number: the whole run.
+func (l *issuedLog) lowerTo(from []uint64, t time.Time) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	best := -1
+	for i, at := range l.at {
+		if !at.IsZero() && !at.After(t) && (best < 0 || at.After(l.at[best])) {
+			best = i
+		}
+	}
+	for j := range from {
+		bound := uint64(1)
+		if best >= 0 {
+			bound = l.seqs[best][j] + 1
+		}
+		from[j] = min(from[j], bound)
+	}
+}
+
+// run samples the limits until stop is closed.
+func (l *issuedLog) run(limits []seqLimit, stop <-chan struct{}) {
+	t := time.NewTicker(issuedEvery)
+	defer t.Stop()
+	l.record(limits, time.Now())
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			l.record(limits, now)
+		}
+	}
 }
 
 // duplicates sums the receiver's duplicated deliveries.
@@ -165,13 +253,17 @@ func timeline(start time.Time, faults []FaultRecord, recvs []*receiver, bursts [
 	var maxRecovery float64
 	for i, r := range recvs {
 		// Sources still owing their first message since an outage: what
-		// they sent after its last delivered message was missed in it.
+		// they sent after it was lost is in its range.
 		for j, k := range r.attrib {
-			if k > 0 && j != i && sent[j] > r.sources[j].highest {
-				r.outages[k-1].addGap(j, r.sources[j].highest+1, sent[j])
+			if k > 0 && j != i && sent[j] >= r.outages[k-1].from[j] {
+				r.outages[k-1].gaps = append(r.outages[k-1].gaps, sourceGap{j, seqRange{r.outages[k-1].from[j], sent[j]}})
 			}
 		}
-		var explained uint64
+		// What the outages explain is what never arrived of the union of
+		// their ranges, less the failed publishes there: ranges of
+		// successive outages may overlap in sharded mode, and a number
+		// must not be explained twice.
+		spans := make([][]seqRange, r.n)
 		for k, o := range r.outages {
 			next := r.duplicates()
 			if k+1 < len(r.outages) {
@@ -179,9 +271,11 @@ func timeline(start time.Time, faults []FaultRecord, recvs []*receiver, bursts [
 			}
 			out := Outage{Instance: i, LostAtSeconds: o.lost.Sub(start).Seconds(),
 				ReconnectedAtSeconds: since(o.reconnected), ResubscribedAtSeconds: since(o.resubscribed),
-				Missed: o.missed, Duplicates: next - o.dupAt, Cause: o.cause}
+				Duplicates: next - o.dupAt, Cause: o.cause}
 			for _, g := range o.gaps {
+				out.Missed += g.hi - g.lo + 1 - r.sources[g.src].receivedIn(g.lo, g.hi)
 				out.FailedPublishes += failedWithin(failed[g.src], g.lo, g.hi)
+				spans[g.src] = append(spans[g.src], g.seqRange)
 			}
 			if !o.resubscribed.IsZero() {
 				rec := o.resubscribed.Sub(o.lost).Seconds()
@@ -190,8 +284,13 @@ func timeline(start time.Time, faults []FaultRecord, recvs []*receiver, bursts [
 			} else {
 				tl.Unrecovered++
 			}
-			explained += out.Missed - out.FailedPublishes
 			tl.Outages = append(tl.Outages, out)
+		}
+		var explained uint64
+		for j, rs := range spans {
+			for _, g := range mergeRanges(rs) {
+				explained += g.hi - g.lo + 1 - r.sources[j].receivedIn(g.lo, g.hi) - failedWithin(failed[j], g.lo, g.hi)
+			}
 		}
 		if missing[i] > explained {
 			tl.LossOutsideOutages += missing[i] - explained
@@ -204,4 +303,22 @@ func timeline(start time.Time, faults []FaultRecord, recvs []*receiver, bursts [
 		tl.PublishErrors = append(tl.PublishErrors, b...)
 	}
 	return tl
+}
+
+// mergeRanges returns the union of rs as disjoint ranges, in order.
+func mergeRanges(rs []seqRange) []seqRange {
+	if len(rs) < 2 {
+		return rs
+	}
+	rs = slices.Clone(rs)
+	slices.SortFunc(rs, func(a, b seqRange) int { return cmp.Compare(a.lo, b.lo) })
+	out := rs[:1]
+	for _, g := range rs[1:] {
+		if last := &out[len(out)-1]; g.lo <= last.hi+1 {
+			last.hi = max(last.hi, g.hi)
+		} else {
+			out = append(out, g)
+		}
+	}
+	return out
 }

@@ -95,6 +95,7 @@ func startCluster(ctx context.Context, o Options) (*Instance, error) {
 		return fail(err)
 	}
 	inst.URL = c.nodes[0].URL
+	inst.members = c.nodes
 	for _, node := range c.nodes {
 		inst.Nodes = append(inst.Nodes, strings.TrimPrefix(node.URL, "redis://"))
 	}

@@ -4,6 +4,7 @@ package provision_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -102,6 +103,19 @@ func TestSentinelMode(t *testing.T) {
 	_ = rc.Close()
 	if err != nil || role[0] != "slave" {
 		t.Fatalf("the second node: %v %v, want a replica", role, err)
+	}
+	if !strings.HasPrefix(inst.SentinelURL, "redis+sentinel://"+inst.Sentinels[0]+",") || !strings.HasSuffix(inst.SentinelURL, "/mymaster") {
+		t.Errorf("sentinel URL %q", inst.SentinelURL)
+	}
+	// KillNode kills its own servers only, at once.
+	if err := inst.KillNode(inst.Sentinels[0]); !errors.Is(err, provision.ErrNotMember) {
+		t.Errorf("KillNode of a sentinel: %v, want ErrNotMember", err)
+	}
+	if err := inst.KillNode(inst.Nodes[1]); err != nil {
+		t.Fatal(err)
+	}
+	if ping(t, "redis://"+inst.Nodes[1]) == nil {
+		t.Errorf("the killed replica still answers")
 	}
 	if err := inst.Close(); err != nil {
 		t.Fatal(err)

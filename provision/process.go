@@ -99,6 +99,20 @@ func (p *serverProc) stopLocked() {
 	p.cmd, p.frozen = nil, false
 }
 
+// kill ends the server at once (SIGKILL), as a crashed or killed host
+// would: no shutdown, no goodbye to its cluster.
+func (p *serverProc) kill() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return errors.New("redis-server is not running")
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+	p.cmd, p.frozen = nil, false
+	return nil
+}
+
 // signal sends a freeze or thaw signal to the running server.
 func (p *serverProc) signal(freeze bool) error {
 	p.mu.Lock()
@@ -165,4 +179,21 @@ func (i *Instance) Thaw() error {
 		return ErrNoProcess
 	}
 	return i.proc.signal(false)
+}
+
+// ErrNotMember is returned by KillNode for an address that is not one of
+// the instance's own servers.
+var ErrNotMember = errors.New("not a server redisload started in this deployment")
+
+// KillNode kills the server at addr (host:port), one of the nodes of a
+// Cluster-mode instance or the master or replica of a Sentinel-mode one,
+// with SIGKILL: the deployment's failover is what is being tested. It is
+// not started again; Close stops the rest.
+func (i *Instance) KillNode(addr string) error {
+	for _, m := range i.members {
+		if m.proc != nil && m.proc.addr() == addr {
+			return m.proc.kill()
+		}
+	}
+	return fmt.Errorf("%w: %s", ErrNotMember, addr)
 }

@@ -119,8 +119,14 @@ type Instance struct {
 	// they watch.
 	Sentinels  []string
 	MasterName string
+	// SentinelURL is Sentinel mode's redis+sentinel:// URL: the master
+	// found through the sentinels, which follows it through a failover
+	// (URL names the master at the start).
+	SentinelURL string
 
 	proc *serverProc // the redis-server child of Server mode, nil otherwise
+	// members are the servers of Cluster and Sentinel modes, for KillNode.
+	members []*Instance
 
 	closeOnce sync.Once
 	closeFn   func() error

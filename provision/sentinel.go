@@ -83,8 +83,9 @@ func startSentinel(ctx context.Context, o Options) (*Instance, error) {
 		return fail(err)
 	}
 	return &Instance{Mode: Sentinel, URL: master.URL, Sentinels: s.sentinels, MasterName: SentinelMaster,
-		Nodes:   []string{strings.TrimPrefix(master.URL, "redis://"), strings.TrimPrefix(replica.URL, "redis://")},
-		closeFn: s.stop}, nil
+		SentinelURL: "redis+sentinel://" + strings.Join(s.sentinels, ",") + "/" + SentinelMaster,
+		Nodes:       []string{strings.TrimPrefix(master.URL, "redis://"), strings.TrimPrefix(replica.URL, "redis://")},
+		members:     []*Instance{master, replica}, closeFn: s.stop}, nil
 }
 
 // sentinelSet is what Sentinel mode started.

@@ -150,7 +150,7 @@ func TestVerdictOfFixtures(t *testing.T) {
 		"fail-loss":          "connected=FAIL self_received=PASS delivery_rate=FAIL errors=FAIL avg_latency=PASS :FAIL",
 		"embedded":           "connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS :PASS",
 		"restart": "connected=PASS self_received=PASS delivery_rate=SKIP errors=SKIP avg_latency=PASS " +
-			"recovery=PASS loss_in_outages=PASS :PASS",
+			"recovery=PASS loss_in_outages=PASS faults_applied=PASS :PASS",
 		"series": "connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS :PASS",
 	}
 	for _, name := range fixtures {

@@ -75,6 +75,11 @@ func NewTableReporter(res *harness.Result, v verdict.Verdict, opts Options) Repo
 		if c.SpreadOver > 0 {
 			events += fmt.Sprintf("; instances spread over %d nodes", c.SpreadOver)
 		}
+		if c.PubSub == "sharded" {
+			// Said, because a source's messages then arrive over one
+			// connection per shard, and out-of-order counts are expected.
+			events += "; sharded pub/sub"
+		}
 		ew.printf("Started %s: %d instances, %s at %s, events %s\n",
 			res.StartedAt.Format("2006-01-02 15:04:05 UTC"), c.Instances, seconds(c.DurationSeconds), rate, events)
 
@@ -332,6 +337,8 @@ func target(instance int, a harness.FaultAction) string {
 	switch {
 	case a == harness.FaultRestart || a == harness.FaultHang:
 		return "server"
+	case a.NeedsDeployment():
+		return "busiest channel's master"
 	case instance == harness.AllInstances:
 		return "all"
 	}

@@ -60,6 +60,30 @@ var faults = []Scenario{
 			Faults: []harness.Fault{{At: 3 * time.Second, Action: harness.FaultPartition, Instance: 1, For: 5 * time.Second}}},
 		Thresholds: faultThresholds(8 * time.Second),
 	},
+	{
+		Name: "failover",
+		Summary: "the busiest channel's master handed to its replica at 4s (CLUSTER or SENTINEL FAILOVER; --redis=cluster or sentinel): " +
+			"all receive again within 5s, lose only inside outages",
+		Config: harness.Config{Instances: 5, Duration: 12 * time.Second, Rate: 100,
+			Faults: []harness.Fault{{At: 4 * time.Second, Action: harness.FaultFailover}}},
+		Thresholds: faultThresholds(5 * time.Second),
+	},
+	{
+		Name: "master-kill",
+		Summary: "the busiest channel's master killed (SIGKILL) at 4s; its replica takes over after the 2s node timeout (--redis=cluster or sentinel): " +
+			"all receive again within 10s, lose only inside outages",
+		Config: harness.Config{Instances: 5, Duration: 15 * time.Second, Rate: 100,
+			Faults: []harness.Fault{{At: 4 * time.Second, Action: harness.FaultMasterKill}}},
+		Thresholds: faultThresholds(10 * time.Second),
+	},
+	{
+		Name: "slot-migration",
+		Summary: "the busiest channel's slot moved to another master at 4s (--redis=cluster): sharded subscribers get the pushed SUNSUBSCRIBE; " +
+			"all receive again within 2s, lose only inside outages",
+		Config: harness.Config{Instances: 5, Duration: 10 * time.Second, Rate: 100,
+			Faults: []harness.Fault{{At: 4 * time.Second, Action: harness.FaultSlotMigration}}},
+		Thresholds: faultThresholds(2 * time.Second),
+	},
 }
 
 // faultThresholds are the verdict of a fault scenario: the defaults, with

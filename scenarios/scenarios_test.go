@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/redisload/redisload/harness"
 	"github.com/redisload/redisload/scenarios"
 )
 
@@ -15,7 +16,7 @@ func TestScenariosValidate(t *testing.T) {
 	for _, s := range all {
 		names = append(names, s.Name)
 	}
-	if strings.Join(names, ",") != "all-events,client-kill,extreme,fanout,hang,latency,partition,restart,slow-consumer,standard,stress,swarm" {
+	if strings.Join(names, ",") != "all-events,client-kill,extreme,failover,fanout,hang,latency,master-kill,partition,restart,slot-migration,slow-consumer,standard,stress,swarm" {
 		t.Fatalf("scenarios %v", names)
 	}
 	for _, s := range all {
@@ -26,6 +27,13 @@ func TestScenariosValidate(t *testing.T) {
 				t.Errorf("%s without a server: %v", s.Name, err)
 			}
 			cfg.Server = noServer{} // ...and with one it is valid.
+		}
+		if harness.NeedsDeployment(s.Config.Faults) {
+			// Likewise for a cluster or Sentinel set to fail over.
+			if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "needs a Redis Cluster or Sentinel set that redisload started") {
+				t.Errorf("%s without a deployment: %v", s.Name, err)
+			}
+			cfg.Deployment = noServer{}
 		}
 		if err := cfg.Validate(); err != nil {
 			t.Errorf("%s: %v", s.Name, err)
@@ -62,3 +70,6 @@ func TestNeedsServer(t *testing.T) {
 		}
 	}
 }
+
+// KillNode lets noServer stand for a cluster too.
+func (noServer) KillNode(string) error { return nil }

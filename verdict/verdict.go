@@ -194,7 +194,26 @@ func Evaluate(res *harness.Result, th Thresholds) Verdict {
 			Status:    status(res.Timeline.LossOutsideOutages == 0),
 		})
 	}
+	if len(res.Timeline.Faults) > 0 {
+		checks = append(checks, faultsCheck(res.Timeline.Faults))
+	}
 	return Verdict{}.With(checks...)
+}
+
+// faultsCheck fails a run whose fault script did not happen as written: a
+// failover that found no replica, a kill that killed nothing. Its
+// recovery checks would otherwise pass on a run that never broke.
+func faultsCheck(faults []harness.FaultRecord) Check {
+	c := Check{ID: "faults_applied", Name: "Faults applied as scripted", Threshold: "all"}
+	failed := 0
+	for _, f := range faults {
+		if f.Error != "" {
+			failed++
+		}
+	}
+	c.Measured = fmt.Sprintf("%d of %d", len(faults)-failed, len(faults))
+	c.Status = status(failed == 0)
+	return c
 }
 
 // errorsCheck counts every error, publish or connection: a load test that

@@ -118,6 +118,7 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	defer inst.Close()
 	c.Run.Redis.URL = inst.URL
+	applyDeployment(&c.Run, inst)
 	fmt.Fprintf(stderr, "redisload capacity: varying %s on %s...\n", c.WithDefaults().Vary, bridge.RedactURL(inst.URL))
 	// One line per step on stderr as it finishes: a sweep takes minutes,
 	// and its table comes only at the end.
@@ -138,6 +139,9 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			_ = files.commit()
 		}
 		return exitInterrupted
+	case errors.Is(err, harness.ErrUnsupported):
+		fmt.Fprintf(stderr, "redisload capacity: %v\n", err)
+		return exitUsage
 	case errors.Is(err, harness.ErrUnavailable):
 		fmt.Fprintf(stderr, "redisload capacity: %s\n", explainConnectError(bridge.RedactURL(inst.URL), err))
 		return exitUnavailable

@@ -21,8 +21,9 @@ import (
 const faultGrace = 8 * time.Second
 
 // Every fault scenario runs exactly as shipped, in parallel, each against
-// a redis-server it starts: it passes by its own thresholds, reports the
-// relations it documents, and ends within duration + drain + grace.
+// a redis-server it starts (the cluster ones: a local cluster, sharded pub/
+// sub over 16 channels per type): it passes by its own thresholds, reports
+// the relations it documents, and ends within duration + drain + grace.
 func TestFaultScenarios(t *testing.T) {
 	redistest.NeedServerBinary(t)
 	for _, sc := range scenarios.All() {
@@ -32,10 +33,16 @@ func TestFaultScenarios(t *testing.T) {
 		t.Run(sc.Name, func(t *testing.T) {
 			t.Parallel()
 			start := time.Now()
-			code, out, errs := invoke(t, context.Background(), "--scenario="+sc.Name, "--redis=server", "--format=json")
+			args := []string{"--scenario=" + sc.Name, "--redis=server", "--format=json"}
+			grace := faultGrace
+			if harness.NeedsDeployment(sc.Config.Faults) {
+				args = []string{"--scenario=" + sc.Name, "--redis=cluster", "--pubsub=sharded", "--channels-per-type=16", "--format=json"}
+				grace += 10 * time.Second // the failover itself, and a cluster to start and stop
+			}
+			code, out, errs := invoke(t, context.Background(), args...)
 			took := time.Since(start)
 			cfg := sc.Config.WithDefaults()
-			if bound := cfg.Duration + cfg.DrainTimeout + faultGrace; took > bound {
+			if bound := cfg.Duration + cfg.DrainTimeout + grace; took > bound {
 				t.Errorf("took %v, beyond duration + drain + grace = %v", took, bound)
 			}
 			doc, err := report.ReadDocument(strings.NewReader(out))
@@ -105,6 +112,20 @@ func checkScenario(t *testing.T, name string, doc *report.Document) {
 		if doc.Instances[victim].Missing == 0 || tl.LossOutsideOutages != 0 {
 			t.Errorf("victim missed %d, %d outside outages", doc.Instances[victim].Missing, tl.LossOutsideOutages)
 		}
+	case "failover", "master-kill", "slot-migration":
+		// Sharded: every instance subscribes on the shard that moved, so
+		// every instance had one outage, recovered, all loss inside it.
+		if len(hit) != 5 || tl.Unrecovered != 0 || tl.LossOutsideOutages != 0 {
+			t.Errorf("outages %+v, %d lost outside: want one per instance, all recovered", tl.Outages, tl.LossOutsideOutages)
+		}
+		for _, c := range []string{"recovery", "loss_in_outages", "faults_applied"} {
+			if checks[c] != verdict.Pass {
+				t.Errorf("check %s: %s", c, checks[c])
+			}
+		}
+		if doc.Config.PubSub != "sharded" || doc.Server.Cluster == nil {
+			t.Errorf("pubsub %q, cluster %v", doc.Config.PubSub, doc.Server.Cluster)
+		}
 	default:
 		t.Fatalf("no expectations for fault scenario %s", name)
 	}
@@ -119,6 +140,15 @@ func TestFaultScenarioNeedsOwnServer(t *testing.T) {
 	} {
 		code, _, errs := invoke(t, context.Background(), args...)
 		if code != exitUsage || !strings.Contains(errs, "needs a redis-server of its own (--redis=server)") {
+			t.Errorf("%v: exit %d\n%s", args, code, errs)
+		}
+	}
+	for _, args := range [][]string{
+		{"--scenario=master-kill", "--redis-url=redis://127.0.0.1:6379"},
+		{"--scenario=failover", "--redis=server"},
+	} {
+		code, _, errs := invoke(t, context.Background(), args...)
+		if code != exitUsage || !strings.Contains(errs, "needs a Redis Cluster or Sentinel set of its own (--redis=cluster or --redis=sentinel)") {
 			t.Errorf("%v: exit %d\n%s", args, code, errs)
 		}
 	}

@@ -37,25 +37,28 @@ type options struct {
 	eventTypes   string
 	scenario     string
 	scenarioFile string
-	redisURL     string
-	provision    provision.Options
-	mode         string
-	security     securityFlags
-	format       string
-	extraOut     map[string]*string // format -> file, from --json-out and the like
-	hdrOut       string
-	html         string
-	baseline     string
-	regressions  string
-	hdrOutDir    string
-	output       string
-	matrix       bool
-	cpuProfile   string
-	verbose      bool
-	quiet        bool
-	progress     bool
-	version      bool
-	help         bool
+	// sentinels and sentinelMaster are --sentinel and --sentinel-master,
+	// a redis+sentinel:// URL spelt as flags.
+	sentinels, sentinelMaster string
+	redisURL                  string
+	provision                 provision.Options
+	mode                      string
+	security                  securityFlags
+	format                    string
+	extraOut                  map[string]*string // format -> file, from --json-out and the like
+	hdrOut                    string
+	html                      string
+	baseline                  string
+	regressions               string
+	hdrOutDir                 string
+	output                    string
+	matrix                    bool
+	cpuProfile                string
+	verbose                   bool
+	quiet                     bool
+	progress                  bool
+	version                   bool
+	help                      bool
 }
 
 // newFlagSet declares every flag with its default. The flags are in the
@@ -88,7 +91,9 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	registerClusterFlags(fs, &o.provision, c)
 	// $REDIS_URL is the default, as most Redis tools read it; an empty
 	// --redis-url= is refused in runLoad, not taken as "none".
-	fs.StringVar(&o.redisURL, "redis-url", os.Getenv("REDIS_URL"), "Redis URL, redis://[user:password@]host:port[/db] (default $REDIS_URL)")
+	fs.StringVar(&o.redisURL, "redis-url", os.Getenv("REDIS_URL"), "Redis URL, redis://[user:password@]host:port[/db], or redis+sentinel://host:port[,host:port...]/<master> (default $REDIS_URL)")
+	fs.StringVar(&o.sentinels, "sentinel", "", "find the master through these sentinels, host:port[,host:port...] (as --redis-url=redis+sentinel://<sentinels>/<master>)")
+	fs.StringVar(&o.sentinelMaster, "sentinel-master", provision.SentinelMaster, "with --sentinel: the name the sentinels know the master by")
 	fs.StringArrayVar(&o.provision.ServerArgs, "redis-server-arg", nil, "extra redis-server argument in server mode; repeat it (--redis-server-arg=--maxclients --redis-server-arg=20000)")
 	fs.StringVar(&o.provision.Image, "redis-image", provision.DefaultImage, "container image in container mode")
 	fs.StringVar(&o.provision.ProbeAddr, "redis-probe-addr", provision.DefaultProbeAddr, "where auto mode looks for a running server first")
@@ -189,6 +194,14 @@ func (o *options) applyThresholds(fs *pflag.FlagSet, th verdict.Thresholds) {
 	set("loss-only-in-outages", func() { t.LossOnlyInOutages = th.LossOnlyInOutages })
 }
 
+// scenarioWording names the scenario whose faults are at stake.
+func scenarioWording(o *options) string {
+	if o.scenario != "" {
+		return "--scenario " + o.scenario
+	}
+	return "the scenario file " + o.scenarioFile
+}
+
 // serverWording names the server the user asked for, for an error.
 func serverWording(o *options) string {
 	if o.provision.Mode == "" || o.provision.Mode == provision.URL {
@@ -205,6 +218,12 @@ func (o *options) complete() error {
 		return fmt.Errorf("--event-types: %v", err)
 	}
 	o.cfg.EventTypes = types
+	if o.sentinels != "" {
+		if o.redisURL != "" {
+			return errors.New("--sentinel and --redis-url (or $REDIS_URL) both name the server: give one")
+		}
+		o.redisURL = bridge.SentinelScheme + "://" + o.sentinels + "/" + o.sentinelMaster
+	}
 	if o.redisURL != "" {
 		if _, err := bridge.ParseURL(o.redisURL); err != nil {
 			// The flag names the source; the package's prefix adds nothing.
@@ -228,6 +247,17 @@ func (o *options) complete() error {
 		case o.provision.Mode != provision.Server:
 			return fmt.Errorf("--scenario %s stops or freezes the server, so it needs a redis-server of its own (--redis=server), not %s",
 				o.scenario, serverWording(o))
+		}
+	}
+	if harness.NeedsDeployment(o.cfg.Faults) {
+		// Failing over or killing a master is done only to a deployment
+		// redisload started; with none named, it starts a cluster.
+		switch {
+		case o.provision.Mode == "" && o.redisURL == "", o.provision.Mode == provision.Auto:
+			o.provision.Mode = provision.Cluster
+		case o.provision.Mode != provision.Cluster && o.provision.Mode != provision.Sentinel:
+			return fmt.Errorf("%s fails over, kills or moves a master's slots, so it needs a Redis Cluster or Sentinel set of its own (--redis=cluster or --redis=sentinel), not %s",
+				scenarioWording(o), serverWording(o))
 		}
 	}
 	switch {
@@ -261,6 +291,12 @@ func (o *options) complete() error {
 	cfg := o.cfg
 	if o.provision.Mode == provision.Server {
 		cfg.Server = serverToStart{} // started after this check, before the run
+	}
+	if o.provision.Mode == provision.Cluster || o.provision.Mode == provision.Sentinel {
+		cfg.Deployment = serverToStart{}
+		if o.provision.Mode == provision.Sentinel {
+			cfg.Redis.URL = bridge.SentinelScheme + "://127.0.0.1:1/" + provision.SentinelMaster // what the run will use
+		}
 	}
 	return flagError(cfg.Validate())
 }
@@ -330,6 +366,7 @@ func (serverToStart) Stop() error                   { return errNotStarted }
 func (serverToStart) Restart(context.Context) error { return errNotStarted }
 func (serverToStart) Freeze() error                 { return errNotStarted }
 func (serverToStart) Thaw() error                   { return errNotStarted }
+func (serverToStart) KillNode(string) error         { return errNotStarted }
 
 var errNotStarted = errors.New("redis-server not started yet")
 
@@ -342,7 +379,30 @@ func registerClusterFlags(fs *pflag.FlagSet, prov *provision.Options, run *harne
 	fs.Var((*placementValue)(&run.Placement), "placement", "on a cluster: spread the instances over its nodes (spread), or all on the URL's node (single)")
 	run.Placement = harness.PlacementSpread
 	fs.IntVar(&run.Redis.ChannelsPerType, "channels-per-type", 1, "spread each event type over this many channels, <prefix><type>:<k> (1: the TypeScript bridge's names)")
+	fs.Var((*pubsubValue)(&run.Redis.PubSub), "pubsub", "classic (PUBLISH/SUBSCRIBE) or sharded (SPUBLISH/SSUBSCRIBE to each channel's shard; Redis 7.0+)")
 }
+
+// pubsubValue is --pubsub: classic or sharded.
+type pubsubValue bridge.PubSubMode
+
+// Set reads classic or sharded; the library's classic is its zero value.
+func (p *pubsubValue) Set(s string) error {
+	switch s {
+	case "classic":
+		*p = pubsubValue(bridge.PubSubClassic)
+	case "sharded":
+		*p = pubsubValue(bridge.PubSubSharded)
+	default:
+		return errors.New("want classic or sharded")
+	}
+	return nil
+}
+
+// String is what --help shows as the default.
+func (p *pubsubValue) String() string { return bridge.PubSubMode(*p).String() }
+
+// Type names the value in --help.
+func (p *pubsubValue) Type() string { return "classic|sharded" }
 
 // checkClusterFlags refuses a cluster shape given without --redis=cluster,
 // and a 0 that would read as the default.

@@ -48,8 +48,12 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case fs.NArg() > 0:
 		return usageErr("unexpected argument %q (flags only)", fs.Arg(0))
 	case o.scenario == "list":
+		width := 0
 		for _, sc := range scenarios.All() {
-			fmt.Fprintf(stdout, "%-13s %s\n", sc.Name, sc.Summary)
+			width = max(width, len(sc.Name))
+		}
+		for _, sc := range scenarios.All() {
+			fmt.Fprintf(stdout, "%-*s %s\n", width, sc.Name, sc.Summary)
 		}
 		return exitPass
 	case o.scenario != "" && o.scenarioFile != "":
@@ -138,9 +142,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer inst.Close()
 	o.cfg.Redis.URL = inst.URL
-	if inst.Mode == provision.Server {
-		o.cfg.Server = inst // faults may stop and restart it
-	}
+	applyDeployment(&o.cfg, inst)
 	// Said before the run, on stderr: which server, why that one, and what
 	// the run will do to it, so that a wrong target is caught in time.
 	announce(stderr, inst, o.cfg)
@@ -166,6 +168,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case err != nil && ctx.Err() != nil:
 		fmt.Fprintln(stderr, "redisload: interrupted before the run started")
 		return exitInterrupted
+	case errors.Is(err, harness.ErrUnsupported):
+		fmt.Fprintf(stderr, "redisload: %v\n", err)
+		return exitUsage
 	case errors.Is(err, harness.ErrUnavailable):
 		fmt.Fprintf(stderr, "redisload: %s\n", explainConnectError(bridge.RedactURL(inst.URL), err))
 		return exitUnavailable
@@ -219,6 +224,21 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitPass
 }
 
+// applyDeployment points the run at what provisioning started: a server
+// its faults may stop, a cluster or Sentinel set they may fail over, the
+// master found through the sentinels (and followed through a failover).
+func applyDeployment(c *harness.Config, inst *provision.Instance) {
+	switch inst.Mode {
+	case provision.Server:
+		c.Server = inst // faults may stop and restart it
+	case provision.Sentinel:
+		c.Redis.URL = inst.SentinelURL
+		c.Deployment = inst
+	case provision.Cluster:
+		c.Deployment = inst
+	}
+}
+
 // announce says on stderr which server the run measures and why, before
 // it starts: loudly when it is the embedded stand-in.
 func announce(w io.Writer, inst *provision.Instance, c harness.Config) {
@@ -237,7 +257,10 @@ func announce(w io.Writer, inst *provision.Instance, c harness.Config) {
 		// crosses the cluster bus to every other node.
 		where = fmt.Sprintf("a local Redis Cluster of %d nodes (classic pub/sub through %s)", len(inst.Nodes),
 			strings.TrimPrefix(inst.URL, "redis://"))
-		if c.Placement == harness.PlacementSpread {
+		switch {
+		case c.Redis.PubSub == bridge.PubSubSharded:
+			where = fmt.Sprintf("a local Redis Cluster of %d nodes (sharded pub/sub: each instance on every shard its channels need)", len(inst.Nodes))
+		case c.Placement == harness.PlacementSpread:
 			where = fmt.Sprintf("a local Redis Cluster of %d nodes (classic pub/sub, the instances spread over the nodes)", len(inst.Nodes))
 		}
 	case provision.Sentinel:
@@ -272,6 +295,8 @@ func describeFault(f harness.Fault) string {
 	who := "the server"
 	switch {
 	case f.Action == harness.FaultRestart || f.Action == harness.FaultHang:
+	case f.Action.NeedsDeployment():
+		who = "the busiest channel's master"
 	case f.Instance == harness.AllInstances:
 		who = "all instances"
 	default:

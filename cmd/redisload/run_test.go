@@ -330,16 +330,16 @@ func TestBinarySIGINT(t *testing.T) {
 
 func TestScenarioListAndUnknown(t *testing.T) {
 	code, out, _ := invoke(t, context.Background(), "--scenario=list")
-	if code != 0 || !strings.Contains(out, "standard      the seed's standard test") || !strings.Contains(out, "stress        the seed's stress test") ||
-		!strings.Contains(out, "slow-consumer instance 2 handles") {
+	if code != 0 || !strings.Contains(out, "standard       the seed's standard test") || !strings.Contains(out, "stress         the seed's stress test") ||
+		!strings.Contains(out, "slow-consumer  instance 2 handles") || !strings.Contains(out, "slot-migration the busiest channel's slot") {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 	code, sub, _ := invoke(t, context.Background(), "scenarios")
-	if code != 0 || sub != out || strings.Count(sub, "\n") != 12 {
+	if code != 0 || sub != out || strings.Count(sub, "\n") != 15 {
 		t.Fatalf("redisload scenarios: exit %d\n%s", code, sub)
 	}
 	code, _, errs := invoke(t, context.Background(), "--scenario=nope")
-	if code != exitUsage || !strings.Contains(errs, `--scenario: unknown scenario "nope" (known: all-events, client-kill, extreme, fanout, hang, latency, partition, restart, slow-consumer, standard, stress, swarm)`) {
+	if code != exitUsage || !strings.Contains(errs, `--scenario: unknown scenario "nope" (known: all-events, client-kill, extreme, failover, fanout, hang, latency, master-kill, partition, restart, slot-migration, slow-consumer, standard, stress, swarm)`) {
 		t.Fatalf("exit %d %s", code, errs)
 	}
 }

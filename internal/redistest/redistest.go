@@ -159,3 +159,19 @@ func Kill(t testing.TB, s *Server) {
 		t.Fatalf("kill: %v", err)
 	}
 }
+
+// Cluster starts a local Redis Cluster of masters masters with replicas
+// replicas each (-1: none) for one test, stopped when it ends.
+func Cluster(t testing.TB, masters, replicas int) *provision.Instance {
+	t.Helper()
+	NeedServerBinary(t)
+	return start(t, provision.Options{Mode: provision.Cluster, ClusterMasters: masters, ClusterReplicas: replicas}).Inst
+}
+
+// Sentinel starts a local Sentinel set (a master, a replica, three
+// sentinels) for one test, stopped when it ends.
+func Sentinel(t testing.TB) *provision.Instance {
+	t.Helper()
+	NeedServerBinary(t)
+	return start(t, provision.Options{Mode: provision.Sentinel}).Inst
+}
