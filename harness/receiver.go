@@ -52,6 +52,8 @@ type receiver struct {
 	// message from source j closes, 0 for none. See timeline.go.
 	outages []outage
 	attrib  []int32
+	// gapLimit bounds each tracker's open ranges (see gapLimit).
+	gapLimit int
 	// issued, in sharded mode, is the sources' sequence numbers over the
 	// last moments, for where an outage begins; nil otherwise.
 	issued *issuedLog
@@ -86,15 +88,16 @@ type seqLimit struct {
 
 func newReceiver(index, n int, prefix string, trust trust, log *eventLog) *receiver {
 	return &receiver{
-		index:   index,
-		prefix:  prefix,
-		n:       n,
-		sources: make([]seqTracker, n),
-		hist:    newHistogram(),
-		keys:    trust.keys,
-		startNs: trust.startNs,
-		limits:  trust.limits,
-		log:     log,
+		index:    index,
+		prefix:   prefix,
+		n:        n,
+		sources:  make([]seqTracker, n),
+		hist:     newHistogram(),
+		keys:     trust.keys,
+		startNs:  trust.startNs,
+		limits:   trust.limits,
+		log:      log,
+		gapLimit: maxGaps,
 	}
 }
 
@@ -134,7 +137,7 @@ func (r *receiver) handle(ev *bridge.Event) {
 	if r.attrib != nil {
 		r.attribute(src, ev.Seq)
 	}
-	r.sources[src].observe(ev.Seq)
+	r.sources[src].observeWithin(ev.Seq, r.gapLimit)
 	if r.receipts != nil {
 		r.receipts[src].Store(r.sources[src].highest)
 	}

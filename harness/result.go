@@ -151,9 +151,12 @@ type Counts struct {
 	// delivered, duplicate, self-received or latency.
 	Forged uint64 `json:"forged"`
 	// Untracked counts arrivals from a source's sequence range no longer
-	// tracked (past 64 separate gaps): late or duplicate, undecidable, and
-	// left missing.
+	// tracked (past 64 separate gaps, more in a sharded run: see
+	// gapLimit): late or duplicate, undecidable, and left missing.
 	Untracked uint64 `json:"untracked,omitempty"`
+	// Forgotten counts sequence numbers in the ranges so forgotten: all
+	// counted missing, so Missing may overstate the loss by up to this.
+	Forgotten uint64 `json:"forgotten,omitempty"`
 	// Malformed counts messages that were not event envelopes.
 	Malformed  uint64 `json:"malformed"`
 	Errors     uint64 `json:"errors"`
@@ -168,6 +171,7 @@ func (c *Counts) add(o Counts) {
 	c.LateConfirmed += o.LateConfirmed
 	c.Forged += o.Forged
 	c.Untracked += o.Untracked
+	c.Forgotten += o.Forgotten
 	c.Received += o.Received
 	c.Expected += o.Expected
 	c.Delivered += o.Delivered
@@ -377,6 +381,7 @@ func assemble(res *Result, cfg Config, start time.Time, pub *publisher, recvs []
 			ir.OutOfOrder += s.OutOfOrder
 			ir.LateConfirmed += s.LateConfirmed
 			ir.Untracked += tr.untracked
+			ir.Forgotten += tr.forgotten
 			// Every publish attempt takes a sequence number.
 			ir.SeqGaps += tr.missing(pub.published[j] + pub.errors[j] + pub.unknown[j])
 		}
@@ -477,8 +482,12 @@ func warnings(res *Result, cfg Config) []string {
 	if t.Forged > 0 {
 		w = append(w, fmt.Sprintf("%d messages claimed to come from this run's instances but failed its checks (index, sequence, send time, tag): forged or corrupted, counted as forged and nothing else", t.Forged))
 	}
+	if t.Forgotten > 0 {
+		w = append(w, fmt.Sprintf("%d sequence numbers were in gaps forgotten past %d open gaps from one source: counted as missing, so the loss may be overstated by up to that many",
+			t.Forgotten, gapLimit(res.Config.Instances, res.Config.PubSub == "sharded")))
+	}
 	if t.Untracked > 0 {
-		w = append(w, fmt.Sprintf("%d arrivals came from sequence ranges no longer tracked (over %d gaps from one source): left counted as missing", t.Untracked, maxGaps))
+		w = append(w, fmt.Sprintf("%d arrivals came from sequence ranges no longer tracked (over %d gaps from one source): left counted as missing", t.Untracked, gapLimit(res.Config.Instances, res.Config.PubSub == "sharded")))
 	}
 	if t.Instances == 1 {
 		w = append(w, "one instance: no other instance receives its events, so delivery is not measured")

@@ -127,6 +127,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	for i := range n {
 		recvs[i] = newReceiver(i, n, prefix, tr, log)
 		recvs[i].issued = issued
+		recvs[i].gapLimit = gapLimit(n, sharded)
 		if cfg.Series || cfg.Progress != nil {
 			recvs[i].iv = newIntervalHist() // before its receive goroutine exists
 		}

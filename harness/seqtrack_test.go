@@ -79,3 +79,44 @@ func TestSeqTrackerReceivedIn(t *testing.T) {
 		}
 	}
 }
+
+// Sharded delivery interleaves one source's messages from several
+// connections: thousands of ranges open at once, all filled a moment
+// later. Within its limit the tracker forgets none, finds each by binary
+// search, and ends exact.
+func TestTrackerManyOpenGaps(t *testing.T) {
+	var tr seqTracker
+	const n = 6000
+	limit := gapLimit(10, true)
+	// Odd numbers first (3000 single-number gaps open), then the evens.
+	for s := uint64(1); s <= n; s += 2 {
+		tr.observeWithin(s, limit)
+	}
+	if len(tr.gaps) != n/2-1 || tr.forgotten != 0 {
+		t.Fatalf("%d gaps open, %d forgotten: want %d and none", len(tr.gaps), tr.forgotten, n/2-1)
+	}
+	for s := uint64(n); s >= 2; s -= 2 {
+		tr.observeWithin(s, limit)
+	}
+	if tr.missing(n) != 0 || tr.unique != n || tr.outOfOrder != n/2-1 || tr.duplicates != 0 || len(tr.gaps) != 0 {
+		t.Fatalf("missing %d unique %d out of order %d duplicates %d gaps %d", tr.missing(n), tr.unique, tr.outOfOrder, tr.duplicates, len(tr.gaps))
+	}
+	tr.observeWithin(4, limit)
+	if tr.duplicates != 1 {
+		t.Fatalf("a repeat after every gap closed: %d duplicates", tr.duplicates)
+	}
+}
+
+// The sharded bound spends a fixed budget over n×n trackers: large for a
+// few instances, never below the classic bound for many.
+func TestGapLimit(t *testing.T) {
+	for _, c := range []struct {
+		n       int
+		sharded bool
+		want    int
+	}{{10, false, maxGaps}, {10, true, maxGapsSharded}, {100, true, gapBudget / (16 * 100 * 100)}, {1000, true, maxGaps}} {
+		if got := gapLimit(c.n, c.sharded); got != c.want {
+			t.Errorf("gapLimit(%d, %v) = %d, want %d", c.n, c.sharded, got, c.want)
+		}
+	}
+}
