@@ -194,7 +194,7 @@ type Step struct {
 	DeliveryPct     float64 `json:"delivery_pct"`
 	P50us           int64   `json:"p50_us"`
 	P99us           int64   `json:"p99_us"`
-	RedisCPUPct     float64 `json:"redis_cpu_pct"`  // of one core, from INFO cpu
+	RedisCPUPct     float64 `json:"redis_cpu_pct"`  // of one core, from INFO cpu; a cluster's nodes summed
 	RedisMemoryPeak string  `json:"redis_mem_peak"` // used_memory_peak_human
 	ClientCPUPct    float64 `json:"client_cpu_pct"` // of one core, this process
 	Passed          bool    `json:"passed"`
@@ -265,6 +265,17 @@ func measure(cfg Config, r *harness.Result, clientCPU time.Duration) Step {
 	if wall > 0 {
 		s.ClientCPUPct = clientCPU.Seconds() / wall * 100
 		s.RedisCPUPct = (cpuSeconds(r.Server.StatsAfter) - cpuSeconds(r.Server.StatsBefore)) / wall * 100
+		if cl := r.Server.Cluster; cl != nil {
+			// A cluster's work is spread over its nodes: the one the run
+			// talks to is a fraction of it.
+			var sum float64
+			for _, n := range cl.Nodes {
+				if n.Stats != nil {
+					sum += n.Stats.CPUSeconds
+				}
+			}
+			s.RedisCPUPct = sum / wall * 100
+		}
 	}
 	// The step is judged by the run's own verdict, so that "passes" means
 	// here what it means for a run: every instance connected at the end, no

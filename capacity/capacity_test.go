@@ -86,4 +86,11 @@ func TestMeasureJudges(t *testing.T) {
 			t.Errorf("cpu %v%% / %v%%, mem %q", s.RedisCPUPct, s.ClientCPUPct, s.RedisMemoryPeak)
 		}
 	}
+	// A cluster's CPU is its nodes', summed: 1 s + 0.5 s over 5 s.
+	r := step(100, 1000, 1000)
+	r.Server.Cluster = &harness.ClusterTopology{Nodes: []harness.ClusterNode{
+		{Stats: &harness.NodeStats{CPUSeconds: 1}}, {Stats: &harness.NodeStats{CPUSeconds: 0.5}}, {}}}
+	if s := measure(cfg, r, time.Second); s.RedisCPUPct != 30 {
+		t.Errorf("cluster CPU %v%%, want the nodes' sum, 30%%", s.RedisCPUPct)
+	}
 }

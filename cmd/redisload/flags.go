@@ -225,7 +225,9 @@ func (o *options) complete() error {
 		o.redisURL = bridge.SentinelScheme + "://" + o.sentinels + "/" + o.sentinelMaster
 	}
 	if o.redisURL != "" {
-		if _, err := bridge.ParseURL(o.redisURL); err != nil {
+		// The whole URL, as the bridges will read it: a redis+sentinel://
+		// URL without its master name is bad usage, not an outage.
+		if _, err := (bridge.Options{URL: o.redisURL}).RedisOptions(); err != nil {
 			// The flag names the source; the package's prefix adds nothing.
 			return fmt.Errorf("--redis-url: %s", strings.TrimPrefix(err.Error(), "bridge: "))
 		}

@@ -644,3 +644,26 @@ func TestSentinelModeRun(t *testing.T) {
 		t.Errorf("%d redis-server children left, %d before", n, before)
 	}
 }
+
+// --sentinel and --sentinel-master reach a master through its sentinels,
+// and the report names the sentinel URL; a sentinel named with a URL too,
+// or a pub/sub mode that does not exist, is bad usage.
+func TestSentinelFlags(t *testing.T) {
+	inst := redistest.Sentinel(t)
+	code, out, errs := invoke(t, context.Background(), "--sentinel="+strings.Join(inst.Sentinels, ","), "--sentinel-master="+inst.MasterName,
+		"--instances=2", "--duration=0.5", "--rate=40", "--format=json")
+	doc, err := report.ReadDocument(strings.NewReader(out))
+	if code != exitPass || err != nil || !strings.HasPrefix(doc.Redis, "redis+sentinel://"+inst.Sentinels[0]) || doc.Totals.Missing != 0 {
+		t.Fatalf("exit %d, %v\n%s\n%s", code, err, out, errs)
+	}
+	for _, args := range [][]string{
+		{"--sentinel=127.0.0.1:26379", "--redis-url=redis://127.0.0.1:6379"},
+		{"--pubsub=fancy"},
+		{"--redis-url=redis+sentinel://127.0.0.1:26379"},
+	} {
+		code, _, errs := invoke(t, context.Background(), args...)
+		if code != exitUsage || strings.Count(strings.TrimSpace(errs), "\n") > 1 {
+			t.Errorf("%v: exit %d\n%s", args, code, errs)
+		}
+	}
+}
