@@ -225,13 +225,20 @@ func ownerOf(t *testing.T, addr string, slot int) string {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: addr})
 	defer c.Close()
-	slots, err := c.ClusterSlots(context.Background()).Result()
+	shards, err := c.ClusterShards(context.Background()).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range slots {
-		if slot >= s.Start && slot <= s.End {
-			return s.Nodes[0].Addr
+	for _, s := range shards {
+		for _, r := range s.Slots {
+			if int64(slot) < r.Start || int64(slot) > r.End {
+				continue
+			}
+			for _, n := range s.Nodes {
+				if n.Role == "master" {
+					return fmt.Sprintf("%s:%d", n.IP, n.Port)
+				}
+			}
 		}
 	}
 	t.Fatalf("no master serves slot %d", slot)

@@ -259,6 +259,7 @@ func readShardMap(ctx context.Context, c *redis.Client, self string) (*shardMap,
 	case notCluster(err):
 		return singleShard(self), nil
 	case isUnknownCommand(err):
+		//lint:ignore SA1019 the fallback for servers before 7.0, which have no CLUSTER SHARDS
 		slots, serr := c.ClusterSlots(ctx).Result()
 		if serr != nil {
 			return nil, serr
