@@ -150,7 +150,11 @@ func (b *Bridge) refreshMap(ctx context.Context, seen *shardMap) (*shardMap, err
 	}
 	var errs []error
 	for _, addr := range asked {
-		m, err := readShardMap(ctx, b.nodes.get(addr), addr)
+		c := b.pub.Load() // the configured node's, when publishing: one connection fewer
+		if addr != "" || c == nil {
+			c = b.nodes.get(addr)
+		}
+		m, err := readShardMap(ctx, c, addr)
 		if err == nil {
 			m.read = time.Now()
 			b.smap.Store(m)

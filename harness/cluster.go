@@ -41,6 +41,8 @@ type ClusterNode struct {
 	// Channels is how many of the run's channels hash to the master's
 	// slots (CLUSTER KEYSLOT): where sharded pub/sub would carry them.
 	Channels int `json:"channels,omitempty"`
+	// Version is the node's redis_version, read after the run.
+	Version string `json:"version,omitempty"`
 	// Stats is what the node did during the run; nil when it could not
 	// be read before and after.
 	Stats *NodeStats `json:"stats,omitempty"`
@@ -163,11 +165,20 @@ func parseClusterNodes(txt string) *ClusterTopology {
 	return t
 }
 
-// String is the topology in one line, for the report's header.
+// String is the topology in one line, for the report's header. Versions
+// are named when the nodes do not all run the same one (a rolling
+// upgrade): otherwise the header's server line has it.
 func (t *ClusterTopology) String() string {
+	mixed := false
+	for _, n := range t.Nodes {
+		mixed = mixed || n.Version != t.Nodes[0].Version
+	}
 	var parts []string
 	for _, n := range t.Nodes {
 		s := n.Addr + " " + n.Role
+		if mixed && n.Version != "" {
+			s += " " + n.Version
+		}
 		if len(n.Slots) > 0 {
 			s += " " + strings.Join(n.Slots, ",")
 		}
@@ -189,6 +200,10 @@ func (t *ClusterTopology) String() string {
 // message within its shard (BusPublishShard*). These are the numbers that
 // tell the two apart.
 type NodeStats struct {
+	// SubscriberConns and PublisherConns are this run's connections to
+	// the node when publishing ended (CLIENT LIST, by the bridges' names).
+	SubscriberConns         int     `json:"subscriber_conns"`
+	PublisherConns          int     `json:"publisher_conns"`
 	PublishCalls            uint64  `json:"publish_calls"`
 	SPublishCalls           uint64  `json:"spublish_calls"`
 	CPUSeconds              float64 `json:"cpu_s"`
@@ -245,13 +260,20 @@ func (np *nodeProbes) counters(ctx context.Context) []map[string]float64 {
 	var g errgroup.Group
 	for i, c := range np.clients {
 		g.Go(func() error {
-			info, err := c.Info(ctx, "commandstats", "cpu", "stats").Result()
+			info, err := c.Info(ctx, "commandstats", "cpu", "stats", "server").Result()
 			if err != nil {
 				return nil
 			}
 			cl, _ := c.ClusterInfo(ctx).Result()
 			f := infoFields(info + "\n" + cl)
 			m := map[string]float64{}
+			// The version rides along as a number: 7.0.15 as 70015.
+			if v := strings.Split(f["redis_version"], "."); len(v) == 3 {
+				a, _ := strconv.Atoi(v[0])
+				b, _ := strconv.Atoi(v[1])
+				c, _ := strconv.Atoi(v[2])
+				m["version"] = float64(a*10000 + b*100 + c)
+			}
 			for _, k := range nodeCounterFields {
 				v := f[k]
 				if strings.HasPrefix(k, "cmdstat_") { // calls=N,usec=...
@@ -267,9 +289,34 @@ func (np *nodeProbes) counters(ctx context.Context) []map[string]float64 {
 	return out
 }
 
+// connections counts, per node, this run's subscriber and publisher
+// connections; a node that does not answer has none counted.
+func (np *nodeProbes) connections(ctx context.Context, prefix string) [][2]int {
+	out := make([][2]int, len(np.clients))
+	var g errgroup.Group
+	for i, c := range np.clients {
+		g.Go(func() error {
+			list, err := c.ClientList(ctx).Result()
+			if err != nil {
+				return nil
+			}
+			for _, rc := range runClients(list, prefix) {
+				if rc.role == bridge.RoleSubscriber {
+					out[i][0]++
+				} else {
+					out[i][1]++
+				}
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return out
+}
+
 // nodeStats sets each node's Stats to the change between before and
-// after, where both were read.
-func nodeStats(t *ClusterTopology, addrs []string, before, after []map[string]float64) {
+// after, where both were read, with its connections at the end.
+func nodeStats(t *ClusterTopology, addrs []string, before, after []map[string]float64, conns [][2]int) {
 	for i, addr := range addrs {
 		if before[i] == nil || after[i] == nil {
 			continue
@@ -282,9 +329,16 @@ func nodeStats(t *ClusterTopology, addrs []string, before, after []map[string]fl
 			BusPublishReceived:      u("cluster_stats_messages_publish_received"),
 			BusPublishShardSent:     u("cluster_stats_messages_publishshard_sent"),
 			BusPublishShardReceived: u("cluster_stats_messages_publishshard_received")}
+		if conns != nil {
+			s.SubscriberConns, s.PublisherConns = conns[i][0], conns[i][1]
+		}
+		var version string
+		if v := int(after[i]["version"]); v > 0 {
+			version = fmt.Sprintf("%d.%d.%d", v/10000, v/100%100, v%100)
+		}
 		for j := range t.Nodes {
 			if t.Nodes[j].Addr == addr {
-				t.Nodes[j].Stats = s
+				t.Nodes[j].Stats, t.Nodes[j].Version = s, version
 			}
 		}
 	}

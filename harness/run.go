@@ -257,6 +257,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	pubCtx, stopPub := context.WithDeadline(ctx, start.Add(cfg.Duration+PublishGrace))
 	pub.run(pubCtx, start)
 	stopPub()
+	// Where the run's connections are, while every one is still open.
+	var nodeConns [][2]int
+	if nodes != nil {
+		cctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+		nodeConns = nodes.connections(cctx, prefix)
+		cancel()
+	}
 	elapsed := time.Since(start)
 	close(stopFaults)
 	faults := <-faultRecords
@@ -293,7 +300,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	probe.awaitGone(statsCtx, prefix)
 	server.StatsAfter = probe.stats(statsCtx)
 	if nodes != nil {
-		nodeStats(server.Cluster, nodes.addrs, nodesBefore, nodes.counters(statsCtx))
+		nodeStats(server.Cluster, nodes.addrs, nodesBefore, nodes.counters(statsCtx), nodeConns)
 	}
 	cancel()
 	for i, b := range bridges {

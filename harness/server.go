@@ -245,11 +245,24 @@ type subscriberClient struct {
 	instance int
 	id       string
 	omem     int64 // output buffer bytes; -1 when not shown
+	role     bridge.Role
 }
 
 // subscriberClients picks this run's subscriber connections, named
 // "<prefix><instance>/sub", out of a CLIENT LIST reply.
 func subscriberClients(list, prefix string) []subscriberClient {
+	var out []subscriberClient
+	for _, c := range runClients(list, prefix) {
+		if c.role == bridge.RoleSubscriber {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// runClients picks this run's connections, named "<prefix><instance>/sub"
+// or "/pub", out of a CLIENT LIST reply.
+func runClients(list, prefix string) []subscriberClient {
 	var out []subscriberClient
 	for _, line := range strings.Split(list, "\n") {
 		c := subscriberClient{omem: -1}
@@ -266,9 +279,10 @@ func subscriberClients(list, prefix string) []subscriberClient {
 			}
 		}
 		inst, role, ok := bridge.ParseClientName(name)
-		if !ok || role != bridge.RoleSubscriber || !strings.HasPrefix(inst, prefix) {
+		if !ok || !strings.HasPrefix(inst, prefix) {
 			continue
 		}
+		c.role = role
 		var err error
 		if c.instance, err = strconv.Atoi(inst[len(prefix):]); err == nil {
 			out = append(out, c)

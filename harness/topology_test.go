@@ -12,35 +12,54 @@ import (
 	"github.com/redisload/redisload/provision"
 )
 
-// Sharded pub/sub over a 3-master cluster, 16 channels per type: exact,
-// every message over SPUBLISH to its slot's master and nowhere else.
-func TestShardedRunExact(t *testing.T) {
+// Classic and sharded pub/sub over a 3-master cluster, 16 channels per
+// type: exact; sharded, every message goes over SPUBLISH to its slot's
+// master and nowhere else, and each instance holds a subscriber connection
+// on every master; classic, one subscriber per instance, spread.
+func TestClusterRunExact(t *testing.T) {
 	inst := redistest.Cluster(t, 3, -1)
-	cfg := harness.Config{Instances: 4, Duration: 2 * time.Second, Rate: 400, EventTypes: bridge.EventTypes,
-		Redis: bridge.Options{URL: inst.URL, PubSub: bridge.PubSubSharded, ChannelsPerType: 16}}.WithDefaults()
-	res := runBounded(t, cfg)
-	tot := res.Totals
-	if tot.Published != tot.TargetEvents || tot.Missing != 0 || tot.Duplicates != 0 || tot.Delivered != 3*tot.Published || tot.Connected != 4 {
-		t.Fatalf("published %d of %d, delivered %d, missing %d, duplicates %d, connected %d",
-			tot.Published, tot.TargetEvents, tot.Delivered, tot.Missing, tot.Duplicates, tot.Connected)
-	}
-	if res.Config.PubSub != "sharded" || res.Config.SpreadOver != 0 {
-		t.Errorf("config says pubsub %q, spread over %d", res.Config.PubSub, res.Config.SpreadOver)
-	}
-	var spublish, channels uint64
-	for _, n := range res.Server.Cluster.Nodes {
-		if n.Role != "master" {
-			continue
+	for _, mode := range []bridge.PubSubMode{bridge.PubSubClassic, bridge.PubSubSharded} {
+		cfg := harness.Config{Instances: 4, Duration: 2 * time.Second, Rate: 400, EventTypes: bridge.EventTypes,
+			Placement: harness.PlacementSpread,
+			Redis:     bridge.Options{URL: inst.URL, PubSub: mode, ChannelsPerType: 16}}.WithDefaults()
+		res := runBounded(t, cfg)
+		tot := res.Totals
+		if tot.Published != tot.TargetEvents || tot.Missing != 0 || tot.Duplicates != 0 || tot.Delivered != 3*tot.Published || tot.Connected != 4 {
+			t.Fatalf("%s: published %d of %d, delivered %d, missing %d, duplicates %d, connected %d", mode,
+				tot.Published, tot.TargetEvents, tot.Delivered, tot.Missing, tot.Duplicates, tot.Connected)
 		}
-		channels += uint64(n.Channels)
-		if n.Stats == nil || n.Stats.PublishCalls != 0 || n.Stats.SPublishCalls == 0 || n.Stats.BusPublishSent != 0 {
-			t.Errorf("master %s: %+v, want SPUBLISH only and no classic bus traffic", n.Addr, n.Stats)
-			continue
+		sharded := mode == bridge.PubSubSharded
+		if res.Config.PubSub != mode.String() || (res.Config.SpreadOver == 0) == !sharded {
+			t.Errorf("%s: config says pubsub %q, spread over %d", mode, res.Config.PubSub, res.Config.SpreadOver)
 		}
-		spublish += n.Stats.SPublishCalls
-	}
-	if spublish != tot.Published || channels != 8*16 {
-		t.Errorf("SPUBLISH calls %d over the masters, published %d; %d channels placed, want 128", spublish, tot.Published, channels)
+		var publish, subs, channels uint64
+		for _, n := range res.Server.Cluster.Nodes {
+			s := n.Stats
+			channels += uint64(n.Channels)
+			if s == nil || n.Version == "" || n.Version != res.Server.Version {
+				t.Fatalf("%s: node %s: stats %v, version %q (server %q)", mode, n.Addr, s, n.Version, res.Server.Version)
+			}
+			subs += uint64(s.SubscriberConns)
+			if sharded {
+				publish += s.SPublishCalls
+				if s.PublishCalls != 0 || s.SPublishCalls == 0 || s.BusPublishSent != 0 || s.SubscriberConns != 4 {
+					t.Errorf("sharded: master %s: %+v, want SPUBLISH only, no classic bus traffic, 4 subscribers", n.Addr, s)
+				}
+			} else {
+				publish += s.PublishCalls
+				if s.SPublishCalls != 0 || s.PublishCalls > 0 && s.BusPublishSent != 2*s.PublishCalls {
+					t.Errorf("classic: node %s: %+v, want each PUBLISH sent to the 2 other nodes", n.Addr, s)
+				}
+			}
+		}
+		wantSubs := uint64(4)
+		if sharded {
+			wantSubs = 12
+		}
+		if publish != tot.Published || channels != 8*16 || subs != wantSubs {
+			t.Errorf("%s: %d publish calls over the nodes for %d published; %d channels placed, want 128; %d subscriber connections, want %d",
+				mode, publish, tot.Published, channels, subs, wantSubs)
+		}
 	}
 }
 

@@ -532,8 +532,8 @@ func clusterTable(res *harness.Result) *tableData {
 	if cl == nil {
 		return nil
 	}
-	td := &tableData{title: "Cluster Nodes (during the run: commands, cluster-bus pub/sub messages sent/received, CPU, network)",
-		header:   []string{"Node", "Role", "Slots", "Channels", "PUBLISH", "SPUBLISH", "Bus pub", "Bus shard pub", "CPU s", "Net in", "Net out"},
+	td := &tableData{title: "Cluster Nodes (the run's subscriber/publisher connections at the end of publishing; during the run: commands, cluster-bus pub/sub messages sent/received, CPU, network)",
+		header:   []string{"Node", "Role", "Slots", "Channels", "Conns sub/pub", "PUBLISH", "SPUBLISH", "Bus pub", "Bus shard pub", "CPU s", "Net in", "Net out"},
 		textCols: 3}
 	for _, n := range cl.Nodes {
 		role := n.Role
@@ -542,12 +542,12 @@ func clusterTable(res *harness.Result) *tableData {
 		}
 		row := []string{n.Addr, role, strings.Join(n.Slots, ","), fmt.Sprint(n.Channels)}
 		if s := n.Stats; s != nil {
-			row = append(row, fmt.Sprint(s.PublishCalls), fmt.Sprint(s.SPublishCalls),
+			row = append(row, fmt.Sprintf("%d/%d", s.SubscriberConns, s.PublisherConns), fmt.Sprint(s.PublishCalls), fmt.Sprint(s.SPublishCalls),
 				fmt.Sprintf("%d/%d", s.BusPublishSent, s.BusPublishReceived),
 				fmt.Sprintf("%d/%d", s.BusPublishShardSent, s.BusPublishShardReceived),
 				fmt.Sprintf("%.2f", s.CPUSeconds), units.Bytes(int64(s.NetInBytes)), units.Bytes(int64(s.NetOutBytes)))
 		} else {
-			row = append(row, "-", "-", "-", "-", "-", "-", "-")
+			row = append(row, "-", "-", "-", "-", "-", "-", "-", "-")
 		}
 		td.rows = append(td.rows, row)
 	}
