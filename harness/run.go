@@ -341,8 +341,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		Series:         seriesPoints,
 	}
 	assemble(res, cfg, start, pub, recvs, metrics, faults)
+	if partHook != nil {
+		ps, err := partState(pub, recvs, metrics)
+		partHook(ps, err, start)
+	}
 	return res, nil
 }
+
+// partHook, set by tests (export_test.go), receives each finished run's
+// accounting as a worker would ship it.
+var partHook func(ps PartState, err error, start time.Time)
 
 // targetRate is the rate echoed in the result: none in MaxRate, where the
 // rate is what the run found.

@@ -1,0 +1,278 @@
+package harness
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/redisload/redisload/bridge"
+)
+
+// A run's accounting as data: what each publisher and receiver counted, in
+// a form that survives a trip between processes, and the Result assembled
+// from any number of such parts. A run split over worker processes ships
+// one part per worker, and the coordinator merges them with assemble, the
+// code a single process uses, so that the merged numbers are the ones one
+// process would have computed: per-source trackers are kept whole (not
+// summarised), and latency travels as HDR histograms, which merge exactly
+// (percentiles do not).
+
+// PartState is the accounting of some of a run's instances: the
+// publishers and receivers one process ran.
+type PartState struct {
+	Publishers []PublisherState `json:"publishers"`
+	Receivers  []ReceiverState  `json:"receivers"`
+}
+
+// PublisherState is what one instance's publisher counted.
+type PublisherState struct {
+	Index     int    `json:"index"`
+	Published uint64 `json:"published"`
+	Errors    uint64 `json:"errors"`
+	Unknown   uint64 `json:"unknown"`
+	// FailedSeqs are the sequence numbers not accepted, as [lo, hi] ranges.
+	FailedSeqs [][2]uint64  `json:"failed_seqs,omitempty"`
+	Bursts     []ErrorBurst `json:"bursts,omitempty"`
+	SendDelay  []byte       `json:"send_delay"` // HDR histogram, compressed encoding
+}
+
+// ReceiverState is what one instance's receiver counted.
+type ReceiverState struct {
+	Index        int            `json:"index"`
+	Metrics      bridge.Metrics `json:"metrics"`
+	Node         string         `json:"node,omitempty"`
+	NotConnected string         `json:"not_connected,omitempty"`
+	SelfReceived uint64         `json:"self_received"`
+	Foreign      uint64         `json:"foreign"`
+	Forged       uint64         `json:"forged"`
+	Overflow     uint64         `json:"overflow"`
+	Histogram    []byte         `json:"histogram"` // HDR histogram, compressed encoding
+	// Sources is the tracker of each source, by source index.
+	Sources []TrackerState `json:"sources"`
+	Outages []OutageState  `json:"outages,omitempty"`
+	// Attrib is, per source, the outage (from 1) whose range that
+	// source's next message would have closed; nil without outages.
+	Attrib []int32 `json:"attrib,omitempty"`
+}
+
+// TrackerState is one receiver's tracking of one source's sequence
+// numbers (see seqTracker).
+type TrackerState struct {
+	Highest    uint64      `json:"highest,omitempty"`
+	Unique     uint64      `json:"unique,omitempty"`
+	Duplicates uint64      `json:"duplicates,omitempty"`
+	OutOfOrder uint64      `json:"out_of_order,omitempty"`
+	Untracked  uint64      `json:"untracked,omitempty"`
+	Forgotten  uint64      `json:"forgotten,omitempty"`
+	Floor      uint64      `json:"floor,omitempty"`
+	Gaps       [][2]uint64 `json:"gaps,omitempty"`
+}
+
+// OutageState is one subscriber outage as its receiver recorded it.
+type OutageState struct {
+	Lost         time.Time   `json:"lost"`
+	Reconnected  time.Time   `json:"reconnected"`
+	Resubscribed time.Time   `json:"resubscribed"`
+	Cause        string      `json:"cause,omitempty"`
+	From         []uint64    `json:"from"`
+	Gaps         [][3]uint64 `json:"gaps,omitempty"` // source, lo, hi
+	DupAt        uint64      `json:"dup_at"`
+}
+
+// partState captures the accounting of a finished run's instances.
+func partState(pub *publisher, recvs []*receiver, metrics []bridge.Metrics) (PartState, error) {
+	var ps PartState
+	for i, ip := range pub.insts {
+		enc, err := ip.delay.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+		if err != nil {
+			return PartState{}, fmt.Errorf("instance %d: send delay histogram: %w", i, err)
+		}
+		s := PublisherState{Index: ip.index, Published: pub.published[i], Errors: pub.errors[i], Unknown: pub.unknown[i],
+			Bursts: ip.bursts, SendDelay: enc}
+		for _, f := range ip.failedSeqs {
+			s.FailedSeqs = append(s.FailedSeqs, [2]uint64{f.lo, f.hi})
+		}
+		ps.Publishers = append(ps.Publishers, s)
+	}
+	for i, r := range recvs {
+		enc, err := r.hist.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+		if err != nil {
+			return PartState{}, fmt.Errorf("instance %d: latency histogram: %w", i, err)
+		}
+		s := ReceiverState{Index: r.index, Metrics: metrics[i], Node: r.node, NotConnected: r.notConnected,
+			SelfReceived: r.selfReceived, Foreign: r.foreign, Forged: r.forged, Overflow: r.overflow,
+			Histogram: enc, Attrib: r.attrib}
+		for _, t := range r.sources {
+			ts := TrackerState{Highest: t.highest, Unique: t.unique, Duplicates: t.duplicates, OutOfOrder: t.outOfOrder,
+				Untracked: t.untracked, Forgotten: t.forgotten, Floor: t.floor}
+			for _, g := range t.gaps {
+				ts.Gaps = append(ts.Gaps, [2]uint64{g.lo, g.hi})
+			}
+			s.Sources = append(s.Sources, ts)
+		}
+		for _, o := range r.outages {
+			os := OutageState{Lost: o.lost, Reconnected: o.reconnected, Resubscribed: o.resubscribed, Cause: o.cause,
+				From: o.from, DupAt: o.dupAt}
+			for _, g := range o.gaps {
+				os.Gaps = append(os.Gaps, [3]uint64{uint64(g.src), g.lo, g.hi})
+			}
+			s.Outages = append(s.Outages, os)
+		}
+		ps.Receivers = append(ps.Receivers, s)
+	}
+	return ps, nil
+}
+
+// errPart wraps every reason a part is refused.
+var errPart = errors.New("harness: bad part state")
+
+// rehydrate turns the parts back into one run's publisher and receivers,
+// checking that every instance index from 0 to n-1 appears exactly once
+// among the publishers and among the receivers, and that every tracker is
+// one a receiver could have built: a part comes from another process, and
+// a malformed one must be refused, never merged into a report.
+func rehydrate(n int, parts []PartState) (*publisher, []*receiver, []bridge.Metrics, error) {
+	pub := &publisher{published: make([]uint64, n), errors: make([]uint64, n), unknown: make([]uint64, n),
+		insts: make([]*instancePublisher, n), sendDelay: newHistogram()}
+	recvs := make([]*receiver, n)
+	metrics := make([]bridge.Metrics, n)
+	bad := func(format string, a ...any) error { return fmt.Errorf("%w: "+format, append([]any{errPart}, a...)...) }
+	for _, p := range parts {
+		for _, s := range p.Publishers {
+			if s.Index < 0 || s.Index >= n || pub.insts[s.Index] != nil {
+				return nil, nil, nil, bad("publisher %d: out of range or twice", s.Index)
+			}
+			h, err := decodeHistogram(s.SendDelay)
+			if err != nil {
+				return nil, nil, nil, bad("publisher %d: send delay: %v", s.Index, err)
+			}
+			ip := &instancePublisher{index: s.Index, bursts: s.Bursts, delay: h}
+			for _, f := range s.FailedSeqs {
+				if f[0] > f[1] {
+					return nil, nil, nil, bad("publisher %d: failed range %v", s.Index, f)
+				}
+				ip.failedSeqs = append(ip.failedSeqs, seqRange{f[0], f[1]})
+			}
+			pub.insts[s.Index] = ip
+			pub.published[s.Index], pub.errors[s.Index], pub.unknown[s.Index] = s.Published, s.Errors, s.Unknown
+			if dropped := pub.sendDelay.Merge(h); dropped > 0 {
+				return nil, nil, nil, bad("publisher %d: %d send delays outside the histogram's range", s.Index, dropped)
+			}
+		}
+		for _, s := range p.Receivers {
+			if s.Index < 0 || s.Index >= n || recvs[s.Index] != nil {
+				return nil, nil, nil, bad("receiver %d: out of range or twice", s.Index)
+			}
+			r, err := s.receiver(n)
+			if err != nil {
+				return nil, nil, nil, bad("receiver %d: %v", s.Index, err)
+			}
+			recvs[s.Index], metrics[s.Index] = r, s.Metrics
+		}
+	}
+	for i := range n {
+		if pub.insts[i] == nil || recvs[i] == nil {
+			return nil, nil, nil, bad("instance %d: no part has it", i)
+		}
+	}
+	return pub, recvs, metrics, nil
+}
+
+// receiver rebuilds the receiver s describes, for a run of n instances.
+func (s ReceiverState) receiver(n int) (*receiver, error) {
+	if len(s.Sources) != n {
+		return nil, fmt.Errorf("%d trackers, want one per instance (%d)", len(s.Sources), n)
+	}
+	h, err := decodeHistogram(s.Histogram)
+	if err != nil {
+		return nil, fmt.Errorf("latency: %v", err)
+	}
+	r := &receiver{index: s.Index, n: n, sources: make([]seqTracker, n), hist: h, node: s.Node,
+		notConnected: s.NotConnected, selfReceived: s.SelfReceived, foreign: s.Foreign, forged: s.Forged,
+		overflow: s.Overflow, gapLimit: maxGapsSharded}
+	for j, ts := range s.Sources {
+		t := seqTracker{highest: ts.Highest, unique: ts.Unique, duplicates: ts.Duplicates, outOfOrder: ts.OutOfOrder,
+			untracked: ts.Untracked, forgotten: ts.Forgotten, floor: ts.Floor}
+		var missing uint64
+		prev := uint64(0)
+		for _, g := range ts.Gaps {
+			// Ascending, disjoint, below highest, above what was forgotten.
+			if g[0] > g[1] || g[0] <= prev || g[1] >= ts.Highest || g[0] < ts.Floor {
+				return nil, fmt.Errorf("source %d: gap %v out of order or out of range", j, g)
+			}
+			prev = g[1]
+			missing += g[1] - g[0] + 1
+			t.gaps = append(t.gaps, seqRange{g[0], g[1]})
+		}
+		if ts.Unique+missing+ts.Forgotten != ts.Highest {
+			return nil, fmt.Errorf("source %d: %d received + %d in gaps + %d forgotten is not the highest, %d",
+				j, ts.Unique, missing, ts.Forgotten, ts.Highest)
+		}
+		r.sources[j] = t
+	}
+	if s.Attrib != nil && len(s.Attrib) != n {
+		return nil, fmt.Errorf("%d outage attributions, want %d", len(s.Attrib), n)
+	}
+	r.attrib = s.Attrib
+	for k, o := range s.Outages {
+		if len(o.From) != n {
+			return nil, fmt.Errorf("outage %d: %d sources, want %d", k, len(o.From), n)
+		}
+		ou := outage{lost: o.Lost, reconnected: o.Reconnected, resubscribed: o.Resubscribed, cause: o.Cause, from: o.From, dupAt: o.DupAt}
+		for _, g := range o.Gaps {
+			if g[0] >= uint64(n) || g[1] > g[2] {
+				return nil, fmt.Errorf("outage %d: range %v", k, g)
+			}
+			ou.gaps = append(ou.gaps, sourceGap{int(g[0]), seqRange{g[1], g[2]}})
+		}
+		r.outages = append(r.outages, ou)
+	}
+	for _, k := range r.attrib {
+		if k < 0 || int(k) > len(r.outages) {
+			return nil, fmt.Errorf("attribution to outage %d of %d", k, len(r.outages))
+		}
+	}
+	return r, nil
+}
+
+// decodeHistogram reads a histogram in the compressed encoding, and
+// refuses one whose range is not the harness's.
+func decodeHistogram(b []byte) (*hdrhistogram.Histogram, error) {
+	h, err := hdrhistogram.Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	want := newHistogram()
+	if h.LowestTrackableValue() != want.LowestTrackableValue() || h.HighestTrackableValue() != want.HighestTrackableValue() ||
+		h.SignificantFigures() != want.SignificantFigures() {
+		return nil, errors.New("a histogram of another range or precision")
+	}
+	return h, nil
+}
+
+// MergeParts assembles the Result of a run split into parts: res holds
+// what the coordinator knows (run ID, server, configuration echo, timings,
+// faults in its Timeline), cfg the run's configuration. The counts,
+// matrix, latency and timeline are computed as a single process computes
+// them. A malformed part, or an instance no part or two parts hold, is an
+// error wrapping errPart.
+func MergeParts(res *Result, cfg Config, start time.Time, parts []PartState) error {
+	cfg = cfg.WithDefaults()
+	pub, recvs, metrics, err := rehydrate(cfg.Instances, parts)
+	if err != nil {
+		return err
+	}
+	assemble(res, cfg, start, pub, recvs, metrics, res.Timeline.Faults)
+	// Every latency sample is a genuine arrival from another instance:
+	// a merged count that does not match says a part lost samples.
+	var want int64
+	for _, ir := range res.Instances {
+		want += int64(ir.Delivered + ir.LateConfirmed + ir.Duplicates + ir.Untracked)
+	}
+	if got := res.Histogram.TotalCount(); got != want {
+		return fmt.Errorf("%w: %d latency samples merged, %d arrivals counted", errPart, got, want)
+	}
+	return nil
+}

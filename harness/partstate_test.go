@@ -1,0 +1,162 @@
+package harness_test
+
+import (
+	"encoding/json"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redisload/redisload/harness"
+)
+
+// captureRun runs cfg and returns its result with its accounting as the
+// parts a run split over workers would ship: instances [0, split) in one,
+// the rest in the other, each through JSON.
+func captureRun(t *testing.T, cfg harness.Config, split int, runner func(*testing.T, harness.Config) *harness.Result) (*harness.Result, []harness.PartState, time.Time) {
+	t.Helper()
+	var ps harness.PartState
+	var start time.Time
+	restore := harness.CaptureParts(func(p harness.PartState, err error, s time.Time) {
+		if err != nil {
+			t.Error(err)
+		}
+		ps, start = p, s
+	})
+	defer restore()
+	res := runner(t, cfg)
+	parts := []harness.PartState{
+		{Publishers: ps.Publishers[:split], Receivers: ps.Receivers[:split]},
+		{Publishers: ps.Publishers[split:], Receivers: ps.Receivers[split:]},
+	}
+	for i := range parts {
+		b, err := json.Marshal(parts[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts[i] = harness.PartState{}
+		if err := json.Unmarshal(b, &parts[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return res, parts, start
+}
+
+// ownServer runs cfg against a redis-server of the test's own.
+func ownServer(t *testing.T, cfg harness.Config) *harness.Result { return faultRun(t, cfg) }
+
+// merged is res's accounting recomputed from parts: what a coordinator
+// makes of its workers' shipments.
+func merged(t *testing.T, res *harness.Result, cfg harness.Config, start time.Time, parts []harness.PartState) *harness.Result {
+	t.Helper()
+	m := &harness.Result{RunID: res.RunID, Config: res.Config, ElapsedSeconds: res.ElapsedSeconds, DrainSeconds: res.DrainSeconds,
+		Drained: res.Drained, Interrupted: res.Interrupted, Timeline: harness.Timeline{Faults: res.Timeline.Faults}}
+	if err := harness.MergeParts(m, cfg, start, parts); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// compareAccounting asserts that two results count the same: totals,
+// every instance's counts and latency, the matrix, the timeline and the
+// warnings.
+func compareAccounting(t *testing.T, want, got *harness.Result) {
+	t.Helper()
+	for _, c := range []struct {
+		name      string
+		want, got any
+	}{
+		{"totals", want.Totals, got.Totals}, {"instances", want.Instances, got.Instances}, {"matrix", want.Matrix, got.Matrix},
+		{"latency", want.Latency, got.Latency}, {"send delay", want.SendDelay, got.SendDelay},
+		{"timeline", wallClock(want.Timeline), wallClock(got.Timeline)}, {"warnings", want.Warnings, got.Warnings},
+	} {
+		if !reflect.DeepEqual(c.want, c.got) {
+			t.Errorf("%s differ:\none process: %+v\nmerged:      %+v", c.name, c.want, c.got)
+		}
+	}
+}
+
+// wallClock rounds a timeline's times to the millisecond: one process
+// measures them on the monotonic clock, a part carries wall-clock times
+// (as it must across processes), and the two differ by nanoseconds.
+func wallClock(tl harness.Timeline) harness.Timeline {
+	r := func(p *float64) *float64 {
+		if p == nil {
+			return nil
+		}
+		v := math.Round(*p*1000) / 1000
+		return &v
+	}
+	out := tl
+	out.Outages = nil
+	for _, o := range tl.Outages {
+		o.LostAtSeconds = *r(&o.LostAtSeconds)
+		o.ReconnectedAtSeconds, o.ResubscribedAtSeconds, o.RecoverySeconds = r(o.ReconnectedAtSeconds), r(o.ResubscribedAtSeconds), r(o.RecoverySeconds)
+		out.Outages = append(out.Outages, o)
+	}
+	out.MaxRecoverySeconds = r(tl.MaxRecoverySeconds)
+	return out
+}
+
+// A run's accounting, shipped as two workers' parts and merged, is the
+// one process's, to the last count: a clean run, and one whose
+// subscribers were killed (outages, their ranges, the loss they explain).
+func TestMergedPartsEqualOneProcess(t *testing.T) {
+	cfg := harness.Config{Instances: 4, Duration: time.Second, Rate: 400, Seed: 7}.WithDefaults()
+	res, parts, start := captureRun(t, cfg, 1, ownServer)
+	compareAccounting(t, res, merged(t, res, cfg, start, parts))
+
+	fcfg := harness.Config{Instances: 3, Duration: 2 * time.Second, Rate: 300, Seed: 9,
+		Faults: []harness.Fault{{At: time.Second, Action: harness.FaultClientKill, Instance: harness.AllInstances}}}
+	fres, fparts, fstart := captureRun(t, fcfg, 2, ownServer)
+	if len(fres.Timeline.Outages) != 3 {
+		t.Fatalf("%d outages: the fault did not happen", len(fres.Timeline.Outages))
+	}
+	compareAccounting(t, fres, merged(t, fres, fcfg, fstart, fparts))
+}
+
+// A part from another process is checked before it is merged: an
+// instance missing or held twice, a tracker whose numbers do not add up, a
+// corrupt histogram are refused with the reason, never merged.
+func TestMergePartsRefusesBadParts(t *testing.T) {
+	cfg := harness.Config{Instances: 3, Duration: 500 * time.Millisecond, Rate: 200}.WithDefaults()
+	res, parts, start := captureRun(t, cfg, 1, ownServer)
+	clone := func() []harness.PartState {
+		var out []harness.PartState
+		b, _ := json.Marshal(parts)
+		_ = json.Unmarshal(b, &out)
+		return out
+	}
+	for _, c := range []struct {
+		name   string
+		mangle func(p []harness.PartState) []harness.PartState
+		want   string
+	}{
+		{"an instance missing", func(p []harness.PartState) []harness.PartState { return p[1:] }, "instance 0: no part has it"},
+		{"an instance twice", func(p []harness.PartState) []harness.PartState { return append(p, p[0]) }, "out of range or twice"},
+		{"a tracker that does not add up", func(p []harness.PartState) []harness.PartState {
+			p[1].Receivers[0].Sources[0].Unique++
+			return p
+		}, "is not the highest"},
+		{"a gap above the highest", func(p []harness.PartState) []harness.PartState {
+			s := &p[1].Receivers[0].Sources[0]
+			s.Gaps = append(s.Gaps, [2]uint64{s.Highest + 1, s.Highest + 2})
+			return p
+		}, "out of order or out of range"},
+		{"a corrupt histogram", func(p []harness.PartState) []harness.PartState {
+			p[0].Receivers[0].Histogram = []byte("not a histogram")
+			return p
+		}, "latency"},
+		{"too few trackers", func(p []harness.PartState) []harness.PartState {
+			p[0].Receivers[0].Sources = p[0].Receivers[0].Sources[:1]
+			return p
+		}, "1 trackers, want one per instance (3)"},
+	} {
+		m := &harness.Result{Config: res.Config}
+		err := harness.MergeParts(m, cfg, start, c.mangle(clone()))
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "harness: bad part state: ") {
+			t.Errorf("%s: %v, want an error saying %q", c.name, err, c.want)
+		}
+	}
+}
