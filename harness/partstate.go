@@ -85,6 +85,9 @@ type OutageState struct {
 func partState(pub *publisher, recvs []*receiver, metrics []bridge.Metrics) (PartState, error) {
 	var ps PartState
 	for i, ip := range pub.insts {
+		if ip == nil {
+			continue // another process's
+		}
 		enc, err := ip.delay.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
 		if err != nil {
 			return PartState{}, fmt.Errorf("instance %d: send delay histogram: %w", i, err)
@@ -97,6 +100,9 @@ func partState(pub *publisher, recvs []*receiver, metrics []bridge.Metrics) (Par
 		ps.Publishers = append(ps.Publishers, s)
 	}
 	for i, r := range recvs {
+		if r == nil {
+			continue
+		}
 		enc, err := r.hist.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
 		if err != nil {
 			return PartState{}, fmt.Errorf("instance %d: latency histogram: %w", i, err)

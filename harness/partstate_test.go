@@ -1,14 +1,19 @@
 package harness_test
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/redisload/redisload/bridge"
 	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/internal/redistest"
+	"golang.org/x/sync/errgroup"
 )
 
 // captureRun runs cfg and returns its result with its accounting as the
@@ -157,6 +162,134 @@ func TestMergePartsRefusesBadParts(t *testing.T) {
 		err := harness.MergeParts(m, cfg, start, c.mangle(clone()))
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "harness: bad part state: ") {
 			t.Errorf("%s: %v, want an error saying %q", c.name, err, c.want)
+		}
+	}
+}
+
+// exchange is what a coordinator does for the shares of a split run, in
+// one process: one start instant once all are ready, and every share's
+// published counts summed for the drain.
+type exchange struct {
+	mu        sync.Mutex
+	parts     int
+	ready     int
+	go_       chan struct{}
+	start     time.Time
+	reported  int
+	published []uint64
+	all       chan struct{}
+}
+
+func newExchange(parts, n int) *exchange {
+	return &exchange{parts: parts, go_: make(chan struct{}), published: make([]uint64, n), all: make(chan struct{})}
+}
+
+func (e *exchange) share(lo, hi int, runID string, key bridge.TagKey, notBefore int64) harness.Share {
+	return harness.Share{Lo: lo, Hi: hi, RunID: runID, TagKey: key, NotBeforeNs: notBefore,
+		Ready: func(ctx context.Context) (time.Time, error) {
+			e.mu.Lock()
+			if e.ready++; e.ready == e.parts {
+				e.start = time.Now().Add(100 * time.Millisecond)
+				close(e.go_)
+			}
+			e.mu.Unlock()
+			select {
+			case <-e.go_:
+				return e.start, nil
+			case <-ctx.Done():
+				return time.Time{}, ctx.Err()
+			}
+		},
+		Published: func(ctx context.Context, mine []uint64) ([]uint64, error) {
+			e.mu.Lock()
+			for i, v := range mine {
+				e.published[i] += v
+			}
+			if e.reported++; e.reported == e.parts {
+				close(e.all)
+			}
+			e.mu.Unlock()
+			select {
+			case <-e.all:
+				return e.published, nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}}
+}
+
+// A run split into three shares, each with connections of its own,
+// publishes exactly what one process publishes with the same seed, and
+// merges to an exact result: every message of every other instance, on
+// any share, delivered once, and the latency of each.
+func TestSplitRunEqualsOneProcess(t *testing.T) {
+	srv := redistest.StartOwn(t)
+	cfg := harness.Config{Instances: 5, Duration: time.Second, Rate: 500, Seed: 42, EventTypes: bridge.EventTypes,
+		Redis: bridge.Options{URL: srv.URL}}.WithDefaults()
+	one := run(t, cfg)
+	checkExact(t, one)
+
+	key, err := bridge.NewTagKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := newExchange(3, cfg.Instances)
+	notBefore := time.Now().UnixNano()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	results := make([]*harness.ShareResult, 3)
+	var g errgroup.Group
+	for k, r := range [][2]int{{0, 2}, {2, 3}, {3, 5}} {
+		g.Go(func() error {
+			res, err := harness.RunShare(ctx, cfg, ex.share(r[0], r[1], "split0001", key, notBefore))
+			results[k] = res
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var parts []harness.PartState
+	for _, r := range results {
+		if !r.Start.Equal(results[0].Start) || !r.Drained {
+			t.Errorf("share started %v (first %v), drained %v", r.Start, results[0].Start, r.Drained)
+		}
+		parts = append(parts, r.Part)
+	}
+	m := &harness.Result{Config: one.Config, ElapsedSeconds: results[0].ElapsedSeconds, Drained: true}
+	if err := harness.MergeParts(m, cfg, results[0].Start, parts); err != nil {
+		t.Fatal(err)
+	}
+	checkExact(t, m)
+	checkCells(t, m)
+	for i := range one.Instances {
+		if a, b := one.Instances[i], m.Instances[i]; a.Published != b.Published || a.Expected != b.Expected || a.Delivered != b.Delivered {
+			t.Errorf("instance %d: one process published %d, expected %d, delivered %d; split %d, %d, %d",
+				i, a.Published, a.Expected, a.Delivered, b.Published, b.Expected, b.Delivered)
+		}
+	}
+	if !reflect.DeepEqual(one.Matrix, m.Matrix) || m.Totals.Forged != 0 || m.Totals.Foreign != 0 {
+		t.Errorf("matrix one process %+v, split %+v; forged %d foreign %d", one.Matrix, m.Matrix, m.Totals.Forged, m.Totals.Foreign)
+	}
+}
+
+// What cannot be split is refused before anything connects.
+func TestRunShareRefuses(t *testing.T) {
+	ok := harness.Share{Lo: 0, Hi: 1, RunID: "x", Ready: func(context.Context) (time.Time, error) { return time.Now(), nil },
+		Published: func(context.Context, []uint64) ([]uint64, error) { return nil, nil }}
+	base := harness.Config{Instances: 2, Duration: time.Second, Rate: 10, Seed: 1}
+	for _, c := range []struct {
+		cfg  harness.Config
+		sh   harness.Share
+		want string
+	}{
+		{base, harness.Share{Lo: 1, Hi: 3, RunID: "x", Ready: ok.Ready, Published: ok.Published}, "instances [1, 3) of 2"},
+		{harness.Config{Instances: 2, Duration: time.Second, Rate: 10}, ok, "needs its seed"},
+		{harness.Config{Instances: 2, Duration: time.Second, MaxRate: true, Seed: 1}, ok, "do not split"},
+		{base, harness.Share{Lo: 0, Hi: 1}, "a run ID, Ready and Published"},
+	} {
+		if _, err := harness.RunShare(context.Background(), c.cfg, c.sh); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.sh, err, c.want)
 		}
 	}
 }

@@ -72,7 +72,7 @@ type instancePublisher struct {
 func newPublisher(cfg Config, seed uint64, bridges []*bridge.Bridge, limits []seqLimit, log *eventLog) *publisher {
 	p := &publisher{
 		cfg:       cfg,
-		rng:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		rng:       scheduleRNG(seed),
 		log:       log,
 		published: make([]uint64, len(bridges)),
 		errors:    make([]uint64, len(bridges)),
@@ -80,6 +80,13 @@ func newPublisher(cfg Config, seed uint64, bridges []*bridge.Bridge, limits []se
 	}
 	perInstance := cfg.Rate / float64(cfg.publishers())
 	for i, b := range bridges {
+		if b == nil {
+			// Another process's instance (a run split over workers): its
+			// events are drawn, so that the schedule stays the one of the
+			// whole run, and skipped.
+			p.insts = append(p.insts, nil)
+			continue
+		}
 		// Each instance draws its own types and payloads, so a seed gives
 		// every instance the same sequence of events whatever the timing.
 		rng := rand.New(rand.NewPCG(seed+uint64(i)+1, seed^0x51afd7ed558ccd))
@@ -91,6 +98,12 @@ func newPublisher(cfg Config, seed uint64, bridges []*bridge.Bridge, limits []se
 		})
 	}
 	return p
+}
+
+// scheduleRNG is the generator that draws each event's instance: one per
+// run, so that every process of a split run draws the same schedule.
+func scheduleRNG(seed uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 }
 
 // maxBatch bounds how many overdue events the scheduler hands out before
@@ -112,6 +125,9 @@ func (p *publisher) run(ctx context.Context, start time.Time) {
 	var wg sync.WaitGroup
 	done := make(chan struct{})
 	for _, ip := range p.insts[:p.cfg.publishers()] {
+		if ip == nil {
+			continue
+		}
 		ip.startNs = start.UnixNano()
 		wg.Add(1)
 		go func() {
@@ -131,6 +147,9 @@ func (p *publisher) run(ctx context.Context, start time.Time) {
 
 	p.sendDelay = newHistogram()
 	for i, ip := range p.insts {
+		if ip == nil {
+			continue
+		}
 		p.published[i], p.errors[i], p.unknown[i] = ip.published, ip.errors, ip.unknown
 		p.sendDelay.Merge(ip.delay) // same range: nothing is dropped
 	}
@@ -160,6 +179,11 @@ func (p *publisher) schedule(ctx context.Context, start time.Time) {
 		for batch := 0; sent < due && (batch < maxBatch || over); batch++ {
 			if next < 0 {
 				next = p.rng.IntN(n)
+			}
+			if p.insts[next] == nil { // another process publishes it
+				next = -1
+				sent++
+				continue
 			}
 			if !p.insts[next].ring.push(sent) {
 				// That instance is a ring behind: it is woken below, and

@@ -75,7 +75,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if key, err = bridge.NewTagKey(); err != nil {
 			return nil, err
 		}
-		tr.keys = make([]bridge.SourceKey, cfg.Instances)
+		tr.keys = sourceKeys(key, prefix, cfg.Instances)
 	}
 
 	n := cfg.Instances
@@ -115,13 +115,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	// Where a sharded outage begins needs the sources' recent sequence
 	// numbers (see issuedLog).
-	var issued *issuedLog
-	if sharded {
-		issued = &issuedLog{}
-		stop, done := make(chan struct{}), make(chan struct{})
-		go func() { defer close(done); issued.run(tr.limits, stop) }()
-		defer func() { close(stop); <-done }()
-	}
+	issued, stopIssued := startIssuedLog(sharded, tr.limits)
+	defer stopIssued()
 	recvs := make([]*receiver, n)
 	bridges := make([]*bridge.Bridge, n)
 	for i := range n {
@@ -139,26 +134,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			recvs[i].node = nodeAddrs[i%len(nodeAddrs)]
 			o = atAddr(o, recvs[i].node)
 		}
-		// A cluster node that dies is replaced by another (classic) or by
-		// its replica (sharded): the bridge follows the cluster.
-		o.Cluster = o.Cluster || cluster && !o.Sentinel.Enabled()
-		o.InstanceID = prefix + strconv.Itoa(i)
-		o.LoadTest.TagKey = key
-		if tr.keys != nil {
-			tr.keys[i] = key.For(o.InstanceID)
-		}
-		o.Handler = recvs[i].handle
-		o.LoadTest.BorrowPayload = true // handle keeps no string of the Event
-		o.OnSubscriberChange = recvs[i].subscriberChange
-		for _, f := range cfg.Faults {
-			if f.Action == FaultSlowConsumer && f.Instance == i {
-				o.LoadTest.SubscriberReadBuffer = f.withDefaults(cfg.Duration).ReadBuffer
-			}
-		}
-		o.LoadTest.DeliverOwn = cfg.DisableSelfFilter
-		o.DisablePublishing = !cfg.publishes(i)
-		o.DisableSubscription = !cfg.subscribes(i)
-		b, err := bridge.New(o)
+		b, err := instanceBridge(cfg, o, i, prefix, key, recvs[i], cluster)
 		if err != nil {
 			return nil, err
 		}
@@ -171,10 +147,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// lost.
 	connectStart := time.Now()
 	if err := connectAll(ctx, cfg, bridges); err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return nil, err
 	}
 
 	// Publishing runs on this goroutine: the receivers run on the bridges'
@@ -271,7 +244,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// Drain before reading anything: messages still in flight at the end
 	// of publishing are not lost, only late.
 	drainStart := time.Now()
-	drained := drain(ctx, cfg, pub, recvs, bridges)
+	drained := drain(ctx, cfg, pub.published, recvs, bridges)
 	drainTime := time.Since(drainStart)
 
 	// Connected means connected and still served at the end: a server
@@ -352,6 +325,38 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 // accounting as a worker would ship it.
 var partHook func(ps PartState, err error, start time.Time)
 
+// sourceKeys derives every instance's tag key from the run's key.
+func sourceKeys(key bridge.TagKey, prefix string, n int) []bridge.SourceKey {
+	keys := make([]bridge.SourceKey, n)
+	for i := range keys {
+		keys[i] = key.For(prefix + strconv.Itoa(i))
+	}
+	return keys
+}
+
+// instanceBridge makes instance i's bridge from o, the run's connection
+// options already pointed at the instance's node or proxy: its ID, tag
+// key, handler and role, and, in a cluster, the cluster's failover.
+func instanceBridge(cfg Config, o bridge.Options, i int, prefix string, key bridge.TagKey, r *receiver, cluster bool) (*bridge.Bridge, error) {
+	// A cluster node that dies is replaced by another (classic) or by
+	// its replica (sharded): the bridge follows the cluster.
+	o.Cluster = o.Cluster || cluster && !o.Sentinel.Enabled()
+	o.InstanceID = prefix + strconv.Itoa(i)
+	o.LoadTest.TagKey = key
+	o.Handler = r.handle
+	o.LoadTest.BorrowPayload = true // handle keeps no string of the Event
+	o.OnSubscriberChange = r.subscriberChange
+	for _, f := range cfg.Faults {
+		if f.Action == FaultSlowConsumer && f.Instance == i {
+			o.LoadTest.SubscriberReadBuffer = f.withDefaults(cfg.Duration).ReadBuffer
+		}
+	}
+	o.LoadTest.DeliverOwn = cfg.DisableSelfFilter
+	o.DisablePublishing = !cfg.publishes(i)
+	o.DisableSubscription = !cfg.subscribes(i)
+	return bridge.New(o)
+}
+
 // targetRate is the rate echoed in the result: none in MaxRate, where the
 // rate is what the run found.
 func targetRate(cfg Config) float64 {
@@ -370,13 +375,29 @@ func maxInFlight(cfg Config) int {
 }
 
 // connectAll connects and subscribes every bridge, a bounded number at a
-// time, within cfg.ConnectTimeout.
+// time, within cfg.ConnectTimeout; nil bridges are another process's. Its
+// error is ctx's when ctx ended, and wraps ErrUnavailable otherwise.
 func connectAll(ctx context.Context, cfg Config, bridges []*bridge.Bridge) error {
+	err := connectEach(ctx, cfg, bridges)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// connectEach is connectAll's fan-out.
+func connectEach(ctx context.Context, cfg Config, bridges []*bridge.Bridge) error {
 	cctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
 	defer cancel()
 	g, gctx := errgroup.WithContext(cctx)
 	g.SetLimit(connectParallelism)
 	for i, b := range bridges {
+		if b == nil {
+			continue
+		}
 		g.Go(func() error {
 			if err := b.Connect(gctx); err != nil {
 				return fmt.Errorf("instance %d: %w", i, err)
@@ -445,6 +466,9 @@ func pingAll(bridges []*bridge.Bridge) []error {
 	// make later instances queue behind earlier ones' timeouts.
 	var g errgroup.Group
 	for i, b := range bridges {
+		if b == nil {
+			continue // another process's instance
+		}
 		g.Go(func() error {
 			errs[i] = b.Ping(ctx)
 			return nil
@@ -457,10 +481,14 @@ func pingAll(bridges []*bridge.Bridge) []error {
 // drain waits until every instance has received everything expected of it
 // (and, with the self-filter on, seen its own echoes), the drain timeout
 // passes, or ctx ends. It reports whether everything arrived.
-func drain(ctx context.Context, cfg Config, pub *publisher, recvs []*receiver, bridges []*bridge.Bridge) bool {
+//
+// published is every source's accepted publishes: a process running some
+// of a split run's instances learns the others' from the coordinator.
+// recvs and bridges are nil at the instances another process runs.
+func drain(ctx context.Context, cfg Config, published []uint64, recvs []*receiver, bridges []*bridge.Bridge) bool {
 	var total uint64
-	for i := range pub.published {
-		total += pub.published[i]
+	for i := range published {
+		total += published[i]
 	}
 	deadline := time.Now().Add(max(cfg.DrainTimeout, 0)) // NoDrain: one look, no wait
 	done := make([]bool, len(recvs))
@@ -472,11 +500,11 @@ func drain(ctx context.Context, cfg Config, pub *publisher, recvs []*receiver, b
 			if done[i] {
 				continue
 			}
-			if !cfg.subscribes(i) {
+			if r == nil || !cfg.subscribes(i) {
 				done[i] = true
 				continue
 			}
-			own := pub.published[i]
+			own := published[i]
 			others := total - own
 			if cfg.DisableSelfFilter {
 				done[i] = r.progress.Load() >= others+own

@@ -212,6 +212,18 @@ func (l *issuedLog) lowerTo(from []uint64, t time.Time) {
 	}
 }
 
+// startIssuedLog starts sampling limits when the run is sharded (nil
+// otherwise); stop ends the sampling and waits for it.
+func startIssuedLog(sharded bool, limits []seqLimit) (l *issuedLog, stop func()) {
+	if !sharded {
+		return nil, func() {}
+	}
+	l = &issuedLog{}
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() { defer close(done); l.run(limits, quit) }()
+	return l, func() { close(quit); <-done }
+}
+
 // run samples the limits until stop is closed.
 func (l *issuedLog) run(limits []seqLimit, stop <-chan struct{}) {
 	t := time.NewTicker(issuedEvery)

@@ -1,0 +1,168 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redisload/redisload/bridge"
+)
+
+// Share is one process's part of a run split over several: which of the
+// run's instances it runs, and what every part must agree on for the
+// messages of one to be genuine, and counted, in another. The workers
+// package sets it up from what a coordinator announces.
+type Share struct {
+	// Lo and Hi are the instances this process runs, [Lo, Hi).
+	Lo, Hi int
+	// RunID is the run's ID, in every instance's ID.
+	RunID string
+	// TagKey is the run's message-tag key.
+	TagKey bridge.TagKey
+	// NotBeforeNs is the earliest send time (Unix ns) a genuine message
+	// of the run carries.
+	NotBeforeNs int64
+	// Ready is called once every instance of the share is connected and
+	// subscribed, and returns the instant publishing starts: the same for
+	// every part, so that nobody publishes before everybody listens.
+	Ready func(ctx context.Context) (time.Time, error)
+	// Published is called when publishing is over with the share's
+	// accepted publishes by instance (0 for the others), and returns every
+	// instance's, which the drain then waits for.
+	Published func(ctx context.Context, mine []uint64) ([]uint64, error)
+}
+
+// ShareResult is what a share ran: its accounting, to be merged with the
+// other parts' (MergeParts), and its own timings.
+type ShareResult struct {
+	Part           PartState
+	Start          time.Time
+	ConnectSeconds float64
+	ElapsedSeconds float64
+	DrainSeconds   float64
+	Drained        bool
+}
+
+// errShare wraps a Share or Config that cannot be split.
+var errShare = errors.New("harness: run share")
+
+// RunShare runs instances [sh.Lo, sh.Hi) of the run cfg describes, as one
+// of several processes: its own publishers publish exactly the events a
+// single process would have given them (the schedule is drawn whole from
+// cfg.Seed, which must be set, and the others' events skipped), and its
+// receivers account for every instance's messages. Faults, the closed
+// loop, the series and the event log are the coordinator's or not yet
+// split, and are refused. Every goroutine it starts has ended when it
+// returns.
+func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := cfg.Instances
+	switch {
+	case sh.Lo < 0 || sh.Hi > n || sh.Lo >= sh.Hi:
+		return nil, fmt.Errorf("%w: instances [%d, %d) of %d", errShare, sh.Lo, sh.Hi, n)
+	case cfg.Seed == 0:
+		return nil, fmt.Errorf("%w: a split run needs its seed set, for one schedule in every part", errShare)
+	case cfg.MaxRate || len(cfg.Faults) > 0 || cfg.Series || cfg.Progress != nil || cfg.EventLog != nil:
+		return nil, fmt.Errorf("%w: the closed loop, faults, the series and the event log do not split over processes yet", errShare)
+	case sh.RunID == "" || sh.Ready == nil || sh.Published == nil:
+		return nil, fmt.Errorf("%w: a run ID, Ready and Published are needed", errShare)
+	}
+	prefix := "redisload-" + sh.RunID + "-"
+	tr := trust{startNs: sh.NotBeforeNs, limits: make([]seqLimit, n)}
+	if !cfg.DisableTags {
+		tr.keys = sourceKeys(sh.TagKey, prefix, n)
+	}
+	// Another process's source takes its sequence numbers out of sight:
+	// it is bounded by all the events the schedule gives it, not by its
+	// live count (the tag is what rules out a forgery).
+	for j, total := range scheduledEvents(cfg) {
+		if j < sh.Lo || j >= sh.Hi {
+			tr.limits[j].Store(total)
+		}
+	}
+	cluster := false
+	if probe, err := newServerProbe(cfg.Redis); err == nil {
+		_, cluster = probe.kind(ctx)
+		probe.close()
+	}
+	sharded := cfg.Redis.PubSub == bridge.PubSubSharded
+	issued, stopIssued := startIssuedLog(sharded, tr.limits)
+	defer stopIssued()
+	recvs := make([]*receiver, n)
+	bridges := make([]*bridge.Bridge, n)
+	defer closeAll(bridges)
+	for i := sh.Lo; i < sh.Hi; i++ {
+		recvs[i] = newReceiver(i, n, prefix, tr, nil)
+		recvs[i].issued, recvs[i].gapLimit = issued, gapLimit(n, sharded)
+		b, err := instanceBridge(cfg, cfg.Redis, i, prefix, sh.TagKey, recvs[i], cluster)
+		if err != nil {
+			return nil, err
+		}
+		bridges[i] = b
+	}
+	connectStart := time.Now()
+	if err := connectAll(ctx, cfg, bridges); err != nil {
+		return nil, err
+	}
+	connectTime := time.Since(connectStart)
+	start, err := sh.Ready(ctx)
+	if err != nil {
+		return nil, err
+	}
+	select { // everybody starts at once
+	case <-time.After(time.Until(start)):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+
+	pub := newPublisher(cfg, cfg.Seed, bridges, tr.limits, nil)
+	pubCtx, stopPub := context.WithDeadline(ctx, start.Add(cfg.Duration+PublishGrace))
+	pub.run(pubCtx, start)
+	stopPub()
+	elapsed := time.Since(start)
+	all, err := sh.Published(ctx, pub.published)
+	if err != nil {
+		return nil, err
+	}
+	if len(all) != n {
+		return nil, fmt.Errorf("%w: %d published counts for %d instances", errShare, len(all), n)
+	}
+	drainStart := time.Now()
+	drained := drain(ctx, cfg, all, recvs, bridges)
+	drainTime := time.Since(drainStart)
+	alive := pingAll(bridges)
+	connected := make([]bool, n)
+	for i := sh.Lo; i < sh.Hi; i++ {
+		connected[i] = bridges[i].Metrics().Connected && alive[i] == nil // before Close
+		if alive[i] != nil {
+			recvs[i].notConnected = "no answer at the end: " + alive[i].Error()
+		}
+	}
+	closeAll(bridges) // the receive goroutines have ended after this
+	metrics := make([]bridge.Metrics, n)
+	for i := sh.Lo; i < sh.Hi; i++ {
+		metrics[i] = bridges[i].Metrics()
+		metrics[i].Connected = connected[i]
+	}
+	part, err := partState(pub, recvs, metrics)
+	if err != nil {
+		return nil, err
+	}
+	return &ShareResult{Part: part, Start: start, ConnectSeconds: connectTime.Seconds(), ElapsedSeconds: elapsed.Seconds(),
+		DrainSeconds: drainTime.Seconds(), Drained: drained}, nil
+}
+
+// scheduledEvents replays the run's draw of an instance for each event
+// (see publisher.schedule) and counts each instance's events.
+func scheduledEvents(cfg Config) []uint64 {
+	rng := scheduleRNG(cfg.Seed)
+	counts := make([]uint64, cfg.Instances)
+	for range cfg.TotalEvents() {
+		counts[rng.IntN(cfg.publishers())]++
+	}
+	return counts
+}
