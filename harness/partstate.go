@@ -3,6 +3,7 @@ package harness
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -281,4 +282,27 @@ func MergeParts(res *Result, cfg Config, start time.Time, parts []PartState) err
 		return fmt.Errorf("%w: %d latency samples merged, %d arrivals counted", errPart, got, want)
 	}
 	return nil
+}
+
+// LostPart stands for the part of a worker that died or stopped answering
+// mid-run: its instances [lo, hi) of n received nothing and are not
+// connected (why says so), and their publishers accepted what the worker
+// last reported (published, by instance; nil: nothing known). Merged, it
+// makes the run FAIL with the reason instead of leaving instances out.
+func LostPart(n, lo, hi int, published []uint64, prefix, why string) (PartState, error) {
+	empty, err := newHistogram().Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	if err != nil {
+		return PartState{}, err
+	}
+	var ps PartState
+	for i := lo; i < hi; i++ {
+		var p uint64
+		if published != nil {
+			p = published[i]
+		}
+		ps.Publishers = append(ps.Publishers, PublisherState{Index: i, Published: p, SendDelay: empty})
+		ps.Receivers = append(ps.Receivers, ReceiverState{Index: i, NotConnected: why, Histogram: empty,
+			Metrics: bridge.Metrics{InstanceID: prefix + strconv.Itoa(i)}, Sources: make([]TrackerState, n)})
+	}
+	return ps, nil
 }

@@ -13,6 +13,9 @@ import (
 // the report package: every field has a JSON name and a unit in it where it
 // has one. Durations are seconds, latencies microseconds.
 type Result struct {
+	// Workers are the processes of a run split over several; empty for a
+	// run in one process.
+	Workers []WorkerReport `json:"workers,omitempty"`
 	// RunID is random per run; instance i is "redisload-<RunID>-<i>".
 	RunID string `json:"run_id"`
 	// Redis is the server's address or URL, password redacted.
@@ -72,6 +75,31 @@ type Result struct {
 }
 
 // ResultConfig is the run configuration as the report shows it.
+// WorkerReport is one worker process of a run split over several.
+type WorkerReport struct {
+	ID   string `json:"id"`
+	Host string `json:"host"`
+	PID  int    `json:"pid"`
+	// Lo and Hi are its instances, [Lo, Hi).
+	Lo int `json:"lo"`
+	Hi int `json:"hi"`
+	// Published and Delivered sum its instances' counts.
+	Published uint64 `json:"published"`
+	Delivered uint64 `json:"delivered"`
+	// CPUSeconds and RSSBytes are the worker process's (getrusage).
+	CPUSeconds float64 `json:"cpu_s"`
+	RSSBytes   int64   `json:"rss_bytes"`
+	// ClockOffsetUs is the worker's clock minus the Redis server's, and
+	// ClockUncertaintyUs half the round trip of the sample it came from:
+	// latencies between workers on different hosts are off by the
+	// difference of their offsets.
+	ClockOffsetUs      int64 `json:"clock_offset_us"`
+	ClockUncertaintyUs int64 `json:"clock_uncertainty_us"`
+	// Lost says why the worker's instances are not counted, when it died
+	// or stopped answering mid-run.
+	Lost string `json:"lost,omitempty"`
+}
+
 type ResultConfig struct {
 	Instances           int      `json:"instances"`
 	DurationSeconds     float64  `json:"duration_s"`

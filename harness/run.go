@@ -282,30 +282,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		metrics[i] = m
 	}
 
+	echo := cfg.Echo()
+	echo.SpreadOver = len(nodeAddrs)
 	res := &Result{
-		RunID:         runID,
-		Redis:         redisLabel(cfg.Redis),
-		KeyPrefix:     cmp.Or(cfg.Redis.KeyPrefix, bridge.DefaultKeyPrefix),
-		Seed:          seed,
-		Server:        server,
-		OutputBuffers: buffers,
-		StartedAt:     start.UTC(),
-		Config: ResultConfig{
-			Instances:           n,
-			DurationSeconds:     cfg.Duration.Seconds(),
-			Rate:                targetRate(cfg),
-			Pipeline:            cfg.Pipeline,
-			Publishers:          cfg.publishers(),
-			DedicatedPublishers: cfg.DedicatedPublishers,
-			MaxRate:             cfg.MaxRate,
-			MaxInFlight:         maxInFlight(cfg),
-			EventTypes:          cfg.EventTypes,
-			DrainTimeoutSeconds: max(cfg.DrainTimeout, 0).Seconds(),
-			SelfFilterDisabled:  cfg.DisableSelfFilter,
-			ChannelsPerType:     max(cfg.Redis.ChannelsPerType, 1),
-			SpreadOver:          len(nodeAddrs),
-			PubSub:              cfg.Redis.PubSub.String(),
-		},
+		RunID:          runID,
+		Redis:          redisLabel(cfg.Redis),
+		KeyPrefix:      cmp.Or(cfg.Redis.KeyPrefix, bridge.DefaultKeyPrefix),
+		Seed:           seed,
+		Server:         server,
+		OutputBuffers:  buffers,
+		StartedAt:      start.UTC(),
+		Config:         echo,
 		ConnectSeconds: connectTime.Seconds(),
 		ElapsedSeconds: elapsed.Seconds(),
 		DrainSeconds:   drainTime.Seconds(),
@@ -324,6 +311,28 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 // partHook, set by tests (export_test.go), receives each finished run's
 // accounting as a worker would ship it.
 var partHook func(ps PartState, err error, start time.Time)
+
+// Echo is the configuration as a Result repeats it.
+func (c Config) Echo() ResultConfig {
+	return ResultConfig{
+		Instances:           c.Instances,
+		DurationSeconds:     c.Duration.Seconds(),
+		Rate:                targetRate(c),
+		Pipeline:            c.Pipeline,
+		Publishers:          c.publishers(),
+		DedicatedPublishers: c.DedicatedPublishers,
+		MaxRate:             c.MaxRate,
+		MaxInFlight:         maxInFlight(c),
+		EventTypes:          c.EventTypes,
+		DrainTimeoutSeconds: max(c.DrainTimeout, 0).Seconds(),
+		SelfFilterDisabled:  c.DisableSelfFilter,
+		ChannelsPerType:     max(c.Redis.ChannelsPerType, 1),
+		PubSub:              c.Redis.PubSub.String(),
+	}
+}
+
+// RedisLabel names the server for a report, without the password.
+func RedisLabel(o bridge.Options) string { return redisLabel(o) }
 
 // sourceKeys derives every instance's tag key from the run's key.
 func sourceKeys(key bridge.TagKey, prefix string, n int) []bridge.SourceKey {

@@ -290,3 +290,36 @@ func runClients(list, prefix string) []subscriberClient {
 	}
 	return out
 }
+
+// Probe is a plain connection to a run's server, for a coordinator of a
+// run split over processes: it describes the server and reads its
+// counters before and after, as Run does for itself.
+type Probe struct{ p *serverProbe }
+
+// NewProbe connects, lazily, to the server o names.
+func NewProbe(o bridge.Options) (*Probe, error) {
+	p, err := newServerProbe(o)
+	if err != nil {
+		return nil, err
+	}
+	return &Probe{p: p}, nil
+}
+
+// Describe reads the server's description (ServerInfo without its
+// counters), within probeTimeout.
+func (p *Probe) Describe(ctx context.Context) ServerInfo {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	return p.p.describe(ctx)
+}
+
+// Stats reads the counters of ServerInfo.StatsBefore/After, within
+// probeTimeout; nil when the server does not answer.
+func (p *Probe) Stats(ctx context.Context) map[string]string {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	return p.p.stats(ctx)
+}
+
+// Close closes the connection.
+func (p *Probe) Close() { p.p.close() }

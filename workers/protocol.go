@@ -1,0 +1,208 @@
+// Package workers runs one load test from several processes, on one
+// machine or many: a coordinator announces the run on a control Redis,
+// workers join it, each runs a contiguous range of the instances
+// (harness.RunShare), and the coordinator merges their accounting into one
+// exact Result (harness.MergeParts).
+//
+// The protocol is a handful of Redis lists under redisload:ctl:, each
+// message one JSON value, every wait a bounded BLPOP:
+//
+//	coordinator                              worker
+//	RPUSH slots <run> (one per worker)  →   BLPOP slots            (or --run-id)
+//	BLPOP <run>:joined                  ←   RPUSH <run>:joined {id, host, version}
+//	RPUSH <run>:to:<id> {assign}        →   BLPOP <run>:to:<id>    spec, range, tag key
+//	BLPOP <run>:ready                   ←   RPUSH <run>:ready      connected, subscribed
+//	RPUSH <run>:to:<id> {go: start}     →   publishes from start
+//	BLPOP <run>:published               ←   RPUSH <run>:published  its counts
+//	RPUSH <run>:to:<id> {drain: all}    →   drains, closes
+//	BLPOP <run>:results                 ←   RPUSH <run>:results    its PartState
+//
+// and a heartbeat key per worker (<run>:hb:<id>, 3 s expiry, renewed every
+// second), by which the coordinator tells a dead worker from a slow one.
+// The run's tag key travels only inside the assignment, which the worker's
+// BLPOP removes from the server.
+package workers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redisload/redisload/bridge"
+	"github.com/redisload/redisload/harness"
+)
+
+// keyPrefix is where the protocol's keys live on the control Redis.
+const keyPrefix = "redisload:ctl:"
+
+// slotsKey lists the runs waiting for workers, one entry per worker place.
+const slotsKey = keyPrefix + "slots"
+
+// Heartbeats: renewed every heartbeatEvery, gone after heartbeatTTL.
+const (
+	heartbeatEvery = time.Second
+	heartbeatTTL   = 3 * time.Second
+)
+
+// keys names one run's lists.
+type keys string
+
+func (k keys) joined() string           { return keyPrefix + string(k) + ":joined" }
+func (k keys) ready() string            { return keyPrefix + string(k) + ":ready" }
+func (k keys) published() string        { return keyPrefix + string(k) + ":published" }
+func (k keys) results() string          { return keyPrefix + string(k) + ":results" }
+func (k keys) to(worker string) string  { return keyPrefix + string(k) + ":to:" + worker }
+func (k keys) hb(worker string) string  { return keyPrefix + string(k) + ":hb:" + worker }
+func (k keys) all(ids []string) []string {
+	out := []string{k.joined(), k.ready(), k.published(), k.results()}
+	for _, id := range ids {
+		out = append(out, k.to(id), k.hb(id))
+	}
+	return out
+}
+
+// Spec is what decides a run, as the coordinator announces it: every
+// worker builds the same harness.Config from it. The Redis under test is
+// each worker's own setting (its URL may carry a password, which never
+// travels here).
+type Spec struct {
+	Version           string   `json:"version"`
+	RunID             string   `json:"run_id"`
+	Instances         int      `json:"instances"`
+	DurationNs        int64    `json:"duration_ns"`
+	Rate              float64  `json:"rate"`
+	Pipeline          int      `json:"pipeline"`
+	Publishers        int      `json:"publishers"`
+	Dedicated         bool     `json:"dedicated_publishers"`
+	EventTypes        []string `json:"event_types"`
+	Seed              uint64   `json:"seed"`
+	DrainTimeoutNs    int64    `json:"drain_timeout_ns"`
+	ConnectTimeoutNs  int64    `json:"connect_timeout_ns"`
+	KeyPrefix         string   `json:"key_prefix"`
+	ChannelsPerType   int      `json:"channels_per_type"`
+	PubSub            string   `json:"pubsub"`
+	DisableTags       bool     `json:"disable_tags"`
+	NotBeforeUnixNano int64    `json:"not_before_ns"`
+}
+
+// SpecOf is the announcement of cfg, for a run of the given ID.
+func SpecOf(cfg harness.Config, runID, version string) Spec {
+	return Spec{Version: version, RunID: runID, Instances: cfg.Instances, DurationNs: int64(cfg.Duration), Rate: cfg.Rate,
+		Pipeline: cfg.Pipeline, Publishers: cfg.Publishers, Dedicated: cfg.DedicatedPublishers, EventTypes: cfg.EventTypes,
+		Seed: cfg.Seed, DrainTimeoutNs: int64(cfg.DrainTimeout), ConnectTimeoutNs: int64(cfg.ConnectTimeout),
+		KeyPrefix: cfg.Redis.KeyPrefix, ChannelsPerType: cfg.Redis.ChannelsPerType, PubSub: string(cfg.Redis.PubSub),
+		DisableTags: cfg.DisableTags, NotBeforeUnixNano: time.Now().UnixNano()}
+}
+
+// Config is the harness configuration the spec describes, against the
+// server redis names.
+func (s Spec) Config(redis bridge.Options) harness.Config {
+	redis.KeyPrefix, redis.ChannelsPerType, redis.PubSub = s.KeyPrefix, s.ChannelsPerType, bridge.PubSubMode(s.PubSub)
+	return harness.Config{Instances: s.Instances, Duration: time.Duration(s.DurationNs), Rate: s.Rate, Pipeline: s.Pipeline,
+		Publishers: s.Publishers, DedicatedPublishers: s.Dedicated, EventTypes: s.EventTypes, Seed: s.Seed,
+		DrainTimeout: time.Duration(s.DrainTimeoutNs), ConnectTimeout: time.Duration(s.ConnectTimeoutNs),
+		DisableTags: s.DisableTags, Redis: redis}
+}
+
+// joinMsg is a worker's application to a run.
+type joinMsg struct {
+	ID      string `json:"id"`
+	Host    string `json:"host"`
+	PID     int    `json:"pid"`
+	Version string `json:"version"`
+}
+
+// toWorker is every message the coordinator sends a worker; Type says
+// which fields are set.
+type toWorker struct {
+	Type string `json:"type"` // assign, refuse, go, drain, abort
+	// assign
+	Spec   *Spec  `json:"spec,omitempty"`
+	Lo     int    `json:"lo,omitempty"`
+	Hi     int    `json:"hi,omitempty"`
+	TagKey *bridge.TagKey `json:"tag_key,omitempty"`
+	// refuse, abort
+	Reason string `json:"reason,omitempty"`
+	// go
+	StartUnixNano int64 `json:"start_ns,omitempty"`
+	// drain
+	Published []uint64 `json:"published,omitempty"`
+}
+
+// publishedMsg is a worker's count of accepted publishes, by instance.
+type publishedMsg struct {
+	ID        string   `json:"id"`
+	Published []uint64 `json:"published"`
+}
+
+// resultMsg is a worker's accounting and its own vital signs.
+type resultMsg struct {
+	ID                 string            `json:"id"`
+	Error              string            `json:"error,omitempty"`
+	Part               harness.PartState `json:"part"`
+	StartUnixNano      int64             `json:"start_ns"`
+	ConnectSeconds     float64           `json:"connect_s"`
+	ElapsedSeconds     float64           `json:"elapsed_s"`
+	DrainSeconds       float64           `json:"drain_s"`
+	Drained            bool              `json:"drained"`
+	CPUSeconds         float64           `json:"cpu_s"`
+	RSSBytes           int64             `json:"rss_bytes"`
+	ClockOffsetUs      int64             `json:"clock_offset_us"`
+	ClockUncertaintyUs int64             `json:"clock_uncertainty_us"`
+}
+
+// ErrProtocol wraps a message that is not what the protocol says.
+var ErrProtocol = errors.New("workers: protocol")
+
+// push sends one message to a list.
+func push(ctx context.Context, c *redis.Client, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.RPush(ctx, key, b).Err()
+}
+
+// pop waits, within ctx, for one message on key and decodes it into v.
+// It waits in steps of a second, so that check (when set) runs between
+// them: the coordinator checks its workers' heartbeats there.
+func pop(ctx context.Context, c *redis.Client, key string, v any, check func() error) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// A second at a time (Redis's and go-redis's shortest block):
+		// ctx's deadline is checked between them.
+		res, err := c.BLPop(ctx, time.Second, key).Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+			if check != nil {
+				if err := check(); err != nil {
+					return err
+				}
+			}
+			continue
+		case err != nil:
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("workers: control Redis: %w", err)
+		}
+		if err := json.Unmarshal([]byte(res[1]), v); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrProtocol, key, err)
+		}
+		return nil
+	}
+}
+
+// jsonUnmarshal decodes one message, naming the protocol in its error.
+func jsonUnmarshal(data []byte, v any) error {
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%w: %v", ErrProtocol, err)
+	}
+	return nil
+}

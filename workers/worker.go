@@ -1,0 +1,206 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redisload/redisload/bridge"
+	"github.com/redisload/redisload/harness"
+)
+
+// WorkerOptions configure a worker. The zero value joins any announced
+// run, once, against the control Redis itself.
+type WorkerOptions struct {
+	// Redis is the server under test, with its credentials.
+	// default: the control Redis's address (see Serve)
+	Redis bridge.Options
+	// RunID, when set, joins that run without taking an announced place:
+	// the coordinator that spawned this worker names it.
+	// default: "" (take the next announced place)
+	RunID string
+	// JoinTimeout bounds each wait for the coordinator: for a run to be
+	// announced, and between the steps of one.
+	// default: 30s
+	JoinTimeout time.Duration
+	// Version is this worker's version; the coordinator refuses a worker
+	// of another.
+	Version string
+	// Log, when set, is told what the worker does, one line at a time.
+	Log func(format string, a ...any)
+	// Once returns after one run; otherwise the worker joins runs until
+	// ctx ends.
+	Once bool
+}
+
+// Serve joins runs announced on the control Redis ctl and runs its share
+// of each, until ctx ends (or after one run, with Once). A run it cannot
+// serve is reported to its coordinator, and the worker goes on.
+func Serve(ctx context.Context, ctl *redis.Client, o WorkerOptions) error {
+	if o.JoinTimeout == 0 {
+		o.JoinTimeout = 30 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = func(string, ...any) {}
+	}
+	for {
+		err := serveOne(ctx, ctl, o)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case o.Once:
+			return err
+		case err != nil:
+			o.Log("run abandoned: %v", err)
+		}
+	}
+}
+
+// serveOne joins one run and serves it.
+func serveOne(ctx context.Context, ctl *redis.Client, o WorkerOptions) error {
+	runID := o.RunID
+	if runID == "" {
+		jctx, cancel := context.WithTimeout(ctx, o.JoinTimeout)
+		var slot string
+		err := pop(jctx, ctl, slotsKey, &slot, nil)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("workers: no run announced within %v: %w", o.JoinTimeout, err)
+		}
+		runID = slot
+	}
+	k := keys(runID)
+	host, _ := os.Hostname()
+	id := fmt.Sprintf("%s-%d-%04x", host, os.Getpid(), rand.Uint32()&0xffff)
+	o.Log("joining run %s as %s", runID, id)
+
+	// The heartbeat says "alive" to the coordinator until this returns.
+	hbCtx, stopHB := context.WithCancel(context.Background())
+	var hb sync.WaitGroup
+	hb.Go(func() { heartbeat(hbCtx, ctl, k.hb(id)) })
+	defer func() { stopHB(); hb.Wait(); _ = ctl.Del(context.Background(), k.hb(id)).Err() }()
+
+	if err := push(ctx, ctl, k.joined(), joinMsg{ID: id, Host: host, PID: os.Getpid(), Version: o.Version}); err != nil {
+		return err
+	}
+	next := func(want string) (toWorker, error) {
+		wctx, cancel := context.WithTimeout(ctx, o.JoinTimeout)
+		defer cancel()
+		var m toWorker
+		if err := pop(wctx, ctl, k.to(id), &m, nil); err != nil {
+			return m, fmt.Errorf("workers: waiting for %q from the coordinator: %w", want, err)
+		}
+		switch {
+		case m.Type == "refuse" || m.Type == "abort":
+			return m, fmt.Errorf("workers: the coordinator %sd this worker: %s", m.Type, m.Reason)
+		case m.Type != want:
+			return m, fmt.Errorf("%w: got %q, want %q", ErrProtocol, m.Type, want)
+		}
+		return m, nil
+	}
+	a, err := next("assign")
+	if err != nil {
+		return err
+	}
+	if a.Spec == nil || a.Spec.RunID != runID {
+		return fmt.Errorf("%w: an assignment without its run's spec", ErrProtocol)
+	}
+	var key bridge.TagKey
+	if !a.Spec.DisableTags {
+		if a.TagKey == nil || a.TagKey.IsZero() {
+			return fmt.Errorf("%w: an assignment without the run's tag key", ErrProtocol)
+		}
+		key = *a.TagKey
+	}
+	redisOpts := o.Redis
+	if redisOpts.URL == "" && redisOpts.Addr == "" {
+		redisOpts.Addr = ctl.Options().Addr
+	}
+	cfg := a.Spec.Config(redisOpts)
+	o.Log("instances %d to %d of %d", a.Lo, a.Hi-1, a.Spec.Instances)
+	offset, uncertainty := clockOffset(ctx, ctl)
+	share := harness.Share{Lo: a.Lo, Hi: a.Hi, RunID: runID, TagKey: key, NotBeforeNs: a.Spec.NotBeforeUnixNano,
+		Ready: func(ctx context.Context) (time.Time, error) {
+			if err := push(ctx, ctl, k.ready(), id); err != nil {
+				return time.Time{}, err
+			}
+			m, err := next("go")
+			return time.Unix(0, m.StartUnixNano), err
+		},
+		Published: func(ctx context.Context, mine []uint64) ([]uint64, error) {
+			if err := push(ctx, ctl, k.published(), publishedMsg{ID: id, Published: mine}); err != nil {
+				return nil, err
+			}
+			m, err := next("drain")
+			return m.Published, err
+		}}
+	res, runErr := harness.RunShare(ctx, cfg, share)
+	msg := resultMsg{ID: id, ClockOffsetUs: offset.Microseconds(), ClockUncertaintyUs: uncertainty.Microseconds()}
+	msg.CPUSeconds, msg.RSSBytes = usage()
+	if runErr != nil {
+		msg.Error = runErr.Error()
+	} else {
+		msg.Part, msg.StartUnixNano, msg.Drained = res.Part, res.Start.UnixNano(), res.Drained
+		msg.ConnectSeconds, msg.ElapsedSeconds, msg.DrainSeconds = res.ConnectSeconds, res.ElapsedSeconds, res.DrainSeconds
+	}
+	// Reported even when ctx has ended: the coordinator is owed an answer.
+	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := push(rctx, ctl, k.results(), msg); err != nil {
+		return errors.Join(runErr, err)
+	}
+	o.Log("run %s done", runID)
+	return runErr
+}
+
+// heartbeat renews key until ctx ends.
+func heartbeat(ctx context.Context, c *redis.Client, key string) {
+	t := time.NewTicker(heartbeatEvery)
+	defer t.Stop()
+	for {
+		_ = c.Set(ctx, key, strconv.FormatInt(time.Now().UnixNano(), 10), heartbeatTTL).Err()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// clockOffset estimates this host's clock minus the Redis server's, from
+// the TIME sample with the shortest round trip of several, and its
+// uncertainty, half that round trip.
+func clockOffset(ctx context.Context, c *redis.Client) (offset, uncertainty time.Duration) {
+	best := time.Duration(-1)
+	for range 16 {
+		t0 := time.Now()
+		st, err := c.Time(ctx).Result()
+		t1 := time.Now()
+		if err != nil {
+			return 0, 0
+		}
+		if rtt := t1.Sub(t0); best < 0 || rtt < best {
+			best = rtt
+			offset = t0.Add(rtt / 2).Sub(st)
+		}
+	}
+	return offset, best / 2
+}
+
+// usage is this process's CPU time and peak resident memory.
+func usage() (cpuSeconds float64, rssBytes int64) {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0, 0
+	}
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return cpu.Seconds(), ru.Maxrss * 1024 // Linux reports KiB
+}

@@ -1,0 +1,163 @@
+package workers_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+
+	"github.com/redisload/redisload/bridge"
+	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/internal/redistest"
+	"github.com/redisload/redisload/workers"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// fleet runs n workers in this process against the control Redis at
+// addr until ctx ends; wait waits for them.
+func fleet(ctx context.Context, t *testing.T, addr string, n int, version string) (wait func()) {
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			ctl := redis.NewClient(&redis.Options{Addr: addr})
+			defer ctl.Close()
+			err := workers.Serve(ctx, ctl, workers.WorkerOptions{Once: true, Version: version, JoinTimeout: 10 * time.Second})
+			if err != nil && ctx.Err() == nil {
+				t.Logf("worker: %v", err)
+			}
+		})
+	}
+	return wg.Wait
+}
+
+// A run over three workers that joined an announced run: exact, equal per
+// instance to one process with the same seed, with a report per worker,
+// and nothing left on the control Redis.
+func TestCoordinatedRunIsExact(t *testing.T) {
+	srv := redistest.StartOwn(t)
+	cfg := harness.Config{Instances: 6, Duration: time.Second, Rate: 600, Seed: 11, EventTypes: bridge.EventTypes,
+		Redis: bridge.Options{URL: srv.URL}}.WithDefaults()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	one, err := harness.Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := fleet(ctx, t, srv.Addr, 3, "v1")
+	ctl := srv.Client(t)
+	res, err := workers.Coordinate(ctx, ctl, cfg, workers.CoordinatorOptions{Workers: 3, Announce: true, Version: "v1"})
+	wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot := res.Totals
+	if tot.Published != tot.TargetEvents || tot.Delivered != tot.Expected || tot.Missing != 0 || tot.Duplicates != 0 ||
+		tot.Connected != 6 || tot.Forged != 0 || tot.Delivered != 5*tot.Published || res.Histogram.TotalCount() != int64(tot.Delivered) {
+		t.Fatalf("totals %+v, %d latency samples", tot, res.Histogram.TotalCount())
+	}
+	for i, ir := range res.Instances {
+		if ir.Published != one.Instances[i].Published || ir.Expected != one.Instances[i].Expected {
+			t.Errorf("instance %d: published %d expected %d; one process %d, %d", i, ir.Published, ir.Expected,
+				one.Instances[i].Published, one.Instances[i].Expected)
+		}
+	}
+	if len(res.Workers) != 3 {
+		t.Fatalf("%d worker reports", len(res.Workers))
+	}
+	covered := 0
+	var published uint64
+	for _, w := range res.Workers {
+		covered += w.Hi - w.Lo
+		published += w.Published
+		if w.Lost != "" || w.CPUSeconds <= 0 || w.RSSBytes <= 0 || w.ClockUncertaintyUs < 0 {
+			t.Errorf("worker %+v", w)
+		}
+	}
+	if covered != 6 || published != tot.Published {
+		t.Errorf("workers cover %d instances and published %d, want 6 and %d", covered, published, tot.Published)
+	}
+	if left, err := ctl.Keys(ctx, "redisload:ctl:*").Result(); err != nil || len(left) != 0 {
+		t.Errorf("keys left on the control Redis: %v %v", left, err)
+	}
+}
+
+// A worker of another version is refused with the reason, and the run
+// goes on with those that match; too few matching workers is an error
+// naming how many came.
+func TestCoordinatorRefusesOtherVersions(t *testing.T) {
+	srv := redistest.StartOwn(t)
+	cfg := harness.Config{Instances: 2, Duration: 300 * time.Millisecond, Rate: 100, Redis: bridge.Options{URL: srv.URL}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var refused error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ctl := redis.NewClient(&redis.Options{Addr: srv.Addr})
+		defer ctl.Close()
+		refused = workers.Serve(ctx, ctl, workers.WorkerOptions{Once: true, Version: "v0", JoinTimeout: 5 * time.Second})
+	}()
+	_, err := workers.Coordinate(ctx, srv.Client(t), cfg, workers.CoordinatorOptions{Workers: 1, Announce: true, Version: "v1",
+		JoinTimeout: 2 * time.Second})
+	<-done
+	if err == nil || !strings.Contains(err.Error(), "0 of 1 workers joined") {
+		t.Errorf("coordinator: %v", err)
+	}
+	if refused == nil || !strings.Contains(refused.Error(), "runs redisload v0, the coordinator v1") {
+		t.Errorf("worker: %v", refused)
+	}
+}
+
+// A worker that stops mid-run costs its instances: the run ends in its
+// bound, with them not connected and the reason in the warnings, so the
+// verdict fails instead of counting only the rest.
+func TestLostWorkerIsHonest(t *testing.T) {
+	srv := redistest.StartOwn(t)
+	cfg := harness.Config{Instances: 4, Duration: 2 * time.Second, Rate: 200, Redis: bridge.Options{URL: srv.URL}}.WithDefaults()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	good := fleet(ctx, t, srv.Addr, 1, "v1")
+	doomed, kill := context.WithCancel(ctx)
+	bad := fleet(doomed, t, srv.Addr, 1, "v1")
+	time.AfterFunc(1500*time.Millisecond, kill) // mid-publishing
+	start := time.Now()
+	res, err := workers.Coordinate(ctx, srv.Client(t), cfg, workers.CoordinatorOptions{Workers: 2, Announce: true, Version: "v1"})
+	good()
+	bad()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > cfg.Duration+cfg.DrainTimeout+harness.MaxGrace+15*time.Second {
+		t.Errorf("took %v", took)
+	}
+	lost := 0
+	for _, w := range res.Workers {
+		if w.Lost != "" {
+			lost++
+			for _, ir := range res.Instances[w.Lo:w.Hi] {
+				if ir.Connected || ir.NotConnected != w.Lost {
+					t.Errorf("instance %d of the lost worker: connected %v, %q", ir.Index, ir.Connected, ir.NotConnected)
+				}
+			}
+		}
+	}
+	if lost != 1 || res.Totals.Connected != 2 || res.Totals.Missing == 0 || len(res.Warnings) == 0 {
+		t.Errorf("%d lost, %d connected, %d missing, warnings %q", lost, res.Totals.Connected, res.Totals.Missing, res.Warnings)
+	}
+}
