@@ -51,12 +51,12 @@ const (
 // keys names one run's lists.
 type keys string
 
-func (k keys) joined() string           { return keyPrefix + string(k) + ":joined" }
-func (k keys) ready() string            { return keyPrefix + string(k) + ":ready" }
-func (k keys) published() string        { return keyPrefix + string(k) + ":published" }
-func (k keys) results() string          { return keyPrefix + string(k) + ":results" }
-func (k keys) to(worker string) string  { return keyPrefix + string(k) + ":to:" + worker }
-func (k keys) hb(worker string) string  { return keyPrefix + string(k) + ":hb:" + worker }
+func (k keys) joined() string          { return keyPrefix + string(k) + ":joined" }
+func (k keys) ready() string           { return keyPrefix + string(k) + ":ready" }
+func (k keys) published() string       { return keyPrefix + string(k) + ":published" }
+func (k keys) results() string         { return keyPrefix + string(k) + ":results" }
+func (k keys) to(worker string) string { return keyPrefix + string(k) + ":to:" + worker }
+func (k keys) hb(worker string) string { return keyPrefix + string(k) + ":hb:" + worker }
 func (k keys) all(ids []string) []string {
 	out := []string{k.joined(), k.ready(), k.published(), k.results()}
 	for _, id := range ids {
@@ -121,9 +121,9 @@ type joinMsg struct {
 type toWorker struct {
 	Type string `json:"type"` // assign, refuse, go, drain, abort
 	// assign
-	Spec   *Spec  `json:"spec,omitempty"`
-	Lo     int    `json:"lo,omitempty"`
-	Hi     int    `json:"hi,omitempty"`
+	Spec   *Spec          `json:"spec,omitempty"`
+	Lo     int            `json:"lo,omitempty"`
+	Hi     int            `json:"hi,omitempty"`
 	TagKey *bridge.TagKey `json:"tag_key,omitempty"`
 	// refuse, abort
 	Reason string `json:"reason,omitempty"`
