@@ -72,7 +72,7 @@ func NewHTMLReporter(res *harness.Result, v verdict.Verdict) Reporter {
 		htmlTable(ew, "Latency Statistics", latencyHeader,
 			[][]string{latencyRow("latency", res.Latency), latencyRow("send delay", res.SendDelay)})
 		htmlTable(ew, "Per-Instance Statistics", instanceHeader, instanceRows(res))
-		if td := clusterTable(res); td != nil {
+		for _, td := range deploymentTables(res) {
 			htmlTable(ew, td.title, td.header, td.rows)
 		}
 		for _, td := range timelineTables(res.Timeline) {

@@ -61,7 +61,7 @@ func NewMarkdownReporter(res *harness.Result, v verdict.Verdict) Reporter {
 		}
 		// Folded: per instance is for the one reader who investigates, and
 		// at a thousand instances it would bury the rest.
-		if td := clusterTable(res); td != nil {
+		for _, td := range deploymentTables(res) {
 			ew.printf("\n**%s**\n\n", td.title)
 			mdTable(ew, td.header, td.rows, td.textCols)
 		}

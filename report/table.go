@@ -93,7 +93,7 @@ func NewTableReporter(res *harness.Result, v verdict.Verdict, opts Options) Repo
 		ew.table(instanceHeader, instanceRows(res), 2)
 		// Only when something happened: a healthy run stays short.
 		timelineSections(ew, res.Timeline)
-		if td := clusterTable(res); td != nil {
+		for _, td := range deploymentTables(res) {
 			ew.section(td.title)
 			ew.table(td.header, td.rows, td.textCols)
 		}
@@ -528,10 +528,35 @@ func ms(us float64) string { return fmt.Sprintf("%.3f ms", us/1000) }
 // run (PUBLISH and SPUBLISH calls, messages over the cluster bus, CPU,
 // network); nil on a standalone server.
 func clusterTable(res *harness.Result) *tableData {
-	cl := res.Server.Cluster
-	if cl == nil {
+	if res.Server.Cluster == nil {
 		return nil
 	}
+	return clusterNodesTable(res.Server.Cluster)
+}
+
+// deploymentTables are the tables of where the run ran: the cluster's
+// nodes, and the worker processes of a run split over several.
+func deploymentTables(res *harness.Result) []*tableData {
+	var out []*tableData
+	if td := clusterTable(res); td != nil {
+		out = append(out, td)
+	}
+	if len(res.Workers) > 0 {
+		td := &tableData{title: "Workers (processes of the run; clock offset to the Redis server ± half the round trip)",
+			header:   []string{"Worker", "Host", "Instances", "Published", "Delivered", "CPU s", "Peak RSS", "Clock offset", "Lost"},
+			textCols: 3}
+		for _, w := range res.Workers {
+			td.rows = append(td.rows, []string{w.ID, w.Host, fmt.Sprintf("%d-%d", w.Lo, w.Hi-1), fmt.Sprint(w.Published),
+				fmt.Sprint(w.Delivered), fmt.Sprintf("%.2f", w.CPUSeconds), units.Bytes(w.RSSBytes),
+				fmt.Sprintf("%+.3f ms ± %.3f", float64(w.ClockOffsetUs)/1000, float64(w.ClockUncertaintyUs)/1000), w.Lost})
+		}
+		out = append(out, td)
+	}
+	return out
+}
+
+// clusterNodesTable is clusterTable's body.
+func clusterNodesTable(cl *harness.ClusterTopology) *tableData {
 	td := &tableData{title: "Cluster Nodes (the run's subscriber/publisher connections at the end of publishing; during the run: commands, cluster-bus pub/sub messages sent/received, CPU, network)",
 		header:   []string{"Node", "Role", "Slots", "Channels", "Conns sub/pub", "PUBLISH", "SPUBLISH", "Bus pub", "Bus shard pub", "CPU s", "Net in", "Net out"},
 		textCols: 3}

@@ -40,25 +40,29 @@ type options struct {
 	// sentinels and sentinelMaster are --sentinel and --sentinel-master,
 	// a redis+sentinel:// URL spelt as flags.
 	sentinels, sentinelMaster string
-	redisURL                  string
-	provision                 provision.Options
-	mode                      string
-	security                  securityFlags
-	format                    string
-	extraOut                  map[string]*string // format -> file, from --json-out and the like
-	hdrOut                    string
-	html                      string
-	baseline                  string
-	regressions               string
-	hdrOutDir                 string
-	output                    string
-	matrix                    bool
-	cpuProfile                string
-	verbose                   bool
-	quiet                     bool
-	progress                  bool
-	version                   bool
-	help                      bool
+	// The run over worker processes (workers.go).
+	workers, spawnWorkers int
+	controlURL            string
+	joinTimeout           time.Duration
+	redisURL              string
+	provision             provision.Options
+	mode                  string
+	security              securityFlags
+	format                string
+	extraOut              map[string]*string // format -> file, from --json-out and the like
+	hdrOut                string
+	html                  string
+	baseline              string
+	regressions           string
+	hdrOutDir             string
+	output                string
+	matrix                bool
+	cpuProfile            string
+	verbose               bool
+	quiet                 bool
+	progress              bool
+	version               bool
+	help                  bool
 }
 
 // newFlagSet declares every flag with its default. The flags are in the
@@ -94,6 +98,10 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&o.redisURL, "redis-url", os.Getenv("REDIS_URL"), "Redis URL, redis://[user:password@]host:port[/db], or redis+sentinel://host:port[,host:port...]/<master> (default $REDIS_URL)")
 	fs.StringVar(&o.sentinels, "sentinel", "", "find the master through these sentinels, host:port[,host:port...] (as --redis-url=redis+sentinel://<sentinels>/<master>)")
 	fs.StringVar(&o.sentinelMaster, "sentinel-master", provision.SentinelMaster, "with --sentinel: the name the sentinels know the master by")
+	fs.IntVar(&o.workers, "workers", 0, "run the instances on this many worker processes that join through the control Redis (`redisload worker`)")
+	fs.IntVar(&o.spawnWorkers, "spawn-workers", 0, "run the instances on this many worker processes started on this machine")
+	fs.StringVar(&o.controlURL, "control-url", "", "with --workers: the Redis the run is coordinated through (default: the Redis under test)")
+	fs.DurationVar(&o.joinTimeout, "join-timeout", 30*time.Second, "with --workers: how long to wait for the workers to join")
 	fs.StringArrayVar(&o.provision.ServerArgs, "redis-server-arg", nil, "extra redis-server argument in server mode; repeat it (--redis-server-arg=--maxclients --redis-server-arg=20000)")
 	fs.StringVar(&o.provision.Image, "redis-image", provision.DefaultImage, "container image in container mode")
 	fs.StringVar(&o.provision.ProbeAddr, "redis-probe-addr", provision.DefaultProbeAddr, "where auto mode looks for a running server first")
@@ -272,6 +280,9 @@ func (o *options) complete() error {
 		return fmt.Errorf("--redis-server-arg applies to --redis=server, cluster, sentinel (or auto), not %s", o.provision.Mode)
 	}
 	if err := checkClusterFlags(o.provision); err != nil {
+		return err
+	}
+	if err := checkWorkerFlags(o); err != nil {
 		return err
 	}
 	if formats := report.Formats(report.Run); !slices.Contains(formats, o.format) {

@@ -17,6 +17,7 @@ import (
 	"github.com/redisload/redisload/report"
 	"github.com/redisload/redisload/scenarios"
 	"github.com/redisload/redisload/verdict"
+	"github.com/redisload/redisload/workers"
 )
 
 // runLoad is a load run, the default subcommand; it returns the exit
@@ -160,7 +161,17 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	res, err := harness.Run(ctx, o.cfg)
+	var res *harness.Result
+	if o.workers > 0 || o.spawnWorkers > 0 {
+		res, err = o.coordinate(ctx, o.cfg.Redis.URL, stderr)
+		if errors.Is(err, workers.ErrLost) {
+			finishProgress()
+			fmt.Fprintf(stderr, "redisload: %v\n", err)
+			return exitUnavailable
+		}
+	} else {
+		res, err = harness.Run(ctx, o.cfg)
+	}
 	finishProgress() // the report must not start on the status line
 	// Interrupted before publishing began there is nothing to report; after
 	// that Run returns a partial result and the report below is printed.

@@ -24,6 +24,11 @@ import (
 
 func TestMain(m *testing.M) {
 	redis.SetLogger(quietLogger{}) // as main does
+	// --spawn-workers starts this executable as `<it> worker ...`: in the
+	// tests that is the test binary, which then is a worker, as main.
+	if len(os.Args) > 1 && os.Args[1] == "worker" {
+		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -366,16 +371,21 @@ func TestScenarioFlagsOverride(t *testing.T) {
 }
 
 // serverChildren counts this process's redis-server children, from /proc.
-func serverChildren(t *testing.T) int {
+func serverChildren(t *testing.T) int { return len(children(t, "redis-server")) }
+
+// children lists the live child processes of this one whose command name
+// contains name.
+func children(t *testing.T, name string) []int {
 	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		t.Skipf("no /proc: %v", err)
 	}
 	me := os.Getpid()
-	n := 0
+	var pids []int
 	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
 			continue
 		}
 		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
@@ -385,15 +395,15 @@ func serverChildren(t *testing.T) int {
 		// pid (comm) state ppid ...; comm may hold spaces, so cut at ')'.
 		s := string(stat)
 		i := strings.LastIndexByte(s, ')')
-		if i < 0 || !strings.Contains(s[:i], "(redis-server") {
+		if i < 0 || !strings.Contains(s[:i], "("+name) {
 			continue
 		}
 		f := strings.Fields(s[i+1:])
 		if len(f) > 1 && f[1] == strconv.Itoa(me) && f[0] != "Z" {
-			n++
+			pids = append(pids, pid)
 		}
 	}
-	return n
+	return pids
 }
 
 // Server mode starts redis-server, reports it, and leaves nothing running:
