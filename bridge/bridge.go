@@ -828,9 +828,9 @@ func (b *Bridge) reconnect(old *subConn, cause error) *subConn {
 	}
 	b.tell(SubscriberLost, cause)
 
-	r := b.opts.Reconnect
+	lost := time.Now()
 	for failures := 1; ; failures++ {
-		if r.MaxRetries >= 0 && failures > r.MaxRetries {
+		if b.outOfRetries(failures, lost) {
 			b.gaveUp.Store(true)
 			return nil
 		}

@@ -184,7 +184,9 @@ type LoadTestOptions struct {
 // ReconnectOptions is the subscriber's reconnection policy: exponential
 // backoff from BaseDelay, doubling per failed attempt, capped at MaxDelay,
 // and at 500 ms in a cluster or with Sentinel, where an attempt asks a
-// live node or a sentinel where the master is now.
+// live node or a sentinel where the master is now; there the subscriber
+// gives up no sooner than the uncapped policy would (26 s by default), so
+// a failover has the time it needs.
 type ReconnectOptions struct {
 	// MaxRetries is how many consecutive failed attempts are made before the
 	// subscriber gives up and the bridge reports itself disconnected; -1

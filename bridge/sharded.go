@@ -351,8 +351,8 @@ func (b *Bridge) changeSharded(subscribe bool, channels []string) {
 // cannot, and gives up after its MaxRetries consecutive failures.
 func (b *Bridge) shardLoop() {
 	defer b.sh.wg.Done()
-	r := b.opts.Reconnect
 	failures := 0
+	var since time.Time // the first failure of the current streak
 	var retry <-chan time.Time
 	for {
 		select {
@@ -370,7 +370,10 @@ func (b *Bridge) shardLoop() {
 		} else {
 			failures++
 		}
-		if r.MaxRetries >= 0 && failures > r.MaxRetries {
+		if failures == 1 {
+			since = time.Now()
+		}
+		if b.outOfRetries(failures, since) {
 			b.gaveUp.Store(true)
 			return
 		}
@@ -557,6 +560,26 @@ func (b *Bridge) retryDelay(failures int) time.Duration {
 		d = min(d, topologyRetryCap)
 	}
 	return d
+}
+
+// outOfRetries reports whether the subscriber gives up after failures
+// consecutive failed attempts, the first at since: past MaxRetries, and,
+// where waits are capped (retryDelay), not before the uncapped policy
+// would have given up, so that the cap speeds recovery without shortening
+// how long a failover may take.
+func (b *Bridge) outOfRetries(failures int, since time.Time) bool {
+	r := b.opts.Reconnect
+	if r.MaxRetries < 0 || failures <= r.MaxRetries {
+		return false
+	}
+	if b.opts.Cluster || b.sentinel {
+		var budget time.Duration
+		for k := 1; k <= r.MaxRetries; k++ {
+			budget += r.Delay(k)
+		}
+		return time.Since(since) >= budget
+	}
+	return true
 }
 
 // markStale has the next resync read the slot map first.
