@@ -49,6 +49,7 @@ type ReceiverState struct {
 	Foreign      uint64         `json:"foreign"`
 	Forged       uint64         `json:"forged"`
 	Overflow     uint64         `json:"overflow"`
+	Negative     uint64         `json:"negative_latency,omitempty"`
 	Histogram    []byte         `json:"histogram"` // HDR histogram, compressed encoding
 	// Sources is the tracker of each source, by source index.
 	Sources []TrackerState `json:"sources"`
@@ -110,7 +111,7 @@ func partState(pub *publisher, recvs []*receiver, metrics []bridge.Metrics) (Par
 		}
 		s := ReceiverState{Index: r.index, Metrics: metrics[i], Node: r.node, NotConnected: r.notConnected,
 			SelfReceived: r.selfReceived, Foreign: r.foreign, Forged: r.forged, Overflow: r.overflow,
-			Histogram: enc, Attrib: r.attrib}
+			Negative: r.negative, Histogram: enc, Attrib: r.attrib}
 		for _, t := range r.sources {
 			ts := TrackerState{Highest: t.highest, Unique: t.unique, Duplicates: t.duplicates, OutOfOrder: t.outOfOrder,
 				Untracked: t.untracked, Forgotten: t.forgotten, Floor: t.floor}
@@ -198,7 +199,7 @@ func (s ReceiverState) receiver(n int) (*receiver, error) {
 	}
 	r := &receiver{index: s.Index, n: n, sources: make([]seqTracker, n), hist: h, node: s.Node,
 		notConnected: s.NotConnected, selfReceived: s.SelfReceived, foreign: s.Foreign, forged: s.Forged,
-		overflow: s.Overflow, gapLimit: maxGapsSharded}
+		overflow: s.Overflow, negative: s.Negative, gapLimit: maxGapsSharded}
 	for j, ts := range s.Sources {
 		t := seqTracker{highest: ts.Highest, unique: ts.Unique, duplicates: ts.Duplicates, outOfOrder: ts.OutOfOrder,
 			untracked: ts.Untracked, forgotten: ts.Forgotten, floor: ts.Floor}

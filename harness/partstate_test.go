@@ -186,7 +186,7 @@ func newExchange(parts, n int) *exchange {
 
 func (e *exchange) share(lo, hi int, runID string, key bridge.TagKey, notBefore int64) harness.Share {
 	return harness.Share{Lo: lo, Hi: hi, RunID: runID, TagKey: key, NotBeforeNs: notBefore,
-		Ready: func(ctx context.Context) (time.Time, error) {
+		Ready: func(ctx context.Context) (harness.Go, error) {
 			e.mu.Lock()
 			if e.ready++; e.ready == e.parts {
 				e.start = time.Now().Add(100 * time.Millisecond)
@@ -195,9 +195,9 @@ func (e *exchange) share(lo, hi int, runID string, key bridge.TagKey, notBefore 
 			e.mu.Unlock()
 			select {
 			case <-e.go_:
-				return e.start, nil
+				return harness.Go{Start: e.start}, nil
 			case <-ctx.Done():
-				return time.Time{}, ctx.Err()
+				return harness.Go{}, ctx.Err()
 			}
 		},
 		Published: func(ctx context.Context, mine []uint64) ([]uint64, error) {
@@ -275,7 +275,7 @@ func TestSplitRunEqualsOneProcess(t *testing.T) {
 
 // What cannot be split is refused before anything connects.
 func TestRunShareRefuses(t *testing.T) {
-	ok := harness.Share{Lo: 0, Hi: 1, RunID: "x", Ready: func(context.Context) (time.Time, error) { return time.Now(), nil },
+	ok := harness.Share{Lo: 0, Hi: 1, RunID: "x", Ready: func(context.Context) (harness.Go, error) { return harness.Go{Start: time.Now()}, nil },
 		Published: func(context.Context, []uint64) ([]uint64, error) { return nil, nil }}
 	base := harness.Config{Instances: 2, Duration: time.Second, Rate: 10, Seed: 1}
 	for _, c := range []struct {

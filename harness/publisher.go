@@ -39,6 +39,9 @@ type publisher struct {
 	errors    []uint64
 	unknown   []uint64
 	sendDelay *hdrhistogram.Histogram // merged; intended → actual, µs
+	// shiftNs turns this process's clock into the run's reference clock
+	// (0 in one process; see Share.ClockOffset).
+	shiftNs int64
 }
 
 // instancePublisher publishes one instance's events. Everything in it is
@@ -54,6 +57,7 @@ type instancePublisher struct {
 	due     []uint64 // popped event numbers, len = the pipeline limit
 	payload []byte
 	startNs int64
+	shiftNs int64     // this process's clock to the run's (see publisher)
 	pacer   Pacer     // the run's schedule: event k's intended time
 	limit   *seqLimit // the receivers' bound on this instance's sequence numbers
 	log     *eventLog
@@ -128,7 +132,7 @@ func (p *publisher) run(ctx context.Context, start time.Time) {
 		if ip == nil {
 			continue
 		}
-		ip.startNs = start.UnixNano()
+		ip.startNs, ip.shiftNs = start.UnixNano()+p.shiftNs, p.shiftNs
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -225,6 +229,9 @@ func (p *publisher) schedule(ctx context.Context, start time.Time) {
 	}
 }
 
+// now is the time on the run's clock, in Unix ns.
+func (ip *instancePublisher) now() int64 { return time.Now().UnixNano() + ip.shiftNs }
+
 // wake tells the instance's goroutine that its ring has events; a wake-up
 // already pending covers this one.
 func (ip *instancePublisher) wake() {
@@ -270,7 +277,7 @@ func (ip *instancePublisher) closedLoop(ctx context.Context, deadline time.Time,
 			continue
 		}
 		n := min(room, len(ip.due))
-		nowNs := time.Now().UnixNano()
+		nowNs := ip.now()
 		for range n {
 			last = ip.add(nowNs, nowNs) // no schedule: sent when intended
 		}
@@ -291,7 +298,7 @@ func (ip *instancePublisher) publishDue(ctx context.Context) {
 		if ctx.Err() != nil {
 			continue // dropped, unsent
 		}
-		nowNs := time.Now().UnixNano() // once per batch
+		nowNs := ip.now() // once per batch
 		var last uint64
 		for _, k := range ip.due[:n] {
 			last = ip.add(ip.startNs+int64(ip.pacer.At(k)), nowNs)
@@ -321,7 +328,7 @@ func (ip *instancePublisher) add(intendedNs, nowNs int64) uint64 {
 // burst when it ended less than burstGap ago: memory grows with the number
 // of outages, not with their length.
 func (ip *instancePublisher) recordBurst(failed uint64) {
-	now := float64(time.Now().UnixNano()-ip.startNs) / 1e9
+	now := float64(ip.now()-ip.startNs) / 1e9
 	if k := len(ip.bursts) - 1; k >= 0 && now-ip.bursts[k].ToSeconds < burstGap.Seconds() {
 		ip.bursts[k].ToSeconds = now
 		ip.bursts[k].Count += failed

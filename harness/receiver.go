@@ -38,6 +38,14 @@ type receiver struct {
 	keys    []bridge.SourceKey // keys[j]: source j's tag key; nil when the run does not tag
 	startNs int64              // no genuine send time precedes the run
 	limits  []seqLimit         // limits[j]: the highest sequence number source j has taken
+	// shiftNs turns this process's clock into the run's, and tolNs is how
+	// far the clocks of a split run may disagree (both 0 in one process):
+	// a message may seem to arrive up to tolNs before it was sent.
+	shiftNs int64
+	tolNs   atomic.Int64 // stored when the run starts, the receive goroutine running
+	// negative counts deliveries that seemed to arrive before they were
+	// sent, within tolNs: recorded as the minimum latency, and counted.
+	negative uint64
 
 	// receipts, only in MaxRate, publishes the highest sequence number seen
 	// from each source, for the publishers' back-pressure. One writer each;
@@ -120,6 +128,8 @@ func (r *receiver) handle(ev *bridge.Event) {
 		r.foreign++
 		return
 	}
+	// On the run's clock: a no-op in one process.
+	ev.ReceivedNs += r.shiftNs
 	if src < 0 || !r.genuine(src, ev) {
 		r.forged++
 		if r.log != nil {
@@ -145,6 +155,9 @@ func (r *receiver) handle(ev *bridge.Event) {
 	// difference is a true one-way latency (across hosts it would need
 	// synchronised clocks). Duplicates are timed too: they were delivered.
 	// genuine has checked that it is not negative.
+	if ev.SentNs > ev.ReceivedNs {
+		r.negative++ // only across clocks, within tolNs (see genuine)
+	}
 	lat := max((ev.ReceivedNs-ev.SentNs)/1000, histMinUs) // sub-microsecond on loopback
 	if r.hist.RecordValue(lat) != nil {
 		r.overflow++
@@ -196,7 +209,7 @@ func (r *receiver) sourceIndex(id string) (index int, claimed bool) {
 // run's key.
 func (r *receiver) genuine(src int, ev *bridge.Event) bool {
 	return ev.Seq >= 1 && ev.Seq <= r.limits[src].Load() &&
-		ev.SentNs >= r.startNs && ev.SentNs <= ev.ReceivedNs &&
+		ev.SentNs >= r.startNs-r.tolNs.Load() && ev.SentNs <= ev.ReceivedNs+r.tolNs.Load() &&
 		(r.keys == nil || r.keys[src].Verify(ev))
 }
 

@@ -182,6 +182,10 @@ type Counts struct {
 	// tracked (past 64 separate gaps, more in a sharded run: see
 	// gapLimit): late or duplicate, undecidable, and left missing.
 	Untracked uint64 `json:"untracked,omitempty"`
+	// NegativeLatency counts deliveries that, on the run's clock, arrived
+	// before they were sent: only in a run split over hosts, within the
+	// clocks' uncertainty; recorded as the minimum latency.
+	NegativeLatency uint64 `json:"negative_latency,omitempty"`
 	// Forgotten counts sequence numbers in the ranges so forgotten: all
 	// counted missing, so Missing may overstate the loss by up to this.
 	Forgotten uint64 `json:"forgotten,omitempty"`
@@ -200,6 +204,7 @@ func (c *Counts) add(o Counts) {
 	c.Forged += o.Forged
 	c.Untracked += o.Untracked
 	c.Forgotten += o.Forgotten
+	c.NegativeLatency += o.NegativeLatency
 	c.Received += o.Received
 	c.Expected += o.Expected
 	c.Delivered += o.Delivered
@@ -372,17 +377,18 @@ func assemble(res *Result, cfg Config, start time.Time, pub *publisher, recvs []
 			Connected: m.Connected && !r.unrecovered(),
 			Node:      r.node,
 			Counts: Counts{
-				Published:      pub.published[i],
-				PublishErrors:  pub.errors[i],
-				PublishUnknown: pub.unknown[i],
-				Received:       m.Received,
-				SelfFiltered:   m.SelfFiltered,
-				SelfReceived:   r.selfReceived,
-				Foreign:        r.foreign,
-				Forged:         r.forged,
-				Malformed:      m.Malformed,
-				Errors:         m.Errors,
-				Reconnects:     m.Reconnects,
+				Published:       pub.published[i],
+				PublishErrors:   pub.errors[i],
+				PublishUnknown:  pub.unknown[i],
+				Received:        m.Received,
+				SelfFiltered:    m.SelfFiltered,
+				SelfReceived:    r.selfReceived,
+				Foreign:         r.foreign,
+				Forged:          r.forged,
+				NegativeLatency: r.negative,
+				Malformed:       m.Malformed,
+				Errors:          m.Errors,
+				Reconnects:      m.Reconnects,
 			},
 			LatencyOverflow: r.overflow,
 			Latency:         Summarize(r.hist),
@@ -509,6 +515,9 @@ func warnings(res *Result, cfg Config) []string {
 	}
 	if t.Forged > 0 {
 		w = append(w, fmt.Sprintf("%d messages claimed to come from this run's instances but failed its checks (index, sequence, send time, tag): forged or corrupted, counted as forged and nothing else", t.Forged))
+	}
+	if t.NegativeLatency > 0 {
+		w = append(w, fmt.Sprintf("%d deliveries arrived before they were sent, on the workers' clocks as corrected: within the clocks' uncertainty (see the Workers table); recorded as the minimum latency", t.NegativeLatency))
 	}
 	if t.Forgotten > 0 {
 		w = append(w, fmt.Sprintf("%d sequence numbers were in gaps forgotten past %d open gaps from one source: counted as missing, so the loss may be overstated by up to that many",

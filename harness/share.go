@@ -20,17 +20,35 @@ type Share struct {
 	RunID string
 	// TagKey is the run's message-tag key.
 	TagKey bridge.TagKey
-	// NotBeforeNs is the earliest send time (Unix ns) a genuine message
-	// of the run carries.
+	// NotBeforeNs is the earliest send time (Unix ns, on the run's
+	// clock) a genuine message of the run carries.
 	NotBeforeNs int64
+	// ClockOffset is this process's clock minus the run's reference clock
+	// (the Redis server's, as the workers measure it): every time the
+	// share stamps, a send time or a receipt, is taken on the reference
+	// clock, so that latencies between hosts are true.
+	// default: 0 (one clock)
+	ClockOffset time.Duration
+	// ClockSkew makes this process's clock seem off by this much, for the
+	// tests of the correction; 0 outside tests.
+	ClockSkew time.Duration
 	// Ready is called once every instance of the share is connected and
-	// subscribed, and returns the instant publishing starts: the same for
-	// every part, so that nobody publishes before everybody listens.
-	Ready func(ctx context.Context) (time.Time, error)
+	// subscribed, and returns when publishing starts: the same for every
+	// part, so that nobody publishes before everybody listens.
+	Ready func(ctx context.Context) (Go, error)
 	// Published is called when publishing is over with the share's
 	// accepted publishes by instance (0 for the others), and returns every
 	// instance's, which the drain then waits for.
 	Published func(ctx context.Context, mine []uint64) ([]uint64, error)
+}
+
+// Go is the coordinator's start signal: the instant, on the reference
+// clock, and how far the parts' clocks may disagree after correction (the
+// sum of the two largest uncertainties), within which a message may seem
+// to arrive before it was sent.
+type Go struct {
+	Start     time.Time
+	Tolerance time.Duration
 }
 
 // ShareResult is what a share ran: its accounting, to be merged with the
@@ -72,6 +90,8 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 		return nil, fmt.Errorf("%w: a run ID, Ready and Published are needed", errShare)
 	}
 	prefix := "redisload-" + sh.RunID + "-"
+	// shift takes this process's clock readings to the reference clock.
+	shift := sh.ClockSkew - sh.ClockOffset
 	tr := trust{startNs: sh.NotBeforeNs, limits: make([]seqLimit, n)}
 	if !cfg.DisableTags {
 		tr.keys = sourceKeys(sh.TagKey, prefix, n)
@@ -98,6 +118,7 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 	for i := sh.Lo; i < sh.Hi; i++ {
 		recvs[i] = newReceiver(i, n, prefix, tr, nil)
 		recvs[i].issued, recvs[i].gapLimit = issued, gapLimit(n, sharded)
+		recvs[i].shiftNs = int64(shift)
 		b, err := instanceBridge(cfg, cfg.Redis, i, prefix, sh.TagKey, recvs[i], cluster)
 		if err != nil {
 			return nil, err
@@ -109,10 +130,15 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 		return nil, err
 	}
 	connectTime := time.Since(connectStart)
-	start, err := sh.Ready(ctx)
+	g, err := sh.Ready(ctx)
 	if err != nil {
 		return nil, err
 	}
+	for i := sh.Lo; i < sh.Hi; i++ {
+		recvs[i].tolNs.Store(int64(g.Tolerance)) // before the first message of the run
+	}
+	// The start is on the reference clock; this clock reads shift less.
+	start := g.Start.Add(-shift)
 	select { // everybody starts at once
 	case <-time.After(time.Until(start)):
 	case <-ctx.Done():
@@ -120,6 +146,7 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 	}
 
 	pub := newPublisher(cfg, cfg.Seed, bridges, tr.limits, nil)
+	pub.shiftNs = int64(shift)
 	pubCtx, stopPub := context.WithDeadline(ctx, start.Add(cfg.Duration+PublishGrace))
 	pub.run(pubCtx, start)
 	stopPub()
@@ -152,7 +179,7 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ShareResult{Part: part, Start: start, ConnectSeconds: connectTime.Seconds(), ElapsedSeconds: elapsed.Seconds(),
+	return &ShareResult{Part: part, Start: g.Start, ConnectSeconds: connectTime.Seconds(), ElapsedSeconds: elapsed.Seconds(),
 		DrainSeconds: drainTime.Seconds(), Drained: drained}, nil
 }
 

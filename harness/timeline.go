@@ -92,6 +92,8 @@ type sourceGap struct {
 // subscriberChange records a change of the instance's subscriber
 // connection; it runs on the receive goroutine, in order with handle.
 func (r *receiver) subscriberChange(ch bridge.SubscriberChange) {
+	local := ch.At
+	ch.At = ch.At.Add(time.Duration(r.shiftNs)) // on the run's clock, as every time recorded
 	switch ch.State {
 	case bridge.SubscriberLost:
 		o := outage{lost: ch.At, dupAt: r.duplicates(), from: make([]uint64, r.n)}
@@ -106,7 +108,7 @@ func (r *receiver) subscriberChange(ch bridge.SubscriberChange) {
 			// several connections, whose order between them is not
 			// kept: the highest received may have overtaken messages
 			// the lost connection was about to deliver.
-			r.issued.lowerTo(o.from, ch.At.Add(-shardedReorder))
+			r.issued.lowerTo(o.from, local.Add(-shardedReorder)) // the log's clock is this one
 		}
 		r.outages = append(r.outages, o)
 		// The first message from each source after the outage ends

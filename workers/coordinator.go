@@ -83,7 +83,10 @@ func Coordinate(ctx context.Context, ctl *redis.Client, cfg harness.Config, o Co
 	runID := cmp.Or(o.RunID, NewRunID())
 	k := keys(runID)
 	place := `"` + runID + `"` // a place in the slots list, as JSON
+	// Times the coordinator announces are on the server's clock.
+	offset, _ := clockOffset(ctx, ctl)
 	spec := SpecOf(cfg, runID, o.Version)
+	spec.NotBeforeUnixNano -= int64(offset)
 	var key bridge.TagKey
 	if !cfg.DisableTags {
 		var err error
@@ -200,13 +203,15 @@ func Coordinate(ctx context.Context, ctl *redis.Client, cfg harness.Config, o Co
 
 	// Ready: every worker connected and subscribed, or no run.
 	rctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout+10*time.Second)
+	var uncertainties []time.Duration
 	err = collect(rctx, k.ready(), func(m *member) bool { return !m.ready }, func(data []byte) error {
-		var id string
-		if err := jsonUnmarshal(data, &id); err != nil {
+		var r readyMsg
+		if err := jsonUnmarshal(data, &r); err != nil {
 			return err
 		}
-		if m := byID(id); m != nil {
+		if m := byID(r.ID); m != nil && !m.ready {
 			m.ready = true
+			uncertainties = append(uncertainties, time.Duration(r.UncertaintyNs))
 		}
 		return nil
 	})
@@ -225,9 +230,17 @@ func Coordinate(ctx context.Context, ctl *redis.Client, cfg harness.Config, o Co
 		}
 		return nil, fmt.Errorf("%w: before the start: %v (each worker connects within %v)", ErrLost, err, cfg.ConnectTimeout)
 	}
-	start := time.Now().Add(250 * time.Millisecond) // time for the "go" to reach everybody
+	// The start, on the server's clock: every worker converts it to its
+	// own. Two corrected clocks disagree by up to the sum of their
+	// uncertainties (TIME's microseconds count on each side).
+	start := time.Now().Add(250*time.Millisecond - offset) // time for the "go" to reach everybody
+	slices.Sort(uncertainties)
+	tolerance := 2 * time.Microsecond
+	for _, u := range uncertainties[max(len(uncertainties)-2, 0):] {
+		tolerance += u
+	}
 	for _, m := range members {
-		_ = push(ctx, ctl, k.to(m.ID), toWorker{Type: "go", StartUnixNano: start.UnixNano()})
+		_ = push(ctx, ctl, k.to(m.ID), toWorker{Type: "go", StartUnixNano: start.UnixNano(), ToleranceNs: int64(tolerance)})
 	}
 	o.Log("all %d workers ready: publishing from %s", len(members), start.Format("15:04:05.000"))
 

@@ -127,10 +127,19 @@ type toWorker struct {
 	TagKey *bridge.TagKey `json:"tag_key,omitempty"`
 	// refuse, abort
 	Reason string `json:"reason,omitempty"`
-	// go
+	// go: the start on the reference clock (the Redis server's), and how
+	// far the workers' corrected clocks may disagree
 	StartUnixNano int64 `json:"start_ns,omitempty"`
+	ToleranceNs   int64 `json:"tolerance_ns,omitempty"`
 	// drain
 	Published []uint64 `json:"published,omitempty"`
+}
+
+// readyMsg says a worker's instances are connected and subscribed, and
+// how well it knows its clock's offset.
+type readyMsg struct {
+	ID            string `json:"id"`
+	UncertaintyNs int64  `json:"uncertainty_ns"`
 }
 
 // publishedMsg is a worker's count of accepted publishes, by instance.

@@ -39,6 +39,9 @@ type WorkerOptions struct {
 	// Once returns after one run; otherwise the worker joins runs until
 	// ctx ends.
 	Once bool
+	// ClockSkew makes this worker's clock seem off by this much, for the
+	// tests of clock correction; 0 outside tests.
+	ClockSkew time.Duration
 }
 
 // Serve joins runs announced on the control Redis ctl and runs its share
@@ -127,13 +130,15 @@ func serveOne(ctx context.Context, ctl *redis.Client, o WorkerOptions) error {
 	cfg := a.Spec.Config(redisOpts)
 	o.Log("instances %d to %d of %d", a.Lo, a.Hi-1, a.Spec.Instances)
 	offset, uncertainty := clockOffset(ctx, ctl)
+	offset += o.ClockSkew // as the skewed clock would have measured it
 	share := harness.Share{Lo: a.Lo, Hi: a.Hi, RunID: runID, TagKey: key, NotBeforeNs: a.Spec.NotBeforeUnixNano,
-		Ready: func(ctx context.Context) (time.Time, error) {
-			if err := push(ctx, ctl, k.ready(), id); err != nil {
-				return time.Time{}, err
+		ClockOffset: offset, ClockSkew: o.ClockSkew,
+		Ready: func(ctx context.Context) (harness.Go, error) {
+			if err := push(ctx, ctl, k.ready(), readyMsg{ID: id, UncertaintyNs: int64(uncertainty)}); err != nil {
+				return harness.Go{}, err
 			}
 			m, err := next("go")
-			return time.Unix(0, m.StartUnixNano), err
+			return harness.Go{Start: time.Unix(0, m.StartUnixNano), Tolerance: time.Duration(m.ToleranceNs)}, err
 		},
 		Published: func(ctx context.Context, mine []uint64) ([]uint64, error) {
 			if err := push(ctx, ctl, k.published(), publishedMsg{ID: id, Published: mine}); err != nil {

@@ -161,3 +161,49 @@ func TestLostWorkerIsHonest(t *testing.T) {
 		t.Errorf("%d lost, %d connected, %d missing, warnings %q", lost, res.Totals.Connected, res.Totals.Missing, res.Warnings)
 	}
 }
+
+// Workers whose clocks disagree by 65 ms (a test knob skews them): each
+// measures its offset to the server's clock, stamps its send times and
+// receipts on that clock, and the latencies between them stay those of
+// loopback, not ±tens of milliseconds; nothing is taken for a forgery.
+func TestClockSkewCorrected(t *testing.T) {
+	srv := redistest.StartOwn(t)
+	cfg := harness.Config{Instances: 4, Duration: time.Second, Rate: 400, Redis: bridge.Options{URL: srv.URL}}.WithDefaults()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, skew := range []time.Duration{40 * time.Millisecond, -25 * time.Millisecond} {
+		wg.Go(func() {
+			ctl := redis.NewClient(&redis.Options{Addr: srv.Addr})
+			defer ctl.Close()
+			if err := workers.Serve(ctx, ctl, workers.WorkerOptions{Once: true, Version: "v1", ClockSkew: skew}); err != nil {
+				t.Errorf("worker: %v", err)
+			}
+		})
+	}
+	res, err := workers.Coordinate(ctx, srv.Client(t), cfg, workers.CoordinatorOptions{Workers: 2, Announce: true, Version: "v1"})
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot := res.Totals
+	if tot.Forged != 0 || tot.Missing != 0 || tot.Delivered != tot.Expected || tot.Delivered != 3*tot.Published {
+		t.Fatalf("totals %+v", tot)
+	}
+	for _, w := range res.Workers {
+		skewUs := int64(40_000)
+		if w.ClockOffsetUs < 0 {
+			skewUs = -25_000
+		}
+		// The offset measured is the skew, within its uncertainty (and
+		// the microsecond of TIME).
+		if d := w.ClockOffsetUs - skewUs; d < -w.ClockUncertaintyUs-2 || d > w.ClockUncertaintyUs+2 {
+			t.Errorf("worker %s: offset %d µs ± %d, skewed by %d", w.ID, w.ClockOffsetUs, w.ClockUncertaintyUs, skewUs)
+		}
+	}
+	// Uncorrected, half the messages would be 65 ms late and the other
+	// half from the future.
+	if res.Latency.Max > 20_000 || res.Latency.P50 > 5_000 {
+		t.Errorf("latency p50 %d µs, max %d µs: the skew was not corrected", res.Latency.P50, res.Latency.Max)
+	}
+}
