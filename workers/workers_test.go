@@ -2,6 +2,7 @@ package workers_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -205,5 +206,38 @@ func TestClockSkewCorrected(t *testing.T) {
 	// half from the future.
 	if res.Latency.Max > 20_000 || res.Latency.P50 > 5_000 {
 		t.Errorf("latency p50 %d µs, max %d µs: the skew was not corrected", res.Latency.P50, res.Latency.Max)
+	}
+}
+
+// A coordinator that dies after assigning (it never says "go"): the
+// worker gives up within its join timeout, closes everything and says
+// why, instead of waiting for ever.
+func TestWorkerOutlivesNoCoordinator(t *testing.T) {
+	srv := redistest.StartOwn(t)
+	ctl := srv.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+		defer c.Close()
+		errc <- workers.Serve(ctx, c, workers.WorkerOptions{Once: true, RunID: "dead0001", Version: "v1", JoinTimeout: 2 * time.Second})
+	}()
+	// Play the coordinator's first step, then vanish.
+	join, err := ctl.BLPop(ctx, 5*time.Second, "redisload:ctl:dead0001:joined").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := join[1][strings.Index(join[1], `"id":"`)+6:]
+	id = id[:strings.IndexByte(id, '"')]
+	spec := workers.SpecOf(harness.Config{Instances: 2, Duration: time.Second, Rate: 10, Seed: 3, DisableTags: true}.WithDefaults(), "dead0001", "v1")
+	msg, _ := json.Marshal(map[string]any{"type": "assign", "spec": spec, "lo": 0, "hi": 2})
+	if err := ctl.RPush(ctx, "redisload:ctl:dead0001:to:"+id, msg).Err(); err != nil {
+		t.Fatal(err)
+	}
+	err = <-errc
+	if took := time.Since(start); err == nil || !strings.Contains(err.Error(), `waiting for "go" from the coordinator`) || took > 10*time.Second {
+		t.Errorf("worker: %v after %v", err, took)
 	}
 }
