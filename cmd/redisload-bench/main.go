@@ -49,6 +49,7 @@ func main() {
 	only := flag.String("cases", "", "comma-separated case numbers to run (default all: "+caseList()+")")
 	soak := flag.Bool("soak", false, "instead of the cases: N=5 at 50k events/s for 30s, then for 300s, and compare peak RSS")
 	tags := flag.Bool("tags", true, "after the cases, measure the authentication tags' cost: N=10 at --rate=max with and without")
+	split := flag.Bool("workers", true, "after the cases, the same load from one process and from --spawn-workers 2")
 	flag.Parse()
 
 	ctx := context.Background()
@@ -121,6 +122,30 @@ without back-pressure (the reference's) cannot find: it overruns the
 subscribers until Redis disconnects them.`)
 	if *tags {
 		tagCost(*redisload, inst.URL, *dur)
+	}
+	if *split {
+		workersRow(*redisload, inst.URL, *dur)
+	}
+}
+
+// workersRow runs one load from one process and from two worker
+// processes (--spawn-workers 2), side by side: on a machine where the
+// generator's CPU is the limit, the split shows whether more processes
+// carry more. --rate=max does not split over workers yet, so the load is
+// fixed: N=10 at 200k events/s, 1.8 M deliveries/s asked for.
+func workersRow(redisload, url string, dur time.Duration) {
+	fmt.Println()
+	for _, extra := range []string{"--seed=1", "--spawn-workers=2"} {
+		r, err := measure(redisload, "--redis-url="+url, "--instances=10", "--rate=200000", "--duration="+dur.String(),
+			"--format=json", "--drain-timeout=2s", extra)
+		if err != nil {
+			fmt.Println("workers:", err)
+			return
+		}
+		// CPU includes the workers': wait4 counts a child's waited-for
+		// children.
+		fmt.Printf("N=10 at 200k events/s, %-18s %10.0f received/s, lost %d, p50 %.2f ms, p99 %.2f ms, CPU %.2f s per M messages\n",
+			extra+":", r.receivedPerS, r.lost, r.p50/1000, r.p99/1000, r.cpuPerM)
 	}
 }
 
