@@ -193,3 +193,45 @@ func scheduledEvents(cfg Config) []uint64 {
 	}
 	return counts
 }
+
+// StartFaults plays cfg's fault script for a run split over processes,
+// from the coordinator, as Run plays it for itself: start is when
+// publishing starts on this process's clock, runID the run's. The faults
+// that act on one instance's own connections or handler (latency,
+// partition, slow-consumer) need that instance in this process, and are
+// refused. stop ends the script, undoes what is still applied, and
+// returns what happened, for the Result's timeline.
+func StartFaults(cfg Config, start time.Time, runID string) (stop func() []FaultRecord, err error) {
+	cfg = cfg.WithDefaults()
+	for i, f := range cfg.Faults {
+		if f.Action.needsProxy() || f.Action == FaultSlowConsumer {
+			return nil, fmt.Errorf("%w: fault %d (%s) acts inside an instance's process, and the instances are in the workers'", errShare, i+1, f.Action)
+		}
+	}
+	if len(cfg.Faults) == 0 {
+		return func() []FaultRecord { return nil }, nil
+	}
+	probe, err := newServerProbe(cfg.Redis)
+	if err != nil {
+		return nil, err
+	}
+	// The busiest channel, named as the bridges name it.
+	o := cfg.Redis
+	o.InstanceID = "redisload-" + runID + "-0"
+	b, err := bridge.New(o)
+	if err != nil {
+		probe.close()
+		return nil, err
+	}
+	env := &faultEnv{cfg: cfg, start: start, probe: probe, prefix: "redisload-" + runID + "-",
+		channel: b.Channels(cfg.EventTypes[0])[0]}
+	quit := make(chan struct{})
+	records := make(chan []FaultRecord, 1)
+	go func() { records <- runFaults(env, quit, nil) }()
+	return func() []FaultRecord {
+		close(quit)
+		r := <-records
+		probe.close()
+		return r
+	}, nil
+}

@@ -71,8 +71,8 @@ func Coordinate(ctx context.Context, ctl *redis.Client, cfg harness.Config, o Co
 	switch {
 	case o.Workers < 1 || o.Workers > cfg.Instances:
 		return nil, fmt.Errorf("workers: %d workers for %d instances: want 1 to the instances", o.Workers, cfg.Instances)
-	case cfg.MaxRate || len(cfg.Faults) > 0:
-		return nil, errors.New("workers: the closed loop (--rate=max) and fault scenarios do not run over workers yet")
+	case cfg.MaxRate:
+		return nil, errors.New("workers: the closed loop (--rate=max) does not run over workers yet")
 	}
 	if o.JoinTimeout == 0 {
 		o.JoinTimeout = 30 * time.Second
@@ -243,6 +243,13 @@ func Coordinate(ctx context.Context, ctl *redis.Client, cfg harness.Config, o Co
 		_ = push(ctx, ctl, k.to(m.ID), toWorker{Type: "go", StartUnixNano: start.UnixNano(), ToleranceNs: int64(tolerance)})
 	}
 	o.Log("all %d workers ready: publishing from %s", len(members), start.Format("15:04:05.000"))
+	// The fault script is the coordinator's: it acts on the server, and
+	// the workers' outages show what it did to them.
+	stopFaults, err := harness.StartFaults(cfg, start.Add(offset), runID)
+	if err != nil {
+		abort("the run's faults could not start")
+		return nil, err
+	}
 
 	// Published: bounded by the run's own bound on publishing.
 	pctx, cancel := context.WithDeadline(ctx, start.Add(cfg.Duration+harness.PublishGrace+10*time.Second))
@@ -257,6 +264,7 @@ func Coordinate(ctx context.Context, ctl *redis.Client, cfg harness.Config, o Co
 		return nil
 	})
 	cancel()
+	faults := stopFaults() // publishing is over: what is applied is undone before the drain
 	if ctx.Err() != nil {
 		abort("the coordinator was interrupted")
 		return nil, ctx.Err()
@@ -292,7 +300,7 @@ func Coordinate(ctx context.Context, ctl *redis.Client, cfg harness.Config, o Co
 		return nil
 	})
 	cancel()
-	res, err := merge(cfg, runID, start, members, all)
+	res, err := merge(cfg, runID, start, members, all, faults)
 	if err != nil {
 		return nil, err
 	}
@@ -333,10 +341,10 @@ func (r *rawMsg) UnmarshalJSON(b []byte) error {
 
 // merge assembles the run's Result from its members' parts, standing in
 // a LostPart for each member lost.
-func merge(cfg harness.Config, runID string, start time.Time, members []*member, all []uint64) (*harness.Result, error) {
+func merge(cfg harness.Config, runID string, start time.Time, members []*member, all []uint64, faults []harness.FaultRecord) (*harness.Result, error) {
 	prefix := "redisload-" + runID + "-"
 	res := &harness.Result{RunID: runID, Redis: harness.RedisLabel(cfg.Redis), KeyPrefix: cmp.Or(cfg.Redis.KeyPrefix, bridge.DefaultKeyPrefix),
-		Seed: cfg.Seed, StartedAt: start.UTC(), Config: cfg.Echo(), Drained: true}
+		Seed: cfg.Seed, StartedAt: start.UTC(), Config: cfg.Echo(), Drained: true, Timeline: harness.Timeline{Faults: faults}}
 	var parts []harness.PartState
 	for _, m := range members {
 		if m.lost == "" && m.result == nil {

@@ -241,3 +241,34 @@ func TestWorkerOutlivesNoCoordinator(t *testing.T) {
 		t.Errorf("worker: %v after %v", err, took)
 	}
 }
+
+// The fault script over workers is the coordinator's: every subscriber of
+// both workers, killed with CLIENT KILL at 1 s, has its outage in the
+// merged timeline, recovers, and loses only inside it.
+func TestFaultsOverWorkers(t *testing.T) {
+	srv := redistest.StartOwn(t)
+	cfg := harness.Config{Instances: 4, Duration: 2 * time.Second, Rate: 300, Redis: bridge.Options{URL: srv.URL},
+		Faults: []harness.Fault{{At: time.Second, Action: harness.FaultClientKill, Instance: harness.AllInstances}}}.WithDefaults()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	wait := fleet(ctx, t, srv.Addr, 2, "v1")
+	res, err := workers.Coordinate(ctx, srv.Client(t), cfg, workers.CoordinatorOptions{Workers: 2, Announce: true, Version: "v1"})
+	wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := res.Timeline
+	if len(tl.Faults) != 1 || tl.Faults[0].Error != "" || tl.Faults[0].Detail != "killed 4 subscriber connections" {
+		t.Fatalf("faults %+v", tl.Faults)
+	}
+	hit := map[int]int{}
+	for _, o := range tl.Outages {
+		hit[o.Instance]++
+		if o.RecoverySeconds == nil || o.LostAtSeconds < 0.9 || o.LostAtSeconds > 1.5 {
+			t.Errorf("outage %+v: want lost at about 1 s, recovered", o)
+		}
+	}
+	if len(hit) != 4 || tl.Unrecovered != 0 || tl.LossOutsideOutages != 0 || res.Totals.Connected != 4 {
+		t.Errorf("outages per instance %v, %d unrecovered, %d lost outside, %d connected", hit, tl.Unrecovered, tl.LossOutsideOutages, res.Totals.Connected)
+	}
+}

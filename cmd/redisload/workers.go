@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -219,8 +220,10 @@ func checkWorkerFlags(o *options) error {
 		return fmt.Errorf("%d workers for %d instances: at most one worker per instance", max(o.workers, o.spawnWorkers), o.cfg.Instances)
 	case o.cfg.MaxRate:
 		return errors.New("--rate=max does not run over workers yet: its back-pressure is within one process")
-	case len(o.cfg.Faults) > 0:
-		return errors.New("fault scenarios do not run over workers yet")
+	case slices.ContainsFunc(o.cfg.Faults, func(f harness.Fault) bool {
+		return f.Action == harness.FaultLatency || f.Action == harness.FaultPartition || f.Action == harness.FaultSlowConsumer
+	}):
+		return errors.New("the latency, partition and slow-consumer faults act inside an instance's process: they do not run over workers yet")
 	case o.joinTimeout <= 0:
 		return errors.New("--join-timeout must be positive")
 	}
