@@ -25,6 +25,8 @@ import (
 type PartState struct {
 	Publishers []PublisherState `json:"publishers"`
 	Receivers  []ReceiverState  `json:"receivers"`
+	// Series is the part's intervals, when the run collects a series.
+	Series []SeriesRaw `json:"series,omitempty"`
 }
 
 // PublisherState is what one instance's publisher counted.
@@ -273,6 +275,11 @@ func MergeParts(res *Result, cfg Config, start time.Time, parts []PartState) err
 		return err
 	}
 	assemble(res, cfg, start, pub, recvs, metrics, res.Timeline.Faults)
+	if cfg.Series {
+		if res.Series, err = mergeSeries(cfg, parts); err != nil {
+			return err
+		}
+	}
 	// Every latency sample is a genuine arrival from another instance:
 	// a merged count that does not match says a part lost samples.
 	var want int64

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -77,12 +78,15 @@ type seriesSampler struct {
 	total  *hdrhistogram.Histogram // every delivery so far, for P99SoFar
 	last   SeriesPoint
 	points []SeriesPoint
+	// keep, in a process of a split run, keeps each interval's raw counts
+	// and latencies, for the coordinator to merge (raws).
+	keep bool
+	raws []SeriesRaw
 }
 
 // run samples until stop is closed, then once more, and returns the
 // series. Each point also goes to cfg.Progress.
 func (s *seriesSampler) run(stop <-chan struct{}) []SeriesPoint {
-	s.total = hdrhistogram.New(histMinUs, histMaxUs, intervalSigFigs)
 	t := time.NewTicker(SeriesInterval)
 	defer t.Stop()
 	for {
@@ -97,24 +101,65 @@ func (s *seriesSampler) run(stop <-chan struct{}) []SeriesPoint {
 }
 
 func (s *seriesSampler) sample() {
-	p := SeriesPoint{Seconds: time.Since(s.start).Seconds()}
+	raw := SeriesRaw{Seconds: time.Since(s.start).Seconds()}
 	iv := hdrhistogram.New(histMinUs, histMaxUs, intervalSigFigs)
-	var ownPublished uint64 // published by subscribing instances, which do not expect their own
-	subscribers := uint64(0)
 	for i, ip := range s.pub.insts {
+		if ip == nil {
+			continue // another process's (a split run)
+		}
 		n := ip.sent.Load()
-		p.Published += n
+		raw.Published += n
 		if s.cfg.subscribes(i) {
-			ownPublished += n
-			subscribers++
+			raw.OwnPublished += n
 		}
 	}
 	for i, r := range s.recvs {
+		if r == nil {
+			continue
+		}
 		r.iv.drainInto(iv)
-		p.Delivered += r.progress.Load()
-		p.Errors += s.bridges[i].Metrics().Errors
+		raw.Delivered += r.progress.Load()
+		raw.Errors += s.bridges[i].Metrics().Errors
 	}
-	if expected := p.Published*subscribers - ownPublished; expected > p.Delivered {
+	if s.keep {
+		enc, err := iv.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+		if err == nil {
+			raw.Hist = enc
+			s.raws = append(s.raws, raw)
+		}
+	}
+	p := s.point(raw, iv)
+	s.points = append(s.points, p)
+	if s.cfg.Progress != nil {
+		s.cfg.Progress(p)
+	}
+}
+
+// SeriesRaw is one interval as one process of a split run saw it: its own
+// instances' cumulative counts and the interval's latencies, merged with
+// the other processes' interval of the same index into a SeriesPoint.
+type SeriesRaw struct {
+	Seconds      float64 `json:"t_s"`
+	Published    uint64  `json:"published"`
+	OwnPublished uint64  `json:"own_published"` // by subscribing instances, which do not expect their own
+	Delivered    uint64  `json:"delivered"`
+	Errors       uint64  `json:"errors"`
+	Hist         []byte  `json:"hist"` // interval latencies, compressed encoding
+}
+
+// point turns an interval's counts and latencies into the next point.
+func (s *seriesSampler) point(raw SeriesRaw, iv *hdrhistogram.Histogram) SeriesPoint {
+	if s.total == nil {
+		s.total = hdrhistogram.New(histMinUs, histMaxUs, intervalSigFigs)
+	}
+	p := SeriesPoint{Seconds: raw.Seconds, Published: raw.Published, Delivered: raw.Delivered, Errors: raw.Errors}
+	subscribers := uint64(0)
+	for i := range s.cfg.Instances {
+		if s.cfg.subscribes(i) {
+			subscribers++
+		}
+	}
+	if expected := p.Published*subscribers - raw.OwnPublished; expected > p.Delivered {
 		p.Pending = expected - p.Delivered
 	}
 	if dt := p.Seconds - s.last.Seconds; dt > 0 {
@@ -126,9 +171,47 @@ func (s *seriesSampler) sample() {
 	}
 	s.total.Merge(iv)
 	p.P99SoFar = s.total.ValueAtQuantile(99)
-	s.points = append(s.points, p)
 	s.last = p
-	if s.cfg.Progress != nil {
-		s.cfg.Progress(p)
+	return p
+}
+
+// mergeSeries merges the parts' intervals by index into the run's series:
+// the processes sample on one schedule from the common start, so the k-th
+// interval of each covers the same second. A part with fewer intervals
+// (it finished its drain sooner) adds its last counts to the later ones.
+func mergeSeries(cfg Config, parts []PartState) ([]SeriesPoint, error) {
+	n := 0
+	for _, p := range parts {
+		n = max(n, len(p.Series))
 	}
+	if n == 0 {
+		return nil, nil
+	}
+	s := &seriesSampler{cfg: cfg}
+	var points []SeriesPoint
+	for k := range n {
+		var raw SeriesRaw
+		iv := hdrhistogram.New(histMinUs, histMaxUs, intervalSigFigs)
+		for _, p := range parts {
+			if len(p.Series) == 0 {
+				continue
+			}
+			r := p.Series[min(k, len(p.Series)-1)]
+			raw.Seconds = max(raw.Seconds, r.Seconds)
+			raw.Published += r.Published
+			raw.OwnPublished += r.OwnPublished
+			raw.Delivered += r.Delivered
+			raw.Errors += r.Errors
+			if k >= len(p.Series) {
+				continue // its latencies are counted once
+			}
+			h, err := hdrhistogram.Decode(r.Hist)
+			if err != nil {
+				return nil, fmt.Errorf("%w: series interval %d: %v", errPart, k, err)
+			}
+			iv.Merge(h)
+		}
+		points = append(points, s.point(raw, iv))
+	}
+	return points, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redisload/redisload/bridge"
@@ -84,8 +85,8 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 		return nil, fmt.Errorf("%w: instances [%d, %d) of %d", errShare, sh.Lo, sh.Hi, n)
 	case cfg.Seed == 0:
 		return nil, fmt.Errorf("%w: a split run needs its seed set, for one schedule in every part", errShare)
-	case cfg.MaxRate || len(cfg.Faults) > 0 || cfg.Series || cfg.Progress != nil || cfg.EventLog != nil:
-		return nil, fmt.Errorf("%w: the closed loop, faults, the series and the event log do not split over processes yet", errShare)
+	case cfg.MaxRate || len(cfg.Faults) > 0 || cfg.Progress != nil || cfg.EventLog != nil:
+		return nil, fmt.Errorf("%w: the closed loop, faults (the coordinator's: see StartFaults), progress and the event log do not split over processes", errShare)
 	case sh.RunID == "" || sh.Ready == nil || sh.Published == nil:
 		return nil, fmt.Errorf("%w: a run ID, Ready and Published are needed", errShare)
 	}
@@ -119,6 +120,9 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 		recvs[i] = newReceiver(i, n, prefix, tr, nil)
 		recvs[i].issued, recvs[i].gapLimit = issued, gapLimit(n, sharded)
 		recvs[i].shiftNs = int64(shift)
+		if cfg.Series {
+			recvs[i].iv = newIntervalHist() // before its receive goroutine exists
+		}
 		b, err := instanceBridge(cfg, cfg.Redis, i, prefix, sh.TagKey, recvs[i], cluster)
 		if err != nil {
 			return nil, err
@@ -147,6 +151,18 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 
 	pub := newPublisher(cfg, cfg.Seed, bridges, tr.limits, nil)
 	pub.shiftNs = int64(shift)
+	// The series, when asked for: this part's intervals, from the common
+	// start, for the coordinator to merge by index.
+	var sampler *seriesSampler
+	stopSeries, seriesDone := make(chan struct{}), make(chan struct{})
+	if cfg.Series {
+		sampler = &seriesSampler{cfg: cfg, start: start, pub: pub, recvs: recvs, bridges: bridges, keep: true}
+		go func() { defer close(seriesDone); sampler.run(stopSeries) }()
+	} else {
+		close(seriesDone)
+	}
+	stopSampler := sync.OnceFunc(func() { close(stopSeries); <-seriesDone })
+	defer stopSampler()
 	pubCtx, stopPub := context.WithDeadline(ctx, start.Add(cfg.Duration+PublishGrace))
 	pub.run(pubCtx, start)
 	stopPub()
@@ -161,6 +177,7 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 	drainStart := time.Now()
 	drained := drain(ctx, cfg, all, recvs, bridges)
 	drainTime := time.Since(drainStart)
+	stopSampler() // the series runs from the start to the end of the drain
 	alive := pingAll(bridges)
 	connected := make([]bool, n)
 	for i := sh.Lo; i < sh.Hi; i++ {
@@ -178,6 +195,9 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 	part, err := partState(pub, recvs, metrics)
 	if err != nil {
 		return nil, err
+	}
+	if sampler != nil {
+		part.Series = sampler.raws
 	}
 	return &ShareResult{Part: part, Start: g.Start, ConnectSeconds: connectTime.Seconds(), ElapsedSeconds: elapsed.Seconds(),
 		DrainSeconds: drainTime.Seconds(), Drained: drained}, nil

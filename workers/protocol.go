@@ -86,6 +86,7 @@ type Spec struct {
 	ChannelsPerType   int      `json:"channels_per_type"`
 	PubSub            string   `json:"pubsub"`
 	DisableTags       bool     `json:"disable_tags"`
+	Series            bool     `json:"series"`
 	NotBeforeUnixNano int64    `json:"not_before_ns"`
 }
 
@@ -95,7 +96,7 @@ func SpecOf(cfg harness.Config, runID, version string) Spec {
 		Pipeline: cfg.Pipeline, Publishers: cfg.Publishers, Dedicated: cfg.DedicatedPublishers, EventTypes: cfg.EventTypes,
 		Seed: cfg.Seed, DrainTimeoutNs: int64(cfg.DrainTimeout), ConnectTimeoutNs: int64(cfg.ConnectTimeout),
 		KeyPrefix: cfg.Redis.KeyPrefix, ChannelsPerType: cfg.Redis.ChannelsPerType, PubSub: string(cfg.Redis.PubSub),
-		DisableTags: cfg.DisableTags, NotBeforeUnixNano: time.Now().UnixNano()}
+		DisableTags: cfg.DisableTags, Series: cfg.Series, NotBeforeUnixNano: time.Now().UnixNano()}
 }
 
 // Config is the harness configuration the spec describes, against the
@@ -105,7 +106,7 @@ func (s Spec) Config(redis bridge.Options) harness.Config {
 	return harness.Config{Instances: s.Instances, Duration: time.Duration(s.DurationNs), Rate: s.Rate, Pipeline: s.Pipeline,
 		Publishers: s.Publishers, DedicatedPublishers: s.Dedicated, EventTypes: s.EventTypes, Seed: s.Seed,
 		DrainTimeout: time.Duration(s.DrainTimeoutNs), ConnectTimeout: time.Duration(s.ConnectTimeoutNs),
-		DisableTags: s.DisableTags, Redis: redis}
+		DisableTags: s.DisableTags, Series: s.Series, Redis: redis}
 }
 
 // joinMsg is a worker's application to a run.

@@ -52,8 +52,8 @@ func fleet(ctx context.Context, t *testing.T, addr string, n int, version string
 // and nothing left on the control Redis.
 func TestCoordinatedRunIsExact(t *testing.T) {
 	srv := redistest.StartOwn(t)
-	cfg := harness.Config{Instances: 6, Duration: time.Second, Rate: 600, Seed: 11, EventTypes: bridge.EventTypes,
-		Redis: bridge.Options{URL: srv.URL}}.WithDefaults()
+	cfg := harness.Config{Instances: 6, Duration: 2 * time.Second, Rate: 600, Seed: 11, EventTypes: bridge.EventTypes,
+		Redis: bridge.Options{URL: srv.URL}, Series: true}.WithDefaults()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	one, err := harness.Run(ctx, cfg)
@@ -80,6 +80,19 @@ func TestCoordinatedRunIsExact(t *testing.T) {
 	}
 	if len(res.Workers) != 3 {
 		t.Fatalf("%d worker reports", len(res.Workers))
+	}
+	// The series, merged by second from the three workers' intervals,
+	// ends where the totals end.
+	if len(res.Series) < 2 {
+		t.Fatalf("%d series points", len(res.Series))
+	}
+	last := res.Series[len(res.Series)-1]
+	var rate float64
+	for _, p := range res.Series {
+		rate = max(rate, p.PublishRate)
+	}
+	if last.Published != tot.Published || last.Delivered != tot.Delivered || last.Pending != 0 || rate < 400 || rate > 800 {
+		t.Errorf("last point %+v (totals published %d delivered %d), peak publish rate %.0f/s for 600/s", last, tot.Published, tot.Delivered, rate)
 	}
 	covered := 0
 	var published uint64
