@@ -62,6 +62,11 @@ type Config struct {
 	// Run is every step's base configuration: server, instance count (when
 	// the rate varies), rate (when instances vary), event types.
 	Run harness.Config
+	// Runner runs each step: harness.Run in this process, or a
+	// coordinator of worker processes (workers.Coordinate), whose load
+	// generators then are not this process's CPU.
+	// default: harness.Run
+	Runner func(ctx context.Context, cfg harness.Config) (*harness.Result, error)
 }
 
 // Defaults of Config's zero fields.
@@ -231,7 +236,11 @@ func Run(ctx context.Context, cfg Config, progress func(Step)) (*Result, error) 
 		run := cfg.Run
 		cfg.apply(&run, load)
 		cpu := processCPU()
-		r, err := harness.Run(ctx, run)
+		runner := cfg.Runner
+		if runner == nil {
+			runner = harness.Run
+		}
+		r, err := runner(ctx, run)
 		if err != nil {
 			return res, err
 		}
@@ -262,6 +271,13 @@ func measure(cfg Config, r *harness.Result, clientCPU time.Duration) Step {
 		s.DeliveryPct = *t.DeliveryRate
 	}
 	wall := r.ConnectSeconds + r.ElapsedSeconds + r.DrainSeconds
+	if len(r.Workers) > 0 {
+		// The load came from the workers: their CPU is the generator's.
+		clientCPU = 0
+		for _, w := range r.Workers {
+			clientCPU += time.Duration(w.CPUSeconds * float64(time.Second))
+		}
+	}
 	if wall > 0 {
 		s.ClientCPUPct = clientCPU.Seconds() / wall * 100
 		s.RedisCPUPct = (cpuSeconds(r.Server.StatsAfter) - cpuSeconds(r.Server.StatsBefore)) / wall * 100

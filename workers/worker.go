@@ -129,6 +129,7 @@ func serveOne(ctx context.Context, ctl *redis.Client, o WorkerOptions) error {
 	}
 	cfg := a.Spec.Config(redisOpts)
 	o.Log("instances %d to %d of %d", a.Lo, a.Hi-1, a.Spec.Instances)
+	cpuBefore, _ := usage() // a worker serving runs in turn reports each run's own CPU
 	offset, uncertainty := clockOffset(ctx, ctl)
 	offset += o.ClockSkew // as the skewed clock would have measured it
 	share := harness.Share{Lo: a.Lo, Hi: a.Hi, RunID: runID, TagKey: key, NotBeforeNs: a.Spec.NotBeforeUnixNano,
@@ -150,6 +151,7 @@ func serveOne(ctx context.Context, ctl *redis.Client, o WorkerOptions) error {
 	res, runErr := harness.RunShare(ctx, cfg, share)
 	msg := resultMsg{ID: id, ClockOffsetUs: offset.Microseconds(), ClockUncertaintyUs: uncertainty.Microseconds()}
 	msg.CPUSeconds, msg.RSSBytes = usage()
+	msg.CPUSeconds -= cpuBefore
 	if runErr != nil {
 		msg.Error = runErr.Error()
 	} else {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"time"
 	"context"
 	"errors"
 	"fmt"
@@ -53,6 +54,10 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	var sec securityFlags
 	sec.register(fs)
 	fs.StringVar(&c.Run.Redis.KeyPrefix, "key-prefix", bridge.DefaultKeyPrefix, "channel prefix")
+	var spawn int
+	var joinTimeout time.Duration
+	fs.IntVar(&spawn, "spawn-workers", 0, "run every step on this many worker processes started here, so that the generator's CPU is theirs")
+	fs.DurationVar(&joinTimeout, "join-timeout", 30*time.Second, "with --spawn-workers: how long a step waits for them")
 	fs.StringVar(&format, "format", "table", strings.Join(report.Formats(report.Capacity), ", "))
 	fs.StringVarP(&output, "output", "o", "", "write the table to this file instead of standard output")
 	help := fs.BoolP("help", "h", false, "show this help")
@@ -99,6 +104,9 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err := sec.apply(&c.Run.Redis, redisURL, stderr); err != nil {
 		return usageErr("%v", err)
 	}
+	if spawn < 0 || joinTimeout <= 0 {
+		return usageErr("--spawn-workers must not be negative, and --join-timeout must be positive")
+	}
 	// The table replaces an existing file only once it is complete, as a
 	// run's reports do.
 	out := stdout
@@ -119,6 +127,15 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	defer inst.Close()
 	c.Run.Redis.URL = inst.URL
 	applyDeployment(&c.Run, inst)
+	if spawn > 0 {
+		stop, runner, err := sweepWorkers(spawn, c.Run, joinTimeout, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "redisload capacity: %v\n", err)
+			return exitUnavailable
+		}
+		defer stop()
+		c.Runner = runner
+	}
 	fmt.Fprintf(stderr, "redisload capacity: varying %s on %s...\n", c.WithDefaults().Vary, bridge.RedactURL(inst.URL))
 	// One line per step on stderr as it finishes: a sweep takes minutes,
 	// and its table comes only at the end.

@@ -108,3 +108,21 @@ func TestCapacityOnACluster(t *testing.T) {
 		t.Errorf("%d redis-server children left, %d before", n, before)
 	}
 }
+
+// A sweep over spawned workers: every step is a run over them, the
+// client CPU is theirs, and none is left running afterwards. The steps
+// vary instances from 1, so the first has fewer instances than workers.
+func TestCapacityOverWorkers(t *testing.T) {
+	code, res := capacityRun(t, "--spawn-workers=2", "--vary=instances", "--start=1", "--step=1", "--max=3", "--rate=100", "--key-prefix=capw:")
+	if code != exitPass || len(res.Steps) != 3 || res.Sustainable != 2 {
+		t.Fatalf("exit %d, %+v", code, res)
+	}
+	for i, s := range res.Steps {
+		if s.Instances != i+1 || !s.Passed || s.ClientCPUPct <= 0 {
+			t.Errorf("step %d: %+v", i, s)
+		}
+	}
+	if left := workerChildren(t); len(left) != 0 {
+		t.Errorf("worker processes left: %v", left)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -120,15 +121,20 @@ type spawned struct {
 
 // spawnWorkers starts n `redisload worker --once --run-id <runID>`
 // processes of this binary, with the URLs in their environment.
+// With runID empty they serve announced runs until stopped (a capacity
+// sweep's steps), instead of the one run.
 func spawnWorkers(n int, runID, redisURL, controlURL string, joinTimeout time.Duration, verbose bool, stderr io.Writer) (*spawned, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	s := &spawned{}
+	args := []string{"worker", "--join-timeout", joinTimeout.String(), "--verbose=" + strconv.FormatBool(verbose)}
+	if runID != "" {
+		args = append(args, "--once", "--run-id", runID)
+	}
 	for range n {
-		cmd := exec.Command(self, "worker", "--once", "--run-id", runID, "--join-timeout", joinTimeout.String(),
-			"--verbose="+strconv.FormatBool(verbose))
+		cmd := exec.Command(self, args...)
 		cmd.Env = append(os.Environ(), "REDIS_URL="+redisURL, controlEnv+"="+controlURL)
 		cmd.Stderr = stderr
 		if err := cmd.Start(); err != nil {
@@ -140,6 +146,15 @@ func spawnWorkers(n int, runID, redisURL, controlURL string, joinTimeout time.Du
 		s.cmds, s.done = append(s.cmds, cmd), append(s.done, done)
 	}
 	return s, nil
+}
+
+// terminate asks the workers to stop (SIGTERM: they end their run and
+// exit), then stops them as stop does.
+func (s *spawned) terminate(grace time.Duration) {
+	for _, cmd := range s.cmds {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+	}
+	s.stop(grace)
 }
 
 // stop waits up to grace for the workers to exit, then kills those left,
@@ -256,4 +271,29 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+// sweepWorkers starts n workers for a capacity sweep, which serve its
+// steps in turn, and returns the steps' runner and what stops them.
+func sweepWorkers(n int, run harness.Config, joinTimeout time.Duration, stderr io.Writer) (stop func(), runner func(context.Context, harness.Config) (*harness.Result, error), err error) {
+	url := withPassword(run.Redis.URL, run.Redis)
+	ctl, err := controlClient(run.Redis.URL)
+	if err != nil {
+		return nil, nil, err
+	}
+	stderr = &syncWriter{w: stderr}
+	sp, err := spawnWorkers(n, "", url, url, joinTimeout, false, stderr)
+	if err != nil {
+		_ = ctl.Close()
+		return nil, nil, err
+	}
+	stop = func() {
+		sp.terminate(5 * time.Second)
+		_ = ctl.Close()
+	}
+	runner = func(ctx context.Context, cfg harness.Config) (*harness.Result, error) {
+		return workers.Coordinate(ctx, ctl, cfg, workers.CoordinatorOptions{Workers: min(n, cfg.Instances), Announce: true,
+			JoinTimeout: joinTimeout, Version: toolVersion()})
+	}
+	return stop, runner, nil
 }
