@@ -253,10 +253,17 @@ func (np *nodeProbes) close() {
 	}
 }
 
+// nodeCounters is one node's counters, by nodeCounterFields' names, and
+// its version.
+type nodeCounters struct {
+	vals    map[string]float64
+	version string
+}
+
 // counters reads every node's counters at once; a node that does not
-// answer within ctx has none.
-func (np *nodeProbes) counters(ctx context.Context) []map[string]float64 {
-	out := make([]map[string]float64, len(np.clients))
+// answer within ctx has none (nil).
+func (np *nodeProbes) counters(ctx context.Context) []*nodeCounters {
+	out := make([]*nodeCounters, len(np.clients))
 	var g errgroup.Group
 	for i, c := range np.clients {
 		g.Go(func() error {
@@ -267,13 +274,6 @@ func (np *nodeProbes) counters(ctx context.Context) []map[string]float64 {
 			cl, _ := c.ClusterInfo(ctx).Result()
 			f := infoFields(info + "\n" + cl)
 			m := map[string]float64{}
-			// The version rides along as a number: 7.0.15 as 70015.
-			if v := strings.Split(f["redis_version"], "."); len(v) == 3 {
-				a, _ := strconv.Atoi(v[0])
-				b, _ := strconv.Atoi(v[1])
-				c, _ := strconv.Atoi(v[2])
-				m["version"] = float64(a*10000 + b*100 + c)
-			}
 			for _, k := range nodeCounterFields {
 				v := f[k]
 				if strings.HasPrefix(k, "cmdstat_") { // calls=N,usec=...
@@ -281,7 +281,7 @@ func (np *nodeProbes) counters(ctx context.Context) []map[string]float64 {
 				}
 				m[k], _ = strconv.ParseFloat(v, 64)
 			}
-			out[i] = m
+			out[i] = &nodeCounters{vals: m, version: f["redis_version"]}
 			return nil
 		})
 	}
@@ -316,12 +316,12 @@ func (np *nodeProbes) connections(ctx context.Context, prefix string) [][2]int {
 
 // nodeStats sets each node's Stats to the change between before and
 // after, where both were read, with its connections at the end.
-func nodeStats(t *ClusterTopology, addrs []string, before, after []map[string]float64, conns [][2]int) {
+func nodeStats(t *ClusterTopology, addrs []string, before, after []*nodeCounters, conns [][2]int) {
 	for i, addr := range addrs {
 		if before[i] == nil || after[i] == nil {
 			continue
 		}
-		d := func(k string) float64 { return max(after[i][k]-before[i][k], 0) }
+		d := func(k string) float64 { return max(after[i].vals[k]-before[i].vals[k], 0) }
 		u := func(k string) uint64 { return uint64(d(k)) }
 		s := &NodeStats{PublishCalls: u("cmdstat_publish"), SPublishCalls: u("cmdstat_spublish"),
 			CPUSeconds: d("used_cpu_sys") + d("used_cpu_user"), NetInBytes: u("total_net_input_bytes"),
@@ -332,10 +332,7 @@ func nodeStats(t *ClusterTopology, addrs []string, before, after []map[string]fl
 		if conns != nil {
 			s.SubscriberConns, s.PublisherConns = conns[i][0], conns[i][1]
 		}
-		var version string
-		if v := int(after[i]["version"]); v > 0 {
-			version = fmt.Sprintf("%d.%d.%d", v/10000, v/100%100, v%100)
-		}
+		version := after[i].version
 		for j := range t.Nodes {
 			if t.Nodes[j].Addr == addr {
 				t.Nodes[j].Stats, t.Nodes[j].Version = s, version

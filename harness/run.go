@@ -170,7 +170,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// pub/sub is spread over its nodes and its bus, not on the one node
 	// the run talks to.
 	var nodes *nodeProbes
-	var nodesBefore []map[string]float64
+	var nodesBefore []*nodeCounters
 	if server.Cluster != nil {
 		if nodes, err = newNodeProbes(cfg.Redis, server.Cluster); err != nil {
 			cancelProbe()
