@@ -61,6 +61,9 @@ type ShareResult struct {
 	ElapsedSeconds float64
 	DrainSeconds   float64
 	Drained        bool
+	// Interrupted: ctx ended after the start; publishing and the drain
+	// stopped at once, and the part counts what happened until then.
+	Interrupted bool
 }
 
 // errShare wraps a Share or Config that cannot be split.
@@ -167,7 +170,9 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 	pub.run(pubCtx, start)
 	stopPub()
 	elapsed := time.Since(start)
-	all, err := sh.Published(ctx, pub.published)
+	// Interrupted or not, the counts are owed to the coordinator: the
+	// exchange is not cut off by ctx (the coordinator bounds it).
+	all, err := sh.Published(context.WithoutCancel(ctx), pub.published)
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +205,7 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 		part.Series = sampler.raws
 	}
 	return &ShareResult{Part: part, Start: g.Start, ConnectSeconds: connectTime.Seconds(), ElapsedSeconds: elapsed.Seconds(),
-		DrainSeconds: drainTime.Seconds(), Drained: drained}, nil
+		DrainSeconds: drainTime.Seconds(), Drained: drained, Interrupted: ctx.Err() != nil}, nil
 }
 
 // scheduledEvents replays the run's draw of an instance for each event

@@ -243,6 +243,16 @@ func Coordinate(ctx context.Context, ctl *redis.Client, cfg harness.Config, o Co
 		_ = push(ctx, ctl, k.to(m.ID), toWorker{Type: "go", StartUnixNano: start.UnixNano(), ToleranceNs: int64(tolerance)})
 	}
 	o.Log("all %d workers ready: publishing from %s", len(members), start.Format("15:04:05.000"))
+	// Interrupted (Ctrl-C) from now on, the run stops where it is and is
+	// reported as far as it went, as a run in one process is: the workers
+	// see the stop key, and every later wait is bounded without ctx.
+	stopped := context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = ctl.Set(sctx, k.stop(), "1", time.Minute).Err()
+	})
+	defer stopped()
+	rest := context.WithoutCancel(ctx)
 	// The fault script is the coordinator's: it acts on the server, and
 	// the workers' outages show what it did to them.
 	stopFaults, err := harness.StartFaults(cfg, start.Add(offset), runID)
@@ -252,7 +262,7 @@ func Coordinate(ctx context.Context, ctl *redis.Client, cfg harness.Config, o Co
 	}
 
 	// Published: bounded by the run's own bound on publishing.
-	pctx, cancel := context.WithDeadline(ctx, start.Add(cfg.Duration+harness.PublishGrace+10*time.Second))
+	pctx, cancel := context.WithDeadline(rest, start.Add(cfg.Duration+harness.PublishGrace+10*time.Second))
 	_ = collect(pctx, k.published(), func(m *member) bool { return m.published == nil }, func(data []byte) error {
 		var p publishedMsg
 		if err := jsonUnmarshal(data, &p); err != nil {
@@ -265,10 +275,6 @@ func Coordinate(ctx context.Context, ctl *redis.Client, cfg harness.Config, o Co
 	})
 	cancel()
 	faults := stopFaults() // publishing is over: what is applied is undone before the drain
-	if ctx.Err() != nil {
-		abort("the coordinator was interrupted")
-		return nil, ctx.Err()
-	}
 	all := make([]uint64, cfg.Instances)
 	for _, m := range members {
 		if m.published == nil && m.lost == "" {
@@ -280,12 +286,12 @@ func Coordinate(ctx context.Context, ctl *redis.Client, cfg harness.Config, o Co
 	}
 	for _, m := range members {
 		if m.lost == "" {
-			_ = push(ctx, ctl, k.to(m.ID), toWorker{Type: "drain", Published: all})
+			_ = push(rest, ctl, k.to(m.ID), toWorker{Type: "drain", Published: all})
 		}
 	}
 
 	// Results: bounded by the drain and the run's grace.
-	dctx, cancel := context.WithTimeout(ctx, cfg.DrainTimeout+harness.MaxGrace+10*time.Second)
+	dctx, cancel := context.WithTimeout(rest, cfg.DrainTimeout+harness.MaxGrace+10*time.Second)
 	_ = collect(dctx, k.results(), func(m *member) bool { return m.result == nil }, func(data []byte) error {
 		var r resultMsg
 		if err := jsonUnmarshal(data, &r); err != nil {
@@ -304,11 +310,11 @@ func Coordinate(ctx context.Context, ctl *redis.Client, cfg harness.Config, o Co
 	if err != nil {
 		return nil, err
 	}
-	server.StatsAfter = probe.Stats(context.WithoutCancel(ctx))
+	server.StatsAfter = probe.Stats(rest)
 	res.Server = server
-	if ctx.Err() != nil {
-		abort("the coordinator was interrupted")
-		return nil, ctx.Err()
+	res.Interrupted = ctx.Err() != nil
+	for _, m := range members {
+		res.Interrupted = res.Interrupted || m.result != nil && m.result.Interrupted
 	}
 	return res, nil
 }

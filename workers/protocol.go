@@ -57,8 +57,9 @@ func (k keys) published() string       { return keyPrefix + string(k) + ":publis
 func (k keys) results() string         { return keyPrefix + string(k) + ":results" }
 func (k keys) to(worker string) string { return keyPrefix + string(k) + ":to:" + worker }
 func (k keys) hb(worker string) string { return keyPrefix + string(k) + ":hb:" + worker }
+func (k keys) stop() string            { return keyPrefix + string(k) + ":stop" }
 func (k keys) all(ids []string) []string {
-	out := []string{k.joined(), k.ready(), k.published(), k.results()}
+	out := []string{k.joined(), k.ready(), k.published(), k.results(), k.stop()}
 	for _, id := range ids {
 		out = append(out, k.to(id), k.hb(id))
 	}
@@ -159,6 +160,7 @@ type resultMsg struct {
 	ElapsedSeconds     float64           `json:"elapsed_s"`
 	DrainSeconds       float64           `json:"drain_s"`
 	Drained            bool              `json:"drained"`
+	Interrupted        bool              `json:"interrupted,omitempty"`
 	CPUSeconds         float64           `json:"cpu_s"`
 	RSSBytes           int64             `json:"rss_bytes"`
 	ClockOffsetUs      int64             `json:"clock_offset_us"`

@@ -94,7 +94,9 @@ func serveOne(ctx context.Context, ctl *redis.Client, o WorkerOptions) error {
 	if err := push(ctx, ctl, k.joined(), joinMsg{ID: id, Host: host, PID: os.Getpid(), Version: o.Version}); err != nil {
 		return err
 	}
-	next := func(want string) (toWorker, error) {
+	// next waits for the coordinator's next message, within ctx and the
+	// join timeout.
+	next := func(ctx context.Context, want string) (toWorker, error) {
 		wctx, cancel := context.WithTimeout(ctx, o.JoinTimeout)
 		defer cancel()
 		var m toWorker
@@ -109,7 +111,7 @@ func serveOne(ctx context.Context, ctl *redis.Client, o WorkerOptions) error {
 		}
 		return m, nil
 	}
-	a, err := next("assign")
+	a, err := next(ctx, "assign")
 	if err != nil {
 		return err
 	}
@@ -130,6 +132,29 @@ func serveOne(ctx context.Context, ctl *redis.Client, o WorkerOptions) error {
 	cfg := a.Spec.Config(redisOpts)
 	o.Log("instances %d to %d of %d", a.Lo, a.Hi-1, a.Spec.Instances)
 	cpuBefore, _ := usage() // a worker serving runs in turn reports each run's own CPU
+	// The coordinator interrupted (Ctrl-C) sets the run's stop key: the
+	// run stops publishing and draining at once and reports what it has.
+	runCtx, interrupt := context.WithCancel(ctx)
+	defer interrupt()
+	var watch sync.WaitGroup
+	defer watch.Wait()
+	watchStop := func() {
+		watch.Go(func() {
+			t := time.NewTicker(100 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-runCtx.Done():
+					return
+				case <-t.C:
+					if n, err := ctl.Exists(runCtx, k.stop()).Result(); err == nil && n > 0 {
+						interrupt()
+						return
+					}
+				}
+			}
+		})
+	}
 	offset, uncertainty := clockOffset(ctx, ctl)
 	offset += o.ClockSkew // as the skewed clock would have measured it
 	share := harness.Share{Lo: a.Lo, Hi: a.Hi, RunID: runID, TagKey: key, NotBeforeNs: a.Spec.NotBeforeUnixNano,
@@ -138,24 +163,29 @@ func serveOne(ctx context.Context, ctl *redis.Client, o WorkerOptions) error {
 			if err := push(ctx, ctl, k.ready(), readyMsg{ID: id, UncertaintyNs: int64(uncertainty)}); err != nil {
 				return harness.Go{}, err
 			}
-			m, err := next("go")
+			m, err := next(ctx, "go")
+			if err == nil {
+				watchStop()
+			}
 			return harness.Go{Start: time.Unix(0, m.StartUnixNano), Tolerance: time.Duration(m.ToleranceNs)}, err
 		},
 		Published: func(ctx context.Context, mine []uint64) ([]uint64, error) {
 			if err := push(ctx, ctl, k.published(), publishedMsg{ID: id, Published: mine}); err != nil {
 				return nil, err
 			}
-			m, err := next("drain")
+			// ctx here outlives an interruption: the counts are owed.
+			m, err := next(ctx, "drain")
 			return m.Published, err
 		}}
-	res, runErr := harness.RunShare(ctx, cfg, share)
+	res, runErr := harness.RunShare(runCtx, cfg, share)
+	interrupt() // ends the stop watch
 	msg := resultMsg{ID: id, ClockOffsetUs: offset.Microseconds(), ClockUncertaintyUs: uncertainty.Microseconds()}
 	msg.CPUSeconds, msg.RSSBytes = usage()
 	msg.CPUSeconds -= cpuBefore
 	if runErr != nil {
 		msg.Error = runErr.Error()
 	} else {
-		msg.Part, msg.StartUnixNano, msg.Drained = res.Part, res.Start.UnixNano(), res.Drained
+		msg.Part, msg.StartUnixNano, msg.Drained, msg.Interrupted = res.Part, res.Start.UnixNano(), res.Drained, res.Interrupted
 		msg.ConnectSeconds, msg.ElapsedSeconds, msg.DrainSeconds = res.ConnectSeconds, res.ElapsedSeconds, res.DrainSeconds
 	}
 	// Reported even when ctx has ended: the coordinator is owed an answer.
