@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redisload/redisload/bridge"
@@ -41,7 +42,19 @@ type Share struct {
 	// accepted publishes by instance (0 for the others), and returns every
 	// instance's, which the drain then waits for.
 	Published func(ctx context.Context, mine []uint64) ([]uint64, error)
+	// Acks, needed by the closed loop (Config.MaxRate), is called every
+	// ackEvery while publishing with, for each source, the highest
+	// sequence number every subscriber of this share has seen from it
+	// (the most of the values it may publish beyond), and returns the same
+	// for the other shares' subscribers: their back-pressure.
+	Acks func(ctx context.Context, mine []uint64) ([]uint64, error)
 }
+
+// ackEvery is how often a share of a closed loop exchanges its receipts.
+const ackEvery = 5 * time.Millisecond
+
+// noAck stands for "no subscriber holds this source back".
+const noAck = ^uint64(0)
 
 // Go is the coordinator's start signal: the instant, on the reference
 // clock, and how far the parts' clocks may disagree after correction (the
@@ -88,8 +101,10 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 		return nil, fmt.Errorf("%w: instances [%d, %d) of %d", errShare, sh.Lo, sh.Hi, n)
 	case cfg.Seed == 0:
 		return nil, fmt.Errorf("%w: a split run needs its seed set, for one schedule in every part", errShare)
-	case cfg.MaxRate || len(cfg.Faults) > 0 || cfg.Progress != nil || cfg.EventLog != nil:
-		return nil, fmt.Errorf("%w: the closed loop, faults (the coordinator's: see StartFaults), progress and the event log do not split over processes", errShare)
+	case cfg.MaxRate && sh.Acks == nil:
+		return nil, fmt.Errorf("%w: the closed loop over processes needs Acks, its back-pressure", errShare)
+	case len(cfg.Faults) > 0 || cfg.Progress != nil || cfg.EventLog != nil:
+		return nil, fmt.Errorf("%w: faults (the coordinator's: see StartFaults), progress and the event log do not split over processes", errShare)
 	case sh.RunID == "" || sh.Ready == nil || sh.Published == nil:
 		return nil, fmt.Errorf("%w: a run ID, Ready and Published are needed", errShare)
 	}
@@ -105,6 +120,9 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 	// live count (the tag is what rules out a forgery).
 	for j, total := range scheduledEvents(cfg) {
 		if j < sh.Lo || j >= sh.Hi {
+			if cfg.MaxRate {
+				total = noAck // a closed loop has no schedule: the tag alone rules out a forgery
+			}
 			tr.limits[j].Store(total)
 		}
 	}
@@ -154,6 +172,30 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 
 	pub := newPublisher(cfg, cfg.Seed, bridges, tr.limits, nil)
 	pub.shiftNs = int64(shift)
+	if cfg.MaxRate {
+		// Local receivers write their rows; the other shares' receivers
+		// are one row, the exchange's minimum of theirs.
+		remote := make([]atomic.Uint64, n) // 0 until the first exchange: nothing acknowledged yet
+		pub.receipts = make([][]atomic.Uint64, n)
+		for i := range n {
+			if recvs[i] != nil {
+				pub.receipts[i] = make([]atomic.Uint64, n)
+				recvs[i].receipts = pub.receipts[i]
+			} else {
+				pub.receipts[i] = remote
+			}
+		}
+		stopAcks, acksDone := make(chan struct{}), make(chan struct{})
+		go func() { defer close(acksDone); exchangeAcks(ctx, cfg, sh, recvs, remote, stopAcks) }()
+		defer func() {
+			select {
+			case <-stopAcks:
+			default:
+				close(stopAcks)
+			}
+			<-acksDone
+		}()
+	}
 	// The series, when asked for: this part's intervals, from the common
 	// start, for the coordinator to merge by index.
 	var sampler *seriesSampler
@@ -259,4 +301,36 @@ func StartFaults(cfg Config, start time.Time, runID string) (stop func() []Fault
 		probe.close()
 		return r
 	}, nil
+}
+
+// exchangeAcks trades this share's receipts for the others' until stop.
+func exchangeAcks(ctx context.Context, cfg Config, sh Share, recvs []*receiver, remote []atomic.Uint64, stop <-chan struct{}) {
+	n := cfg.Instances
+	mine := make([]uint64, n)
+	t := time.NewTicker(ackEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for j := range mine {
+			mine[j] = noAck
+			for i, r := range recvs {
+				if r != nil && i != j && cfg.subscribes(i) {
+					mine[j] = min(mine[j], r.receipts[j].Load())
+				}
+			}
+		}
+		others, err := sh.Acks(ctx, mine)
+		if err != nil || len(others) != n {
+			continue // the next exchange may go through; meanwhile the window holds
+		}
+		for j, v := range others {
+			remote[j].Store(v)
+		}
+	}
 }

@@ -71,8 +71,6 @@ func Coordinate(ctx context.Context, ctl *redis.Client, cfg harness.Config, o Co
 	switch {
 	case o.Workers < 1 || o.Workers > cfg.Instances:
 		return nil, fmt.Errorf("workers: %d workers for %d instances: want 1 to the instances", o.Workers, cfg.Instances)
-	case cfg.MaxRate:
-		return nil, errors.New("workers: the closed loop (--rate=max) does not run over workers yet")
 	}
 	if o.JoinTimeout == 0 {
 		o.JoinTimeout = 30 * time.Second
@@ -87,6 +85,7 @@ func Coordinate(ctx context.Context, ctl *redis.Client, cfg harness.Config, o Co
 	offset, _ := clockOffset(ctx, ctl)
 	spec := SpecOf(cfg, runID, o.Version)
 	spec.NotBeforeUnixNano -= int64(offset)
+	spec.Workers = o.Workers
 	var key bridge.TagKey
 	if !cfg.DisableTags {
 		var err error

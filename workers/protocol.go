@@ -58,8 +58,9 @@ func (k keys) results() string         { return keyPrefix + string(k) + ":result
 func (k keys) to(worker string) string { return keyPrefix + string(k) + ":to:" + worker }
 func (k keys) hb(worker string) string { return keyPrefix + string(k) + ":hb:" + worker }
 func (k keys) stop() string            { return keyPrefix + string(k) + ":stop" }
+func (k keys) acks() string            { return keyPrefix + string(k) + ":acks" }
 func (k keys) all(ids []string) []string {
-	out := []string{k.joined(), k.ready(), k.published(), k.results(), k.stop()}
+	out := []string{k.joined(), k.ready(), k.published(), k.results(), k.stop(), k.acks()}
 	for _, id := range ids {
 		out = append(out, k.to(id), k.hb(id))
 	}
@@ -88,6 +89,9 @@ type Spec struct {
 	PubSub            string   `json:"pubsub"`
 	DisableTags       bool     `json:"disable_tags"`
 	Series            bool     `json:"series"`
+	MaxRate           bool     `json:"max_rate"`
+	Workers           int      `json:"workers"`
+	MaxInFlight       int      `json:"max_inflight"`
 	NotBeforeUnixNano int64    `json:"not_before_ns"`
 }
 
@@ -97,7 +101,8 @@ func SpecOf(cfg harness.Config, runID, version string) Spec {
 		Pipeline: cfg.Pipeline, Publishers: cfg.Publishers, Dedicated: cfg.DedicatedPublishers, EventTypes: cfg.EventTypes,
 		Seed: cfg.Seed, DrainTimeoutNs: int64(cfg.DrainTimeout), ConnectTimeoutNs: int64(cfg.ConnectTimeout),
 		KeyPrefix: cfg.Redis.KeyPrefix, ChannelsPerType: cfg.Redis.ChannelsPerType, PubSub: string(cfg.Redis.PubSub),
-		DisableTags: cfg.DisableTags, Series: cfg.Series, NotBeforeUnixNano: time.Now().UnixNano()}
+		DisableTags: cfg.DisableTags, Series: cfg.Series, MaxRate: cfg.MaxRate, MaxInFlight: cfg.MaxInFlight,
+		NotBeforeUnixNano: time.Now().UnixNano()}
 }
 
 // Config is the harness configuration the spec describes, against the
@@ -107,7 +112,7 @@ func (s Spec) Config(redis bridge.Options) harness.Config {
 	return harness.Config{Instances: s.Instances, Duration: time.Duration(s.DurationNs), Rate: s.Rate, Pipeline: s.Pipeline,
 		Publishers: s.Publishers, DedicatedPublishers: s.Dedicated, EventTypes: s.EventTypes, Seed: s.Seed,
 		DrainTimeout: time.Duration(s.DrainTimeoutNs), ConnectTimeout: time.Duration(s.ConnectTimeoutNs),
-		DisableTags: s.DisableTags, Series: s.Series, Redis: redis}
+		DisableTags: s.DisableTags, Series: s.Series, MaxRate: s.MaxRate, MaxInFlight: s.MaxInFlight, Redis: redis}
 }
 
 // joinMsg is a worker's application to a run.

@@ -2,6 +2,7 @@ package workers
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -176,6 +177,9 @@ func serveOne(ctx context.Context, ctl *redis.Client, o WorkerOptions) error {
 			// ctx here outlives an interruption: the counts are owed.
 			m, err := next(ctx, "drain")
 			return m.Published, err
+		},
+		Acks: func(ctx context.Context, mine []uint64) ([]uint64, error) {
+			return exchangeAcks(ctx, ctl, k, id, a.Spec.Workers, mine)
 		}}
 	res, runErr := harness.RunShare(runCtx, cfg, share)
 	interrupt() // ends the stop watch
@@ -240,4 +244,38 @@ func usage() (cpuSeconds float64, rssBytes int64) {
 	}
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	return cpu.Seconds(), ru.Maxrss * 1024 // Linux reports KiB
+}
+
+// exchangeAcks posts this worker's receipts (field id of the run's acks
+// hash, 8 bytes a source) and returns, per source, the least of the other
+// workers': the closed loop's back-pressure across processes. A worker
+// that has not posted yet holds every source at 0: until all workers have,
+// nothing is acknowledged.
+func exchangeAcks(ctx context.Context, ctl *redis.Client, k keys, id string, workers int, mine []uint64) ([]uint64, error) {
+	buf := make([]byte, 8*len(mine))
+	for j, v := range mine {
+		binary.LittleEndian.PutUint64(buf[8*j:], v)
+	}
+	pipe := ctl.Pipeline()
+	pipe.HSet(ctx, k.acks(), id, buf)
+	all := pipe.HGetAll(ctx, k.acks())
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	out := make([]uint64, len(mine))
+	if len(all.Val()) < workers {
+		return out, nil // someone has not said yet: hold every source
+	}
+	for j := range out {
+		out[j] = ^uint64(0)
+	}
+	for who, v := range all.Val() {
+		if who == id || len(v) != len(buf) {
+			continue
+		}
+		for j := range out {
+			out[j] = min(out[j], binary.LittleEndian.Uint64([]byte(v[8*j:])))
+		}
+	}
+	return out, nil
 }

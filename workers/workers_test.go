@@ -318,3 +318,24 @@ func TestInterruptedRunReports(t *testing.T) {
 		}
 	}
 }
+
+// The closed loop over workers: each worker's publishers are held back by
+// every subscriber's receipts, the other workers' through the control
+// Redis, and the run is lossless and exact at the highest rate it finds.
+func TestMaxRateOverWorkers(t *testing.T) {
+	srv := redistest.StartOwn(t)
+	cfg := harness.Config{Instances: 4, Duration: 1500 * time.Millisecond, MaxRate: true, Redis: bridge.Options{URL: srv.URL}}.WithDefaults()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	wait := fleet(ctx, t, srv.Addr, 2, "v1")
+	res, err := workers.Coordinate(ctx, srv.Client(t), cfg, workers.CoordinatorOptions{Workers: 2, Announce: true, Version: "v1"})
+	wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot := res.Totals
+	if tot.Published < 10_000 || tot.Missing != 0 || tot.Delivered != tot.Expected || tot.Delivered != 3*tot.Published || tot.Forged != 0 || tot.Connected != 4 {
+		t.Fatalf("totals %+v", tot)
+	}
+	t.Logf("%d published, %.0f delivered/s", tot.Published, tot.DeliveryThroughput)
+}

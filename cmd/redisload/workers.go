@@ -237,8 +237,6 @@ func checkWorkerFlags(o *options) error {
 		return nil
 	case max(o.workers, o.spawnWorkers) > o.cfg.Instances:
 		return fmt.Errorf("%d workers for %d instances: at most one worker per instance", max(o.workers, o.spawnWorkers), o.cfg.Instances)
-	case o.cfg.MaxRate:
-		return errors.New("--rate=max does not run over workers yet: its back-pressure is within one process")
 	case slices.ContainsFunc(o.cfg.Faults, func(f harness.Fault) bool {
 		return f.Action == harness.FaultLatency || f.Action == harness.FaultPartition || f.Action == harness.FaultSlowConsumer
 	}):
