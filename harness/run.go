@@ -141,6 +141,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		bridges[i] = b
 	}
 	defer closeAll(bridges)
+	// The closed loop's receipts, wired before the receive goroutines
+	// exist: a receiver writes its row from its first message on.
+	var receipts [][]atomic.Uint64
+	if cfg.MaxRate {
+		receipts = make([][]atomic.Uint64, n)
+		for i, r := range recvs {
+			receipts[i] = make([]atomic.Uint64, n)
+			r.receipts = receipts[i]
+		}
+	}
 
 	// The barrier: nobody publishes until every instance is connected and
 	// Redis has confirmed every subscription, so no early message counts as
@@ -196,13 +206,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// The series runs from the first publish to the end of the drain.
 	stopSeries := make(chan struct{})
 	series := make(chan []SeriesPoint, 1)
-	if cfg.MaxRate {
-		pub.receipts = make([][]atomic.Uint64, n)
-		for i, r := range recvs {
-			pub.receipts[i] = make([]atomic.Uint64, n)
-			r.receipts = pub.receipts[i]
-		}
-	}
+	pub.receipts = receipts
 	start := time.Now()
 	if recvs[0].iv != nil {
 		s := &seriesSampler{cfg: cfg, start: start, pub: pub, recvs: recvs, bridges: bridges}

@@ -150,6 +150,24 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 		}
 		bridges[i] = b
 	}
+	// The closed loop's receipts, wired before the receive goroutines
+	// exist: a receiver writes its row from its first message on.
+	var receipts [][]atomic.Uint64
+	var remote []atomic.Uint64
+	if cfg.MaxRate {
+		// Local receivers write their rows; the other shares' receivers
+		// are one row, the exchange's minimum of theirs.
+		remote = make([]atomic.Uint64, n) // 0 until the first exchange: nothing acknowledged yet
+		receipts = make([][]atomic.Uint64, n)
+		for i := range n {
+			if recvs[i] != nil {
+				receipts[i] = make([]atomic.Uint64, n)
+				recvs[i].receipts = receipts[i]
+			} else {
+				receipts[i] = remote
+			}
+		}
+	}
 	connectStart := time.Now()
 	if err := connectAll(ctx, cfg, bridges); err != nil {
 		return nil, err
@@ -173,18 +191,7 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 	pub := newPublisher(cfg, cfg.Seed, bridges, tr.limits, nil)
 	pub.shiftNs = int64(shift)
 	if cfg.MaxRate {
-		// Local receivers write their rows; the other shares' receivers
-		// are one row, the exchange's minimum of theirs.
-		remote := make([]atomic.Uint64, n) // 0 until the first exchange: nothing acknowledged yet
-		pub.receipts = make([][]atomic.Uint64, n)
-		for i := range n {
-			if recvs[i] != nil {
-				pub.receipts[i] = make([]atomic.Uint64, n)
-				recvs[i].receipts = pub.receipts[i]
-			} else {
-				pub.receipts[i] = remote
-			}
-		}
+		pub.receipts = receipts
 		stopAcks, acksDone := make(chan struct{}), make(chan struct{})
 		go func() { defer close(acksDone); exchangeAcks(ctx, cfg, sh, recvs, remote, stopAcks) }()
 		defer func() {

@@ -47,6 +47,21 @@ func fleet(ctx context.Context, t *testing.T, addr string, n int, version string
 	return wg.Wait
 }
 
+// coordinated runs cfg over n in-process workers joined from announced
+// places, and returns the merged result.
+func coordinated(t *testing.T, srv *redistest.Server, cfg harness.Config, n int) *harness.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	wait := fleet(ctx, t, srv.Addr, n, "v1")
+	res, err := workers.Coordinate(ctx, srv.Client(t), cfg, workers.CoordinatorOptions{Workers: n, Announce: true, Version: "v1"})
+	wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 // A run over three workers that joined an announced run: exact, equal per
 // instance to one process with the same seed, with a report per worker,
 // and nothing left on the control Redis.
@@ -263,14 +278,7 @@ func TestFaultsOverWorkers(t *testing.T) {
 	srv := redistest.StartOwn(t)
 	cfg := harness.Config{Instances: 4, Duration: 2 * time.Second, Rate: 300, Redis: bridge.Options{URL: srv.URL},
 		Faults: []harness.Fault{{At: time.Second, Action: harness.FaultClientKill, Instance: harness.AllInstances}}}.WithDefaults()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	wait := fleet(ctx, t, srv.Addr, 2, "v1")
-	res, err := workers.Coordinate(ctx, srv.Client(t), cfg, workers.CoordinatorOptions{Workers: 2, Announce: true, Version: "v1"})
-	wait()
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := coordinated(t, srv, cfg, 2)
 	tl := res.Timeline
 	if len(tl.Faults) != 1 || tl.Faults[0].Error != "" || tl.Faults[0].Detail != "killed 4 subscriber connections" {
 		t.Fatalf("faults %+v", tl.Faults)
@@ -325,14 +333,7 @@ func TestInterruptedRunReports(t *testing.T) {
 func TestMaxRateOverWorkers(t *testing.T) {
 	srv := redistest.StartOwn(t)
 	cfg := harness.Config{Instances: 4, Duration: 1500 * time.Millisecond, MaxRate: true, Redis: bridge.Options{URL: srv.URL}}.WithDefaults()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	wait := fleet(ctx, t, srv.Addr, 2, "v1")
-	res, err := workers.Coordinate(ctx, srv.Client(t), cfg, workers.CoordinatorOptions{Workers: 2, Announce: true, Version: "v1"})
-	wait()
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := coordinated(t, srv, cfg, 2)
 	tot := res.Totals
 	if tot.Published < 10_000 || tot.Missing != 0 || tot.Delivered != tot.Expected || tot.Delivered != 3*tot.Published || tot.Forged != 0 || tot.Connected != 4 {
 		t.Fatalf("totals %+v", tot)
