@@ -3,6 +3,7 @@ package harness_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"math"
 	"reflect"
 	"strings"
@@ -285,7 +286,8 @@ func TestRunShareRefuses(t *testing.T) {
 	}{
 		{base, harness.Share{Lo: 1, Hi: 3, RunID: "x", Ready: ok.Ready, Published: ok.Published}, "instances [1, 3) of 2"},
 		{harness.Config{Instances: 2, Duration: time.Second, Rate: 10}, ok, "needs its seed"},
-		{harness.Config{Instances: 2, Duration: time.Second, MaxRate: true, Seed: 1}, ok, "do not split"},
+		{harness.Config{Instances: 2, Duration: time.Second, MaxRate: true, Seed: 1}, ok, "needs Acks"},
+		{harness.Config{Instances: 2, Duration: time.Second, Rate: 10, Seed: 1, EventLog: io.Discard}, ok, "do not split"},
 		{base, harness.Share{Lo: 0, Hi: 1}, "a run ID, Ready and Published"},
 	} {
 		if _, err := harness.RunShare(context.Background(), c.cfg, c.sh); err == nil || !strings.Contains(err.Error(), c.want) {

@@ -60,6 +60,7 @@ type instancePublisher struct {
 	shiftNs int64     // this process's clock to the run's (see publisher)
 	pacer   Pacer     // the run's schedule: event k's intended time
 	limit   *seqLimit // the receivers' bound on this instance's sequence numbers
+	settled *seqLimit // the highest answered with all below it (see trust)
 	log     *eventLog
 
 	// published, errors and unknown are the outcomes of its publishes:
@@ -73,7 +74,7 @@ type instancePublisher struct {
 	failedSeqs []seqRange
 }
 
-func newPublisher(cfg Config, seed uint64, bridges []*bridge.Bridge, limits []seqLimit, log *eventLog) *publisher {
+func newPublisher(cfg Config, seed uint64, bridges []*bridge.Bridge, limits, settled []seqLimit, log *eventLog) *publisher {
 	p := &publisher{
 		cfg:       cfg,
 		rng:       scheduleRNG(seed),
@@ -98,7 +99,7 @@ func newPublisher(cfg Config, seed uint64, bridges []*bridge.Bridge, limits []se
 			index: i, b: b, ring: newRing(perInstance), kick: make(chan struct{}, 1),
 			gen: newEventGen(rng), types: cfg.EventTypes, batch: b.NewBatch(),
 			due: make([]uint64, cfg.Pipeline), payload: make([]byte, 0, 1024),
-			pacer: cfg.pacer(), limit: &limits[i], log: log, delay: newHistogram(),
+			pacer: cfg.pacer(), limit: &limits[i], settled: &settled[i], log: log, delay: newHistogram(),
 		})
 	}
 	return p
@@ -283,6 +284,7 @@ func (ip *instancePublisher) closedLoop(ctx context.Context, deadline time.Time,
 		}
 		ip.limit.Store(last)
 		ip.flush(ctx, n)
+		ip.settled.Store(last) // every publish up to last has its answer
 	}
 }
 
@@ -305,6 +307,7 @@ func (ip *instancePublisher) publishDue(ctx context.Context) {
 		}
 		ip.limit.Store(last) // before the batch is sent: see seqLimit
 		ip.flush(ctx, n)
+		ip.settled.Store(last)
 	}
 }
 

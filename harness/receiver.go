@@ -115,6 +115,11 @@ type trust struct {
 	keys    []bridge.SourceKey
 	startNs int64
 	limits  []seqLimit
+	// settled[j] is the highest sequence number source j has had answered
+	// (accepted or failed) with every one below it: a message above it is
+	// in flight. Sharded outages reach back to it (see issuedLog); another
+	// process's sources are never settled here (noAck: no reach).
+	settled []seqLimit
 }
 
 // handle accounts for one event. It reads the clock not at all: the bridge

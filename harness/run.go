@@ -68,7 +68,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// What a genuine message of this run satisfies: every receiver checks
 	// it, so that nothing another publisher sends on the channels can
 	// enter the run's accounting.
-	tr := trust{startNs: time.Now().UnixNano(), limits: make([]seqLimit, cfg.Instances)}
+	tr := trust{startNs: time.Now().UnixNano(), limits: make([]seqLimit, cfg.Instances), settled: make([]seqLimit, cfg.Instances)}
 	var key bridge.TagKey
 	if !cfg.DisableTags {
 		var err error
@@ -115,7 +115,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	// Where a sharded outage begins needs the sources' recent sequence
 	// numbers (see issuedLog).
-	issued, stopIssued := startIssuedLog(sharded, tr.limits)
+	issued, stopIssued := startIssuedLog(sharded, tr.settled)
 	defer stopIssued()
 	recvs := make([]*receiver, n)
 	bridges := make([]*bridge.Bridge, n)
@@ -202,7 +202,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	go func() { sampled <- probe.sampleOutputBuffers(prefix, n, stopSampling, sampleNodes) }()
 
-	pub := newPublisher(cfg, seed, bridges, tr.limits, log)
+	pub := newPublisher(cfg, seed, bridges, tr.limits, tr.settled, log)
 	// The series runs from the first publish to the end of the drain.
 	stopSeries := make(chan struct{})
 	series := make(chan []SeriesPoint, 1)

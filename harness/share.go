@@ -111,7 +111,7 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 	prefix := "redisload-" + sh.RunID + "-"
 	// shift takes this process's clock readings to the reference clock.
 	shift := sh.ClockSkew - sh.ClockOffset
-	tr := trust{startNs: sh.NotBeforeNs, limits: make([]seqLimit, n)}
+	tr := trust{startNs: sh.NotBeforeNs, limits: make([]seqLimit, n), settled: make([]seqLimit, n)}
 	if !cfg.DisableTags {
 		tr.keys = sourceKeys(sh.TagKey, prefix, n)
 	}
@@ -124,6 +124,7 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 				total = noAck // a closed loop has no schedule: the tag alone rules out a forgery
 			}
 			tr.limits[j].Store(total)
+			tr.settled[j].Store(noAck) // its answers are not seen here
 		}
 	}
 	cluster := false
@@ -132,7 +133,7 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 		probe.close()
 	}
 	sharded := cfg.Redis.PubSub == bridge.PubSubSharded
-	issued, stopIssued := startIssuedLog(sharded, tr.limits)
+	issued, stopIssued := startIssuedLog(sharded, tr.settled)
 	defer stopIssued()
 	recvs := make([]*receiver, n)
 	bridges := make([]*bridge.Bridge, n)
@@ -188,7 +189,7 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 		return nil, ctx.Err()
 	}
 
-	pub := newPublisher(cfg, cfg.Seed, bridges, tr.limits, nil)
+	pub := newPublisher(cfg, cfg.Seed, bridges, tr.limits, tr.settled, nil)
 	pub.shiftNs = int64(shift)
 	if cfg.MaxRate {
 		pub.receipts = receipts

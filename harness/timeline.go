@@ -161,11 +161,14 @@ func failedWithin(failed []seqRange, lo, hi uint64) uint64 {
 const shardedReorder = 200 * time.Millisecond
 
 // issuedLog remembers, every issuedEvery, each source's highest sequence
-// number taken, for the last issuedKeep samples. A sharded subscriber
-// receives a source's messages over one connection per master, so when
-// one connection is lost, the highest number received (over another) is
-// no bound on what the lost one still owed; the number the source had
-// taken shardedReorder before the loss is.
+// number settled (answered, with all below it: see trust), for the last
+// issuedKeep samples. A sharded subscriber receives a source's messages
+// over one connection per master, so when one connection is lost, the
+// highest number received (over another) is no bound on what the lost one
+// still owed: a message in flight then (sent, not yet answered: waiting
+// out a failover's pause, say, to be redirected to the new master) may be
+// lost in the outage. The number the source had settled shardedReorder
+// before the loss is the bound.
 type issuedLog struct {
 	mu   sync.RWMutex
 	at   [issuedKeep]time.Time
@@ -208,6 +211,9 @@ func (l *issuedLog) lowerTo(from []uint64, t time.Time) {
 	for j := range from {
 		bound := uint64(1)
 		if best >= 0 {
+			if l.seqs[best][j] == noAck {
+				continue // another process's source: no reach back
+			}
 			bound = l.seqs[best][j] + 1
 		}
 		from[j] = min(from[j], bound)
