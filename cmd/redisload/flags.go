@@ -98,7 +98,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&o.redisURL, "redis-url", os.Getenv("REDIS_URL"), "Redis URL, redis://[user:password@]host:port[/db], or redis+sentinel://host:port[,host:port...]/<master> (default $REDIS_URL)")
 	fs.StringVar(&o.sentinels, "sentinel", "", "find the master through these sentinels, host:port[,host:port...] (as --redis-url=redis+sentinel://<sentinels>/<master>)")
 	fs.StringVar(&o.sentinelMaster, "sentinel-master", provision.SentinelMaster, "with --sentinel: the name the sentinels know the master by")
-	fs.IntVar(&o.workers, "workers", 0, "run the instances on this many worker processes that join through the control Redis (`redisload worker`)")
+	fs.IntVar(&o.workers, "workers", 0, "run the instances on this many worker processes that join through the control Redis (see: redisload worker --help)")
 	fs.IntVar(&o.spawnWorkers, "spawn-workers", 0, "run the instances on this many worker processes started on this machine")
 	fs.StringVar(&o.controlURL, "control-url", "", "with --workers: the Redis the run is coordinated through (default: the Redis under test)")
 	fs.DurationVar(&o.joinTimeout, "join-timeout", 30*time.Second, "with --workers: how long to wait for the workers to join")
