@@ -17,8 +17,10 @@ type Batch struct {
 	ends  []int    // end offset in buf of each envelope
 	chans []string // channel of each envelope
 	seqs  []uint64 // sequence number of each envelope
-	// payloads are the envelopes as slices of buf, for sharded publishing.
+	// payloads are the envelopes as slices of buf, for sharded publishing;
+	// errs each publish's outcome, reused from flush to flush.
 	payloads [][]byte
+	errs     []error
 	err      error // the first invalid Add, returned by Flush
 	// failed holds the sequence numbers the last Flush did not get
 	// accepted, unknown the part of them whose outcome is unknown.
@@ -108,13 +110,15 @@ func (bt *Batch) Flush(ctx context.Context) (failed int, err error) {
 			start = end
 		}
 		cmds, perr := pipe.Exec(ctx)
-		errs = make([]error, len(cmds))
+		bt.errs = bt.errs[:0]
 		failed := 0
-		for i, c := range cmds {
-			if errs[i] = c.Err(); errs[i] != nil {
+		for _, c := range cmds {
+			bt.errs = append(bt.errs, c.Err())
+			if c.Err() != nil {
 				failed++
 			}
 		}
+		errs = bt.errs
 		if perr != nil && failed == 0 {
 			stop()
 			return bt.failAll(perr, outcomeUnknown(perr)) // failed with no reply at all

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/internal/rusage"
 	"github.com/redisload/redisload/verdict"
 )
 
@@ -235,7 +236,7 @@ func Run(ctx context.Context, cfg Config, progress func(Step)) (*Result, error) 
 	for _, load := range cfg.steps() {
 		run := cfg.Run
 		cfg.apply(&run, load)
-		cpu := processCPU()
+		cpu, _ := rusage.Self()
 		runner := cfg.Runner
 		if runner == nil {
 			runner = harness.Run
@@ -247,7 +248,8 @@ func Run(ctx context.Context, cfg Config, progress func(Step)) (*Result, error) 
 		if r.Interrupted {
 			return res, ctx.Err()
 		}
-		s := measure(cfg, r, processCPU()-cpu)
+		after, _ := rusage.Self()
+		s := measure(cfg, r, after-cpu)
 		res.Redis, res.Server = r.Redis, r.Server.Version
 		res.Steps = append(res.Steps, s)
 		if progress != nil {

@@ -232,19 +232,28 @@ type nodeProbes struct {
 // newNodeProbes connects, lazily, to each node of t with the run's
 // credentials and TLS.
 func newNodeProbes(o bridge.Options, t *ClusterTopology) (*nodeProbes, error) {
-	ro, err := o.RedisOptions()
+	np := &nodeProbes{}
+	for _, n := range t.Nodes {
+		c, err := nodeClient(o, n.Addr)
+		if err != nil {
+			np.close()
+			return nil, err
+		}
+		np.addrs = append(np.addrs, n.Addr)
+		np.clients = append(np.clients, c)
+	}
+	return np, nil
+}
+
+// nodeClient is a plain client of the node at addr with o's credentials
+// and TLS, one connection, never retried: the probes' and the faults'.
+func nodeClient(o bridge.Options, addr string) (*redis.Client, error) {
+	ro, err := atAddr(o, addr).RedisOptions()
 	if err != nil {
 		return nil, err
 	}
-	np := &nodeProbes{}
-	for _, n := range t.Nodes {
-		no := *ro
-		no.Addr = n.Addr
-		no.MaxRetries, no.PoolSize = -1, 1
-		np.addrs = append(np.addrs, n.Addr)
-		np.clients = append(np.clients, redis.NewClient(&no))
-	}
-	return np, nil
+	ro.MaxRetries, ro.PoolSize = -1, 1
+	return redis.NewClient(ro), nil
 }
 
 func (np *nodeProbes) close() {

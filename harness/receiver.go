@@ -213,8 +213,9 @@ func (r *receiver) sourceIndex(id string) (index int, claimed bool) {
 // becoming a latency sample; the tag makes forging infeasible without the
 // run's key.
 func (r *receiver) genuine(src int, ev *bridge.Event) bool {
+	tol := r.tolNs.Load()
 	return ev.Seq >= 1 && ev.Seq <= r.limits[src].Load() &&
-		ev.SentNs >= r.startNs-r.tolNs.Load() && ev.SentNs <= ev.ReceivedNs+r.tolNs.Load() &&
+		ev.SentNs >= r.startNs-tol && ev.SentNs <= ev.ReceivedNs+tol &&
 		(r.keys == nil || r.keys[src].Verify(ev))
 }
 

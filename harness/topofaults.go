@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -84,39 +83,39 @@ type shard struct {
 	masters  []string
 }
 
-// shardOf reads which master serves slot (CLUSTER SHARDS), and its live
-// replicas.
-// The run's node is asked first, then the masters of the last reading: the
-// run's node may be the master killed.
+// shardOf reads which master serves slot (CLUSTER NODES, as the report's
+// topology), its live replicas and every master. The run's node is asked
+// first, then the masters of the last reading: the run's node may be the
+// master killed.
 func (env *faultEnv) shardOf(ctx context.Context, slot int) (shard, error) {
-	shards, err := env.probe.c.ClusterShards(ctx).Result()
+	t := env.probe.clusterTopology(ctx)
 	for _, m := range env.masters {
-		if err == nil || ctx.Err() != nil {
+		if t != nil || ctx.Err() != nil {
 			break
 		}
 		c := env.nodeClient(m)
-		shards, err = c.ClusterShards(ctx).Result()
+		t = (&serverProbe{c: c}).clusterTopology(ctx)
 		_ = c.Close()
 	}
-	if err != nil {
-		return shard{}, fmt.Errorf("CLUSTER SHARDS: %w", err)
+	if t == nil {
+		return shard{}, errors.New("CLUSTER NODES: no node answered")
 	}
 	var out shard
-	for _, s := range shards {
-		serves := slices.ContainsFunc(s.Slots, func(r redis.SlotRange) bool { return int64(slot) >= r.Start && int64(slot) <= r.End })
-		for _, n := range s.Nodes {
-			addr := n.IP + ":" + strconv.FormatInt(n.Port, 10)
-			switch {
-			case n.Role == "master" && len(s.Slots) > 0:
-				out.masters = append(out.masters, addr)
-				if serves {
-					out.master = addr
-				}
-			// A replica of an empty master says "loading" (its offset
-			// is 0) in 7.0: only a failed one is left out.
-			case serves && n.Health != "fail" && n.Health != "failed":
-				out.replicas = append(out.replicas, addr)
-			}
+	var masterID string
+	for _, n := range t.Nodes {
+		if n.Role != "master" || len(n.Slots) == 0 {
+			continue
+		}
+		out.masters = append(out.masters, n.Addr)
+		// A master that failed keeps its slots until its replica takes
+		// over: it serves nothing meanwhile.
+		if !n.Failed && n.serves(slot) {
+			out.master, masterID = n.Addr, n.ID
+		}
+	}
+	for _, n := range t.Nodes {
+		if n.Role == "replica" && !n.Failed && masterID != "" && n.MasterID == masterID {
+			out.replicas = append(out.replicas, n.Addr)
 		}
 	}
 	slices.Sort(out.masters)
@@ -244,12 +243,12 @@ func (env *faultEnv) awaitSentinel(ctx context.Context, so bridge.SentinelOption
 	}
 }
 
-// nodeClient is a client of one node with the run's credentials.
+// nodeClient is a client of one node with the run's credentials; the
+// options were valid for the run's own connections.
 func (env *faultEnv) nodeClient(addr string) *redis.Client {
-	ro, err := atAddr(env.cfg.Redis, addr).RedisOptions()
-	if err != nil { // the options were valid for the run's connections
-		ro = &redis.Options{Addr: addr}
+	c, err := nodeClient(env.cfg.Redis, addr)
+	if err != nil {
+		return redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	}
-	ro.MaxRetries, ro.PoolSize = -1, 1
-	return redis.NewClient(ro)
+	return c
 }

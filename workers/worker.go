@@ -9,13 +9,13 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redisload/redisload/bridge"
 	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/internal/rusage"
 )
 
 // WorkerOptions configure a worker. The zero value joins any announced
@@ -132,7 +132,7 @@ func serveOne(ctx context.Context, ctl *redis.Client, o WorkerOptions) error {
 	}
 	cfg := a.Spec.Config(redisOpts)
 	o.Log("instances %d to %d of %d", a.Lo, a.Hi-1, a.Spec.Instances)
-	cpuBefore, _ := usage() // a worker serving runs in turn reports each run's own CPU
+	cpuBefore, _ := rusage.Self() // a worker serving runs in turn reports each run's own CPU
 	// The coordinator interrupted (Ctrl-C) sets the run's stop key: the
 	// run stops publishing and draining at once and reports what it has.
 	runCtx, interrupt := context.WithCancel(ctx)
@@ -184,8 +184,8 @@ func serveOne(ctx context.Context, ctl *redis.Client, o WorkerOptions) error {
 	res, runErr := harness.RunShare(runCtx, cfg, share)
 	interrupt() // ends the stop watch
 	msg := resultMsg{ID: id, ClockOffsetUs: offset.Microseconds(), ClockUncertaintyUs: uncertainty.Microseconds()}
-	msg.CPUSeconds, msg.RSSBytes = usage()
-	msg.CPUSeconds -= cpuBefore
+	cpu, rss := rusage.Self()
+	msg.CPUSeconds, msg.RSSBytes = (cpu - cpuBefore).Seconds(), rss
 	if runErr != nil {
 		msg.Error = runErr.Error()
 	} else {
@@ -234,16 +234,6 @@ func clockOffset(ctx context.Context, c *redis.Client) (offset, uncertainty time
 		}
 	}
 	return offset, best / 2
-}
-
-// usage is this process's CPU time and peak resident memory.
-func usage() (cpuSeconds float64, rssBytes int64) {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0, 0
-	}
-	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	return cpu.Seconds(), ru.Maxrss * 1024 // Linux reports KiB
 }
 
 // exchangeAcks posts this worker's receipts (field id of the run's acks

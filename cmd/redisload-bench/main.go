@@ -135,8 +135,7 @@ subscribers until Redis disconnects them.`)
 func workersRow(redisload, url string, dur time.Duration) {
 	fmt.Println()
 	for _, extra := range []string{"--seed=1", "--spawn-workers=2"} {
-		r, err := measure(redisload, "--redis-url="+url, "--instances=10", "--rate=max", "--duration="+dur.String(),
-			"--format=json", "--drain-timeout=2s", extra)
+		r, err := maxRateN10(redisload, url, dur, extra)
 		if err != nil {
 			fmt.Println("workers:", err)
 			return
@@ -156,8 +155,7 @@ func tagCost(redisload, url string, dur time.Duration) {
 	var sum [2]run
 	for range 2 {
 		for k, extra := range []string{"--seed=1", "--no-auth-tags"} {
-			r, err := measure(redisload, "--redis-url="+url, "--instances=10", "--rate=max", "--duration="+dur.String(),
-				"--format=json", "--drain-timeout=2s", extra)
+			r, err := maxRateN10(redisload, url, dur, extra)
 			if err != nil {
 				fmt.Println("tag cost:", err)
 				return
@@ -174,6 +172,14 @@ func tagCost(redisload, url string, dur time.Duration) {
 	}
 	fmt.Printf("\nAuthentication tags, N=10 --rate=max, two runs each: %.0f received/s with tags, %.0f without (%.1f%% cost; target < 5%%: %s); CPU %.2f vs %.2f s per M messages; lost %d vs %d\n",
 		sum[0].receivedPerS, sum[1].receivedPerS, cost, verdict, sum[0].cpuPerM, sum[1].cpuPerM, sum[0].lost, sum[1].lost)
+}
+
+// maxRateN10 measures redisload at its highest lossless rate with 10
+// instances, with one extra flag: the runs the tags' cost and the
+// workers' row compare.
+func maxRateN10(redisload, url string, dur time.Duration, extra string) (run, error) {
+	return measure(redisload, "--redis-url="+url, "--instances=10", "--rate=max", "--duration="+dur.String(),
+		"--format=json", "--drain-timeout=2s", extra)
 }
 
 // errNoReference marks the --rate=max case: a closed loop without

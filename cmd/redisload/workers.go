@@ -5,6 +5,7 @@ package main
 // (worker processes of this machine, started and stopped here).
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -55,8 +56,8 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 		return exitUsage
 	}
-	controlURL = firstNonEmpty(controlURL, redisURL)
-	redisURL = firstNonEmpty(redisURL, controlURL)
+	controlURL = cmp.Or(controlURL, redisURL)
+	redisURL = cmp.Or(redisURL, controlURL)
 	switch {
 	case fs.NArg() > 0:
 		return usageErr("unexpected argument %q (flags only)", fs.Arg(0))
@@ -88,16 +89,6 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) int {
 		return exitUnavailable
 	}
 	return exitPass
-}
-
-// firstNonEmpty returns the first of ss that is not empty.
-func firstNonEmpty(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }
 
 // controlClient is a client of the control Redis, with the URL's
@@ -179,7 +170,7 @@ func (s *spawned) stop(grace time.Duration) {
 // coordinate runs the load over worker processes: spawned here, or
 // joining through the control Redis.
 func (o *options) coordinate(ctx context.Context, redisURL string, stderr io.Writer) (*harness.Result, error) {
-	controlURL := firstNonEmpty(o.controlURL, redisURL)
+	controlURL := cmp.Or(o.controlURL, redisURL)
 	ctl, err := controlClient(controlURL)
 	if err != nil {
 		return nil, err
