@@ -3,9 +3,11 @@ package harness_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -179,6 +181,7 @@ type exchange struct {
 	reported  int
 	published []uint64
 	all       chan struct{}
+	tolerance time.Duration // announced with the start
 }
 
 func newExchange(parts, n int) *exchange {
@@ -196,7 +199,7 @@ func (e *exchange) share(lo, hi int, runID string, key bridge.TagKey, notBefore 
 			e.mu.Unlock()
 			select {
 			case <-e.go_:
-				return harness.Go{Start: e.start}, nil
+				return harness.Go{Start: e.start, Tolerance: e.tolerance}, nil
 			case <-ctx.Done():
 				return harness.Go{}, ctx.Err()
 			}
@@ -271,6 +274,70 @@ func TestSplitRunEqualsOneProcess(t *testing.T) {
 	}
 	if !reflect.DeepEqual(one.Matrix, m.Matrix) || m.Totals.Forged != 0 || m.Totals.Foreign != 0 {
 		t.Errorf("matrix one process %+v, split %+v; forged %d foreign %d", one.Matrix, m.Matrix, m.Totals.Forged, m.Totals.Foreign)
+	}
+}
+
+// A share whose clock is 50 ms ahead and not corrected, within a
+// tolerance the start allows: every message it sends to the other share
+// seems to arrive before it was sent. Each is counted as a negative
+// latency, delivered and not taken for a forgery, and the run says so;
+// the other way the 50 ms show as latency.
+func TestUncorrectedSkewCountsNegativeLatency(t *testing.T) {
+	srv := redistest.StartOwn(t)
+	cfg := harness.Config{Instances: 4, Duration: time.Second, Rate: 200, Seed: 7,
+		Redis: bridge.Options{URL: srv.URL}}.WithDefaults()
+	key, err := bridge.NewTagKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const skew = 50 * time.Millisecond
+	ex := newExchange(2, cfg.Instances)
+	ex.tolerance = 2 * skew
+	notBefore := time.Now().Add(-time.Second).UnixNano()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	results := make([]*harness.ShareResult, 2)
+	var g errgroup.Group
+	for k := range 2 {
+		g.Go(func() error {
+			sh := ex.share(2*k, 2*k+2, "skew0001", key, notBefore)
+			if k == 0 {
+				sh.ClockSkew = skew // ClockOffset left 0: nobody measured it
+			}
+			res, err := harness.RunShare(ctx, cfg, sh)
+			results[k] = res
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	m := &harness.Result{Config: cfg.Echo(), ElapsedSeconds: results[1].ElapsedSeconds, Drained: true}
+	if err := harness.MergeParts(m, cfg, results[1].Start, []harness.PartState{results[0].Part, results[1].Part}); err != nil {
+		t.Fatal(err)
+	}
+	checkExact(t, m)
+	// Instances 2 and 3 received from 0 and 1 before, by the stamps, it
+	// was sent; 0 and 1 received from 2 and 3 50 ms late.
+	var early uint64
+	for _, i := range []int{2, 3} {
+		for _, j := range []int{0, 1} {
+			early += m.Matrix.Delivered[i][j]
+		}
+	}
+	if early == 0 || m.Totals.NegativeLatency != early || m.Totals.Forged != 0 {
+		t.Fatalf("negative latencies %d, want the %d deliveries from the skewed share; forged %d", m.Totals.NegativeLatency, early, m.Totals.Forged)
+	}
+	if !slices.ContainsFunc(m.Warnings, func(w string) bool {
+		return strings.Contains(w, fmt.Sprintf("%d deliveries arrived before they were sent", early))
+	}) {
+		t.Errorf("warnings %q", m.Warnings)
+	}
+	// Two thirds of what 0 and 1 receive come from the other share.
+	for _, i := range []int{0, 1} {
+		if lat := m.Instances[i].Latency; lat.P50 < skew.Microseconds() {
+			t.Errorf("instance %d (skewed share) p50 latency %d µs, want ≥ %d", i, lat.P50, skew.Microseconds())
+		}
 	}
 }
 

@@ -82,6 +82,9 @@ type seriesSampler struct {
 	// and latencies, for the coordinator to merge (raws).
 	keep bool
 	raws []SeriesRaw
+	// onRaw, in a process of a split run, is given each interval as it is
+	// taken: the coordinator's live progress.
+	onRaw func(SeriesRaw)
 }
 
 // run samples until stop is closed, then once more, and returns the
@@ -121,11 +124,16 @@ func (s *seriesSampler) sample() {
 		raw.Delivered += r.progress.Load()
 		raw.Errors += s.bridges[i].Metrics().Errors
 	}
-	if s.keep {
+	if s.keep || s.onRaw != nil {
 		enc, err := iv.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
 		if err == nil {
 			raw.Hist = enc
-			s.raws = append(s.raws, raw)
+			if s.keep {
+				s.raws = append(s.raws, raw)
+			}
+			if s.onRaw != nil {
+				s.onRaw(raw)
+			}
 		}
 	}
 	p := s.point(raw, iv)
@@ -187,31 +195,60 @@ func mergeSeries(cfg Config, parts []PartState) ([]SeriesPoint, error) {
 	if n == 0 {
 		return nil, nil
 	}
-	s := &seriesSampler{cfg: cfg}
+	m := NewSeriesMerger(cfg)
 	var points []SeriesPoint
+	raws := make([]SeriesRaw, 0, len(parts))
 	for k := range n {
-		var raw SeriesRaw
-		iv := hdrhistogram.New(histMinUs, histMaxUs, intervalSigFigs)
+		raws = raws[:0]
 		for _, p := range parts {
 			if len(p.Series) == 0 {
 				continue
 			}
 			r := p.Series[min(k, len(p.Series)-1)]
-			raw.Seconds = max(raw.Seconds, r.Seconds)
-			raw.Published += r.Published
-			raw.OwnPublished += r.OwnPublished
-			raw.Delivered += r.Delivered
-			raw.Errors += r.Errors
 			if k >= len(p.Series) {
-				continue // its latencies are counted once
+				r.Hist = nil // its latencies are counted once
 			}
-			h, err := hdrhistogram.Decode(r.Hist)
-			if err != nil {
-				return nil, fmt.Errorf("%w: series interval %d: %v", errPart, k, err)
-			}
-			iv.Merge(h)
+			raws = append(raws, r)
 		}
-		points = append(points, s.point(raw, iv))
+		p, err := m.Add(raws)
+		if err != nil {
+			return nil, fmt.Errorf("%w: series interval %d: %v", errPart, k, err)
+		}
+		points = append(points, p)
 	}
 	return points, nil
+}
+
+// SeriesMerger turns the processes' intervals of a split run, one index
+// at a time, into the run's points: what the coordinator draws its live
+// progress line from, and what the merged series is made of.
+type SeriesMerger struct{ s seriesSampler }
+
+// NewSeriesMerger returns a merger for the run cfg describes.
+func NewSeriesMerger(cfg Config) *SeriesMerger {
+	return &SeriesMerger{s: seriesSampler{cfg: cfg.WithDefaults()}}
+}
+
+// Add merges one interval, the same index from each process (a process
+// that has finished repeats its last counts, with no latencies), into the
+// next point.
+func (m *SeriesMerger) Add(raws []SeriesRaw) (SeriesPoint, error) {
+	var raw SeriesRaw
+	iv := hdrhistogram.New(histMinUs, histMaxUs, intervalSigFigs)
+	for _, r := range raws {
+		raw.Seconds = max(raw.Seconds, r.Seconds)
+		raw.Published += r.Published
+		raw.OwnPublished += r.OwnPublished
+		raw.Delivered += r.Delivered
+		raw.Errors += r.Errors
+		if len(r.Hist) == 0 {
+			continue
+		}
+		h, err := hdrhistogram.Decode(r.Hist)
+		if err != nil {
+			return SeriesPoint{}, err
+		}
+		iv.Merge(h)
+	}
+	return m.s.point(raw, iv), nil
 }

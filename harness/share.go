@@ -48,6 +48,10 @@ type Share struct {
 	// (the most of the values it may publish beyond), and returns the same
 	// for the other shares' subscribers: their back-pressure.
 	Acks func(ctx context.Context, mine []uint64) ([]uint64, error)
+	// Progress, when set, is given the share's counts and latencies once
+	// a SeriesInterval from the start, for the coordinator's live view
+	// (SeriesMerger): Config.Progress is the coordinator's.
+	Progress func(SeriesRaw)
 }
 
 // ackEvery is how often a share of a closed loop exchanges its receipts.
@@ -142,7 +146,7 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 		recvs[i] = newReceiver(i, n, prefix, tr, nil)
 		recvs[i].issued, recvs[i].gapLimit = issued, gapLimit(n, sharded)
 		recvs[i].shiftNs = int64(shift)
-		if cfg.Series {
+		if cfg.Series || sh.Progress != nil {
 			recvs[i].iv = newIntervalHist() // before its receive goroutine exists
 		}
 		b, err := instanceBridge(cfg, cfg.Redis, i, prefix, sh.TagKey, recvs[i], cluster)
@@ -208,8 +212,8 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 	// start, for the coordinator to merge by index.
 	var sampler *seriesSampler
 	stopSeries, seriesDone := make(chan struct{}), make(chan struct{})
-	if cfg.Series {
-		sampler = &seriesSampler{cfg: cfg, start: start, pub: pub, recvs: recvs, bridges: bridges, keep: true}
+	if cfg.Series || sh.Progress != nil {
+		sampler = &seriesSampler{cfg: cfg, start: start, pub: pub, recvs: recvs, bridges: bridges, keep: cfg.Series, onRaw: sh.Progress}
 		go func() { defer close(seriesDone); sampler.run(stopSeries) }()
 	} else {
 		close(seriesDone)

@@ -161,9 +161,13 @@ func Coordinate(ctx context.Context, ctl *redis.Client, cfg harness.Config, o Co
 		o.Log("worker %s (%s): instances %d to %d", m.ID, m.Host, m.lo, m.hi-1)
 	}
 
-	// alive checks the heartbeats of the members still owing a message.
+	// The live status line, when asked for, from the workers' intervals.
+	relay := newProgressRelay(ctl, k.progress(), cfg)
+	// alive checks the heartbeats of the members still owing a message,
+	// and shows the progress made meanwhile.
 	alive := func(owing func(*member) bool) func() error {
 		return func() error {
+			defer relay.poll(ctx, members)
 			for _, m := range members {
 				if m.lost != "" || !owing(m) {
 					continue
@@ -305,6 +309,7 @@ func Coordinate(ctx context.Context, ctl *redis.Client, cfg harness.Config, o Co
 		return nil
 	})
 	cancel()
+	relay.poll(rest, members) // the intervals up to every worker's last
 	res, err := merge(cfg, runID, start, members, all, faults)
 	if err != nil {
 		return nil, err

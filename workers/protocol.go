@@ -59,8 +59,9 @@ func (k keys) to(worker string) string { return keyPrefix + string(k) + ":to:" +
 func (k keys) hb(worker string) string { return keyPrefix + string(k) + ":hb:" + worker }
 func (k keys) stop() string            { return keyPrefix + string(k) + ":stop" }
 func (k keys) acks() string            { return keyPrefix + string(k) + ":acks" }
+func (k keys) progress() string        { return keyPrefix + string(k) + ":progress" }
 func (k keys) all(ids []string) []string {
-	out := []string{k.joined(), k.ready(), k.published(), k.results(), k.stop(), k.acks()}
+	out := []string{k.joined(), k.ready(), k.published(), k.results(), k.stop(), k.acks(), k.progress()}
 	for _, id := range ids {
 		out = append(out, k.to(id), k.hb(id))
 	}
@@ -93,6 +94,9 @@ type Spec struct {
 	Workers           int      `json:"workers"`
 	MaxInFlight       int      `json:"max_inflight"`
 	NotBeforeUnixNano int64    `json:"not_before_ns"`
+	// Progress asks each worker for its intervals as they are taken, for
+	// the coordinator's live status line.
+	Progress bool `json:"progress,omitempty"`
 }
 
 // SpecOf is the announcement of cfg, for a run of the given ID.
@@ -102,7 +106,7 @@ func SpecOf(cfg harness.Config, runID, version string) Spec {
 		Seed: cfg.Seed, DrainTimeoutNs: int64(cfg.DrainTimeout), ConnectTimeoutNs: int64(cfg.ConnectTimeout),
 		KeyPrefix: cfg.Redis.KeyPrefix, ChannelsPerType: cfg.Redis.ChannelsPerType, PubSub: string(cfg.Redis.PubSub),
 		DisableTags: cfg.DisableTags, Series: cfg.Series, MaxRate: cfg.MaxRate, MaxInFlight: cfg.MaxInFlight,
-		NotBeforeUnixNano: time.Now().UnixNano()}
+		NotBeforeUnixNano: time.Now().UnixNano(), Progress: cfg.Progress != nil}
 }
 
 // Config is the harness configuration the spec describes, against the
@@ -153,6 +157,13 @@ type readyMsg struct {
 type publishedMsg struct {
 	ID        string   `json:"id"`
 	Published []uint64 `json:"published"`
+}
+
+// progressMsg is a worker's K-th interval, sent as it is taken.
+type progressMsg struct {
+	ID  string            `json:"id"`
+	K   int               `json:"k"`
+	Raw harness.SeriesRaw `json:"raw"`
 }
 
 // resultMsg is a worker's accounting and its own vital signs.

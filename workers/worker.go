@@ -181,6 +181,17 @@ func serveOne(ctx context.Context, ctl *redis.Client, o WorkerOptions) error {
 		Acks: func(ctx context.Context, mine []uint64) ([]uint64, error) {
 			return exchangeAcks(ctx, ctl, k, id, a.Spec.Workers, mine)
 		}}
+	if a.Spec.Progress {
+		// From the share's sampler goroutine, once a second: a slow
+		// control Redis costs a point of the live view, never the run.
+		k0 := 0
+		share.Progress = func(raw harness.SeriesRaw) {
+			pctx, cancel := context.WithTimeout(runCtx, 500*time.Millisecond)
+			defer cancel()
+			_ = push(pctx, ctl, k.progress(), progressMsg{ID: id, K: k0, Raw: raw})
+			k0++
+		}
+	}
 	res, runErr := harness.RunShare(runCtx, cfg, share)
 	interrupt() // ends the stop watch
 	msg := resultMsg{ID: id, ClockOffsetUs: offset.Microseconds(), ClockUncertaintyUs: uncertainty.Microseconds()}

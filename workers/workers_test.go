@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -75,6 +76,8 @@ func TestCoordinatedRunIsExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var told []harness.SeriesPoint // the live view, from the coordinator
+	cfg.Progress = func(p harness.SeriesPoint) { told = append(told, p) }
 	wait := fleet(ctx, t, srv.Addr, 3, "v1")
 	ctl := srv.Client(t)
 	res, err := workers.Coordinate(ctx, ctl, cfg, workers.CoordinatorOptions{Workers: 3, Announce: true, Version: "v1"})
@@ -108,6 +111,10 @@ func TestCoordinatedRunIsExact(t *testing.T) {
 	}
 	if last.Published != tot.Published || last.Delivered != tot.Delivered || last.Pending != 0 || rate < 400 || rate > 800 {
 		t.Errorf("last point %+v (totals published %d delivered %d), peak publish rate %.0f/s for 600/s", last, tot.Published, tot.Delivered, rate)
+	}
+	// The live view was the same merge, shown as each second was complete.
+	if !slices.Equal(told, res.Series) {
+		t.Errorf("progress told %d points, the series has %d:\n%+v\n%+v", len(told), len(res.Series), told, res.Series)
 	}
 	covered := 0
 	var published uint64
@@ -339,4 +346,76 @@ func TestMaxRateOverWorkers(t *testing.T) {
 		t.Fatalf("totals %+v", tot)
 	}
 	t.Logf("%d published, %.0f delivered/s", tot.Published, tot.DeliveryThroughput)
+}
+
+// Forged traffic beside a run over workers: messages that claim to come
+// from the run's instances, on any worker, with no tag, a wrong one or
+// impossible numbers, a foreign message and a replay of a genuine one.
+// Every worker's receivers count them as a single process would: forged
+// at every instance, foreign, a duplicate; the run's own counts exact.
+func TestForgedTrafficOverWorkers(t *testing.T) {
+	srv := redistest.StartOwn(t)
+	rc := srv.Client(t)
+	const channel = "forge:ticker"
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		ps := rc.Subscribe(ctx, channel)
+		defer ps.Close()
+		var genuine *redis.Message
+		var run string
+		for genuine == nil { // the first message of the run names it
+			m, err := ps.ReceiveMessage(ctx)
+			if err != nil {
+				done <- err
+				return
+			}
+			var env struct {
+				Source string `json:"source"`
+			}
+			if json.Unmarshal([]byte(m.Payload), &env) == nil && strings.HasPrefix(env.Source, "redisload-") {
+				id := strings.TrimPrefix(env.Source, "redisload-")
+				genuine, run = m, id[:strings.LastIndex(id, "-")]
+			}
+		}
+		now := time.Now().UnixNano()
+		id := func(s string) string { return "redisload-" + run + "-" + s }
+		for _, a := range [][3]string{
+			{id("01"), "1", ""},                         // leading zero: "instance 1"
+			{id("9"), "1", ""},                          // no such instance
+			{id("2"), "1000000", ""},                    // beyond what 2 is scheduled to publish
+			{id("0"), "1", `,"tag":"0123456789abcdef"`}, // a wrong tag, from worker 1's instance
+			{id("3"), "1", ""},                          // no tag, from worker 2's instance
+		} {
+			msg := fmt.Sprintf(`{"source":"%s","seq":%s,"sent_ns":%d%s,"type":"ticker","timestamp":1,"data":{}}`, a[0], a[1], now, a[2])
+			if err := rc.Publish(ctx, channel, msg).Err(); err != nil {
+				done <- err
+				return
+			}
+		}
+		if err := rc.Publish(ctx, channel, `{"type":"ticker","data":{},"timestamp":1,"source":"someone-else"}`).Err(); err != nil {
+			done <- err
+			return
+		}
+		done <- rc.Publish(ctx, channel, genuine.Payload).Err()
+	}()
+	cfg := harness.Config{Instances: 4, Duration: 2 * time.Second, Rate: 400, EventTypes: []string{"ticker"},
+		Redis: bridge.Options{URL: srv.URL, KeyPrefix: "forge:"}}.WithDefaults()
+	res := coordinated(t, srv, cfg, 2)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, ir := range res.Instances {
+		if ir.Forged != 5 || ir.Foreign != 1 {
+			t.Errorf("instance %d: forged %d foreign %d, want 5 and 1", ir.Index, ir.Forged, ir.Foreign)
+		}
+	}
+	tot := res.Totals
+	// The replay is a duplicate at the three instances that are not its
+	// source; nothing else moved.
+	if tot.Forged != 20 || tot.Duplicates != 3 || tot.Missing != 0 || tot.Delivered != tot.Expected || tot.Delivered != 3*tot.Published ||
+		tot.Published != tot.TargetEvents {
+		t.Errorf("totals %+v: want 20 forged, 3 duplicates, exact", tot)
+	}
 }
