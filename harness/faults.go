@@ -174,18 +174,11 @@ func (a FaultAction) needsProxy() bool { return a == FaultLatency || a == FaultP
 // and action, as a scenario file lists them.
 func (c Config) validateFaults() error {
 	for i, f := range c.Faults {
+		if err := c.validateFault(i, f); err != nil {
+			return err
+		}
 		name := fmt.Sprintf("fault %d (%s)", i+1, f.Action)
 		switch {
-		case !slices.Contains(FaultActions, f.Action):
-			return fmt.Errorf("fault %d: unknown action %q (known: %s)", i+1, f.Action, faultActionList())
-		case f.At < 0 || f.At >= c.Duration:
-			return fmt.Errorf("%s: at %v is outside the run's duration %v", name, f.At, c.Duration)
-		case f.For < 0 || f.Delay < 0 || f.Latency < 0 || f.Jitter < 0 || f.ReadBuffer < 0:
-			return fmt.Errorf("%s: durations must not be negative", name)
-		case f.Instance == AllInstances && f.Action != FaultClientKill && f.Action != FaultLatency:
-			return fmt.Errorf("%s: applies to one instance, not all", name)
-		case f.Instance != AllInstances && (f.Instance < 0 || f.Instance >= c.Instances):
-			return fmt.Errorf("%s: instance %d does not exist (%d instances)", name, f.Instance, c.Instances)
 		case f.Action.NeedsServer() && c.Server == nil:
 			return fmt.Errorf("%s: needs a redis-server that redisload started and may stop (Config.Server)", name)
 		case f.Action.NeedsDeployment() && c.Deployment == nil:
@@ -197,6 +190,26 @@ func (c Config) validateFaults() error {
 		case f.Action == FaultSlowConsumer && len(strings.Fields(f.OutputBufferLimit)) != 3 && f.OutputBufferLimit != "":
 			return fmt.Errorf("%s: output buffer limit %q: want \"<hard> <soft> <seconds>\"", name, f.OutputBufferLimit)
 		}
+	}
+	return nil
+}
+
+// validateFault checks what fault i says in itself, against the run's
+// instances and duration; validateFaults adds what it needs of the
+// server, which a worker of a split run does not act on.
+func (c Config) validateFault(i int, f Fault) error {
+	name := fmt.Sprintf("fault %d (%s)", i+1, f.Action)
+	switch {
+	case !slices.Contains(FaultActions, f.Action):
+		return fmt.Errorf("fault %d: unknown action %q (known: %s)", i+1, f.Action, faultActionList())
+	case f.At < 0 || f.At >= c.Duration:
+		return fmt.Errorf("%s: at %v is outside the run's duration %v", name, f.At, c.Duration)
+	case f.For < 0 || f.Delay < 0 || f.Latency < 0 || f.Jitter < 0 || f.ReadBuffer < 0:
+		return fmt.Errorf("%s: durations must not be negative", name)
+	case f.Instance == AllInstances && f.Action != FaultClientKill && f.Action != FaultLatency:
+		return fmt.Errorf("%s: applies to one instance, not all", name)
+	case f.Instance != AllInstances && (f.Instance < 0 || f.Instance >= c.Instances):
+		return fmt.Errorf("%s: instance %d does not exist (%d instances)", name, f.Instance, c.Instances)
 	}
 	return nil
 }
@@ -245,9 +258,29 @@ type FaultRecord struct {
 	Error string `json:"error,omitempty"`
 }
 
+// faultSide says which part of each fault a runner plays: a single
+// process plays all of it; over workers, the coordinator plays what acts
+// on the server and each worker what acts on its own instances'
+// connections and handlers.
+type faultSide int
+
+const (
+	sideAll faultSide = iota
+	sideServer
+	sideInstances
+)
+
+// InProcess reports whether the action acts inside an instance's
+// process: on its proxy (latency, partition) or its handler
+// (slow-consumer, whose output buffer limit is set on the server). Over
+// workers, the worker that runs the instance plays it.
+func (a FaultAction) InProcess() bool { return a.needsProxy() || a == FaultSlowConsumer }
+
 // faultEnv is what the fault runner acts on.
 type faultEnv struct {
 	cfg     Config
+	side    faultSide
+	lo, hi  int // sideInstances: the instances in this process
 	start   time.Time
 	probe   *serverProbe
 	proxies *proxies // nil without proxy faults
@@ -268,9 +301,10 @@ type step struct {
 	idx  int // index into the records
 }
 
-// runFaults plays the script from start until every step is done or stop
-// is closed; then it undoes whatever is still applied, so that the drain
-// runs against a healthy server. Every step is bounded in time, so the
+// runFaults plays the script (its side's part: see faultSide) from start
+// until every step is done or stop is closed; then it undoes whatever is
+// still applied, so that the drain runs against a healthy server. The
+// records are by the script's index, empty for a fault not applied. Every step is bounded in time, so the
 // runner ends within a few seconds of stop. It closes ready once the steps
 // due at the start are done: a fault at 0 is in place before the first
 // publish.
@@ -279,6 +313,9 @@ func runFaults(env *faultEnv, stop <-chan struct{}, ready chan<- struct{}) []Fau
 	var steps []step
 	for i, f := range env.cfg.Faults {
 		faults[i] = f.withDefaults(env.cfg.Duration)
+		if !env.plays(faults[i]) {
+			continue
+		}
 		steps = append(steps, step{at: faults[i].At, idx: i})
 		if faults[i].Action != FaultClientKill && !faults[i].Action.NeedsDeployment() {
 			steps = append(steps, step{at: faults[i].At + faults[i].For, undo: true, idx: i})
@@ -342,13 +379,31 @@ func runFaults(env *faultEnv, stop <-chan struct{}, ready chan<- struct{}) []Fau
 			rec.Error = joinNonEmpty(rec.Error, "undo: "+errMsg)
 		}
 	}
+	return records
+}
+
+// appliedFaults keeps the records of the faults applied before the end,
+// for the timeline.
+func appliedFaults(records []FaultRecord) []FaultRecord {
 	var out []FaultRecord
 	for _, r := range records {
-		if r.Action != "" { // applied before the end
+		if r.Action != "" {
 			out = append(out, r)
 		}
 	}
 	return out
+}
+
+// plays reports whether this runner plays any part of f.
+func (env *faultEnv) plays(f Fault) bool {
+	switch env.side {
+	case sideServer:
+		return !f.Action.needsProxy()
+	case sideInstances:
+		mine := f.Instance == AllInstances || f.Instance >= env.lo && f.Instance < env.hi
+		return f.Action.InProcess() && mine
+	}
+	return true
 }
 
 // joinNonEmpty joins the non-empty parts with "; ".
@@ -393,12 +448,19 @@ func (env *faultEnv) apply(f Fault) (string, error) {
 		n, err := env.probe.killSubscribers(ctx, env.prefix, f.Instance)
 		return fmt.Sprintf("killed %d subscriber connections", n), err
 	case FaultSlowConsumer:
-		old, err := env.probe.setPubsubLimit(ctx, f.OutputBufferLimit)
-		if err != nil {
-			return "", err
+		var detail []string
+		if env.side != sideInstances {
+			old, err := env.probe.setPubsubLimit(ctx, f.OutputBufferLimit)
+			if err != nil {
+				return "", err
+			}
+			detail = append(detail, fmt.Sprintf("pubsub output buffer limit %s (was %s)", f.OutputBufferLimit, old))
 		}
-		env.recvs[f.Instance].slowNs.Store(int64(f.Delay))
-		return fmt.Sprintf("pubsub output buffer limit %s (was %s), handler %v per message", f.OutputBufferLimit, old, f.Delay), nil
+		if env.side != sideServer {
+			env.recvs[f.Instance].slowNs.Store(int64(f.Delay))
+			detail = append(detail, fmt.Sprintf("handler %v per message", f.Delay))
+		}
+		return strings.Join(detail, ", "), nil
 	case FaultLatency:
 		return fmt.Sprintf("+%v ± %v from the server", f.Latency, f.Jitter), env.proxies.addLatency(f.Instance, f.Latency, f.Jitter)
 	case FaultPartition:
@@ -419,7 +481,12 @@ func (env *faultEnv) undo(f Fault) (string, error) {
 	case FaultHang:
 		return "server resumed", env.cfg.Server.Thaw()
 	case FaultSlowConsumer:
-		env.recvs[f.Instance].slowNs.Store(0)
+		if env.side != sideServer {
+			env.recvs[f.Instance].slowNs.Store(0)
+		}
+		if env.side == sideInstances {
+			return "handler at full speed", nil
+		}
 		n, known, err := env.probe.restorePubsubLimit(ctx)
 		if !known {
 			return "limit restored (the server does not count output-buffer disconnections: Redis < 7.2)", err

@@ -3,6 +3,7 @@ package harness_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -308,5 +309,37 @@ func TestFaultErrorIsReported(t *testing.T) {
 	want := "fault hang at 0.5s failed: freeze refused; undo: thaw refused"
 	if len(res.Warnings) != 1 || res.Warnings[0] != want {
 		t.Fatalf("warnings %q, want %q", res.Warnings, want)
+	}
+}
+
+// The sides of a split run's fault are one record: from the first
+// application to the last undoing, each distinct detail once; a fault no
+// side applied is left out, unless the worker that held its instance was
+// lost, which fails it with the reason.
+func TestMergeFaultRecords(t *testing.T) {
+	script := []harness.Fault{
+		{At: time.Second, Action: harness.FaultSlowConsumer, Instance: 2},
+		{At: 2 * time.Second, Action: harness.FaultLatency, Instance: harness.AllInstances},
+		{At: 3 * time.Second, Action: harness.FaultPartition, Instance: 1},
+		{At: 3 * time.Second, Action: harness.FaultPartition, Instance: 0},
+	}
+	server := []harness.FaultRecord{
+		{Action: harness.FaultSlowConsumer, Instance: 2, AtSeconds: 1.0, EndSeconds: 2.5, Detail: "limit"}, {}, {}, {},
+	}
+	w1 := []harness.FaultRecord{
+		{}, {Action: harness.FaultLatency, Instance: -1, AtSeconds: 2.01, EndSeconds: 4, Detail: "+50ms"}, {}, {},
+	}
+	w2 := []harness.FaultRecord{
+		{Action: harness.FaultSlowConsumer, Instance: 2, AtSeconds: 1.002, EndSeconds: 2.6, Detail: "handler"},
+		{Action: harness.FaultLatency, Instance: -1, AtSeconds: 2.0, EndSeconds: 4.1, Detail: "+50ms", Error: "refused"}, {}, {},
+	}
+	got := harness.MergeFaultRecords(script, map[int]string{2: "worker lost"}, server, w1, w2)
+	want := []harness.FaultRecord{
+		{Action: harness.FaultSlowConsumer, Instance: 2, AtSeconds: 1.0, EndSeconds: 2.6, Detail: "limit; handler"},
+		{Action: harness.FaultLatency, Instance: -1, AtSeconds: 2.0, EndSeconds: 4.1, Detail: "+50ms", Error: "refused"},
+		{Action: harness.FaultPartition, Instance: 1, AtSeconds: 3, EndSeconds: 3, Error: "worker lost"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("merged\n%+v\nwant\n%+v", got, want)
 	}
 }

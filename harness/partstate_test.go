@@ -354,7 +354,8 @@ func TestRunShareRefuses(t *testing.T) {
 		{base, harness.Share{Lo: 1, Hi: 3, RunID: "x", Ready: ok.Ready, Published: ok.Published}, "instances [1, 3) of 2"},
 		{harness.Config{Instances: 2, Duration: time.Second, Rate: 10}, ok, "needs its seed"},
 		{harness.Config{Instances: 2, Duration: time.Second, MaxRate: true, Seed: 1}, ok, "needs Acks"},
-		{harness.Config{Instances: 2, Duration: time.Second, Rate: 10, Seed: 1, EventLog: io.Discard}, ok, "do not split"},
+		{harness.Config{Instances: 2, Duration: time.Second, Rate: 10, Seed: 1, EventLog: io.Discard}, ok, "are not the Config's in a split run"},
+		{base, harness.Share{Lo: 0, Hi: 1, RunID: "x", Ready: ok.Ready, Published: ok.Published, Faults: []harness.Fault{{Action: harness.FaultPartition, Instance: 2}}}, "fault 1 (partition): instance 2 does not exist"},
 		{base, harness.Share{Lo: 0, Hi: 1}, "a run ID, Ready and Published"},
 	} {
 		if _, err := harness.RunShare(context.Background(), c.cfg, c.sh); err == nil || !strings.Contains(err.Error(), c.want) {

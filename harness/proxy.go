@@ -29,18 +29,19 @@ type proxies struct {
 // latencyToxic is the name of the latency fault's toxic on a proxy.
 const latencyToxic = "redisload-latency"
 
-// startProxies starts n proxies on free loopback ports, each forwarding to
-// upstream (host:port).
-func startProxies(n int, upstream string) (*proxies, error) {
+// startProxies starts a proxy on a free loopback port for each of the
+// instances [lo, hi) of n (all of them in one process, a worker's own in a
+// run over workers), each forwarding to upstream (host:port).
+func startProxies(lo, hi, n int, upstream string) (*proxies, error) {
 	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
-	p := &proxies{}
-	for i := range n {
+	p := &proxies{list: make([]*toxiproxy.Proxy, n)}
+	for i := lo; i < hi; i++ {
 		px := toxiproxy.NewProxy(srv, "instance-"+strconv.Itoa(i), "127.0.0.1:0", upstream)
 		if err := px.Start(); err != nil {
 			p.close()
 			return nil, fmt.Errorf("fault proxy: %w", err)
 		}
-		p.list = append(p.list, px)
+		p.list[i] = px
 	}
 	return p, nil
 }
@@ -79,12 +80,16 @@ func upstream(o bridge.Options) (string, error) {
 	return u.Host, nil
 }
 
-// each applies f to instance i's proxy, or every proxy for AllInstances.
+// each applies f to instance i's proxy, or every proxy of this process for
+// AllInstances.
 func (p *proxies) each(i int, f func(*toxiproxy.Proxy) error) error {
 	if i != AllInstances {
 		return f(p.list[i])
 	}
 	for _, px := range p.list {
+		if px == nil {
+			continue // another process's instance
+		}
 		if err := f(px); err != nil {
 			return err
 		}
@@ -133,6 +138,8 @@ func (p *proxies) close() {
 		return
 	}
 	for _, px := range p.list {
-		px.Stop()
+		if px != nil {
+			px.Stop()
+		}
 	}
 }

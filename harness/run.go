@@ -87,7 +87,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if px, err = startProxies(n, up); err != nil {
+		if px, err = startProxies(0, n, n, up); err != nil {
 			return nil, err
 		}
 		defer px.close()
@@ -223,7 +223,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		env := &faultEnv{cfg: cfg, start: start, probe: probe, proxies: px, recvs: recvs, prefix: prefix,
 			channel: bridges[0].Channels(cfg.EventTypes[0])[0]}
 		ready := make(chan struct{})
-		go func() { faultRecords <- runFaults(env, stopFaults, ready) }()
+		go func() { faultRecords <- appliedFaults(runFaults(env, stopFaults, ready)) }()
 		<-ready // faults at 0 are applied
 	} else {
 		faultRecords <- nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +49,12 @@ type Share struct {
 	// (the most of the values it may publish beyond), and returns the same
 	// for the other shares' subscribers: their back-pressure.
 	Acks func(ctx context.Context, mine []uint64) ([]uint64, error)
+	// Faults is the run's fault script, as the coordinator plays it (see
+	// StartFaults): the share plays, for its own instances, the parts
+	// that act inside their process, through proxies of its own (latency,
+	// partition) or in their handlers (slow-consumer), and returns them
+	// in ShareResult.Faults, by the script's index.
+	Faults []Fault
 	// Progress, when set, is given the share's counts and latencies once
 	// a SeriesInterval from the start, for the coordinator's live view
 	// (SeriesMerger): Config.Progress is the coordinator's.
@@ -81,6 +88,9 @@ type ShareResult struct {
 	// Interrupted: ctx ended after the start; publishing and the drain
 	// stopped at once, and the part counts what happened until then.
 	Interrupted bool
+	// Faults is what the share did of Share.Faults, by the script's
+	// index, empty where it had nothing to do (MergeFaultRecords).
+	Faults []FaultRecord
 }
 
 // errShare wraps a Share or Config that cannot be split.
@@ -108,9 +118,29 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 	case cfg.MaxRate && sh.Acks == nil:
 		return nil, fmt.Errorf("%w: the closed loop over processes needs Acks, its back-pressure", errShare)
 	case len(cfg.Faults) > 0 || cfg.Progress != nil || cfg.EventLog != nil:
-		return nil, fmt.Errorf("%w: faults (the coordinator's: see StartFaults), progress and the event log do not split over processes", errShare)
+		return nil, fmt.Errorf("%w: the fault script (Share.Faults and StartFaults), progress (Share.Progress) and the event log are not the Config's in a split run", errShare)
 	case sh.RunID == "" || sh.Ready == nil || sh.Published == nil:
 		return nil, fmt.Errorf("%w: a run ID, Ready and Published are needed", errShare)
+	}
+	for i, f := range sh.Faults {
+		if err := cfg.validateFault(i, f); err != nil {
+			return nil, fmt.Errorf("%w: %v", errShare, err)
+		}
+	}
+	// From here the script is this share's to play, its own part of it.
+	cfg.Faults = sh.Faults
+	local := &faultEnv{cfg: cfg, side: sideInstances, lo: sh.Lo, hi: sh.Hi}
+	playsLocal := slices.ContainsFunc(cfg.Faults, local.plays)
+	var px *proxies
+	if slices.ContainsFunc(cfg.Faults, func(f Fault) bool { return f.Action.needsProxy() && local.plays(f) }) {
+		up, err := upstream(cfg.Redis)
+		if err != nil {
+			return nil, err
+		}
+		if px, err = startProxies(sh.Lo, sh.Hi, n, up); err != nil {
+			return nil, err
+		}
+		defer px.close()
 	}
 	prefix := "redisload-" + sh.RunID + "-"
 	// shift takes this process's clock readings to the reference clock.
@@ -149,7 +179,11 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 		if cfg.Series || sh.Progress != nil {
 			recvs[i].iv = newIntervalHist() // before its receive goroutine exists
 		}
-		b, err := instanceBridge(cfg, cfg.Redis, i, prefix, sh.TagKey, recvs[i], cluster)
+		o := cfg.Redis
+		if px != nil {
+			o = px.options(o, i)
+		}
+		b, err := instanceBridge(cfg, o, i, prefix, sh.TagKey, recvs[i], cluster)
 		if err != nil {
 			return nil, err
 		}
@@ -220,9 +254,23 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 	}
 	stopSampler := sync.OnceFunc(func() { close(stopSeries); <-seriesDone })
 	defer stopSampler()
+	// This share's part of the fault script runs beside its publisher, as
+	// a single process's does, and is undone before the drain.
+	stopFaults := make(chan struct{})
+	faultRecords := make(chan []FaultRecord, 1)
+	if playsLocal {
+		local.start, local.proxies, local.recvs = start, px, recvs
+		ready := make(chan struct{})
+		go func() { faultRecords <- runFaults(local, stopFaults, ready) }()
+		<-ready
+	} else {
+		faultRecords <- nil
+	}
 	pubCtx, stopPub := context.WithDeadline(ctx, start.Add(cfg.Duration+PublishGrace))
 	pub.run(pubCtx, start)
 	stopPub()
+	close(stopFaults)
+	faults := <-faultRecords
 	elapsed := time.Since(start)
 	// Interrupted or not, the counts are owed to the coordinator: the
 	// exchange is not cut off by ctx (the coordinator bounds it).
@@ -259,7 +307,7 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 		part.Series = sampler.raws
 	}
 	return &ShareResult{Part: part, Start: g.Start, ConnectSeconds: connectTime.Seconds(), ElapsedSeconds: elapsed.Seconds(),
-		DrainSeconds: drainTime.Seconds(), Drained: drained, Interrupted: ctx.Err() != nil}, nil
+		DrainSeconds: drainTime.Seconds(), Drained: drained, Interrupted: ctx.Err() != nil, Faults: faults}, nil
 }
 
 // scheduledEvents replays the run's draw of an instance for each event
@@ -275,20 +323,17 @@ func scheduledEvents(cfg Config) []uint64 {
 
 // StartFaults plays cfg's fault script for a run split over processes,
 // from the coordinator, as Run plays it for itself: start is when
-// publishing starts on this process's clock, runID the run's. The faults
-// that act on one instance's own connections or handler (latency,
-// partition, slow-consumer) need that instance in this process, and are
-// refused. stop ends the script, undoes what is still applied, and
-// returns what happened, for the Result's timeline.
+// publishing starts on this process's clock, runID the run's. It plays
+// what acts on the server; the parts that act inside an instance's
+// process (latency, partition, the slow consumer's handler) are played by
+// the share that runs it (Share.Faults). stop ends the script, undoes
+// what is still applied, and returns what happened, by the script's
+// index, to be merged with the shares' (MergeFaultRecords).
 func StartFaults(cfg Config, start time.Time, runID string) (stop func() []FaultRecord, err error) {
 	cfg = cfg.WithDefaults()
-	for i, f := range cfg.Faults {
-		if f.Action.needsProxy() || f.Action == FaultSlowConsumer {
-			return nil, fmt.Errorf("%w: fault %d (%s) acts inside an instance's process, and the instances are in the workers'", errShare, i+1, f.Action)
-		}
-	}
-	if len(cfg.Faults) == 0 {
-		return func() []FaultRecord { return nil }, nil
+	env := &faultEnv{cfg: cfg, side: sideServer, start: start, prefix: "redisload-" + runID + "-"}
+	if !slices.ContainsFunc(cfg.Faults, env.plays) {
+		return func() []FaultRecord { return make([]FaultRecord, len(cfg.Faults)) }, nil
 	}
 	probe, err := newServerProbe(cfg.Redis)
 	if err != nil {
@@ -296,14 +341,13 @@ func StartFaults(cfg Config, start time.Time, runID string) (stop func() []Fault
 	}
 	// The busiest channel, named as the bridges name it.
 	o := cfg.Redis
-	o.InstanceID = "redisload-" + runID + "-0"
+	o.InstanceID = env.prefix + "0"
 	b, err := bridge.New(o)
 	if err != nil {
 		probe.close()
 		return nil, err
 	}
-	env := &faultEnv{cfg: cfg, start: start, probe: probe, prefix: "redisload-" + runID + "-",
-		channel: b.Channels(cfg.EventTypes[0])[0]}
+	env.probe, env.channel = probe, b.Channels(cfg.EventTypes[0])[0]
 	quit := make(chan struct{})
 	records := make(chan []FaultRecord, 1)
 	go func() { records <- runFaults(env, quit, nil) }()
@@ -313,6 +357,47 @@ func StartFaults(cfg Config, start time.Time, runID string) (stop func() []Fault
 		probe.close()
 		return r
 	}, nil
+}
+
+// MergeFaultRecords makes the run's timeline of faults from what each
+// side of a split run did of its script (StartFaults' records and each
+// share's, all by the script's index): a fault is one record, from its
+// first application to its last undoing, with every side's distinct
+// details and errors. lost[i] names why fault i's instance went
+// unplayed, when the share that held it was lost: that fault is recorded
+// as failed rather than left out.
+func MergeFaultRecords(script []Fault, lost map[int]string, sides ...[]FaultRecord) []FaultRecord {
+	out := make([]FaultRecord, len(script))
+	for i := range script {
+		rec := &out[i]
+		var details, errs []string
+		for _, side := range sides {
+			if i >= len(side) || side[i].Action == "" {
+				continue
+			}
+			r := side[i]
+			if rec.Action == "" {
+				rec.Action, rec.Instance, rec.AtSeconds, rec.EndSeconds = r.Action, r.Instance, r.AtSeconds, r.EndSeconds
+			}
+			rec.AtSeconds, rec.EndSeconds = min(rec.AtSeconds, r.AtSeconds), max(rec.EndSeconds, r.EndSeconds)
+			if r.Detail != "" && !slices.Contains(details, r.Detail) {
+				details = append(details, r.Detail)
+			}
+			if r.Error != "" && !slices.Contains(errs, r.Error) {
+				errs = append(errs, r.Error)
+			}
+		}
+		if why, ok := lost[i]; ok {
+			if rec.Action == "" {
+				rec.Action, rec.Instance = script[i].Action, script[i].Instance
+				rec.AtSeconds = script[i].At.Seconds()
+				rec.EndSeconds = rec.AtSeconds
+			}
+			errs = append(errs, why)
+		}
+		rec.Detail, rec.Error = joinNonEmpty(details...), joinNonEmpty(errs...)
+	}
+	return appliedFaults(out)
 }
 
 // exchangeAcks trades this share's receipts for the others' until stop.

@@ -277,7 +277,7 @@ func Coordinate(ctx context.Context, ctl *redis.Client, cfg harness.Config, o Co
 		return nil
 	})
 	cancel()
-	faults := stopFaults() // publishing is over: what is applied is undone before the drain
+	serverFaults := stopFaults() // publishing is over: what is applied is undone before the drain
 	all := make([]uint64, cfg.Instances)
 	for _, m := range members {
 		if m.published == nil && m.lost == "" {
@@ -310,7 +310,7 @@ func Coordinate(ctx context.Context, ctl *redis.Client, cfg harness.Config, o Co
 	})
 	cancel()
 	relay.poll(rest, members) // the intervals up to every worker's last
-	res, err := merge(cfg, runID, start, members, all, faults)
+	res, err := merge(cfg, runID, start, members, all, mergeFaults(cfg.Faults, serverFaults, members))
 	if err != nil {
 		return nil, err
 	}
@@ -321,6 +321,26 @@ func Coordinate(ctx context.Context, ctl *redis.Client, cfg harness.Config, o Co
 		res.Interrupted = res.Interrupted || m.result != nil && m.result.Interrupted
 	}
 	return res, nil
+}
+
+// mergeFaults is the run's fault timeline: the coordinator's part of each
+// fault with the workers' parts. A fault of one instance whose worker was
+// lost is recorded as failed: what was done to it is not known.
+func mergeFaults(script []harness.Fault, server []harness.FaultRecord, members []*member) []harness.FaultRecord {
+	sides := [][]harness.FaultRecord{server}
+	lost := map[int]string{}
+	for _, m := range members {
+		if m.result != nil && m.lost == "" {
+			sides = append(sides, m.result.Faults)
+			continue
+		}
+		for i, f := range script {
+			if f.Action.InProcess() && f.Instance >= m.lo && f.Instance < m.hi {
+				lost[i] = fmt.Sprintf("instance %d's worker %s was lost: what was done to it is not known", f.Instance, m.ID)
+			}
+		}
+	}
+	return harness.MergeFaultRecords(script, lost, sides...)
 }
 
 // receivedOf is, for each source in [lo, hi), the most distinct messages

@@ -97,6 +97,9 @@ type Spec struct {
 	// Progress asks each worker for its intervals as they are taken, for
 	// the coordinator's live status line.
 	Progress bool `json:"progress,omitempty"`
+	// Faults is the run's fault script: each worker plays, for its own
+	// instances, what acts inside their process.
+	Faults []harness.Fault `json:"faults,omitempty"`
 }
 
 // SpecOf is the announcement of cfg, for a run of the given ID.
@@ -106,7 +109,7 @@ func SpecOf(cfg harness.Config, runID, version string) Spec {
 		Seed: cfg.Seed, DrainTimeoutNs: int64(cfg.DrainTimeout), ConnectTimeoutNs: int64(cfg.ConnectTimeout),
 		KeyPrefix: cfg.Redis.KeyPrefix, ChannelsPerType: cfg.Redis.ChannelsPerType, PubSub: string(cfg.Redis.PubSub),
 		DisableTags: cfg.DisableTags, Series: cfg.Series, MaxRate: cfg.MaxRate, MaxInFlight: cfg.MaxInFlight,
-		NotBeforeUnixNano: time.Now().UnixNano(), Progress: cfg.Progress != nil}
+		NotBeforeUnixNano: time.Now().UnixNano(), Progress: cfg.Progress != nil, Faults: cfg.Faults}
 }
 
 // Config is the harness configuration the spec describes, against the
@@ -181,6 +184,8 @@ type resultMsg struct {
 	RSSBytes           int64             `json:"rss_bytes"`
 	ClockOffsetUs      int64             `json:"clock_offset_us"`
 	ClockUncertaintyUs int64             `json:"clock_uncertainty_us"`
+	// Faults is what the worker did of the fault script, by its index.
+	Faults []harness.FaultRecord `json:"faults,omitempty"`
 }
 
 // ErrProtocol wraps a message that is not what the protocol says.

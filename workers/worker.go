@@ -159,7 +159,7 @@ func serveOne(ctx context.Context, ctl *redis.Client, o WorkerOptions) error {
 	offset, uncertainty := clockOffset(ctx, ctl)
 	offset += o.ClockSkew // as the skewed clock would have measured it
 	share := harness.Share{Lo: a.Lo, Hi: a.Hi, RunID: runID, TagKey: key, NotBeforeNs: a.Spec.NotBeforeUnixNano,
-		ClockOffset: offset, ClockSkew: o.ClockSkew,
+		ClockOffset: offset, ClockSkew: o.ClockSkew, Faults: a.Spec.Faults,
 		Ready: func(ctx context.Context) (harness.Go, error) {
 			if err := push(ctx, ctl, k.ready(), readyMsg{ID: id, UncertaintyNs: int64(uncertainty)}); err != nil {
 				return harness.Go{}, err
@@ -201,6 +201,7 @@ func serveOne(ctx context.Context, ctl *redis.Client, o WorkerOptions) error {
 		msg.Error = runErr.Error()
 	} else {
 		msg.Part, msg.StartUnixNano, msg.Drained, msg.Interrupted = res.Part, res.Start.UnixNano(), res.Drained, res.Interrupted
+		msg.Faults = res.Faults
 		msg.ConnectSeconds, msg.ElapsedSeconds, msg.DrainSeconds = res.ConnectSeconds, res.ElapsedSeconds, res.DrainSeconds
 	}
 	// Reported even when ctx has ended: the coordinator is owed an answer.

@@ -243,3 +243,31 @@ func TestPresetScenariosRun(t *testing.T) {
 		})
 	}
 }
+
+// The faults that act inside an instance's process run over workers too,
+// played by the worker that holds the instance (its own proxy, its own
+// handler) beside the coordinator's server part: each such scenario over
+// two spawned workers passes, and shows what it shows in one process.
+func TestInProcessFaultScenariosOverWorkers(t *testing.T) {
+	redistest.NeedServerBinary(t)
+	for _, name := range []string{"latency", "partition", "slow-consumer"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			code, out, errs := invoke(t, context.Background(), "--scenario="+name, "--redis=server", "--spawn-workers=2", "--format=json")
+			doc, err := report.ReadDocument(strings.NewReader(out))
+			if err != nil {
+				t.Fatalf("exit %d, %v\n%s", code, err, errs)
+			}
+			if code != exitPass || len(doc.Workers) != 2 {
+				t.Errorf("exit %d, %d workers, verdict %+v\ntimeline %+v\n%s", code, len(doc.Workers), doc.Verdict, doc.Timeline, errs)
+			}
+			checkScenario(t, name, doc)
+			if name == "slow-consumer" {
+				// Both halves in one record: the server's limit, the worker's handler.
+				if d := doc.Timeline.Faults[0].Detail; !strings.Contains(d, "pubsub output buffer limit") || !strings.Contains(d, "handler 10ms per message") {
+					t.Errorf("detail %q: want the coordinator's and the worker's parts", d)
+				}
+			}
+		})
+	}
+}

@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -228,10 +227,6 @@ func checkWorkerFlags(o *options) error {
 		return nil
 	case max(o.workers, o.spawnWorkers) > o.cfg.Instances:
 		return fmt.Errorf("%d workers for %d instances: at most one worker per instance", max(o.workers, o.spawnWorkers), o.cfg.Instances)
-	case slices.ContainsFunc(o.cfg.Faults, func(f harness.Fault) bool {
-		return f.Action == harness.FaultLatency || f.Action == harness.FaultPartition || f.Action == harness.FaultSlowConsumer
-	}):
-		return errors.New("the latency, partition and slow-consumer faults act inside an instance's process: they do not run over workers yet")
 	case o.joinTimeout <= 0:
 		return errors.New("--join-timeout must be positive")
 	}

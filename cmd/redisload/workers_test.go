@@ -94,7 +94,6 @@ func TestWorkerFlagsRefused(t *testing.T) {
 	}{
 		{[]string{"--workers=2", "--spawn-workers=2"}, "give one"},
 		{[]string{"--spawn-workers=5", "--instances=3"}, "at most one worker per instance"},
-		{[]string{"--spawn-workers=2", "--scenario=latency"}, "do not run over workers yet"},
 		{[]string{"--control-url=redis://127.0.0.1:1"}, "--control-url applies to --workers"},
 		{[]string{"worker"}, "--control-url (or $REDISLOAD_CONTROL_URL, or $REDIS_URL) is needed"},
 		{[]string{"worker", "--control-url=http://x"}, "--control-url"},
