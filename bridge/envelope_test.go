@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -144,8 +146,15 @@ func FuzzScanAgreesWithJSON(f *testing.F) {
 	f.Add(string(appendEnvelope(nil, "redisload-ab12cd34-7", 3, 1700000000123456789, 0xdeadbeef00c0ffee, "ticker", []byte(`{"p":[1,"x"]}`))))
 	f.Add(`{"source":"x","seq":1,"sent_ns":1,"tag":"ASNFZ4mrze8","type":"t","timestamp":0,"data":null}`)
 	f.Fuzz(func(t *testing.T, p string) {
-		var scanned, decoded Event
-		if !scanEnvelope(p, &scanned) || !json.Valid([]byte(p)) {
+		var scanned, decoded, unscanned Event
+		if !scanEnvelope(p, &scanned) {
+			return
+		}
+		// What the scan accepts, SkipData reads the same way.
+		if err := decodeEnvelopeUnscanned(p, &unscanned); err != nil || unscanned != scanned {
+			t.Fatalf("unscanned %+v (%v) != scanned %+v for %q", unscanned, err, scanned, p)
+		}
+		if !json.Valid([]byte(p)) {
 			return
 		}
 		if err := decodeEnvelopeJSON(p, &decoded); err != nil {
@@ -209,6 +218,53 @@ func BenchmarkDecodeEnvelopeScanTagged(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if err := decodeEnvelope(p, &ev); err != nil || ev.Tag == 0 {
 			b.Fatal(err)
+		}
+	}
+}
+
+// digits agrees with strconv on every length around its eight-digit
+// steps, on the int64 bound, and stops at the first non-digit.
+func TestDigits(t *testing.T) {
+	cases := []string{"0", "7", "12345678", "123456789", "1234567890123456", "12345678901234567",
+		"1700000000123456789", "9223372036854775807", "9223372036854775808", "99999999999999999999", "1234567a9012",
+		"00000000000000000001", "", "x1", "18446744073709551616"}
+	for k := 1; k <= 20; k++ {
+		cases = append(cases, strings.Repeat("9", k), strings.Repeat("1", k)+",")
+	}
+	for _, c := range cases {
+		n, end, ok := digits(c, 0)
+		lead := len(c) - len(strings.TrimLeft(c, "0123456789"))
+		want, err := strconv.ParseInt(c[:lead], 10, 64)
+		wantOK := lead > 0 && lead <= 19 && err == nil
+		if ok != wantOK || ok && (n != want || end != lead) {
+			t.Errorf("digits(%q) = %d, %d, %v; want %d, %d, %v", c, n, end, ok, want, lead, wantOK)
+		}
+	}
+}
+
+// SkipData takes the data of redisload's layout as it stands, broken or
+// not, and sends any other layout to the full decoder, as the scan does.
+func TestDecodeEnvelopeUnscanned(t *testing.T) {
+	var ev Event
+	p := string(appendEnvelope(nil, "i-1", 7, 9, 0, "ticker", []byte(`{"a":[1,2]}`)))
+	if err := decodeEnvelopeUnscanned(p, &ev); err != nil || ev.Data != `{"a":[1,2]}` || ev.Seq != 7 || ev.SentNs != 9 {
+		t.Fatalf("%+v, %v", ev, err)
+	}
+	broken := `{"source":"i-1","seq":1,"sent_ns":1,"type":"t","timestamp":0,"data":{"a":}`
+	if err := decodeEnvelopeUnscanned(broken, &ev); err != nil || ev.Data != `{"a":` {
+		t.Errorf("broken data in the layout: %+v, %v; want delivered with its data as it stands", ev, err)
+	}
+	if err := decodeEnvelope(broken, &ev); err == nil {
+		t.Errorf("scanned, broken data was accepted: %+v", ev)
+	}
+	if err := decodeEnvelopeUnscanned(`{"type":"ticker","data":{"x":1},"timestamp":1,"source":"ts"}`, &ev); err != nil ||
+		ev.Source != "ts" || ev.Data != `{"x":1}` {
+		t.Errorf("another layout: %+v, %v", ev, err)
+	}
+	for _, bad := range []string{`{"source":"i-1","seq":1,"sent_ns":1,"type":"t","timestamp":0,"data":}`,
+		`{"source":"i-1","seq":1,"sent_ns":1,"type":"t","timestamp":0,"data":1`} {
+		if err := decodeEnvelopeUnscanned(bad, &ev); err == nil {
+			t.Errorf("%q accepted: %+v", bad, ev)
 		}
 	}
 }

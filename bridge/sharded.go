@@ -604,7 +604,7 @@ func (b *Bridge) readLink(l *shardLink) {
 		switch p.kind {
 		case pushMessage:
 			b.sh.dmu.Lock()
-			b.dispatch(p.channel, p.payload, ev)
+			b.dispatch(p.channel, p.payload, ev, l.sc.stamp.at)
 			b.sh.dmu.Unlock()
 		case pushSubscribe:
 			b.mu.Lock()

@@ -43,9 +43,32 @@ var errProtocol = errors.New("bridge: RESP protocol error on the subscriber conn
 // reads.
 type subConn struct {
 	conn    net.Conn
+	stamp   *stampedReader // what rd reads from: conn, timed
 	rd      *bufio.Reader
 	scratch []byte // bulk strings larger than rd's buffer
 	cmd     []byte // the command being written, reused
+}
+
+// newSubConn reads conn through a stampedReader.
+func newSubConn(conn net.Conn) *subConn {
+	st := &stampedReader{r: conn}
+	return &subConn{conn: conn, stamp: st, rd: bufio.NewReaderSize(st, subReadBuffer)}
+}
+
+// stampedReader notes when each read from the socket returned. Every
+// message a read completes arrived with it, so that instant is each one's
+// receipt: one clock read per socket read instead of one per message,
+// which under load was 9 % of the client's CPU (time.Now for each of ~80
+// messages a read brings).
+type stampedReader struct {
+	r  io.Reader
+	at int64 // Unix ns of the last read's return
+}
+
+func (s *stampedReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.at = time.Now().UnixNano()
+	return n, err
 }
 
 // pushKind says what a pub/sub reply was.
@@ -91,7 +114,7 @@ func (b *Bridge) dialSubscriber(ctx context.Context, addr string) (*subConn, err
 			_ = tcp.SetReadBuffer(n) // best effort: a smaller buffer only speeds up the fault
 		}
 	}
-	sc := &subConn{conn: conn, rd: bufio.NewReaderSize(conn, subReadBuffer)}
+	sc := newSubConn(conn)
 	// The handshake obeys ctx: a deadline becomes the socket's, and a
 	// cancellation interrupts a read in progress.
 	if dl, ok := ctx.Deadline(); ok {

@@ -11,7 +11,8 @@ import (
 // readerOf returns a subConn reading the given bytes through a 48-byte
 // buffer, so that short test input exercises the large-payload path.
 func readerOf(s string) *subConn {
-	return &subConn{rd: bufio.NewReaderSize(strings.NewReader(s), 48)}
+	st := &stampedReader{r: strings.NewReader(s)}
+	return &subConn{stamp: st, rd: bufio.NewReaderSize(st, 48)}
 }
 
 // The reader understands every reply a subscriber connection can see and

@@ -358,6 +358,7 @@ func instanceBridge(cfg Config, o bridge.Options, i int, prefix string, key brid
 	o.LoadTest.TagKey = key
 	o.Handler = r.handle
 	o.LoadTest.BorrowPayload = true // handle keeps no string of the Event
+	o.LoadTest.SkipData = true      // nor reads its data
 	o.OnSubscriberChange = r.subscriberChange
 	for _, f := range cfg.Faults {
 		if f.Action == FaultSlowConsumer && f.Instance == i {

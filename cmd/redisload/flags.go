@@ -58,6 +58,7 @@ type options struct {
 	output                string
 	matrix                bool
 	cpuProfile            string
+	memProfile            string
 	verbose               bool
 	quiet                 bool
 	progress              bool
@@ -143,6 +144,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&o.baseline, "baseline", "", "a previous run's JSON report: the verdict gains a check per --max-regression metric against it")
 	fs.StringVar(&o.regressions, "max-regression", "", "how much worse than --baseline may pass, e.g. p99=20%,avg=20%,delivery=0.1 (default "+verdict.DefaultRegressions+")")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file (go tool pprof)")
+	fs.StringVar(&o.memProfile, "memprofile", "", "write a Go heap profile to this file as the run ends, its result still held (go tool pprof; -sample_index=alloc_space for the whole run)")
 	fs.BoolVar(&c.DisableTags, "no-auth-tags", false, "publish without authentication tags (make bench measures their cost with it)")
 	_ = fs.MarkHidden("no-auth-tags")
 	fs.BoolVar(&c.DisableSelfFilter, "no-self-filter", false, "deliver each instance its own messages (proves the self-received check fails)")
@@ -365,7 +367,7 @@ func (o *options) outputPaths() []pathFlag {
 		out = append(out, pathFlag{f + "-out", *o.extraOut[f]})
 	}
 	return append(out, pathFlag{"html", o.html}, pathFlag{"hdr-out", o.hdrOut}, pathFlag{"cpuprofile", o.cpuProfile},
-		pathFlag{"hdr-out-dir", o.hdrOutDir})
+		pathFlag{"memprofile", o.memProfile}, pathFlag{"hdr-out-dir", o.hdrOutDir})
 }
 
 // serverToStart stands for the redis-server that server mode will start,
