@@ -30,7 +30,9 @@ type Batch struct {
 
 // NewBatch returns an empty batch publishing through b.
 func (b *Bridge) NewBatch() *Batch {
-	return &Batch{b: b, buf: make([]byte, 0, 64<<10)}
+	// It grows to the largest batch it holds: a bridge that publishes
+	// little keeps a small one.
+	return &Batch{b: b, buf: make([]byte, 0, 4<<10)}
 }
 
 // Len is the number of events waiting in the batch.

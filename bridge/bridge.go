@@ -210,6 +210,9 @@ func New(opts Options) (*Bridge, error) {
 	if opts.ChannelsPerType < 1 || opts.ChannelsPerType > MaxChannelsPerType {
 		return nil, fmt.Errorf("bridge: ChannelsPerType must be from 1 to %d, got %d", MaxChannelsPerType, opts.ChannelsPerType)
 	}
+	if n := opts.LoadTest.BufferSize; n < 0 || n > 0 && n < minBufferSize {
+		return nil, fmt.Errorf("bridge: LoadTest.BufferSize must be at least %d bytes (0: the default), got %d", minBufferSize, n)
+	}
 	ro, err := opts.redisOptions()
 	if err != nil {
 		return nil, err
@@ -289,6 +292,21 @@ func (b *Bridge) channelFor(eventType string, seq uint64) string {
 	return cs[seq%uint64(len(cs))]
 }
 
+// pubReadBuffer is the publisher connection's read buffer (see Connect).
+const pubReadBuffer = 4 << 10
+
+// minBufferSize is the smallest LoadTestOptions.BufferSize: a RESP
+// header and a channel name must fit in a read.
+const minBufferSize = 1 << 10
+
+// bufferSize is LoadTestOptions.BufferSize or its default.
+func (b *Bridge) bufferSize() int {
+	if n := b.opts.LoadTest.BufferSize; n > 0 {
+		return n
+	}
+	return defaultBufferSize
+}
+
 // Connect opens the publisher and subscriber connections and checks both
 // with a round trip; it returns once both answered, or ctx ends. A bridge
 // connects once: after Close, make a new one.
@@ -309,6 +327,14 @@ func (b *Bridge) Connect(ctx context.Context) error {
 		// Named so that CLIENT LIST on the server maps connections to
 		// instances (the harness reads subscribers' buffers that way).
 		po.ClientName = ClientName(b.opts.InstanceID, RolePublisher)
+		// Buffers sized by what the publisher reads and writes: replies
+		// to PUBLISH are integers, and a pipeline larger than the write
+		// buffer is written in its steps. go-redis's defaults (32 KiB,
+		// and 128 KiB each way for its pipeline pool) made 290 MB of the
+		// 350 MB a 1000-instance run held.
+		po.ReadBufferSize, po.PipelineReadBufferSize = pubReadBuffer, pubReadBuffer
+		po.WriteBufferSize, po.PipelineWriteBufferSize = pubReadBuffer, b.bufferSize()
+		po.PipelinePoolSize = 1 // one batch at a time per bridge (see Batch)
 		po.Dialer = b.pconns.dialer(func(ctx context.Context, network, _ string) (net.Conn, error) {
 			return b.dialTo(ctx, network, "")
 		})

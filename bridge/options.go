@@ -174,6 +174,15 @@ type LoadTestOptions struct {
 	// default: false (every string may be kept)
 	BorrowPayload bool
 
+	// BufferSize sizes the subscriber's read buffer and the publisher's
+	// pipeline write buffer: what arrives between two reads, and what one
+	// flush of a Batch writes, at the rate the test runs. Larger messages
+	// still pass, through a scratch buffer or in several writes. A test of
+	// a thousand instances at a modest rate needs a few KiB each, one at
+	// the highest rate tens.
+	// default: 32 KiB
+	BufferSize int
+
 	// SkipData leaves the data of a message in redisload's own layout
 	// unscanned: the Event's Data is whatever lies between "data": and
 	// the envelope's closing brace, not checked to be one JSON value. A

@@ -25,10 +25,11 @@ import (
 // The publisher stays on go-redis, whose pipelines are already what the
 // publish path needs.
 
-// subReadBuffer is the subscriber's read buffer: payloads up to this size
-// are read in place, larger ones through a scratch buffer. go-redis's
-// default is the same.
-const subReadBuffer = 32 << 10
+// defaultBufferSize is the subscriber's read buffer (and the publisher's
+// pipeline write buffer) unless LoadTestOptions.BufferSize says otherwise:
+// payloads up to this size are read in place, larger ones through a
+// scratch buffer. go-redis's default is the same.
+const defaultBufferSize = 32 << 10
 
 // maxBulk is Redis's own limit on a bulk string (proto-max-bulk-len): a
 // longer length is a corrupt stream, not a reason to allocate gigabytes.
@@ -49,10 +50,10 @@ type subConn struct {
 	cmd     []byte // the command being written, reused
 }
 
-// newSubConn reads conn through a stampedReader.
-func newSubConn(conn net.Conn) *subConn {
+// newSubConn reads conn through a stampedReader, with a buffer of size.
+func newSubConn(conn net.Conn, size int) *subConn {
 	st := &stampedReader{r: conn}
-	return &subConn{conn: conn, stamp: st, rd: bufio.NewReaderSize(st, subReadBuffer)}
+	return &subConn{conn: conn, stamp: st, rd: bufio.NewReaderSize(st, size)}
 }
 
 // stampedReader notes when each read from the socket returned. Every
@@ -114,7 +115,7 @@ func (b *Bridge) dialSubscriber(ctx context.Context, addr string) (*subConn, err
 			_ = tcp.SetReadBuffer(n) // best effort: a smaller buffer only speeds up the fault
 		}
 	}
-	sc := newSubConn(conn)
+	sc := newSubConn(conn, b.bufferSize())
 	// The handshake obeys ctx: a deadline becomes the socket's, and a
 	// cancellation interrupts a read in progress.
 	if dl, ok := ctx.Deadline(); ok {

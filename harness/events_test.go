@@ -106,7 +106,7 @@ func benchmarkReceiverHandle(b *testing.B, key bridge.TagKey) {
 		}
 		r.handle(ev)
 	}
-	if r.forged != 0 || r.sources[3].unique != uint64(b.N) {
-		b.Fatalf("forged %d, delivered %d of %d", r.forged, r.sources[3].unique, b.N)
+	if r.forged != 0 || r.sources[3].unique() != uint64(b.N) {
+		b.Fatalf("forged %d, delivered %d of %d", r.forged, r.sources[3].unique(), b.N)
 	}
 }

@@ -115,9 +115,10 @@ func partState(pub *publisher, recvs []*receiver, metrics []bridge.Metrics) (Par
 			SelfReceived: r.selfReceived, Foreign: r.foreign, Forged: r.forged, Overflow: r.overflow,
 			Negative: r.negative, Histogram: enc, Attrib: r.attrib}
 		for _, t := range r.sources {
-			ts := TrackerState{Highest: t.highest, Unique: t.unique, Duplicates: t.duplicates, OutOfOrder: t.outOfOrder,
-				Untracked: t.untracked, Forgotten: t.forgotten, Floor: t.floor}
-			for _, g := range t.gaps {
+			x := t.r()
+			ts := TrackerState{Highest: t.highest, Unique: t.unique(), Duplicates: x.duplicates, OutOfOrder: x.outOfOrder,
+				Untracked: x.untracked, Forgotten: x.forgotten, Floor: x.floor}
+			for _, g := range x.gaps {
 				ts.Gaps = append(ts.Gaps, [2]uint64{g.lo, g.hi})
 			}
 			s.Sources = append(s.Sources, ts)
@@ -154,7 +155,7 @@ func rehydrate(n int, parts []PartState) (*publisher, []*receiver, []bridge.Metr
 			if s.Index < 0 || s.Index >= n || pub.insts[s.Index] != nil {
 				return nil, nil, nil, bad("publisher %d: out of range or twice", s.Index)
 			}
-			h, err := decodeHistogram(s.SendDelay)
+			h, err := decodeHistogram(s.SendDelay, sendDelaySigFigs)
 			if err != nil {
 				return nil, nil, nil, bad("publisher %d: send delay: %v", s.Index, err)
 			}
@@ -195,7 +196,7 @@ func (s ReceiverState) receiver(n int) (*receiver, error) {
 	if len(s.Sources) != n {
 		return nil, fmt.Errorf("%d trackers, want one per instance (%d)", len(s.Sources), n)
 	}
-	h, err := decodeHistogram(s.Histogram)
+	h, err := decodeHistogram(s.Histogram, latencySigFigs(n))
 	if err != nil {
 		return nil, fmt.Errorf("latency: %v", err)
 	}
@@ -203,8 +204,11 @@ func (s ReceiverState) receiver(n int) (*receiver, error) {
 		notConnected: s.NotConnected, selfReceived: s.SelfReceived, foreign: s.Foreign, forged: s.Forged,
 		overflow: s.Overflow, negative: s.Negative, gapLimit: maxGapsSharded}
 	for j, ts := range s.Sources {
-		t := seqTracker{highest: ts.Highest, unique: ts.Unique, duplicates: ts.Duplicates, outOfOrder: ts.OutOfOrder,
-			untracked: ts.Untracked, forgotten: ts.Forgotten, floor: ts.Floor}
+		t := seqTracker{highest: ts.Highest}
+		if ts.Duplicates|ts.OutOfOrder|ts.Untracked|ts.Forgotten|ts.Floor != 0 || len(ts.Gaps) > 0 {
+			t.x = &trackerRare{duplicates: ts.Duplicates, outOfOrder: ts.OutOfOrder, untracked: ts.Untracked,
+				forgotten: ts.Forgotten, floor: ts.Floor}
+		}
 		var missing uint64
 		prev := uint64(0)
 		for _, g := range ts.Gaps {
@@ -214,7 +218,7 @@ func (s ReceiverState) receiver(n int) (*receiver, error) {
 			}
 			prev = g[1]
 			missing += g[1] - g[0] + 1
-			t.gaps = append(t.gaps, seqRange{g[0], g[1]})
+			t.x.gaps = append(t.x.gaps, seqRange{g[0], g[1]})
 		}
 		if ts.Unique+missing+ts.Forgotten != ts.Highest {
 			return nil, fmt.Errorf("source %d: %d received + %d in gaps + %d forgotten is not the highest, %d",
@@ -248,15 +252,14 @@ func (s ReceiverState) receiver(n int) (*receiver, error) {
 }
 
 // decodeHistogram reads a histogram in the compressed encoding, and
-// refuses one whose range is not the harness's.
-func decodeHistogram(b []byte) (*hdrhistogram.Histogram, error) {
+// refuses one whose range or precision is not what the harness keeps
+// there.
+func decodeHistogram(b []byte, sigFigs int) (*hdrhistogram.Histogram, error) {
 	h, err := hdrhistogram.Decode(b)
 	if err != nil {
 		return nil, err
 	}
-	want := newHistogram()
-	if h.LowestTrackableValue() != want.LowestTrackableValue() || h.HighestTrackableValue() != want.HighestTrackableValue() ||
-		h.SignificantFigures() != want.SignificantFigures() {
+	if h.LowestTrackableValue() != histMinUs || h.HighestTrackableValue() != histMaxUs || h.SignificantFigures() != int64(sigFigs) {
 		return nil, errors.New("a histogram of another range or precision")
 	}
 	return h, nil
@@ -298,7 +301,11 @@ func MergeParts(res *Result, cfg Config, start time.Time, parts []PartState) err
 // last reported (published, by instance; nil: nothing known). Merged, it
 // makes the run FAIL with the reason instead of leaving instances out.
 func LostPart(n, lo, hi int, published []uint64, prefix, why string) (PartState, error) {
-	empty, err := newHistogram().Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	empty, err := newLatencyHistogram(n).Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	if err != nil {
+		return PartState{}, err
+	}
+	noDelay, err := newDelayHistogram().Encode(hdrhistogram.V2CompressedEncodingCookieBase)
 	if err != nil {
 		return PartState{}, err
 	}
@@ -308,7 +315,7 @@ func LostPart(n, lo, hi int, published []uint64, prefix, why string) (PartState,
 		if published != nil {
 			p = published[i]
 		}
-		ps.Publishers = append(ps.Publishers, PublisherState{Index: i, Published: p, SendDelay: empty})
+		ps.Publishers = append(ps.Publishers, PublisherState{Index: i, Published: p, SendDelay: noDelay})
 		ps.Receivers = append(ps.Receivers, ReceiverState{Index: i, NotConnected: why, Histogram: empty,
 			Metrics: bridge.Metrics{InstanceID: prefix + strconv.Itoa(i)}, Sources: make([]TrackerState, n)})
 	}

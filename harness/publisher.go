@@ -99,7 +99,7 @@ func newPublisher(cfg Config, seed uint64, bridges []*bridge.Bridge, limits, set
 			index: i, b: b, ring: newRing(perInstance), kick: make(chan struct{}, 1),
 			gen: newEventGen(rng), types: cfg.EventTypes, batch: b.NewBatch(),
 			due: make([]uint64, cfg.Pipeline), payload: make([]byte, 0, 1024),
-			pacer: cfg.pacer(), limit: &limits[i], settled: &settled[i], log: log, delay: newHistogram(),
+			pacer: cfg.pacer(), limit: &limits[i], settled: &settled[i], log: log, delay: newDelayHistogram(),
 		})
 	}
 	return p

@@ -100,7 +100,7 @@ func newReceiver(index, n int, prefix string, trust trust, log *eventLog) *recei
 		prefix:   prefix,
 		n:        n,
 		sources:  make([]seqTracker, n),
-		hist:     newHistogram(),
+		hist:     newLatencyHistogram(n),
 		keys:     trust.keys,
 		startNs:  trust.startNs,
 		limits:   trust.limits,

@@ -359,6 +359,7 @@ func instanceBridge(cfg Config, o bridge.Options, i int, prefix string, key brid
 	o.Handler = r.handle
 	o.LoadTest.BorrowPayload = true // handle keeps no string of the Event
 	o.LoadTest.SkipData = true      // nor reads its data
+	o.LoadTest.BufferSize = bufferSize(cfg)
 	o.OnSubscriberChange = r.subscriberChange
 	for _, f := range cfg.Faults {
 		if f.Action == FaultSlowConsumer && f.Instance == i {
@@ -370,6 +371,29 @@ func instanceBridge(cfg Config, o bridge.Options, i int, prefix string, key brid
 	o.DisableSubscription = !cfg.subscribes(i)
 	return bridge.New(o)
 }
+
+// bufferSize is what an instance's connections must hold at cfg's rate:
+// a subscriber receives every event of the run (all but its own), and
+// four milliseconds of them, at a generous 512 bytes each on the wire,
+// fit; between 4 and 32 KiB (the most, for --rate=max). 1000 instances
+// at 500 events/s need 4 KiB each, not 32.
+func bufferSize(cfg Config) int {
+	if cfg.MaxRate {
+		return maxBuffer
+	}
+	need := int(cfg.Rate / 1000 * 512 * 4)
+	size := minBuffer
+	for size < need && size < maxBuffer {
+		size *= 2
+	}
+	return size
+}
+
+// The bounds of bufferSize.
+const (
+	minBuffer = 4 << 10
+	maxBuffer = 32 << 10
+)
 
 // targetRate is the rate echoed in the result: none in MaxRate, where the
 // rate is what the run found.

@@ -12,7 +12,7 @@ func track(seqs ...uint64) *seqTracker {
 
 func TestSeqTrackerInOrder(t *testing.T) {
 	tr := track(1, 2, 3, 4, 5)
-	if tr.unique != 5 || tr.duplicates != 0 || tr.outOfOrder != 0 || tr.missing(5) != 0 || len(tr.gaps) != 0 {
+	if tr.unique() != 5 || tr.r().duplicates != 0 || tr.r().outOfOrder != 0 || tr.missing(5) != 0 || len(tr.r().gaps) != 0 {
 		t.Fatalf("%+v", tr)
 	}
 	if got := tr.missing(8); got != 3 {
@@ -23,23 +23,23 @@ func TestSeqTrackerInOrder(t *testing.T) {
 func TestSeqTrackerGapsDuplicatesLateArrivals(t *testing.T) {
 	tr := track(1, 2, 5, 6, 2, 4, 9, 3, 3, 10)
 	// unique: 1 2 5 6 4 9 3 10 = 8; duplicates: 2, 3; late: 4, 3; gaps left: 7-8.
-	if tr.unique != 8 || tr.duplicates != 2 || tr.outOfOrder != 2 {
-		t.Fatalf("unique %d dup %d ooo %d", tr.unique, tr.duplicates, tr.outOfOrder)
+	if tr.unique() != 8 || tr.r().duplicates != 2 || tr.r().outOfOrder != 2 {
+		t.Fatalf("unique %d dup %d ooo %d", tr.unique(), tr.r().duplicates, tr.r().outOfOrder)
 	}
 	if got := tr.missing(10); got != 2 {
 		t.Fatalf("missing(10) = %d, want 2 (7 and 8)", got)
 	}
-	if len(tr.gaps) != 1 || tr.gaps[0] != (seqRange{7, 8}) {
-		t.Fatalf("gaps %v", tr.gaps)
+	if len(tr.r().gaps) != 1 || tr.r().gaps[0] != (seqRange{7, 8}) {
+		t.Fatalf("gaps %v", tr.r().gaps)
 	}
 }
 
 func TestSeqTrackerSplitsGap(t *testing.T) {
 	tr := track(1, 10, 5)
-	if len(tr.gaps) != 2 || tr.gaps[0] != (seqRange{2, 4}) || tr.gaps[1] != (seqRange{6, 9}) {
-		t.Fatalf("gaps %v", tr.gaps)
+	if len(tr.r().gaps) != 2 || tr.r().gaps[0] != (seqRange{2, 4}) || tr.r().gaps[1] != (seqRange{6, 9}) {
+		t.Fatalf("gaps %v", tr.r().gaps)
 	}
-	if tr.missing(10) != 7 || tr.unique != 3 || tr.outOfOrder != 1 {
+	if tr.missing(10) != 7 || tr.unique() != 3 || tr.r().outOfOrder != 1 {
 		t.Fatalf("%+v", tr)
 	}
 }
@@ -53,8 +53,8 @@ func TestSeqTrackerBoundsGaps(t *testing.T) {
 		seq += 2 // every other message lost
 		tr.observe(seq)
 	}
-	if len(tr.gaps) != maxGaps {
-		t.Fatalf("%d gaps kept, want %d", len(tr.gaps), maxGaps)
+	if len(tr.r().gaps) != maxGaps {
+		t.Fatalf("%d gaps kept, want %d", len(tr.r().gaps), maxGaps)
 	}
 	if got, want := tr.missing(seq), uint64(maxGaps+10); got != want {
 		t.Fatalf("missing %d, want %d", got, want)
@@ -62,7 +62,7 @@ func TestSeqTrackerBoundsGaps(t *testing.T) {
 	// A late arrival from a forgotten gap cannot be told from a duplicate:
 	// it is neither delivered nor duplicate, and the loss stays counted.
 	tr.observe(1)
-	if tr.missing(seq) != maxGaps+10 || tr.untracked != 1 || tr.outOfOrder != 0 || tr.duplicates != 0 || tr.unique != maxGaps+10 {
+	if tr.missing(seq) != maxGaps+10 || tr.r().untracked != 1 || tr.r().outOfOrder != 0 || tr.r().duplicates != 0 || tr.unique() != maxGaps+10 {
 		t.Fatalf("after late arrival: %+v missing %d", tr, tr.missing(seq))
 	}
 }
@@ -92,18 +92,18 @@ func TestTrackerManyOpenGaps(t *testing.T) {
 	for s := uint64(1); s <= n; s += 2 {
 		tr.observeWithin(s, limit)
 	}
-	if len(tr.gaps) != n/2-1 || tr.forgotten != 0 {
-		t.Fatalf("%d gaps open, %d forgotten: want %d and none", len(tr.gaps), tr.forgotten, n/2-1)
+	if len(tr.r().gaps) != n/2-1 || tr.r().forgotten != 0 {
+		t.Fatalf("%d gaps open, %d forgotten: want %d and none", len(tr.r().gaps), tr.r().forgotten, n/2-1)
 	}
 	for s := uint64(n); s >= 2; s -= 2 {
 		tr.observeWithin(s, limit)
 	}
-	if tr.missing(n) != 0 || tr.unique != n || tr.outOfOrder != n/2-1 || tr.duplicates != 0 || len(tr.gaps) != 0 {
-		t.Fatalf("missing %d unique %d out of order %d duplicates %d gaps %d", tr.missing(n), tr.unique, tr.outOfOrder, tr.duplicates, len(tr.gaps))
+	if tr.missing(n) != 0 || tr.unique() != n || tr.r().outOfOrder != n/2-1 || tr.r().duplicates != 0 || len(tr.r().gaps) != 0 {
+		t.Fatalf("missing %d unique %d out of order %d duplicates %d gaps %d", tr.missing(n), tr.unique(), tr.r().outOfOrder, tr.r().duplicates, len(tr.r().gaps))
 	}
 	tr.observeWithin(4, limit)
-	if tr.duplicates != 1 {
-		t.Fatalf("a repeat after every gap closed: %d duplicates", tr.duplicates)
+	if tr.r().duplicates != 1 {
+		t.Fatalf("a repeat after every gap closed: %d duplicates", tr.r().duplicates)
 	}
 }
 

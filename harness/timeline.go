@@ -251,7 +251,7 @@ func (l *issuedLog) run(limits []seqLimit, stop <-chan struct{}) {
 func (r *receiver) duplicates() uint64 {
 	var d uint64
 	for i := range r.sources {
-		d += r.sources[i].duplicates
+		d += r.sources[i].r().duplicates
 	}
 	return d
 }
