@@ -116,11 +116,6 @@ func scheduleRNG(seed uint64) *rand.Rand {
 // on time.
 const maxBatch = 1024
 
-// minTick is the scheduler's shortest sleep. Events due within it wait for
-// it, which adds up to a tick of latency (counted: latency runs from the
-// intended send time) and saves most of the CPU per event at high rates.
-const minTick = time.Millisecond
-
 // run publishes until every event is sent, the duration is over, or ctx
 // ends, and returns once every instance has published what it was handed.
 // ctx bounds the publishes themselves too: when it ends, a round trip in
@@ -168,6 +163,9 @@ func (p *publisher) schedule(ctx context.Context, start time.Time) {
 	touched := make([]bool, n)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	window := max(p.cfg.BatchWindow, 0) // NoBatching: each event at its time
+	sl := newSleeper()
+	defer sl.close()
 	var sent uint64
 	next := -1 // the instance drawn for event `sent`, kept while its ring is full
 	for sent < total && ctx.Err() == nil {
@@ -217,15 +215,13 @@ func (p *publisher) schedule(ctx context.Context, start time.Time) {
 		if sent < due {
 			continue // behind schedule: keep handing out, checking the clock
 		}
-		// Sleep until the next event is due, but at least a tick: at high
-		// rates that batches a millisecond of events into one pipeline per
-		// instance instead of a round trip (and its syscalls) per event.
-		wait := max(time.Until(start.Add(pacer.At(sent))), minTick)
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
+		// Sleep until the next event is due, but at least the batch
+		// window: at high rates that gathers the window's events into one
+		// pipeline per instance instead of a round trip (and its syscalls)
+		// per event. The window is a floor on the sleep, not a grid.
+		wait := max(time.Until(start.Add(pacer.At(sent))), window)
+		if !sl.sleep(ctx, timer, wait) {
 			return
-		case <-timer.C:
 		}
 	}
 }

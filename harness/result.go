@@ -101,14 +101,16 @@ type WorkerReport struct {
 }
 
 type ResultConfig struct {
-	Instances           int      `json:"instances"`
-	DurationSeconds     float64  `json:"duration_s"`
-	Rate                float64  `json:"rate"`
-	Publishers          int      `json:"publishers"`
-	DedicatedPublishers bool     `json:"dedicated_publishers,omitempty"`
-	MaxRate             bool     `json:"max_rate,omitempty"`
-	MaxInFlight         int      `json:"max_inflight,omitempty"`
-	Pipeline            int      `json:"pipeline"`
+	Instances           int     `json:"instances"`
+	DurationSeconds     float64 `json:"duration_s"`
+	Rate                float64 `json:"rate"`
+	Publishers          int     `json:"publishers"`
+	DedicatedPublishers bool    `json:"dedicated_publishers,omitempty"`
+	MaxRate             bool    `json:"max_rate,omitempty"`
+	MaxInFlight         int     `json:"max_inflight,omitempty"`
+	Pipeline            int     `json:"pipeline"`
+	// BatchWindowUs is the scheduler's batch window (-1: none).
+	BatchWindowUs       int64    `json:"batch_window_us,omitempty"`
 	EventTypes          []string `json:"event_types"`
 	DrainTimeoutSeconds float64  `json:"drain_timeout_s"`
 	SelfFilterDisabled  bool     `json:"self_filter_disabled,omitempty"`

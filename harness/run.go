@@ -323,6 +323,7 @@ func (c Config) Echo() ResultConfig {
 		DurationSeconds:     c.Duration.Seconds(),
 		Rate:                targetRate(c),
 		Pipeline:            c.Pipeline,
+		BatchWindowUs:       batchWindowUs(c),
 		Publishers:          c.publishers(),
 		DedicatedPublishers: c.DedicatedPublishers,
 		MaxRate:             c.MaxRate,
@@ -333,6 +334,18 @@ func (c Config) Echo() ResultConfig {
 		ChannelsPerType:     max(c.Redis.ChannelsPerType, 1),
 		PubSub:              c.Redis.PubSub.String(),
 	}
+}
+
+// batchWindowUs echoes the batch window in µs: none in MaxRate, which
+// has no schedule; -1 for NoBatching.
+func batchWindowUs(c Config) int64 {
+	switch {
+	case c.MaxRate:
+		return 0
+	case c.BatchWindow == NoBatching:
+		return -1
+	}
+	return c.BatchWindow.Microseconds()
 }
 
 // RedisLabel names the server for a report, without the password.

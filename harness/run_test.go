@@ -402,6 +402,8 @@ func TestValidate(t *testing.T) {
 		{harness.Config{Rate: 0.5, Duration: time.Second}, "Rate", "publishes no event"},
 		{harness.Config{DrainTimeout: -2}, "DrainTimeout", "must be positive, or -1 for no drain"},
 		{harness.Config{Pipeline: 10001}, "Pipeline", "must be from 1 to 10000"},
+		{harness.Config{BatchWindow: -2}, "BatchWindow", "must be up to 1s, or -1 for none"},
+		{harness.Config{BatchWindow: 2 * time.Second}, "BatchWindow", "must be up to 1s"},
 	} {
 		var ce *harness.ConfigError
 		err := tc.cfg.WithDefaults().Validate()
@@ -415,6 +417,28 @@ func TestValidate(t *testing.T) {
 	}
 	if err := (harness.Config{DrainTimeout: harness.NoDrain}).WithDefaults().Validate(); err != nil {
 		t.Fatalf("no drain: %v", err)
+	}
+	if err := (harness.Config{BatchWindow: harness.NoBatching}).WithDefaults().Validate(); err != nil {
+		t.Fatalf("no batching: %v", err)
+	}
+}
+
+// Every batch window publishes the same events, exactly: the window
+// moves when events are handed over, never which or how many. Their
+// send delay is measured (its timing targets are make bench's).
+func TestBatchWindowIsExact(t *testing.T) {
+	srv := redistest.Start(t)
+	for _, w := range []time.Duration{harness.NoBatching, 200 * time.Microsecond, 5 * time.Millisecond} {
+		res := run(t, harness.Config{Instances: 3, Duration: time.Second, Rate: 3000, Seed: 5, BatchWindow: w,
+			Redis: bridge.Options{URL: srv.URL}})
+		checkExact(t, res)
+		want := w.Microseconds()
+		if w == harness.NoBatching {
+			want = -1
+		}
+		if res.SendDelay.Count != int64(res.Totals.Published) || res.Config.BatchWindowUs != want {
+			t.Errorf("window %v: %d send delays for %d published, echoed %d µs", w, res.SendDelay.Count, res.Totals.Published, res.Config.BatchWindowUs)
+		}
 	}
 }
 

@@ -93,6 +93,7 @@ type Spec struct {
 	MaxRate           bool     `json:"max_rate"`
 	Workers           int      `json:"workers"`
 	MaxInFlight       int      `json:"max_inflight"`
+	BatchWindowNs     int64    `json:"batch_window_ns"`
 	NotBeforeUnixNano int64    `json:"not_before_ns"`
 	// Progress asks each worker for its intervals as they are taken, for
 	// the coordinator's live status line.
@@ -109,7 +110,7 @@ func SpecOf(cfg harness.Config, runID, version string) Spec {
 		Seed: cfg.Seed, DrainTimeoutNs: int64(cfg.DrainTimeout), ConnectTimeoutNs: int64(cfg.ConnectTimeout),
 		KeyPrefix: cfg.Redis.KeyPrefix, ChannelsPerType: cfg.Redis.ChannelsPerType, PubSub: string(cfg.Redis.PubSub),
 		DisableTags: cfg.DisableTags, Series: cfg.Series, MaxRate: cfg.MaxRate, MaxInFlight: cfg.MaxInFlight,
-		NotBeforeUnixNano: time.Now().UnixNano(), Progress: cfg.Progress != nil, Faults: cfg.Faults}
+		BatchWindowNs: int64(cfg.BatchWindow), NotBeforeUnixNano: time.Now().UnixNano(), Progress: cfg.Progress != nil, Faults: cfg.Faults}
 }
 
 // Config is the harness configuration the spec describes, against the
@@ -119,7 +120,8 @@ func (s Spec) Config(redis bridge.Options) harness.Config {
 	return harness.Config{Instances: s.Instances, Duration: time.Duration(s.DurationNs), Rate: s.Rate, Pipeline: s.Pipeline,
 		Publishers: s.Publishers, DedicatedPublishers: s.Dedicated, EventTypes: s.EventTypes, Seed: s.Seed,
 		DrainTimeout: time.Duration(s.DrainTimeoutNs), ConnectTimeout: time.Duration(s.ConnectTimeoutNs),
-		DisableTags: s.DisableTags, Series: s.Series, MaxRate: s.MaxRate, MaxInFlight: s.MaxInFlight, Redis: redis}
+		DisableTags: s.DisableTags, Series: s.Series, MaxRate: s.MaxRate, MaxInFlight: s.MaxInFlight,
+		BatchWindow: time.Duration(s.BatchWindowNs), Redis: redis}
 }
 
 // joinMsg is a worker's application to a run.

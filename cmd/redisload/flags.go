@@ -86,6 +86,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.IntVar(&c.Publishers, "publishers", 0, "how many instances publish, the first ones (0: all); the others only subscribe")
 	fs.BoolVar(&c.DedicatedPublishers, "dedicated-publishers", false, "publishing instances do not subscribe (a publish-only host, as the seed's WebSocket host)")
 	fs.IntVar(&c.Pipeline, "pipeline", harness.DefaultPipeline, "most events one instance sends in one pipelined round trip")
+	c.BatchWindow = harness.DefaultBatchWindow
+	fs.Var(&durationValue{&c.BatchWindow, parseWindow}, "batch-window", "how long a due event may wait to share a pipeline with later ones; shorter lowers the send delay at more CPU on both sides (-1: each event at its own time)")
 	fs.StringVar(&o.eventTypes, "event-types", strings.Join(harness.DefaultEventTypes, ","), "comma-separated event types to publish, or \"all\" ("+strings.Join(bridge.EventTypes, ", ")+")")
 	// 0 picks a seed at random; the report prints it, so any run can be
 	// replayed with the same events.
@@ -349,7 +351,7 @@ var capacityFlags = map[string]string{
 var configFlags = map[string]string{
 	"Instances": "instances", "Duration": "duration", "Rate": "rate", "Publishers": "publishers",
 	"DedicatedPublishers": "dedicated-publishers", "MaxRate": "rate=max", "MaxInFlight": "max-inflight",
-	"Pipeline": "pipeline", "DrainTimeout": "drain-timeout", "ConnectTimeout": "connect-timeout", "Placement": "placement",
+	"Pipeline": "pipeline", "BatchWindow": "batch-window", "DrainTimeout": "drain-timeout", "ConnectTimeout": "connect-timeout", "Placement": "placement",
 	"EventTypes": "event-types",
 }
 
@@ -502,6 +504,19 @@ type durationValue struct {
 func newDurationValue(def time.Duration, p *time.Duration) *durationValue {
 	*p = def
 	return &durationValue{p, scenarios.ParseDuration}
+}
+
+// parseWindow reads --batch-window: a positive duration, or -1 for none
+// (harness.NoBatching).
+func parseWindow(s string) (time.Duration, error) {
+	if strings.TrimSpace(s) == "-1" {
+		return harness.NoBatching, nil
+	}
+	d, err := scenarios.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, errors.New("want a positive duration like 250us, or -1 for none")
+	}
+	return d, nil
 }
 
 // newLimitValue is a duration threshold: a positive duration, or -1 for
