@@ -2,7 +2,9 @@ package harness
 
 import (
 	"encoding/json"
+	"math"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 
 	"github.com/redisload/redisload/bridge"
@@ -108,5 +110,38 @@ func benchmarkReceiverHandle(b *testing.B, key bridge.TagKey) {
 	}
 	if r.forged != 0 || r.sources[3].unique() != uint64(b.N) {
 		b.Fatalf("forged %d, delivered %d of %d", r.forged, r.sources[3].unique(), b.N)
+	}
+}
+
+// appendFixed writes what strconv does, but for the last digit of a tie,
+// over the ranges the generator draws from and at every scale.
+func TestAppendFixed(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for k := range 200_000 {
+		dec := k % 7
+		v := (rng.Float64() - 0.3) * math.Pow(10, float64(rng.IntN(10)-3))
+		got := string(appendFixed(nil, v, dec))
+		want := strconv.FormatFloat(v, 'f', dec, 64)
+		if got == want || want == "-"+got { // -0.00 and 0.00 alike
+			continue
+		}
+		// Only a tie, to float precision, may round the other way, and
+		// only by one in the last digit.
+		scaled := math.Abs(v) * math.Pow(10, float64(dec))
+		g, _ := strconv.ParseFloat(got, 64)
+		w, _ := strconv.ParseFloat(want, 64)
+		if math.Abs(scaled-math.Floor(scaled)-0.5) > 1e-6 || math.Abs(g-w) > 1.01/math.Pow(10, float64(dec)) {
+			t.Fatalf("appendFixed(%v, %d) = %s, strconv %s", v, dec, got, want)
+		}
+	}
+	for _, c := range []struct {
+		v    float64
+		dec  int
+		want string
+	}{{0.60001, 5, "0.60001"}, {65000.12, 2, "65000.12"}, {-1.23, 2, "-1.23"}, {0.004, 2, "0.00"}, {12, 0, "12"},
+		{1e13, 2, "10000000000000.00"}, {math.Inf(1), 2, "+Inf"}} {
+		if got := string(appendFixed(nil, c.v, c.dec)); got != c.want {
+			t.Errorf("appendFixed(%v, %d) = %s, want %s", c.v, c.dec, got, c.want)
+		}
 	}
 }

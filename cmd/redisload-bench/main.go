@@ -27,18 +27,24 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/redisload/redisload/internal/rusage"
 	"github.com/redisload/redisload/provision"
 	"github.com/redisload/redisload/report"
 )
 
-// benchCase is one load shape.
+// benchCase is one load shape, and extra flags of redisload's for it.
 type benchCase struct {
 	instances int
 	rate      float64
+	extra     []string
 }
 
-// cases are the performance issue's; rate 0 is --rate=max.
-var cases = []benchCase{{5, 1000}, {5, 50000}, {5, 200000}, {10, 120000}, {1000, 10}, {5, 0}}
+// cases are the performance issues'; rate 0 is --rate=max. The last
+// three are the batch window's trade-off at N=5, 50 k events/s: redisload
+// alone, the reference has one 1 ms tick.
+var cases = []benchCase{{5, 1000, nil}, {5, 50000, nil}, {5, 200000, nil}, {10, 120000, nil}, {1000, 500, nil}, {5, 0, nil},
+	{10, 0, nil}, {5, 50000, []string{"--batch-window=250us"}}, {5, 50000, []string{"--batch-window=100us"}},
+	{5, 50000, []string{"--batch-window=-1"}}}
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "reference" {
@@ -70,8 +76,9 @@ func main() {
 		os.Exit(runSoak(*redisload, inst.URL))
 	}
 
+	redisCPU = serverCPU(inst.URL)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "case\tN\tevents/s\ttool\treceived/s\tlost\tp50 ms\tp99 ms\tp99.9 ms\tCPU s/M msgs\tpeak RSS MB\tconnect s\t")
+	fmt.Fprintln(tw, "case\tN\tevents/s\ttool\treceived/s\tlost\tp50 ms\tp99 ms\tp99.9 ms\tsend p50 ms\tsend p99 ms\tclient µs/msg\tRedis µs/msg\tclient/Redis\tpeak RSS MB\tconnect s\t")
 	for i, c := range cases {
 		if *only != "" && !strings.Contains(","+*only+",", ","+strconv.Itoa(i+1)+",") {
 			continue
@@ -82,30 +89,35 @@ func main() {
 		}
 		var ref run
 		rerr := errNoReference
-		if c.rate > 0 {
+		if c.rate > 0 && c.extra == nil {
 			// The reference is this binary's own subcommand, so the bench
 			// needs nothing but itself and the redisload binary.
 			ref, rerr = measure(os.Args[0], "reference", inst.URL, strconv.Itoa(c.instances), rate, dur.String())
 		}
-		rl, lerr := measure(*redisload, "--redis-url="+inst.URL, "--instances="+strconv.Itoa(c.instances),
-			"--rate="+rate, "--duration="+dur.String(), "--format=json", "--drain-timeout=2s")
+		rl, lerr := measure(*redisload, append([]string{"--redis-url=" + inst.URL, "--instances=" + strconv.Itoa(c.instances),
+			"--rate=" + rate, "--duration=" + dur.String(), "--format=json", "--drain-timeout=2s"}, c.extra...)...)
+		tool := "redisload"
+		if c.extra != nil {
+			tool += " " + strings.Join(c.extra, " ")
+		}
 		row := func(tool string, r run, err error) {
 			if err == errNoReference {
-				fmt.Fprintf(tw, "%d\t%d\tmax\t%s\tnone\t\t\t\t\t\t\t\t\n", i+1, c.instances, tool)
-				return
+				return // --rate=max, or a variant of redisload's: no reference run
 			}
 			if err != nil {
-				fmt.Fprintf(tw, "%d\t%d\t%.0f\t%s\terror: %v\t\t\t\t\t\t\t\t\n", i+1, c.instances, c.rate, tool, err)
+				fmt.Fprintf(tw, "%d\t%d\t%s\t%s\terror: %v\t\t\t\t\t\t\t\t\t\t\t\t\n", i+1, c.instances, rate, tool, err)
 				return
 			}
-			fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%.0f\t%d\t%.3f\t%.3f\t%.3f\t%.2f\t%.0f\t%.2f\t\n", i+1, c.instances, rate, tool,
-				r.receivedPerS, r.lost, r.p50/1000, r.p99/1000, r.p999/1000, r.cpuPerM, r.rssMB, r.connectS)
+			fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%.0f\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.2f\t%.0f\t%.2f\t\n", i+1, c.instances, rate, tool,
+				r.receivedPerS, r.lost, r.p50/1000, r.p99/1000, r.p999/1000, r.sendP50/1000, r.sendP99/1000,
+				r.cpuPerM, r.redisPerM, r.cpuPerM/r.redisPerM, r.rssMB, r.connectS)
 		}
 		row("reference", ref, rerr)
-		row("redisload", rl, lerr)
+		row(tool, rl, lerr)
 		if rerr == nil && lerr == nil {
-			fmt.Fprintf(tw, "%d\t\t\tratio\t%.2f\t\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\t\n", i+1,
-				rl.receivedPerS/ref.receivedPerS, rl.p50/ref.p50, rl.p99/ref.p99, rl.p999/ref.p999, rl.cpuPerM/ref.cpuPerM, rl.rssMB/ref.rssMB)
+			fmt.Fprintf(tw, "%d\t\t\tratio\t%.2f\t\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\t%.2f\t\t\n", i+1,
+				rl.receivedPerS/ref.receivedPerS, rl.p50/ref.p50, rl.p99/ref.p99, rl.p999/ref.p999, rl.sendP50/ref.sendP50,
+				rl.sendP99/ref.sendP99, rl.cpuPerM/ref.cpuPerM, rl.redisPerM/ref.redisPerM, rl.rssMB/ref.rssMB)
 		}
 		fmt.Fprintf(os.Stderr, "redisload-bench: case %d done\n", i+1)
 	}
@@ -114,12 +126,15 @@ func main() {
 received/s: messages subscribers read from Redis per second of publishing
 (every instance receives every message, its own included). Latency: both
 from each event's intended send time (coordinated-omission free), so each
-includes its own publisher's lag.
-Targets: received/s ratio >= 0.9 with no loss where the reference has none;
-p50/p99 ratio <= 1.2 at 1k and 50k events/s; CPU ratio <= 1.15.
-Case 6 is --rate=max: the highest rate without loss, which a closed loop
-without back-pressure (the reference's) cannot find: it overruns the
-subscribers until Redis disconnects them.`)
+includes its own publisher's lag; send p50/p99: that lag alone. client
+µs/msg and Redis µs/msg: CPU time (user + system) per message received,
+the client's from the kernel's accounting of its process, Redis's from
+INFO cpu before and after; client/Redis is their ratio (target at N=10
+--rate=max: <= 1.0, Redis saturating first).
+Cases 6 and 7 are --rate=max: the highest rate without loss, which a
+closed loop without back-pressure (the reference's) cannot find: it
+overruns the subscribers until Redis disconnects them. Cases 8-10 are
+case 2 with shorter batch windows: the send delay against CPU.`)
 	if *tags {
 		tagCost(*redisload, inst.URL, *dur)
 	}
@@ -189,7 +204,32 @@ var errNoReference = errors.New("no reference")
 // run is one measured child process.
 type run struct {
 	receivedPerS, p50, p99, p999, cpuPerM, rssMB, connectS float64
+	sendP50, sendP99                                       float64
+	redisPerM                                              float64 // the server's CPU per message, µs
 	lost                                                   uint64
+}
+
+// redisCPU reads the bench server's CPU seconds so far (0 when it cannot).
+var redisCPU = func() float64 { return 0 }
+
+// serverCPU reads used_cpu_sys + used_cpu_user from INFO cpu.
+func serverCPU(url string) func() float64 {
+	return func() float64 {
+		port := url[strings.LastIndexByte(url, ':')+1:]
+		out, err := exec.Command("redis-cli", "-p", port, "INFO", "cpu").Output()
+		if err != nil {
+			return 0
+		}
+		var total float64
+		for _, line := range strings.Split(string(out), "\n") {
+			k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+			if k == "used_cpu_sys" || k == "used_cpu_user" {
+				f, _ := strconv.ParseFloat(v, 64)
+				total += f
+			}
+		}
+		return total
+	}
 }
 
 // measure runs a child and reads its JSON and its rusage.
@@ -197,7 +237,34 @@ func measure(bin string, args ...string) (run, error) {
 	var out, errb bytes.Buffer
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
+	serverBefore := redisCPU()
+	if err := cmd.Start(); err != nil {
+		return run{}, err
+	}
+	// The child's own peak memory, sampled: ru_maxrss from wait4 would
+	// carry this process's peak into it (it survives exec).
+	var peak int64
+	sampled := make(chan struct{})
+	stopSampling := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if v, ok := rusage.PeakRSS(cmd.Process.Pid); ok {
+				peak = max(peak, v)
+			}
+			select {
+			case <-stopSampling:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	err := cmd.Wait()
+	close(stopSampling)
+	<-sampled
+	serverCPUs := redisCPU() - serverBefore
 	if cmd.ProcessState == nil {
 		return run{}, err
 	}
@@ -205,14 +272,17 @@ func measure(bin string, args ...string) (run, error) {
 	if code != 0 && code != 1 { // 1: a redisload check failed; still measured
 		return run{}, fmt.Errorf("exit %d: %s", code, lastLine(errb.String()))
 	}
-	// rusage of the child alone: user+system CPU, and the peak RSS the
-	// kernel saw, with no sampling gaps. ru_maxrss is in KiB, except on
-	// macOS, where it is in bytes.
+	// rusage of the child alone: user+system CPU, exact. Its ru_maxrss
+	// (KiB, bytes on macOS) is the fallback where /proc is not there to
+	// sample: it may carry this process's own peak (see above).
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 	rssKiB := float64(ru.Maxrss)
 	if runtime.GOOS == "darwin" {
 		rssKiB /= 1024
+	}
+	if peak > 0 {
+		rssKiB = float64(peak) / 1024 // sampled: the last 50 ms may be missed
 	}
 	r := run{rssMB: rssKiB / 1024}
 	var received uint64
@@ -227,6 +297,7 @@ func measure(bin string, args ...string) (run, error) {
 			r.lost = rr.Expected - rr.Received
 		}
 		r.p50, r.p99, r.p999 = float64(rr.P50), float64(rr.P99), float64(rr.P999)
+		r.sendP50, r.sendP99 = float64(rr.SendP50), float64(rr.SendP99)
 	} else {
 		doc, err := report.ReadDocument(&out)
 		if err != nil {
@@ -239,9 +310,11 @@ func measure(bin string, args ...string) (run, error) {
 		r.receivedPerS = float64(received) / doc.ElapsedSeconds
 		r.lost, r.connectS = t.Missing, doc.ConnectSeconds
 		r.p50, r.p99, r.p999 = float64(doc.Latency.P50), float64(doc.Latency.P99), float64(doc.Latency.P999)
+		r.sendP50, r.sendP99 = float64(doc.SendDelay.P50), float64(doc.SendDelay.P99)
 	}
 	if received > 0 {
 		r.cpuPerM = cpu / float64(received) * 1e6
+		r.redisPerM = serverCPUs / float64(received) * 1e6
 	}
 	return r, nil
 }

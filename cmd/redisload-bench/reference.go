@@ -31,6 +31,9 @@ type refResult struct {
 	P50       int64   `json:"p50_us"`
 	P99       int64   `json:"p99_us"`
 	P999      int64   `json:"p99_9_us"`
+	// SendP50 and SendP99 are its send delay: intended to actual publish.
+	SendP50 int64 `json:"send_p50_us"`
+	SendP99 int64 `json:"send_p99_us"`
 }
 
 // reference is the ceiling of "go-redis on this machine": the same message
@@ -114,7 +117,9 @@ func reference(ctx context.Context, url string, n int, rate float64, d time.Dura
 	start := time.Now()
 	var published atomic.Uint64
 	var pg sync.WaitGroup
+	delays := make([]*hdrhistogram.Histogram, n) // each publisher's own
 	for i, in := range insts {
+		delays[i] = hdrhistogram.New(1, 60_000_000, 2)
 		pg.Add(1)
 		go func() {
 			defer pg.Done()
@@ -141,6 +146,7 @@ func reference(ctx context.Context, url string, n int, rate float64, d time.Dura
 				pipe := in.pub.Pipeline()
 				buf = buf[:0]
 				var ends []int
+				now := time.Now().UnixNano()
 				for k := sent; k < due; k++ {
 					seq++
 					// Latency from the intended send time, as redisload
@@ -148,6 +154,7 @@ func reference(ctx context.Context, url string, n int, rate float64, d time.Dura
 					global := k*uint64(n) + uint64(i)
 					intended := start.UnixNano() + int64(float64(global)/rate*1e9)
 					buf = bridge.LoadTestOptions{}.AppendEnvelope(buf, id, seq, intended, 0, "ticker", data)
+					_ = delays[i].RecordValue(max(1, (now-intended)/1000))
 					ends = append(ends, len(buf))
 				}
 				s := 0
@@ -182,6 +189,10 @@ func reference(ctx context.Context, url string, n int, rate float64, d time.Dura
 	}
 	wg.Wait()
 	h := hdrhistogram.New(1, 60_000_000, 3)
+	sd := hdrhistogram.New(1, 60_000_000, 2)
+	for _, d := range delays {
+		sd.Merge(d)
+	}
 	var recv uint64
 	for _, in := range insts {
 		h.Merge(in.hist)
@@ -191,6 +202,7 @@ func reference(ctx context.Context, url string, n int, rate float64, d time.Dura
 		Published: published.Load(), Received: recv, Expected: want,
 		Seconds: elapsed.Seconds(), ConnectS: connectS,
 		P50: h.ValueAtQuantile(50), P99: h.ValueAtQuantile(99), P999: h.ValueAtQuantile(99.9),
+		SendP50: sd.ValueAtQuantile(50), SendP99: sd.ValueAtQuantile(99),
 	})
 }
 
