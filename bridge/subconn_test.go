@@ -3,6 +3,7 @@ package bridge
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -78,6 +79,65 @@ func TestReadRejectsGarbage(t *testing.T) {
 	} {
 		if _, err := readerOf(in).readKnown(nil); !errors.Is(err, errProtocol) {
 			t.Errorf("%q: %v, want a protocol error", in, err)
+		}
+	}
+}
+
+// Messages whole in the buffer are read in place, and give what the
+// general reader gives; anything else (another push, a message cut by the
+// buffer's end) is left where it is for the general reader.
+func TestBufferedMessages(t *testing.T) {
+	known := map[string]string{"ws:ticker": "ws:ticker", "ws:trade": "ws:trade"}
+	in := "*3\r\n$7\r\nmessage\r\n$9\r\nws:ticker\r\n$5\r\nhello\r\n" +
+		"*3\r\n$7\r\nmessage\r\n$9\r\nws:ticker\r\n$3\r\nabc\r\n" +
+		"*3\r\n$8\r\nsmessage\r\n$8\r\nws:trade\r\n$0\r\n\r\n" +
+		"*3\r\n$7\r\nmessage\r\n$8\r\nws:other\r\n$2\r\nhi\r\n" +
+		"*3\r\n$9\r\nsubscribe\r\n$8\r\nws:trade\r\n:2\r\n" +
+		"*3\r\n$7\r\nmessage\r\n$8\r\nws:trade\r\n$40\r\n0123456789012345678901234567890123456789\r\n"
+	want := "1 ws:ticker hello|1 ws:ticker abc|1 ws:trade |1 ws:other hi|2 ws:trade |1 ws:trade 0123456789012345678901234567890123456789"
+	// Through readKnown, with buffers that cut the messages anywhere and
+	// one that holds them all: the same replies.
+	for _, size := range []int{16, 40, 64, 4096} {
+		st := &stampedReader{r: strings.NewReader(in)}
+		sc := &subConn{stamp: st, rd: bufio.NewReaderSize(st, size)}
+		var got []string
+		for {
+			p, err := sc.readKnown(known)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("size %d: %v", size, err)
+			}
+			got = append(got, fmt.Sprintf("%d %s %s", p.kind, p.channel, p.payload))
+		}
+		if strings.Join(got, "|") != want {
+			t.Errorf("size %d: %q", size, got)
+		}
+	}
+	// Directly: the four messages in place, then nothing consumed at the
+	// subscribe reply.
+	st := &stampedReader{r: strings.NewReader(in)}
+	sc := &subConn{stamp: st, rd: bufio.NewReaderSize(st, 4096)}
+	if _, err := sc.rd.Peek(1); err != nil { // fill the buffer
+		t.Fatal(err)
+	}
+	for k, w := range []string{"ws:ticker hello", "ws:ticker abc", "ws:trade ", "ws:other hi"} {
+		p, ok := sc.bufferedMessage(known)
+		if !ok || p.kind != pushMessage || p.channel+" "+string(p.payload) != w {
+			t.Fatalf("message %d: %+v, %v; want %q", k, p, ok, w)
+		}
+	}
+	left := sc.rd.Buffered()
+	if _, ok := sc.bufferedMessage(known); ok || sc.rd.Buffered() != left {
+		t.Errorf("the subscribe reply was taken for a message, or bytes consumed (%d -> %d)", left, sc.rd.Buffered())
+	}
+	for _, bad := range []string{"*3\r\n$7\r\nmessage\r\n$x\r\n", "*3\r\n$7\r\nmessage\r\n$3\r\nabcd\r\n$1\r\nx\r\n",
+		"*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$3\r\nxyzw\r\n"} {
+		st := &stampedReader{r: strings.NewReader(bad)}
+		sc := &subConn{stamp: st, rd: bufio.NewReaderSize(st, 4096)}
+		if p, err := sc.readKnown(known); err == nil {
+			t.Errorf("%q read as %+v", bad, p)
 		}
 	}
 }
