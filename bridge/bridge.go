@@ -330,11 +330,13 @@ func (b *Bridge) Connect(ctx context.Context) error {
 		// Buffers sized by what the publisher reads and writes: replies
 		// to PUBLISH are integers, and a pipeline larger than the write
 		// buffer is written in its steps. go-redis's defaults (32 KiB,
-		// and 128 KiB each way for its pipeline pool) made 290 MB of the
-		// 350 MB a 1000-instance run held.
-		po.ReadBufferSize, po.PipelineReadBufferSize = pubReadBuffer, pubReadBuffer
-		po.WriteBufferSize, po.PipelineWriteBufferSize = pubReadBuffer, b.bufferSize()
-		po.PipelinePoolSize = 1 // one batch at a time per bridge (see Batch)
+		// and 128 KiB each way for a pipeline connection) made 290 MB of
+		// the 350 MB a 1000-instance run held.
+		po.ReadBufferSize, po.WriteBufferSize = pubReadBuffer, b.bufferSize()
+		// No pool apart for pipelines: go-redis's own would hold a second
+		// connection beside the one PING and PUBLISH use, a third of a
+		// run's clients and open files for nothing.
+		po.PipelinePoolSize = -1
 		po.Dialer = b.pconns.dialer(func(ctx context.Context, network, _ string) (net.Conn, error) {
 			return b.dialTo(ctx, network, "")
 		})

@@ -547,3 +547,36 @@ func TestBatchFailedSeqs(t *testing.T) {
 		t.Fatalf("flush to a stopped server: %d failed, %v; Failed() = %v, want %v", failed, err, got, want)
 	}
 }
+
+// A bridge holds two connections to Redis, one each way, whatever it has
+// sent: PING, single publishes and batches alike go over its one
+// publisher connection (go-redis's separate pipeline pool would add one).
+func TestOneConnectionEachWay(t *testing.T) {
+	srv := redistest.StartOwn(t)
+	b := newBridge(t, srv, "conns-1", bridge.Options{})
+	if err := b.Subscribe(ctx(t), bridge.TypeTicker); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(ctx(t), bridge.TypeTicker, map[string]int{"x": 1}); err != nil {
+		t.Fatal(err)
+	}
+	bt := b.NewBatch()
+	for range 5 {
+		bt.Add(bridge.TypeTicker, []byte(`{}`))
+	}
+	if _, err := bt.Flush(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Ping(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	list, err := srv.Client(t).ClientList(ctx(t)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, sub := strings.Count(list, "name="+bridge.ClientName("conns-1", bridge.RolePublisher)+" "),
+		strings.Count(list, "name="+bridge.ClientName("conns-1", bridge.RoleSubscriber)+" ")
+	if pub != 1 || sub != 1 {
+		t.Errorf("%d publisher and %d subscriber connections, want 1 and 1:\n%s", pub, sub, list)
+	}
+}

@@ -282,6 +282,10 @@ func runServer(ctx context.Context, bin string, port int, dir string, extra []st
 	p := &serverProc{bin: bin, port: port, args: append([]string{
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", dir,
+		// As many clients as its file limit allows, not Redis's default
+		// 10000: a run of more than 5000 instances needs more (Redis
+		// lowers this to its limit, and says so in its log).
+		"--maxclients", "1000000",
 	}, extra...)}
 	if err := p.start(ctx); err != nil {
 		return nil, err
