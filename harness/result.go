@@ -18,6 +18,9 @@ type Result struct {
 	Workers []WorkerReport `json:"workers,omitempty"`
 	// RunID is random per run; instance i is "redisload-<RunID>-<i>".
 	RunID string `json:"run_id"`
+	// Scenario is the preset or scenario file the run started from, as
+	// its caller names it; empty for a run from flags alone.
+	Scenario string `json:"scenario,omitempty"`
 	// Redis is the server's address or URL, password redacted.
 	Redis string `json:"redis"`
 	// KeyPrefix is the channel prefix used.

@@ -31,12 +31,28 @@ func NewCompareReporter(c verdict.Comparison, oldName, newName string, markdown 
 		// read from the top.
 		if markdown {
 			ew.printf("## redisload compare: %s\n\n", status)
+			if len(c.Mismatches) > 0 {
+				ew.printf("**Set up differently**: the numbers below compare two experiments.\n\n")
+				for _, m := range c.Mismatches {
+					ew.printf("- %s\n", m.Text(oldName, newName))
+				}
+				ew.printf("\n")
+			}
 			mdTable(ew, header, rows, 1)
 			if len(checks) > 0 {
 				ew.printf("\n")
 				mdTable(ew, []string{"Check", "Limit", "Measured", "Result"}, checks, 3)
 			}
 			return ew.err
+		}
+		// A difference of setup comes first: it says what the numbers
+		// below are worth.
+		if len(c.Mismatches) > 0 {
+			ew.printf("Set up differently (the numbers below compare two experiments):\n")
+			for _, m := range c.Mismatches {
+				ew.printf("  %s\n", m.Text(oldName, newName))
+			}
+			ew.printf("\n")
 		}
 		// The arrow names the direction every change is measured in.
 		ew.printf("Comparison (%s → %s):\n", oldName, newName)

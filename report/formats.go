@@ -118,14 +118,15 @@ func compareJSON(in Input) Reporter {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
-			Tool    string               `json:"tool"`
-			Version string               `json:"version"`
-			Old     string               `json:"old"`
-			New     string               `json:"new"`
-			Rows    []verdict.CompareRow `json:"rows"`
-			Checks  []verdict.Check      `json:"checks"`
-			Status  verdict.Status       `json:"status"`
-		}{"redisload", in.Version, in.OldName, in.NewName, in.Comparison.Rows, in.Comparison.Checks, status})
+			Tool       string               `json:"tool"`
+			Version    string               `json:"version"`
+			Old        string               `json:"old"`
+			New        string               `json:"new"`
+			Mismatches []verdict.Mismatch   `json:"mismatches"`
+			Rows       []verdict.CompareRow `json:"rows"`
+			Checks     []verdict.Check      `json:"checks"`
+			Status     verdict.Status       `json:"status"`
+		}{"redisload", in.Version, in.OldName, in.NewName, in.Comparison.Mismatches, in.Comparison.Rows, in.Comparison.Checks, status})
 	}
 }
 
@@ -151,6 +152,13 @@ func compareHTML(in Input) Reporter {
 			var rows [][]string
 			for _, r := range in.Comparison.Rows {
 				rows = append(rows, []string{r.Metric, r.Old, r.New, r.Change})
+			}
+			if ms := in.Comparison.Mismatches; len(ms) > 0 {
+				var mrows [][]string
+				for _, m := range ms {
+					mrows = append(mrows, []string{m.Field, m.Baseline, m.Current})
+				}
+				htmlTable(ew, "Set up differently: the numbers compare two experiments", []string{"Field", in.OldName, in.NewName}, mrows)
 			}
 			htmlTable(ew, "Comparison", []string{"Metric", in.OldName, in.NewName, "Change"}, rows)
 			if len(in.Comparison.Checks) > 0 {

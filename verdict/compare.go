@@ -156,8 +156,11 @@ type CompareRow struct {
 // Comparison is two runs side by side, and the regression checks.
 type Comparison struct {
 	Old, New *harness.Result
-	Rows     []CompareRow
-	Checks   []Check
+	// Mismatches are how the two runs were set up differently (see
+	// Comparable); the caller fills them in, knowing the tools' versions.
+	Mismatches []Mismatch
+	Rows       []CompareRow
+	Checks     []Check
 }
 
 // Failed reports whether a regression check failed.

@@ -60,6 +60,7 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 	// The comparison is the verdict package's; the format only lays it
 	// out, so every format agrees on a regression.
 	c := verdict.Compare(docs[0].Result, docs[1].Result, limits)
+	c.Mismatches = verdict.Comparable(docs[0].Result, docs[1].Result, docs[0].Version, docs[1].Version)
 	// Columns are named by file, not path: the table must fit a terminal.
 	name := func(i int) string { return filepath.Base(fs.Arg(i)) }
 	r, err := report.New(*format, report.Compare, report.Input{Comparison: c, OldName: name(0), NewName: name(1), Version: toolVersion()})

@@ -26,6 +26,8 @@ func TestCompareExitCodes(t *testing.T) {
 		want string
 	}{
 		{[]string{pass5, restart}, exitPass, "| Latency p99    |    6.627 ms |     7.451 ms |"},
+		{[]string{pass5, restart}, exitPass, "Set up differently (the numbers below compare two experiments):\n  instances: pass-5.json 5, restart.json 3\n"},
+		{[]string{pass5, pass5}, exitPass, "Comparison (pass-5.json → pass-5.json):"},
 		{[]string{"--max-regression=p99=1000%", pass5, restart}, exitPass, "Overall Status: PASS"},
 		{[]string{"--max-regression=delivery=0.1", pass5, restart}, exitFail, "Overall Status: FAIL"},
 		{[]string{"--format=markdown", "--max-regression=errors=0", pass5, restart}, exitFail, "## redisload compare: FAIL"},
@@ -87,5 +89,52 @@ func TestBaselineGate(t *testing.T) {
 		if code, _, errs := invoke(t, context.Background(), bad...); code != exitUsage || strings.Count(errs, "\n") != 2 {
 			t.Errorf("%v: exit %d\n%s", bad, code, errs)
 		}
+	}
+}
+
+// A baseline of another setup is refused before the run, each difference
+// named on a line of its own, and nothing is written; with
+// --baseline-mismatch=warn the run goes on and the report says so.
+func TestBaselineMismatchRefused(t *testing.T) {
+	srv := redistest.Start(t)
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.json")
+	common := []string{"--redis-url=" + srv.URL, "--key-prefix=bm:", "--duration=1", "--max-avg-latency=-1"}
+	if code, _, errs := invoke(t, context.Background(), append(common, "--instances=2", "--rate=50", "--json-out="+base)...); code != exitPass {
+		t.Fatalf("baseline run: exit %d\n%s", code, errs)
+	}
+	out := filepath.Join(dir, "out.json")
+	run := append(common, "--instances=3", "--rate=100", "--event-types=all", "--baseline="+base, "--json-out="+out)
+	code, stdout, errs := invoke(t, context.Background(), run...)
+	for _, want := range []string{"redisload: --baseline: instances: baseline 2, this run 3\n",
+		"redisload: --baseline: publishers: baseline 2, this run 3\n", "redisload: --baseline: rate: baseline 50/s, this run 100/s\n",
+		"redisload: --baseline: event types: baseline ticker,trade, this run candle,"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("missing %q", want)
+		}
+	}
+	if code != exitUsage || stdout != "" || strings.Count(errs, "redisload: --baseline:") != 5 || strings.Contains(errs, "instances on") {
+		t.Fatalf("exit %d, stdout %q\n%s", code, stdout, errs)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a refused run wrote %s: %v", out, err)
+	}
+	code, _, errs = invoke(t, context.Background(), append(run, "--baseline-mismatch=warn")...)
+	doc, err := report.ReadFile(out)
+	if code != exitPass || err != nil {
+		t.Fatalf("warn: exit %d, %v\n%s", code, err, errs)
+	}
+	var warned int
+	for _, w := range doc.Warnings {
+		if strings.HasPrefix(w, "set up differently from the baseline: ") {
+			warned++
+		}
+	}
+	if warned != 4 || doc.Scenario != "" {
+		t.Errorf("%d setup warnings, scenario %q: %q", warned, doc.Scenario, doc.Warnings)
+	}
+	if code, _, errs := invoke(t, context.Background(), append(run, "--baseline-mismatch=maybe")...); code != exitUsage ||
+		!strings.Contains(errs, "--baseline-mismatch must be refuse or warn") {
+		t.Errorf("exit %d\n%s", code, errs)
 	}
 }

@@ -54,6 +54,7 @@ type options struct {
 	html                  string
 	baseline              string
 	regressions           string
+	baselineMismatch      string
 	hdrOutDir             string
 	output                string
 	matrix                bool
@@ -145,6 +146,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 
 	fs.StringVar(&o.baseline, "baseline", "", "a previous run's JSON report: the verdict gains a check per --max-regression metric against it")
 	fs.StringVar(&o.regressions, "max-regression", "", "how much worse than --baseline may pass, e.g. p99=20%,avg=20%,delivery=0.1 (default "+verdict.DefaultRegressions+")")
+	fs.StringVar(&o.baselineMismatch, "baseline-mismatch", "refuse", "when this run is set up differently from --baseline (instances, rate, event types, versions...): refuse (exit 2, naming each field) or warn")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file (go tool pprof)")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a Go heap profile to this file as the run ends, its result still held (go tool pprof; -sample_index=alloc_space for the whole run)")
 	fs.BoolVar(&c.DisableTags, "no-auth-tags", false, "publish without authentication tags (make bench measures their cost with it)")

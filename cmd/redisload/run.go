@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -96,6 +97,18 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	} else if o.regressions != "" {
 		return usageErr("--max-regression needs --baseline (or use redisload compare)")
+	}
+	if o.baselineMismatch != "refuse" && o.baselineMismatch != "warn" {
+		return usageErr("--baseline-mismatch must be refuse or warn, got %q", o.baselineMismatch)
+	}
+	// What can be told before the run is told before it: the load, the
+	// scenario and the tool's version (the server's side is known after).
+	if baseline != nil && o.baselineMismatch == "refuse" {
+		pre := *baseline.Result
+		pre.Config, pre.Scenario = o.cfg.WithDefaults().Echo(), o.scenario
+		if code, refused := o.checkBaseline(baseline, &pre, stderr); refused {
+			return code
+		}
 	}
 	// The password comes from the environment, never a flag, so that it is
 	// not in the process list; apply says where it was taken from.
@@ -206,6 +219,12 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	res.Server.Reason = inst.Reason
 	res.Server.Embedded = inst.Mode == provision.Embedded
 
+	res.Scenario = o.scenario
+	if baseline != nil {
+		if code, refused := o.checkBaseline(baseline, res, stderr); refused {
+			return code
+		}
+	}
 	// The verdict is computed even for an interrupted run: the partial
 	// report shows it, though the exit code says "interrupted".
 	v := verdict.Evaluate(res, o.thresholds)
@@ -340,4 +359,30 @@ func writeHeapProfile(path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// checkBaseline compares this run's setup (cur) with the baseline's: each
+// difference is one line on stderr, and the run is refused (exit 2) unless
+// --baseline-mismatch=warn, in which case the lines become warnings of
+// the report too. Regression checks across different setups would compare
+// two experiments and could pass either way.
+func (o *options) checkBaseline(baseline *report.Document, cur *harness.Result, stderr io.Writer) (code int, refused bool) {
+	ms := verdict.Comparable(baseline.Result, cur, baseline.Version, toolVersion())
+	if len(ms) == 0 {
+		return 0, false
+	}
+	for _, m := range ms {
+		fmt.Fprintf(stderr, "redisload: --baseline: %s\n", m)
+	}
+	if o.baselineMismatch == "warn" {
+		for _, m := range ms {
+			w := "set up differently from the baseline: " + m.String()
+			if !slices.Contains(cur.Warnings, w) {
+				cur.Warnings = append(cur.Warnings, w)
+			}
+		}
+		return 0, false
+	}
+	fmt.Fprintln(stderr, "redisload: --baseline: the run is set up differently from the baseline, so a regression check would compare two experiments; record a new baseline, or pass --baseline-mismatch=warn")
+	return exitUsage, true
 }
