@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/internal/units"
 	"github.com/redisload/redisload/verdict"
 )
 
@@ -31,9 +32,9 @@ func NewHTMLReporter(res *harness.Result, v verdict.Verdict) Reporter {
 			esc(res.RunID), v.Status)
 		ew.printf("<style>%s</style></head><body>\n", htmlCSS)
 		ew.printf("<h1>redisload <span class=\"status %s\">%s</span></h1>\n", strings.ToLower(string(v.Status)), v.Status)
-		ew.printf("<p>Run <code>%s</code> against <code>%s</code>, channels <code>%s*</code>, seed %d.<br>Server: %s.<br>%d instances, %s at %s, events %s.</p>\n",
+		ew.printf("<p>Run <code>%s</code> against <code>%s</code>, channels <code>%s*</code>, seed %d.<br>Server: %s.<br>%s, %s at %s, events %s.</p>\n",
 			esc(res.RunID), esc(res.Redis), esc(res.KeyPrefix), res.Seed, esc(serverLine(res.Server)),
-			c.Instances, seconds(c.DurationSeconds), esc(rateLabel(c)), esc(strings.Join(c.EventTypes, ", ")))
+			units.Count(c.Instances, "instance"), seconds(c.DurationSeconds), esc(rateLabel(c)), esc(strings.Join(c.EventTypes, ", ")))
 		if cl := res.Server.Cluster; cl != nil {
 			ew.printf("<p>Cluster: %s.</p>\n", esc(cl.String()))
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/internal/units"
 	"github.com/redisload/redisload/verdict"
 )
 
@@ -27,8 +28,8 @@ func NewMarkdownReporter(res *harness.Result, v verdict.Verdict) Reporter {
 		if c.MaxRate {
 			rate = "the highest lossless rate"
 		}
-		ew.printf("%d instances, %s at %s (%s) against `%s`: %s. Run `%s`, seed %d.\n\n",
-			c.Instances, seconds(c.DurationSeconds), rate, strings.Join(c.EventTypes, ", "), res.Redis,
+		ew.printf("%s, %s at %s (%s) against `%s`: %s. Run `%s`, seed %d.\n\n",
+			units.Count(c.Instances, "instance"), seconds(c.DurationSeconds), rate, strings.Join(c.EventTypes, ", "), res.Redis,
 			serverLine(res.Server), res.RunID, res.Seed)
 		// Loud, as in every format: numbers from the stand-in must never
 		// pass for Redis's in a review.

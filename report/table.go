@@ -80,8 +80,8 @@ func NewTableReporter(res *harness.Result, v verdict.Verdict, opts Options) Repo
 			// connection per shard, and out-of-order counts are expected.
 			events += "; sharded pub/sub"
 		}
-		ew.printf("Started %s: %d instances, %s at %s, events %s\n",
-			res.StartedAt.Format("2006-01-02 15:04:05 UTC"), c.Instances, seconds(c.DurationSeconds), rate, events)
+		ew.printf("Started %s: %s, %s at %s, events %s\n",
+			res.StartedAt.Format("2006-01-02 15:04:05 UTC"), units.Count(c.Instances, "instance"), seconds(c.DurationSeconds), rate, events)
 
 		// The seed's sections, in its order, so that its users find their
 		// numbers where they expect them.

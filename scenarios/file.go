@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"os"
+	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -187,7 +189,7 @@ func Parse(data []byte) (Scenario, error) {
 		if errors.Is(err, io.EOF) {
 			return Scenario{}, errors.New("empty scenario file")
 		}
-		return Scenario{}, oneLine(err)
+		return Scenario{}, oneLine(err, data)
 	}
 	// A second document would be ignored silently by Decode: refuse it.
 	var more yaml.Node
@@ -237,7 +239,87 @@ func setIf[T any](dst *T, src *T) {
 
 // oneLine folds a multi-line YAML error ("yaml: unmarshal errors:\n  line
 // 3: ...") into one line, as every redisload error is.
-func oneLine(err error) error {
+func oneLine(err error, data []byte) error {
 	fields := strings.Fields(strings.ReplaceAll(err.Error(), "yaml: unmarshal errors:", ""))
-	return errors.New(strings.Join(fields, " "))
+	msg := inFileTerms(strings.Join(fields, " "))
+	// A value of the wrong kind: the decoder names the line, the file's
+	// reader wants the field too.
+	lines := strings.Split(string(data), "\n")
+	return errors.New(lineRef.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := lineRef.FindStringSubmatch(m)
+		n, _ := strconv.Atoi(sub[1])
+		if n < 1 || n > len(lines) {
+			return m
+		}
+		key, _, ok := strings.Cut(strings.TrimLeft(strings.TrimSpace(lines[n-1]), "- "), ":")
+		key = strings.Trim(strings.TrimSpace(key), `"{`)
+		if !ok || key == "" || strings.ContainsAny(key, " ,") {
+			return m
+		}
+		return fmt.Sprintf("line %s: %s: %s", sub[1], key, sub[2])
+	}))
+}
+
+// lineRef is the decoder's "line N:" before a wrong value.
+var lineRef = regexp.MustCompile(`line (\d+): ((?:"[^"]*"|a \w+) is not)`)
+
+// The decoder's words for a mistake, in Go's terms.
+var (
+	unknownField = regexp.MustCompile(`field (\S+) not found in type scenarios\.(\w+)`)
+	wrongType    = regexp.MustCompile("cannot unmarshal !!(\\w+)(?: `([^`]*)`)? into (\\S+)")
+)
+
+// goTypes says what a scenario file must hold where the decoder wanted a
+// Go type.
+var goTypes = map[string]string{"int": "a whole number", "int64": "a whole number", "float64": "a number",
+	"bool": "true or false", "string": "a text", "[]string": "a list of texts", "[]scenarios.fault": "a list of faults",
+	"scenarios.file": "a mapping of fields", "scenarios.thresholds": "a mapping of thresholds", "scenarios.fault": "a fault's mapping"}
+
+// inFileTerms rewrites the decoder's message in the file's terms: the
+// field a user misspelt and the ones the file knows, not a Go type
+// ("field duraton not found in type scenarios.file"); the kind of value a
+// field wants, not "into float64".
+func inFileTerms(msg string) string {
+	msg = unknownField.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := unknownField.FindStringSubmatch(m)
+		return fmt.Sprintf("unknown field %q (known: %s)", sub[1], strings.Join(knownFields(sub[2]), ", "))
+	})
+	return wrongType.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := wrongType.FindStringSubmatch(m)
+		want, ok := goTypes[sub[3]]
+		if !ok {
+			want = "another kind of value"
+		}
+		if sub[2] == "" { // a list or a mapping: the decoder does not quote it
+			kinds := map[string]string{"seq": "a list", "map": "a mapping"}
+			what, ok := kinds[sub[1]]
+			if !ok {
+				what = "a " + sub[1]
+			}
+			return fmt.Sprintf("%s is not %s", what, want)
+		}
+		return fmt.Sprintf("%q is not %s", sub[2], want)
+	})
+}
+
+// knownFields lists the keys of one of the file's mappings.
+func knownFields(typeName string) []string {
+	var t reflect.Type
+	switch typeName {
+	case "file":
+		t = reflect.TypeOf(file{})
+	case "thresholds":
+		t = reflect.TypeOf(thresholds{})
+	case "fault":
+		t = reflect.TypeOf(fault{})
+	default:
+		return nil
+	}
+	var out []string
+	for i := range t.NumField() {
+		if k, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); k != "" && k != "-" {
+			out = append(out, k)
+		}
+	}
+	return out
 }

@@ -68,11 +68,14 @@ func TestJSONFile(t *testing.T) {
 // Mistakes are one-line errors that say where.
 func TestFileErrors(t *testing.T) {
 	for doc, want := range map[string]string{
-		"instances: 3\nrte: 10\n":                       "line 2: field rte not found",
+		"instances: 3\nrte: 10\n":                       `line 2: unknown field "rte" (known: name, summary, instances, duration, rate,`,
+		"faults:\n  - {at: 1s, actoin: restart}\n":      `line 2: unknown field "actoin" (known: at, action, for,`,
+		"rate: fast\n":                                  `line 1: rate: "fast" is not a number`,
+		`{"instances": "x"}`:                            `line 1: instances: "x" is not a whole number`,
 		"duration: soon\n":                              `line 1: "soon": want a duration`,
 		"faults:\n  - {action: partition, instance: x}": `line 2: instance "x": want a number or all`,
 		"":                    "empty scenario file",
-		"instances: [1, 2]\n": "line 1: cannot unmarshal",
+		"instances: [1, 2]\n": "line 1: instances: a list is not a whole number",
 		// A gate must not be switched off by a bad value: NaN, another
 		// negative than -1, a zero limit.
 		"thresholds: {min_delivery: .nan}\n":  "thresholds: min_delivery: must be a percentage from 0 to 100, or -1 for no check, got NaN",

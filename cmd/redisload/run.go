@@ -15,6 +15,7 @@ import (
 
 	"github.com/redisload/redisload/bridge"
 	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/internal/units"
 	"github.com/redisload/redisload/provision"
 	"github.com/redisload/redisload/report"
 	"github.com/redisload/redisload/scenarios"
@@ -318,12 +319,12 @@ func announce(w io.Writer, inst *provision.Instance, c harness.Config) {
 		fmt.Fprintf(w, "redisload: fault: %s\n", describeFault(f))
 	}
 	if c.MaxRate {
-		fmt.Fprintf(w, "redisload: %d instances on %s, %v at the highest lossless rate (at most %d in flight each)...\n",
-			c.Instances, where, c.Duration, c.MaxInFlight)
+		fmt.Fprintf(w, "redisload: %s on %s, %v at the highest lossless rate (at most %d in flight each)...\n",
+			units.Count(c.Instances, "instance"), where, c.Duration, c.MaxInFlight)
 		return
 	}
-	fmt.Fprintf(w, "redisload: %d instances on %s, %v at %g events/s (%d events)...\n",
-		c.Instances, where, c.Duration, c.Rate, c.TotalEvents())
+	fmt.Fprintf(w, "redisload: %s on %s, %v at %g events/s (%d events)...\n",
+		units.Count(c.Instances, "instance"), where, c.Duration, c.Rate, c.TotalEvents())
 }
 
 // describeFault says in one line what a fault will do and when.

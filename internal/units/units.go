@@ -3,7 +3,10 @@
 // reports.
 package units
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+)
 
 // Bytes writes a byte count as people read it: "32 MiB", "1.5 MiB",
 // "512 KiB", "900 B"; 0 is "none" (a limit of 0 means no limit).
@@ -23,4 +26,13 @@ func Bytes(n int64) string {
 		return unit(1<<10, "KiB")
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// Count writes n with its noun, singular for one: "1 instance",
+// "3 instances". The noun takes an s; every noun the reports count does.
+func Count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }

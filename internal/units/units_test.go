@@ -9,3 +9,11 @@ func TestBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestCount(t *testing.T) {
+	for n, want := range map[int]string{0: "0 instances", 1: "1 instance", 2: "2 instances", 1000: "1000 instances"} {
+		if got := Count(n, "instance"); got != want {
+			t.Errorf("Count(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
