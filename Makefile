@@ -3,7 +3,7 @@ GO ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RUN_ARGS ?= --instances=5 --duration=30s --verbose
 
-.PHONY: build run test check bench soak fuzz
+.PHONY: build install run test check bench soak fuzz
 
 # The version in --version and in every report: the tag or commit.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -11,6 +11,10 @@ LDFLAGS := -X main.version=$(VERSION)
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/redisload ./cmd/redisload
+
+# redisload on PATH: into $(go env GOBIN), or $(go env GOPATH)/bin.
+install:
+	$(GO) install -ldflags "$(LDFLAGS)" ./cmd/redisload
 
 # The seed's stress scenario against $$REDIS_URL (default 127.0.0.1:6379).
 run:

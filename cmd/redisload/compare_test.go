@@ -121,7 +121,9 @@ func TestBaselineMismatchRefused(t *testing.T) {
 	}
 	code, _, errs = invoke(t, context.Background(), append(run, "--baseline-mismatch=warn")...)
 	doc, err := report.ReadFile(out)
-	if code != exitPass || err != nil {
+	// The run's own verdict is not what this tests (a loaded machine may
+	// fail a check): the report must be there, and not refused.
+	if code != exitPass && code != exitFail || err != nil {
 		t.Fatalf("warn: exit %d, %v\n%s", code, err, errs)
 	}
 	var warned int
