@@ -55,6 +55,13 @@ type Config struct {
 	// round trip; each instance sends whatever is due, up to this, at once.
 	// default: 512
 	Pipeline int
+	// PayloadSize pads each event's data to at least this many bytes, with a
+	// "pad" field at its end; the envelope stays the seed's. Real
+	// orderbooks are kilobytes, the generator's own events 20 to 460
+	// bytes. With PayloadSizeMax above it, each event's size is drawn
+	// uniformly from [PayloadSize, PayloadSizeMax] (from the seed).
+	// default: 0 (the events' own sizes)
+	PayloadSize, PayloadSizeMax int
 	// BatchWindow is how long a due event may wait for later ones to
 	// share its instance's pipeline: the scheduler wakes at most once per
 	// window. Shorter brings the send delay, and with it the latency
@@ -150,6 +157,10 @@ const (
 	DefaultBatchWindow    = time.Millisecond
 )
 
+// MaxPayloadSize bounds PayloadSize: a megabyte an event is already far
+// past what pub/sub fan-out carries well.
+const MaxPayloadSize = 1 << 20
+
 // NoBatching, as BatchWindow, hands each event to its instance at its
 // intended time.
 const NoBatching = -1
@@ -241,6 +252,10 @@ func (c Config) Validate() error {
 	case c.Pipeline*c.Instances > MaxPipelinedEvents:
 		return bad("Pipeline", "%d × %d instances is over %d events buffered at once (about 300 bytes each): lower it",
 			c.Pipeline, c.Instances, MaxPipelinedEvents)
+	case c.PayloadSize < 0 || c.PayloadSize > MaxPayloadSize:
+		return bad("PayloadSize", "must be from 0 to %d bytes, got %d", MaxPayloadSize, c.PayloadSize)
+	case c.PayloadSizeMax != 0 && (c.PayloadSizeMax < c.PayloadSize || c.PayloadSizeMax > MaxPayloadSize || c.PayloadSize == 0):
+		return bad("PayloadSizeMax", "must be from PayloadSize (%d, which must be set) to %d bytes, got %d", c.PayloadSize, MaxPayloadSize, c.PayloadSizeMax)
 	case c.BatchWindow < 0 && c.BatchWindow != NoBatching || c.BatchWindow > time.Second:
 		return bad("BatchWindow", "must be up to 1s, or -1 for none, got %v", c.BatchWindow)
 	case c.DrainTimeout < 0 && c.DrainTimeout != NoDrain:

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 
 	"github.com/redisload/redisload/bridge"
 )
@@ -26,6 +27,9 @@ type eventGen struct {
 	rng     *rand.Rand
 	markets []market
 	tradeID uint64
+	// padMin and padMax, when set, pad each payload to a size drawn from
+	// [padMin, padMax] (Config.PayloadSize).
+	padMin, padMax int
 }
 
 // newEventGen starts every market at a realistic price, so payload sizes
@@ -43,6 +47,7 @@ func newEventGen(rng *rand.Rand) *eventGen {
 // Sizes are those of real feeds: about 120 bytes for a ticker, 460 for an
 // orderbook of ten levels a side, 20 to 70 for exchange status events.
 func (g *eventGen) appendPayload(dst []byte, eventType string) []byte {
+	start := len(dst)
 	ex := exchanges[g.rng.IntN(len(exchanges))]
 	dst = append(dst, `{"exchange":"`...)
 	dst = append(dst, ex...)
@@ -95,7 +100,34 @@ func (g *eventGen) appendPayload(dst []byte, eventType string) []byte {
 		dst = g.field(dst, "code", [3]string{"ECONNRESET", "ETIMEDOUT", "RATE_LIMIT"}[g.rng.IntN(3)])
 		dst = g.field(dst, "message", [3]string{"socket hang up", "request timed out", "too many requests"}[g.rng.IntN(3)])
 	}
+	if g.padMin > 0 {
+		dst = g.pad(dst, len(dst)-start+1) // +1: the closing brace
+	}
 	return append(dst, '}')
+}
+
+// padding is what pad copies from.
+var padding = strings.Repeat("x", 1024)
+
+// pad appends ,"pad":"xx…" so that a payload of size bytes reaches the
+// size drawn for it; one already as large is left as it is.
+func (g *eventGen) pad(dst []byte, size int) []byte {
+	target := g.padMin
+	if g.padMax > g.padMin {
+		target += g.rng.IntN(g.padMax - g.padMin + 1)
+	}
+	const overhead = len(`,"pad":""`)
+	n := target - size - overhead
+	if n <= 0 {
+		return dst
+	}
+	dst = append(dst, `,"pad":"`...)
+	for n > 0 {
+		k := min(n, len(padding))
+		dst = append(dst, padding[:k]...)
+		n -= k
+	}
+	return append(dst, '"')
 }
 
 // market picks a symbol at random.

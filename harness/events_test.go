@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/redisload/redisload/bridge"
@@ -142,6 +143,37 @@ func TestAppendFixed(t *testing.T) {
 		{1e13, 2, "10000000000000.00"}, {math.Inf(1), 2, "+Inf"}} {
 		if got := string(appendFixed(nil, c.v, c.dec)); got != c.want {
 			t.Errorf("appendFixed(%v, %d) = %s, want %s", c.v, c.dec, got, c.want)
+		}
+	}
+}
+
+// Padding brings every payload to the size drawn for it, from the seed,
+// and keeps it one valid JSON object; a payload already larger is left
+// as it is.
+func TestPayloadPadding(t *testing.T) {
+	g := newEventGen(rand.New(rand.NewPCG(3, 4)))
+	g.padMin, g.padMax = 300, 900
+	sizes := map[int]bool{}
+	for k := range 2000 {
+		typ := bridge.EventTypes[k%len(bridge.EventTypes)]
+		p := g.appendPayload(nil, typ)
+		var v map[string]any
+		if err := json.Unmarshal(p, &v); err != nil {
+			t.Fatalf("%s: %v: %s", typ, err, p)
+		}
+		if len(p) < 300 || len(p) > 900 {
+			t.Fatalf("%s: %d bytes, want 300 to 900", typ, len(p))
+		}
+		sizes[len(p)] = true
+	}
+	if len(sizes) < 100 {
+		t.Errorf("%d distinct sizes over 2000 events: not drawn from the range", len(sizes))
+	}
+	g.padMin, g.padMax = 100, 0
+	for _, typ := range []string{bridge.TypeOrderbook, bridge.TypeExchangeConnected} {
+		p := g.appendPayload(nil, typ)
+		if typ == bridge.TypeExchangeConnected && len(p) != 100 || typ == bridge.TypeOrderbook && (len(p) < 300 || strings.Contains(string(p), `"pad"`)) {
+			t.Errorf("%s padded to 100: %d bytes: %s", typ, len(p), p)
 		}
 	}
 }

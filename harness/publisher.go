@@ -95,9 +95,11 @@ func newPublisher(cfg Config, seed uint64, bridges []*bridge.Bridge, limits, set
 		// Each instance draws its own types and payloads, so a seed gives
 		// every instance the same sequence of events whatever the timing.
 		rng := rand.New(rand.NewPCG(seed+uint64(i)+1, seed^0x51afd7ed558ccd))
+		gen := newEventGen(rng)
+		gen.padMin, gen.padMax = cfg.PayloadSize, cfg.PayloadSizeMax
 		p.insts = append(p.insts, &instancePublisher{
 			index: i, b: b, ring: newRing(perInstance), kick: make(chan struct{}, 1),
-			gen: newEventGen(rng), types: cfg.EventTypes, batch: b.NewBatch(),
+			gen: gen, types: cfg.EventTypes, batch: b.NewBatch(),
 			due: make([]uint64, cfg.Pipeline), payload: make([]byte, 0, 1024),
 			pacer: cfg.pacer(), limit: &limits[i], settled: &settled[i], log: log, delay: newDelayHistogram(),
 		})

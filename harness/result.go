@@ -112,6 +112,10 @@ type ResultConfig struct {
 	MaxRate             bool    `json:"max_rate,omitempty"`
 	MaxInFlight         int     `json:"max_inflight,omitempty"`
 	Pipeline            int     `json:"pipeline"`
+	// PayloadSize and PayloadSizeMax are the padding of events' data, in
+	// bytes (see Config.PayloadSize); 0: the events' own sizes.
+	PayloadSize    int `json:"payload_size,omitempty"`
+	PayloadSizeMax int `json:"payload_size_max,omitempty"`
 	// BatchWindowUs is the scheduler's batch window (-1: none).
 	BatchWindowUs       int64    `json:"batch_window_us,omitempty"`
 	EventTypes          []string `json:"event_types"`

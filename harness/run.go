@@ -190,6 +190,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		nodesBefore = nodes.counters(pctx)
 	}
 	server.StatsBefore = probe.stats(pctx)
+	statsRead := time.Now()
 	cancelProbe()
 
 	// Sample subscribers' output buffers from the first publish to the end
@@ -276,6 +277,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	statsCtx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	probe.awaitGone(statsCtx, prefix)
 	server.StatsAfter = probe.stats(statsCtx)
+	server.NoteTraffic(time.Since(statsRead).Seconds())
 	if nodes != nil {
 		nodeStats(server.Cluster, nodes.addrs, nodesBefore, nodes.counters(statsCtx), nodeConns)
 	}
@@ -324,6 +326,8 @@ func (c Config) Echo() ResultConfig {
 		Rate:                targetRate(c),
 		Pipeline:            c.Pipeline,
 		BatchWindowUs:       batchWindowUs(c),
+		PayloadSize:         c.PayloadSize,
+		PayloadSizeMax:      c.PayloadSizeMax,
 		Publishers:          c.publishers(),
 		DedicatedPublishers: c.DedicatedPublishers,
 		MaxRate:             c.MaxRate,

@@ -403,6 +403,9 @@ func TestValidate(t *testing.T) {
 		{harness.Config{DrainTimeout: -2}, "DrainTimeout", "must be positive, or -1 for no drain"},
 		{harness.Config{Pipeline: 10001}, "Pipeline", "must be from 1 to 10000"},
 		{harness.Config{BatchWindow: -2}, "BatchWindow", "must be up to 1s, or -1 for none"},
+		{harness.Config{PayloadSize: -1}, "PayloadSize", "must be from 0 to 1048576 bytes"},
+		{harness.Config{PayloadSize: 500, PayloadSizeMax: 100}, "PayloadSizeMax", "must be from PayloadSize (500"},
+		{harness.Config{PayloadSizeMax: 100}, "PayloadSizeMax", "which must be set"},
 		{harness.Config{BatchWindow: 2 * time.Second}, "BatchWindow", "must be up to 1s"},
 	} {
 		var ce *harness.ConfigError
@@ -602,5 +605,25 @@ func TestRunChannelsPerTypeExact(t *testing.T) {
 	checkExact(t, res)
 	if res.Config.ChannelsPerType != 8 {
 		t.Errorf("config says %d channels per type", res.Config.ChannelsPerType)
+	}
+}
+
+// The payload size shows in the server's own byte counters: every
+// publish brings at least its padded data in, and every copy delivered
+// takes it out.
+func TestPayloadSizeInServerBytes(t *testing.T) {
+	srv := redistest.StartOwn(t)
+	const size = 4096
+	res := run(t, harness.Config{Instances: 3, Duration: time.Second, Rate: 200, PayloadSize: size, Seed: 9,
+		Redis: bridge.Options{URL: srv.URL}})
+	checkExact(t, res)
+	s, tot := res.Server, res.Totals
+	in, out := uint64(s.NetInBytes), uint64(s.NetOutBytes)
+	// Received counts every copy read, own echoes included (filtered after).
+	copies := tot.Received + tot.SelfFiltered
+	if in < tot.Published*size || in > tot.Published*(size+1024)+64<<10 || out < copies*size || out > copies*(size+1024)+64<<10 ||
+		s.TrafficSeconds <= 0 || res.Config.PayloadSize != size {
+		t.Errorf("server read %d and wrote %d bytes over %.2fs for %d publishes and %d copies of %d bytes", in, out,
+			s.TrafficSeconds, tot.Published, copies, size)
 	}
 }

@@ -43,11 +43,36 @@ type ServerInfo struct {
 	// total_commands_processed, used_memory.
 	StatsBefore map[string]string `json:"stats_before,omitempty"`
 	StatsAfter  map[string]string `json:"stats_after,omitempty"`
+	// NetInBytes and NetOutBytes are what the server read and wrote on all
+	// its connections between the two readings (INFO's total_net_*), over
+	// TrafficSeconds: the run's bytes in and out, payloads and every copy
+	// fanned out, with whatever else the server served meanwhile. Zero
+	// when unknown.
+	NetInBytes     int64   `json:"net_in_bytes,omitempty"`
+	NetOutBytes    int64   `json:"net_out_bytes,omitempty"`
+	TrafficSeconds float64 `json:"traffic_s,omitempty"`
+}
+
+// NoteTraffic fills NetInBytes and NetOutBytes from StatsBefore and
+// StatsAfter, read seconds apart.
+func (s *ServerInfo) NoteTraffic(seconds float64) {
+	delta := func(k string) int64 {
+		b, errB := strconv.ParseInt(s.StatsBefore[k], 10, 64)
+		a, errA := strconv.ParseInt(s.StatsAfter[k], 10, 64)
+		if errB != nil || errA != nil || a < b {
+			return 0 // unknown, or the server restarted in between
+		}
+		return a - b
+	}
+	s.NetInBytes, s.NetOutBytes = delta("total_net_input_bytes"), delta("total_net_output_bytes")
+	if s.NetInBytes > 0 || s.NetOutBytes > 0 {
+		s.TrafficSeconds = seconds
+	}
 }
 
 // statsFields are the INFO fields of StatsBefore/After.
 var statsFields = []string{"connected_clients", "pubsub_channels", "total_commands_processed", "used_memory_human",
-	"used_memory_peak_human", "used_cpu_sys", "used_cpu_user"}
+	"used_memory_peak_human", "used_cpu_sys", "used_cpu_user", "total_net_input_bytes", "total_net_output_bytes"}
 
 // serverProbe is a plain client to the run's server, for INFO and CONFIG.
 type serverProbe struct {

@@ -164,12 +164,24 @@ func overallRows(res *harness.Result) [][]string {
 		{"Forged / Foreign / Malformed", fmt.Sprintf("%d / %d / %d", t.Forged, t.Foreign, t.Malformed)},
 		{"Reconnects", fmt.Sprint(t.Reconnects)},
 		{"Peak Subscriber Buffer", outputBuffers(res.OutputBuffers)},
+		{"Server Traffic", traffic(res.Server)},
 		{"Total Errors", fmt.Sprint(t.Errors)},
 	}
 	if t.LateConfirmed == 0 {
 		rows = slices.DeleteFunc(rows, func(r []string) bool { return r[0] == "Late-Confirmed" })
 	}
+	if res.Server.TrafficSeconds == 0 {
+		rows = slices.DeleteFunc(rows, func(r []string) bool { return r[0] == "Server Traffic" })
+	}
 	return rows
+}
+
+// traffic shows what the server read and wrote, per second and in all:
+// the payload size's effect, every fanned-out copy included.
+func traffic(s harness.ServerInfo) string {
+	per := func(n int64) string { return units.Bytes(int64(float64(n)/s.TrafficSeconds)) + "/s" }
+	return fmt.Sprintf("in %s, out %s (%s and %s over %s)", per(s.NetInBytes), per(s.NetOutBytes),
+		units.Bytes(s.NetInBytes), units.Bytes(s.NetOutBytes), seconds(s.TrafficSeconds))
 }
 
 // publishErrors shows the publishes Redis did not accept: known failures,

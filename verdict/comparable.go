@@ -52,6 +52,7 @@ func Comparable(base, cur *harness.Result, baseVersion, curVersion string) []Mis
 	add("event types", sortedList(bc.EventTypes), sortedList(cc.EventTypes))
 	add("channels per type", max(bc.ChannelsPerType, 1), max(cc.ChannelsPerType, 1))
 	add("pubsub", orDefault(bc.PubSub, "classic"), orDefault(cc.PubSub, "classic"))
+	add("payload size", sizeText(bc), sizeText(cc))
 	add("pipeline", bc.Pipeline, cc.Pipeline)
 	add("batch window", windowText(bc.BatchWindowUs), windowText(cc.BatchWindowUs))
 	add("transport", transport(base.Redis), transport(cur.Redis))
@@ -81,6 +82,17 @@ func windowText(us int64) string {
 		return "1000µs"
 	}
 	return fmt.Sprintf("%dµs", us)
+}
+
+// sizeText is a run's payload padding.
+func sizeText(c harness.ResultConfig) string {
+	switch {
+	case c.PayloadSize == 0:
+		return "the events' own"
+	case c.PayloadSizeMax > c.PayloadSize:
+		return fmt.Sprintf("%d-%d bytes", c.PayloadSize, c.PayloadSizeMax)
+	}
+	return fmt.Sprintf("%d bytes", c.PayloadSize)
 }
 
 // transport is how the server was reached: the scheme of the report's

@@ -102,6 +102,7 @@ func Coordinate(ctx context.Context, ctl *redis.Client, cfg harness.Config, o Co
 	defer probe.Close()
 	server := probe.Describe(ctx)
 	server.StatsBefore = probe.Stats(ctx)
+	statsRead := time.Now()
 
 	var members []*member
 	defer func() {
@@ -315,6 +316,7 @@ func Coordinate(ctx context.Context, ctl *redis.Client, cfg harness.Config, o Co
 		return nil, err
 	}
 	server.StatsAfter = probe.Stats(rest)
+	server.NoteTraffic(time.Since(statsRead).Seconds())
 	res.Server = server
 	res.Interrupted = ctx.Err() != nil
 	for _, m := range members {

@@ -88,6 +88,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.BoolVar(&c.DedicatedPublishers, "dedicated-publishers", false, "publishing instances do not subscribe (a publish-only host, as the seed's WebSocket host)")
 	fs.IntVar(&c.Pipeline, "pipeline", harness.DefaultPipeline, "most events one instance sends in one pipelined round trip")
 	c.BatchWindow = harness.DefaultBatchWindow
+	fs.Var(&sizeValue{&c.PayloadSize, &c.PayloadSizeMax}, "payload-size", "pad each event's data to this many bytes, or to a size drawn from a range like 100-4096, keeping the envelope (default: the events' own, 20-460 bytes)")
 	fs.Var(&durationValue{&c.BatchWindow, parseWindow}, "batch-window", "how long a due event may wait to share a pipeline with later ones; shorter lowers the send delay at more CPU on both sides (-1: each event at its own time)")
 	fs.StringVar(&o.eventTypes, "event-types", strings.Join(harness.DefaultEventTypes, ","), "comma-separated event types to publish, or \"all\" ("+strings.Join(bridge.EventTypes, ", ")+")")
 	// 0 picks a seed at random; the report prints it, so any run can be
@@ -353,7 +354,7 @@ var capacityFlags = map[string]string{
 var configFlags = map[string]string{
 	"Instances": "instances", "Duration": "duration", "Rate": "rate", "Publishers": "publishers",
 	"DedicatedPublishers": "dedicated-publishers", "MaxRate": "rate=max", "MaxInFlight": "max-inflight",
-	"Pipeline": "pipeline", "BatchWindow": "batch-window", "DrainTimeout": "drain-timeout", "ConnectTimeout": "connect-timeout", "Placement": "placement",
+	"Pipeline": "pipeline", "BatchWindow": "batch-window", "PayloadSize": "payload-size", "PayloadSizeMax": "payload-size", "DrainTimeout": "drain-timeout", "ConnectTimeout": "connect-timeout", "Placement": "placement",
 	"EventTypes": "event-types",
 }
 
@@ -507,6 +508,40 @@ func newDurationValue(def time.Duration, p *time.Duration) *durationValue {
 	*p = def
 	return &durationValue{p, scenarios.ParseDuration}
 }
+
+// sizeValue is --payload-size: N bytes, or MIN-MAX.
+type sizeValue struct{ min, max *int }
+
+// Set reads "512" or "100-4096".
+func (v *sizeValue) Set(s string) error {
+	lo, hi, ranged := strings.Cut(strings.TrimSpace(s), "-")
+	a, err := strconv.Atoi(lo)
+	b := a
+	if err == nil && ranged {
+		b, err = strconv.Atoi(hi)
+	}
+	if err != nil || a < 1 || b < a {
+		return errors.New("want a size in bytes like 512, or a range like 100-4096")
+	}
+	*v.min, *v.max = a, 0
+	if b > a {
+		*v.max = b
+	}
+	return nil
+}
+
+func (v *sizeValue) String() string {
+	switch {
+	case v.min == nil || *v.min == 0:
+		return ""
+	case *v.max > *v.min:
+		return fmt.Sprintf("%d-%d", *v.min, *v.max)
+	}
+	return strconv.Itoa(*v.min)
+}
+
+// Type names the value in --help.
+func (v *sizeValue) Type() string { return "bytes" }
 
 // parseWindow reads --batch-window: a positive duration, or -1 for none
 // (harness.NoBatching).
