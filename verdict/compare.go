@@ -224,6 +224,17 @@ func RegressionChecks(base, cur *harness.Result, limits []RegressionLimit) []Che
 		} else {
 			c.Status = status(n >= bound-eps*math.Max(1, math.Abs(bound)))
 		}
+		// As numbers: the bound it was held to and what it measured.
+		switch m.unit {
+		case "us":
+			c = c.values(bound/1000, n/1000, "ms")
+		case "pct":
+			c = c.values(bound, n, "%")
+		case "rate":
+			c = c.values(bound, n, "/s")
+		default:
+			c = c.values(bound, n, "count")
+		}
 		out = append(out, c)
 	}
 	return out

@@ -133,10 +133,23 @@ type Check struct {
 	// ID is a stable machine name, e.g. "delivery_rate".
 	ID string `json:"id"`
 	// Name is the human one, as the seed printed it.
-	Name      string `json:"name"`
-	Threshold string `json:"threshold"`
-	Measured  string `json:"measured"`
-	Status    Status `json:"status"`
+	Name string `json:"name"`
+	// Threshold and Measured are for display ("< 100.000 ms");
+	// ThresholdValue and MeasuredValue are the same as numbers in Unit,
+	// for machines. A value is absent when there is none (a check not
+	// applied, nothing measured).
+	Threshold      string   `json:"threshold"`
+	Measured       string   `json:"measured"`
+	ThresholdValue *float64 `json:"threshold_value,omitempty"`
+	MeasuredValue  *float64 `json:"measured_value,omitempty"`
+	Unit           string   `json:"unit,omitempty"`
+	Status         Status   `json:"status"`
+}
+
+// values sets the check's numbers: the limit, the measurement, their unit.
+func (c Check) values(threshold, measured float64, unit string) Check {
+	c.ThresholdValue, c.MeasuredValue, c.Unit = &threshold, &measured, unit
+	return c
 }
 
 // Verdict is the list of checks and the overall status: FAIL if any check
@@ -156,18 +169,18 @@ func Evaluate(res *harness.Result, th Thresholds) Verdict {
 	// The seed's five checks always, in its order; the optional ones
 	// follow only when set, so a default run reads like the seed's.
 	checks := []Check{
-		{
+		Check{
 			ID: "connected", Name: "All instances connected",
 			Threshold: fmt.Sprintf("%d of %d", t.Instances, t.Instances),
 			Measured:  fmt.Sprintf("%d of %d", t.Connected, t.Instances),
 			Status:    status(t.Connected == t.Instances),
-		},
-		{
+		}.values(float64(t.Instances), float64(t.Connected), "instances"),
+		Check{
 			ID: "self_received", Name: "No self-received events",
 			Threshold: "= 0",
 			Measured:  fmt.Sprint(t.SelfReceived),
 			Status:    status(t.SelfReceived == 0),
-		},
+		}.values(0, float64(t.SelfReceived), "events"),
 		deliveryCheck(t, th),
 		errorsCheck(t, th.MaxErrors),
 		latencyCheck("avg_latency", "Average latency", lat, lat.Mean, th.MaxAvgLatency),
@@ -181,7 +194,7 @@ func Evaluate(res *harness.Result, th Thresholds) Verdict {
 			Threshold: fmt.Sprintf("<= %d", th.MaxDuplicates),
 			Measured:  fmt.Sprint(t.Duplicates),
 			Status:    status(t.Duplicates <= uint64(th.MaxDuplicates)),
-		})
+		}.values(float64(th.MaxDuplicates), float64(t.Duplicates), "messages"))
 	}
 	if th.MaxRecovery != NoCheck {
 		checks = append(checks, recoveryCheck(res.Timeline, th.MaxRecovery))
@@ -192,7 +205,7 @@ func Evaluate(res *harness.Result, th Thresholds) Verdict {
 			Threshold: "0 missing outside",
 			Measured:  fmt.Sprintf("%d missing outside", res.Timeline.LossOutsideOutages),
 			Status:    status(res.Timeline.LossOutsideOutages == 0),
-		})
+		}.values(0, float64(res.Timeline.LossOutsideOutages), "messages"))
 	}
 	if len(res.Timeline.Faults) > 0 {
 		checks = append(checks, faultsCheck(res.Timeline.Faults))
@@ -213,7 +226,7 @@ func faultsCheck(faults []harness.FaultRecord) Check {
 	}
 	c.Measured = fmt.Sprintf("%d of %d", len(faults)-failed, len(faults))
 	c.Status = status(failed == 0)
-	return c
+	return c.values(float64(len(faults)), float64(len(faults)-failed), "faults")
 }
 
 // errorsCheck counts every error, publish or connection: a load test that
@@ -225,7 +238,7 @@ func errorsCheck(t harness.Totals, limit int64) Check {
 		return c
 	}
 	c.Status = status(t.Errors <= uint64(limit))
-	return c
+	return c.values(float64(limit), float64(t.Errors), "errors")
 }
 
 // recoveryCheck passes when every outage recovered within limit; with no
@@ -241,6 +254,7 @@ func recoveryCheck(tl harness.Timeline, limit time.Duration) Check {
 	default:
 		c.Measured = fmt.Sprintf("%.3f s max of %d", *tl.MaxRecoverySeconds, len(tl.Outages))
 		c.Status = status(*tl.MaxRecoverySeconds <= limit.Seconds())
+		c = c.values(limit.Seconds(), *tl.MaxRecoverySeconds, "s")
 	}
 	return c
 }
@@ -260,7 +274,7 @@ func deliveryCheck(t harness.Totals, th Thresholds) Check {
 	}
 	c.Measured = fmt.Sprintf("%.2f%%", *t.DeliveryRate)
 	c.Status = status(*t.DeliveryRate >= th.MinDeliveryRate)
-	return c
+	return c.values(th.MinDeliveryRate, *t.DeliveryRate, "%")
 }
 
 // latencyCheck compares a value in microseconds against a limit that the
@@ -281,7 +295,7 @@ func latencyCheck(id, name string, lat harness.LatencyStats, us float64, limit t
 	}
 	c.Measured = ms(us)
 	c.Status = status(us < float64(limit.Microseconds()))
-	return c
+	return c.values(float64(limit.Microseconds())/1000, us/1000, "ms")
 }
 
 // rateText is a delivery rate as the verdict shows it.

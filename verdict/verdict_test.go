@@ -250,3 +250,33 @@ func TestRegressionBoundaries(t *testing.T) {
 }
 
 // compare's output, golden: the restart run against the healthy one.
+
+// Every check that measured something carries its limit and its
+// measurement as numbers in a unit, beside the text; one that measured
+// nothing carries none.
+func TestCheckValues(t *testing.T) {
+	rate := 97.5
+	res := result(3, 4, &rate, 0, 2, 0, harness.LatencyStats{Count: 10, Mean: 1500, P99: 4200})
+	v := verdict.Evaluate(res, verdict.Thresholds{MinDeliveryRate: 95, MaxErrors: 5, MaxAvgLatency: 100 * time.Millisecond,
+		MaxP99Latency: 3 * time.Millisecond, MaxDuplicates: verdict.NoCheck, MaxRecovery: verdict.NoCheck})
+	want := map[string][3]any{
+		"connected": {4.0, 3.0, "instances"}, "self_received": {0.0, 0.0, "events"}, "delivery_rate": {95.0, 97.5, "%"},
+		"errors": {5.0, 2.0, "errors"}, "avg_latency": {100.0, 1.5, "ms"}, "p99_latency": {3.0, 4.2, "ms"},
+	}
+	for _, c := range v.Checks {
+		w, ok := want[c.ID]
+		if !ok {
+			t.Errorf("unexpected check %s", c.ID)
+			continue
+		}
+		if c.ThresholdValue == nil || c.MeasuredValue == nil || *c.ThresholdValue != w[0] || *c.MeasuredValue != w[1] || c.Unit != w[2] {
+			t.Errorf("%s: %v %v %q, want %v", c.ID, c.ThresholdValue, c.MeasuredValue, c.Unit, w)
+		}
+	}
+	none := verdict.Evaluate(result(1, 1, nil, 0, 0, 0, harness.LatencyStats{}), verdict.DefaultThresholds())
+	for _, c := range none.Checks {
+		if (c.ID == "delivery_rate" || c.ID == "avg_latency") && (c.MeasuredValue != nil || c.Status != verdict.Skip) {
+			t.Errorf("%s measured nothing, yet %v (%s)", c.ID, c.MeasuredValue, c.Status)
+		}
+	}
+}
