@@ -587,6 +587,41 @@ func (d *durationValue) String() string {
 func (d *durationValue) Type() string { return "duration" }
 
 // printUsage writes --help: what the tool does, examples first (most
+// envPrefix starts the environment variable of every flag of a run:
+// REDISLOAD_INSTANCES for --instances, as k6 reads K6_VUS.
+const envPrefix = "REDISLOAD_"
+
+// envName is the environment variable of a flag.
+func envName(flag string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// noEnv are the flags an environment variable does not set: asking for
+// help or the version is the command line's alone, and
+// $REDISLOAD_CONTROL_URL is the worker's (see controlEnv): set where
+// workers run, it must not turn a plain run into a refused one.
+var noEnv = map[string]bool{"help": true, "version": true, "control-url": true}
+
+// applyEnv sets each flag not given on the command line from its
+// environment variable, when that is set: a Job's or a CI step's
+// configuration without a long command line. The command line wins; a
+// bad value is refused naming the variable. Set this way, a flag counts as
+// given (it overrides a scenario, as the flag would).
+func applyEnv(fs *pflag.FlagSet, lookup func(string) (string, bool)) error {
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed || noEnv[f.Name] {
+			return
+		}
+		if v, ok := lookup(envName(f.Name)); ok {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("$%s: %v", envName(f.Name), e)
+			}
+		}
+	})
+	return err
+}
+
 // readers want one to copy), then every flag and the exit codes.
 func printUsage(w io.Writer, fs *pflag.FlagSet) {
 	fmt.Fprintf(w, `redisload: load and latency test for Redis pub/sub event fan-out.
@@ -616,6 +651,13 @@ Examples:
 
 Flags:
 %s
+Environment:
+  Every flag above can be set as REDISLOAD_<FLAG>, upper case, "_" for "-"
+  (REDISLOAD_INSTANCES=50, REDISLOAD_MAX_P99_LATENCY=20ms,
+  REDISLOAD_EVENT_TYPES=all); the command line wins. Also REDIS_URL (the
+  default of --redis-url) and REDIS_PASSWORD (never on the command line);
+  REDISLOAD_CONTROL_URL is "redisload worker"'s.
+
 Exit codes:
   0 pass   1 a check failed   2 bad usage   3 Redis unreachable or set-up failed
   4 the run finished but a report could not be written

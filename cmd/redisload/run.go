@@ -34,6 +34,13 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return usageErr("%v", err)
 	}
+	// Help and the version need nothing from the environment, and must
+	// answer whatever it holds.
+	if !o.help && !o.version {
+		if err := applyEnv(fs, os.LookupEnv); err != nil {
+			return usageErr("%v", err)
+		}
+	}
 	// Given but empty, the URL must not fall back to auto-detection and
 	// measure some other server.
 	if fs.Changed("redis-url") && strings.TrimSpace(o.redisURL) == "" {

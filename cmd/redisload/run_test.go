@@ -677,3 +677,31 @@ func TestSentinelFlags(t *testing.T) {
 		}
 	}
 }
+
+// Flags come from REDISLOAD_<FLAG> when the command line leaves them out:
+// the command line wins, a bad value names its variable, and help lists
+// the rule.
+func TestFlagsFromEnvironment(t *testing.T) {
+	srv := redistest.Start(t)
+	t.Setenv("REDISLOAD_INSTANCES", "4")
+	t.Setenv("REDISLOAD_DURATION", "1s")
+	t.Setenv("REDISLOAD_RATE", "40")
+	t.Setenv("REDISLOAD_KEY_PREFIX", "envtest:")
+	t.Setenv("REDISLOAD_CONTROL_URL", "redis://127.0.0.1:1") // the worker's: not a plain run's
+	code, out, errs := invoke(t, context.Background(), "--redis-url="+srv.URL, "--rate=20", "--format=json")
+	doc, err := report.ReadDocument(strings.NewReader(out))
+	if code != exitPass || err != nil {
+		t.Fatalf("exit %d, %v\n%s", code, err, errs)
+	}
+	if c := doc.Config; c.Instances != 4 || c.DurationSeconds != 1 || c.Rate != 20 || doc.KeyPrefix != "envtest:" {
+		t.Errorf("config %+v, prefix %q: want 4 instances, 1 s and the command line's 20/s", c, doc.KeyPrefix)
+	}
+	t.Setenv("REDISLOAD_INSTANCES", "many")
+	if code, _, errs := invoke(t, context.Background(), "--redis-url="+srv.URL); code != exitUsage ||
+		!strings.Contains(errs, `redisload: $REDISLOAD_INSTANCES: invalid argument "many" for "--instances" flag`) {
+		t.Errorf("exit %d\n%s", code, errs)
+	}
+	if _, out, _ := invoke(t, context.Background(), "--help"); !strings.Contains(out, "REDISLOAD_<FLAG>") {
+		t.Error("--help does not say how to set flags from the environment")
+	}
+}
