@@ -17,7 +17,7 @@
 //	RPUSH <run>:to:<id> {drain: all}    →   drains, closes
 //	BLPOP <run>:results                 ←   RPUSH <run>:results    its PartState
 //
-// and a heartbeat key per worker (<run>:hb:<id>, 3 s expiry, renewed every
+// and a heartbeat key per worker (<run>:hb:<id>, 5 s expiry, renewed every
 // second), by which the coordinator tells a dead worker from a slow one.
 // The run's tag key travels only inside the assignment, which the worker's
 // BLPOP removes from the server.
@@ -42,10 +42,13 @@ const keyPrefix = "redisload:ctl:"
 // slotsKey lists the runs waiting for workers, one entry per worker place.
 const slotsKey = keyPrefix + "slots"
 
-// Heartbeats: renewed every heartbeatEvery, gone after heartbeatTTL.
+// Heartbeats: renewed every heartbeatEvery, gone after heartbeatTTL. Four
+// renewals may be missed before a worker counts as lost: with 3 s, a worker
+// starved of CPU for 2 s on a loaded machine (race tests in parallel) was
+// declared lost while it was running its share.
 const (
 	heartbeatEvery = time.Second
-	heartbeatTTL   = 3 * time.Second
+	heartbeatTTL   = 5 * time.Second
 )
 
 // keys names one run's lists.

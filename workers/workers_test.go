@@ -298,7 +298,8 @@ func TestFaultsOverWorkers(t *testing.T) {
 		}
 	}
 	if len(hit) != 4 || tl.Unrecovered != 0 || tl.LossOutsideOutages != 0 || res.Totals.Connected != 4 {
-		t.Errorf("outages per instance %v, %d unrecovered, %d lost outside, %d connected", hit, tl.Unrecovered, tl.LossOutsideOutages, res.Totals.Connected)
+		t.Errorf("outages per instance %v, %d unrecovered, %d lost outside, %d connected; warnings %q", hit, tl.Unrecovered,
+			tl.LossOutsideOutages, res.Totals.Connected, res.Warnings)
 	}
 }
 
