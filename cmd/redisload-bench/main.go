@@ -17,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"regexp"
@@ -37,18 +38,27 @@ type benchCase struct {
 	instances int
 	rate      float64
 	extra     []string
+	// floor runs the bench's floor instead of redisload: the least a
+	// publisher can do per event here (see floor).
+	floor bool
 }
 
-// cases are the performance issues'; rate 0 is --rate=max. The last
-// three are the batch window's trade-off at N=5, 50 k events/s: redisload
-// alone, the reference has one 1 ms tick.
-var cases = []benchCase{{5, 1000, nil}, {5, 50000, nil}, {5, 200000, nil}, {10, 120000, nil}, {1000, 500, nil}, {5, 0, nil},
-	{10, 0, nil}, {5, 50000, []string{"--batch-window=250us"}}, {5, 50000, []string{"--batch-window=100us"}},
-	{5, 50000, []string{"--batch-window=-1"}}}
+// cases are the performance issues'; rate 0 is --rate=max. Cases 8-10
+// are the batch window's trade-off at N=5, 50 k events/s: redisload
+// alone, the reference has one 1 ms tick; case 11 is the floor there.
+var cases = []benchCase{{5, 1000, nil, false}, {5, 50000, nil, false}, {5, 200000, nil, false}, {10, 120000, nil, false},
+	{1000, 500, nil, false}, {5, 0, nil, false}, {10, 0, nil, false}, {5, 50000, []string{"--batch-window=250us"}, false},
+	{5, 50000, []string{"--batch-window=100us"}, false}, {5, 50000, []string{"--batch-window=-1"}, false},
+	{5, 50000, nil, true}}
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "reference" {
-		os.Exit(runReference(os.Args[2:]))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "reference":
+			os.Exit(runChild("reference", reference, os.Args[2:]))
+		case "floor":
+			os.Exit(runChild("floor", floor, os.Args[2:]))
+		}
 	}
 	redisload := flag.String("redisload", "bin/redisload", "the redisload binary to measure")
 	dur := flag.Duration("duration", 10*time.Second, "publishing time of each run")
@@ -89,14 +99,21 @@ func main() {
 		}
 		var ref run
 		rerr := errNoReference
-		if c.rate > 0 && c.extra == nil {
+		if c.rate > 0 && c.extra == nil && !c.floor {
 			// The reference is this binary's own subcommand, so the bench
 			// needs nothing but itself and the redisload binary.
 			ref, rerr = measure(os.Args[0], "reference", inst.URL, strconv.Itoa(c.instances), rate, dur.String())
 		}
-		rl, lerr := measure(*redisload, append([]string{"--redis-url=" + inst.URL, "--instances=" + strconv.Itoa(c.instances),
-			"--rate=" + rate, "--duration=" + dur.String(), "--format=json", "--drain-timeout=2s"}, c.extra...)...)
+		var rl run
+		var lerr error
 		tool := "redisload"
+		if c.floor {
+			tool = "floor"
+			rl, lerr = measure(os.Args[0], "floor", inst.URL, strconv.Itoa(c.instances), rate, dur.String())
+		} else {
+			rl, lerr = measure(*redisload, append([]string{"--redis-url=" + inst.URL, "--instances=" + strconv.Itoa(c.instances),
+				"--rate=" + rate, "--duration=" + dur.String(), "--format=json", "--drain-timeout=2s"}, c.extra...)...)
+		}
 		if c.extra != nil {
 			tool += " " + strings.Join(c.extra, " ")
 		}
@@ -134,7 +151,10 @@ INFO cpu before and after; client/Redis is their ratio (target at N=10
 Cases 6 and 7 are --rate=max: the highest rate without loss, which a
 closed loop without back-pressure (the reference's) cannot find: it
 overruns the subscribers until Redis disconnects them. Cases 8-10 are
-case 2 with shorter batch windows: the send delay against CPU.`)
+case 2 with shorter batch windows: the send delay against CPU. Case 11 is
+the floor: case 2 from raw sockets, each PUBLISH written by the pacing
+thread itself at its time, replies never waited for, no envelope and no
+accounting: the least send delay and client CPU this machine allows.`)
 	if *tags {
 		tagCost(*redisload, inst.URL, *dur)
 	}
@@ -286,7 +306,7 @@ func measure(bin string, args ...string) (run, error) {
 	}
 	r := run{rssMB: rssKiB / 1024}
 	var received uint64
-	if args[0] == "reference" {
+	if args[0] == "reference" || args[0] == "floor" {
 		var rr refResult
 		if err := json.Unmarshal(out.Bytes(), &rr); err != nil {
 			return run{}, err
@@ -342,21 +362,27 @@ func runSoak(redisload, url string) int {
 	return 0
 }
 
-// runReference is the reference subcommand: URL INSTANCES RATE DURATION.
-func runReference(args []string) int {
+// loadFunc is a measured child of the bench's own: the reference or the
+// floor, each printing a refResult.
+type loadFunc func(ctx context.Context, url string, n int, rate float64, d time.Duration, out io.Writer) error
+
+// runChild runs the reference or floor subcommand: URL INSTANCES RATE
+// DURATION.
+func runChild(name string, load loadFunc, args []string) int {
+	usage := "usage: redisload-bench " + name + " URL INSTANCES RATE DURATION"
 	if len(args) != 4 {
-		fmt.Fprintln(os.Stderr, errUsage)
+		fmt.Fprintln(os.Stderr, usage)
 		return 2
 	}
 	n, err1 := strconv.Atoi(args[1])
 	rate, err2 := strconv.ParseFloat(args[2], 64)
 	d, err3 := time.ParseDuration(args[3])
 	if err1 != nil || err2 != nil || err3 != nil || n < 1 || rate <= 0 || d <= 0 {
-		fmt.Fprintln(os.Stderr, errUsage)
+		fmt.Fprintln(os.Stderr, usage)
 		return 2
 	}
-	if err := reference(context.Background(), args[0], n, rate, d, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "reference:", err)
+	if err := load(context.Background(), args[0], n, rate, d, os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		return 3
 	}
 	return 0

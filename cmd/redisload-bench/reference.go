@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -205,6 +204,3 @@ func reference(ctx context.Context, url string, n int, rate float64, d time.Dura
 		SendP50: sd.ValueAtQuantile(50), SendP99: sd.ValueAtQuantile(99),
 	})
 }
-
-// errUsage is returned for bad arguments of the reference subcommand.
-var errUsage = fmt.Errorf("usage: redisload-bench reference URL INSTANCES RATE DURATION")
