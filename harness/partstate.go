@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -53,16 +54,18 @@ type ReceiverState struct {
 	Overflow     uint64         `json:"overflow"`
 	Negative     uint64         `json:"negative_latency,omitempty"`
 	Histogram    []byte         `json:"histogram"` // HDR histogram, compressed encoding
-	// Sources is the tracker of each source, by source index.
-	Sources []TrackerState `json:"sources"`
-	Outages []OutageState  `json:"outages,omitempty"`
+	// Trackers are its tracker of each source, by source index, packed
+	// (EncodeTrackers): a part holds n of them per receiver, which as
+	// JSON objects made a 9 900-instance run ship about 5 GB per worker.
+	Trackers []byte        `json:"trackers"`
+	Outages  []OutageState `json:"outages,omitempty"`
 	// Attrib is, per source, the outage (from 1) whose range that
 	// source's next message would have closed; nil without outages.
 	Attrib []int32 `json:"attrib,omitempty"`
 }
 
 // TrackerState is one receiver's tracking of one source's sequence
-// numbers (see seqTracker).
+// numbers (see seqTracker), as EncodeTrackers packs it.
 type TrackerState struct {
 	Highest    uint64      `json:"highest,omitempty"`
 	Unique     uint64      `json:"unique,omitempty"`
@@ -114,6 +117,7 @@ func partState(pub *publisher, recvs []*receiver, metrics []bridge.Metrics) (Par
 		s := ReceiverState{Index: r.index, Metrics: metrics[i], Node: r.node, NotConnected: r.notConnected,
 			SelfReceived: r.selfReceived, Foreign: r.foreign, Forged: r.forged, Overflow: r.overflow,
 			Negative: r.negative, Histogram: enc, Attrib: r.attrib}
+		s.Trackers = make([]byte, 0, 4*len(r.sources))
 		for _, t := range r.sources {
 			x := t.r()
 			ts := TrackerState{Highest: t.highest, Unique: t.unique(), Duplicates: x.duplicates, OutOfOrder: x.outOfOrder,
@@ -121,7 +125,7 @@ func partState(pub *publisher, recvs []*receiver, metrics []bridge.Metrics) (Par
 			for _, g := range x.gaps {
 				ts.Gaps = append(ts.Gaps, [2]uint64{g.lo, g.hi})
 			}
-			s.Sources = append(s.Sources, ts)
+			s.Trackers = appendTracker(s.Trackers, ts)
 		}
 		for _, o := range r.outages {
 			os := OutageState{Lost: o.lost, Reconnected: o.reconnected, Resubscribed: o.resubscribed, Cause: o.cause,
@@ -193,9 +197,6 @@ func rehydrate(n int, parts []PartState) (*publisher, []*receiver, []bridge.Metr
 
 // receiver rebuilds the receiver s describes, for a run of n instances.
 func (s ReceiverState) receiver(n int) (*receiver, error) {
-	if len(s.Sources) != n {
-		return nil, fmt.Errorf("%d trackers, want one per instance (%d)", len(s.Sources), n)
-	}
 	h, err := decodeHistogram(s.Histogram, latencySigFigs(n))
 	if err != nil {
 		return nil, fmt.Errorf("latency: %v", err)
@@ -203,7 +204,13 @@ func (s ReceiverState) receiver(n int) (*receiver, error) {
 	r := &receiver{index: s.Index, n: n, sources: make([]seqTracker, n), hist: h, node: s.Node,
 		notConnected: s.NotConnected, selfReceived: s.SelfReceived, foreign: s.Foreign, forged: s.Forged,
 		overflow: s.Overflow, negative: s.Negative, gapLimit: maxGapsSharded}
-	for j, ts := range s.Sources {
+	rest := s.Trackers
+	for j := range n {
+		var ts TrackerState
+		var err error
+		if ts, rest, err = nextTracker(rest); err != nil {
+			return nil, fmt.Errorf("%d trackers, want one per instance (%d): %v", j, n, err)
+		}
 		t := seqTracker{highest: ts.Highest}
 		if ts.Duplicates|ts.OutOfOrder|ts.Untracked|ts.Forgotten|ts.Floor != 0 || len(ts.Gaps) > 0 {
 			t.x = &trackerRare{duplicates: ts.Duplicates, outOfOrder: ts.OutOfOrder, untracked: ts.Untracked,
@@ -225,6 +232,9 @@ func (s ReceiverState) receiver(n int) (*receiver, error) {
 				j, ts.Unique, missing, ts.Forgotten, ts.Highest)
 		}
 		r.sources[j] = t
+	}
+	if len(rest) > 0 {
+		return nil, fmt.Errorf("%d bytes after the last of %d trackers", len(rest), n)
 	}
 	if s.Attrib != nil && len(s.Attrib) != n {
 		return nil, fmt.Errorf("%d outage attributions, want %d", len(s.Attrib), n)
@@ -317,7 +327,99 @@ func LostPart(n, lo, hi int, published []uint64, prefix, why string) (PartState,
 		}
 		ps.Publishers = append(ps.Publishers, PublisherState{Index: i, Published: p, SendDelay: noDelay})
 		ps.Receivers = append(ps.Receivers, ReceiverState{Index: i, NotConnected: why, Histogram: empty,
-			Metrics: bridge.Metrics{InstanceID: prefix + strconv.Itoa(i)}, Sources: make([]TrackerState, n)})
+			Metrics: bridge.Metrics{InstanceID: prefix + strconv.Itoa(i)}, Trackers: EncodeTrackers(make([]TrackerState, n))})
 	}
 	return ps, nil
+}
+
+// The packed trackers are uvarints, one tracker after another: highest<<1
+// with the low bit saying whether the rare fields follow, then unique as
+// its distance below highest (zigzag: a malformed part may claim more),
+// then, when rare, duplicates, out of order, untracked, forgotten, floor,
+// the number of gaps and each gap's lo and hi. A source that arrived in
+// order takes 4 bytes at 100 k messages; as JSON it took about 40.
+
+// EncodeTrackers packs trackers as a ReceiverState carries them.
+func EncodeTrackers(ts []TrackerState) []byte {
+	b := make([]byte, 0, 4*len(ts))
+	for _, t := range ts {
+		b = appendTracker(b, t)
+	}
+	return b
+}
+
+// DecodeTrackers unpacks what EncodeTrackers packed.
+func DecodeTrackers(b []byte) ([]TrackerState, error) {
+	var out []TrackerState
+	for len(b) > 0 {
+		t, rest, err := nextTracker(b)
+		if err != nil {
+			return nil, fmt.Errorf("tracker %d: %w", len(out), err)
+		}
+		out, b = append(out, t), rest
+	}
+	return out, nil
+}
+
+func appendTracker(b []byte, t TrackerState) []byte {
+	rare := t.Duplicates|t.OutOfOrder|t.Untracked|t.Forgotten|t.Floor != 0 || len(t.Gaps) > 0
+	head := t.Highest << 1
+	if rare {
+		head |= 1
+	}
+	b = binary.AppendUvarint(b, head)
+	b = binary.AppendVarint(b, int64(t.Highest-t.Unique))
+	if !rare {
+		return b
+	}
+	for _, v := range [...]uint64{t.Duplicates, t.OutOfOrder, t.Untracked, t.Forgotten, t.Floor, uint64(len(t.Gaps))} {
+		b = binary.AppendUvarint(b, v)
+	}
+	for _, g := range t.Gaps {
+		b = binary.AppendUvarint(binary.AppendUvarint(b, g[0]), g[1])
+	}
+	return b
+}
+
+// errTruncated is a packed tracker cut short or overlong.
+var errTruncated = errors.New("truncated or malformed tracker")
+
+// nextTracker unpacks the first tracker of b and returns the rest.
+func nextTracker(b []byte) (TrackerState, []byte, error) {
+	bad := false
+	uv := func() uint64 {
+		v, k := binary.Uvarint(b)
+		if k <= 0 {
+			bad, b = true, nil
+			return 0
+		}
+		b = b[k:]
+		return v
+	}
+	head := uv()
+	t := TrackerState{Highest: head >> 1}
+	below, k := binary.Varint(b)
+	if bad || k <= 0 {
+		return TrackerState{}, nil, errTruncated
+	}
+	b = b[k:]
+	t.Unique = t.Highest - uint64(below)
+	if head&1 == 0 {
+		return t, b, nil
+	}
+	var gaps uint64
+	for _, f := range [...]*uint64{&t.Duplicates, &t.OutOfOrder, &t.Untracked, &t.Forgotten, &t.Floor, &gaps} {
+		*f = uv()
+	}
+	if bad || gaps > uint64(len(b))/2 { // each gap takes two bytes at least
+		return TrackerState{}, nil, errTruncated
+	}
+	t.Gaps = make([][2]uint64, gaps)
+	for i := range t.Gaps {
+		t.Gaps[i] = [2]uint64{uv(), uv()}
+	}
+	if bad {
+		return TrackerState{}, nil, errTruncated
+	}
+	return t, b, nil
 }

@@ -144,21 +144,30 @@ func TestMergePartsRefusesBadParts(t *testing.T) {
 		{"an instance missing", func(p []harness.PartState) []harness.PartState { return p[1:] }, "instance 0: no part has it"},
 		{"an instance twice", func(p []harness.PartState) []harness.PartState { return append(p, p[0]) }, "out of range or twice"},
 		{"a tracker that does not add up", func(p []harness.PartState) []harness.PartState {
-			p[1].Receivers[0].Sources[0].Unique++
-			return p
+			return mangleTrackers(t, p, func(ts []harness.TrackerState) []harness.TrackerState { ts[0].Unique++; return ts })
 		}, "is not the highest"},
 		{"a gap above the highest", func(p []harness.PartState) []harness.PartState {
-			s := &p[1].Receivers[0].Sources[0]
-			s.Gaps = append(s.Gaps, [2]uint64{s.Highest + 1, s.Highest + 2})
-			return p
+			return mangleTrackers(t, p, func(ts []harness.TrackerState) []harness.TrackerState {
+				ts[0].Gaps = append(ts[0].Gaps, [2]uint64{ts[0].Highest + 1, ts[0].Highest + 2})
+				return ts
+			})
 		}, "out of order or out of range"},
+		{"a truncated tracker", func(p []harness.PartState) []harness.PartState {
+			r := &p[1].Receivers[0]
+			r.Trackers = append(r.Trackers[:len(r.Trackers)-1], 0x80) // a uvarint that never ends
+			return p
+		}, "2 trackers, want one per instance (3): truncated or malformed tracker"},
+		{"bytes after the trackers", func(p []harness.PartState) []harness.PartState {
+			r := &p[1].Receivers[0]
+			r.Trackers = append(r.Trackers, 0)
+			return p
+		}, "1 bytes after the last of 3 trackers"},
 		{"a corrupt histogram", func(p []harness.PartState) []harness.PartState {
 			p[0].Receivers[0].Histogram = []byte("not a histogram")
 			return p
 		}, "latency"},
 		{"too few trackers", func(p []harness.PartState) []harness.PartState {
-			p[0].Receivers[0].Sources = p[0].Receivers[0].Sources[:1]
-			return p
+			return mangleTrackers(t, p, func(ts []harness.TrackerState) []harness.TrackerState { return ts[:1] })
 		}, "1 trackers, want one per instance (3)"},
 	} {
 		m := &harness.Result{Config: res.Config}
@@ -166,6 +175,41 @@ func TestMergePartsRefusesBadParts(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "harness: bad part state: ") {
 			t.Errorf("%s: %v, want an error saying %q", c.name, err, c.want)
 		}
+	}
+}
+
+// mangleTrackers changes the packed trackers of part 1's first receiver.
+func mangleTrackers(t *testing.T, p []harness.PartState, f func([]harness.TrackerState) []harness.TrackerState) []harness.PartState {
+	t.Helper()
+	r := &p[1].Receivers[0]
+	ts, err := harness.DecodeTrackers(r.Trackers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Trackers = harness.EncodeTrackers(f(ts))
+	return p
+}
+
+// Packed trackers come back as they went, the rare fields included, and
+// one that arrived in order takes a few bytes.
+func TestTrackersRoundTrip(t *testing.T) {
+	in := []harness.TrackerState{
+		{},
+		{Highest: 100_000, Unique: 100_000},
+		{Highest: 50, Unique: 45, Duplicates: 2, OutOfOrder: 3, Untracked: 1, Forgotten: 1, Floor: 7,
+			Gaps: [][2]uint64{{10, 11}, {20, 21}}},
+		{Highest: 3, Unique: 5}, // more than highest: packed as it is, refused by the merge
+	}
+	b := harness.EncodeTrackers(in)
+	out, err := harness.DecodeTrackers(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(fmt.Sprint(out), fmt.Sprint(in)) {
+		t.Fatalf("got %v, want %v", out, in)
+	}
+	if n := len(harness.EncodeTrackers(in[1:2])); n != 4 {
+		t.Errorf("an in-order tracker at 100 000 takes %d bytes, want 4", n)
 	}
 }
 

@@ -1,6 +1,8 @@
 package report
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,17 +32,97 @@ type Document struct {
 func NewJSONReporter(res *harness.Result, v verdict.Verdict, version string) Reporter {
 	return func(w io.Writer) error {
 		// Indented: the document is also read by people, in CI artifacts
-		// and diffs; the matrix, the one large part, is compact by design.
-		enc := json.NewEncoder(w)
+		// and diffs. The matrix is not: indented, each of its n×(n−1)
+		// numbers took a line, and a 9 900-instance run wrote 1.1 GB. It
+		// is written apart, a row a line, where a placeholder stands.
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
 		enc.SetIndent("", "  ")
-		return enc.Encode(Document{
-			SchemaVersion: SchemaVersion,
-			Tool:          "redisload",
-			Version:       version,
-			Result:        res,
-			Verdict:       v,
-		})
+		if err := enc.Encode(indentedDocument{
+			Document: Document{SchemaVersion: SchemaVersion, Tool: "redisload", Version: version, Result: res, Verdict: v},
+			Matrix:   matrixPlaceholder,
+		}); err != nil {
+			return err
+		}
+		needle, _ := json.Marshal(matrixPlaceholder) // as the encoder escaped it
+		head, tail, ok := bytes.Cut(buf.Bytes(), needle)
+		if !ok {
+			return errors.New("report: json: the matrix's place was not found")
+		}
+		if _, err := w.Write(head); err != nil {
+			return err
+		}
+		if err := writeMatrix(w, res.Matrix); err != nil {
+			return err
+		}
+		_, err := w.Write(tail)
+		return err
 	}
+}
+
+// indentedDocument is a Document whose matrix is a placeholder: the
+// shallower field hides the Result's.
+type indentedDocument struct {
+	Document
+	Matrix string `json:"matrix"`
+}
+
+// matrixPlaceholder cannot occur in a document: no string of one holds a
+// NUL.
+const matrixPlaceholder = "\x00matrix\x00"
+
+// writeMatrix writes m as the indented document's "matrix" value: its
+// fields as json.Marshal writes them, each on a line, and each row of
+// Delivered on a line of its own.
+func writeMatrix(w io.Writer, m harness.Matrix) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	field := func(name string, v any, last bool) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		sep := ",\n"
+		if last {
+			sep = "\n"
+		}
+		_, err = fmt.Fprintf(bw, "    %q: %s%s", name, b, sep)
+		return err
+	}
+	if _, err := bw.WriteString("{\n"); err != nil {
+		return err
+	}
+	if err := field("sent", m.Sent, false); err != nil {
+		return err
+	}
+	if err := field("subscribed", m.Subscribed, false); err != nil {
+		return err
+	}
+	if _, err := bw.WriteString(`    "delivered": [`); err != nil {
+		return err
+	}
+	for i, row := range m.Delivered {
+		if i > 0 {
+			_ = bw.WriteByte(',')
+		}
+		b, err := json.Marshal(row)
+		if err != nil {
+			return err
+		}
+		_, _ = bw.WriteString("\n      ")
+		_, _ = bw.Write(b)
+	}
+	if len(m.Delivered) > 0 {
+		_, _ = bw.WriteString("\n    ")
+	}
+	_, _ = bw.WriteString("],\n")
+	if err := field("duplicates", m.Duplicates, false); err != nil {
+		return err
+	}
+	if err := field("out_of_order", m.OutOfOrder, true); err != nil {
+		return err
+	}
+	_, _ = bw.WriteString("  }")
+	return bw.Flush() // bufio keeps the first write error: Flush returns it
 }
 
 // MaxDocumentSize bounds a JSON report read back: a 1000-instance run

@@ -354,8 +354,12 @@ func receivedOf(members []*member, n, lo, hi int) []uint64 {
 			continue
 		}
 		for _, r := range m.result.Part.Receivers {
-			for j := lo; j < hi && j < len(r.Sources); j++ {
-				out[j] = max(out[j], r.Sources[j].Unique)
+			ts, err := harness.DecodeTrackers(r.Trackers)
+			if err != nil {
+				continue // the merge refuses this part with the reason
+			}
+			for j := lo; j < hi && j < len(ts); j++ {
+				out[j] = max(out[j], ts[j].Unique)
 			}
 		}
 	}
