@@ -6,12 +6,17 @@ package capacity
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"net"
+	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/redisload/redisload/bridge"
 	"github.com/redisload/redisload/harness"
 	"github.com/redisload/redisload/internal/rusage"
 	"github.com/redisload/redisload/verdict"
@@ -55,6 +60,13 @@ type Config struct {
 	// MaxP99 is the p99 latency a step must stay under; -1 means no check.
 	// default: 100ms
 	MaxP99 time.Duration
+	// Resolution is how close, in percent of the load, the search pins
+	// the knee: once a step fails, it bisects between the last passing
+	// load and the first failing one until they are within Resolution of
+	// each other (for instances, or one apart); -1 means no bisection,
+	// the steps alone.
+	// default: 5
+	Resolution float64
 	// MinAchievedPct is the least share of the target rate a step must
 	// publish, in percent like every rate limit: below it the load
 	// generator, or Redis, fell behind; -1 means no check.
@@ -81,6 +93,7 @@ const (
 	DefaultMinDelivery    = 99.9
 	DefaultMaxP99         = 100 * time.Millisecond
 	DefaultMinAchievedPct = 95
+	DefaultResolution     = 5
 )
 
 // WithDefaults fills c's zero fields.
@@ -108,6 +121,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MinAchievedPct == 0 {
 		c.MinAchievedPct = DefaultMinAchievedPct
+	}
+	if c.Resolution == 0 {
+		c.Resolution = DefaultResolution
 	}
 	if c.Vary == VaryRate && c.Run.Instances == 0 {
 		c.Run.Instances = 5
@@ -144,6 +160,8 @@ func (c Config) Validate() error {
 		return bad("MaxP99", "must be positive, or -1 for no check, got %v", c.MaxP99)
 	case c.MinAchievedPct != noCheck && !(c.MinAchievedPct >= 0 && c.MinAchievedPct <= 100):
 		return bad("MinAchievedPct", "must be a percentage from 0 to 100, or -1 for no check, got %v", c.MinAchievedPct)
+	case c.Resolution != noCheck && !(c.Resolution >= 0.1 && c.Resolution < 100):
+		return bad("Resolution", "must be a percentage from 0.1 to 100 (exclusive), or -1 for no bisection, got %v", c.Resolution)
 	}
 	if len(c.steps()) > maxSteps {
 		return bad("Max", "%v from Start %v makes more than %d steps: raise Factor or Step", c.Max, c.Start, maxSteps)
@@ -162,8 +180,12 @@ type ConfigError struct {
 
 func (e *ConfigError) Error() string { return "capacity: " + e.Field + " " + e.Reason }
 
-// maxSteps bounds a search: each step is a run of its own.
-const maxSteps = 50
+// maxSteps bounds a search: each step is a run of its own. maxBisect
+// bounds the bisection after it (from a factor of 1000 to 0.1 % takes 20).
+const (
+	maxSteps  = 50
+	maxBisect = 24
+)
 
 // steps lists the loads to try, from Start up to Max.
 func (c Config) steps() []float64 {
@@ -206,16 +228,42 @@ type Step struct {
 	Passed          bool    `json:"passed"`
 	// Failed says which limit the step broke.
 	Failed string `json:"failed,omitempty"`
+	// Bisect is true for a step of the bisection, after the stepping.
+	Bisect bool `json:"bisect,omitempty"`
+	// ClientCores is how many cores the load generator had: this host's,
+	// or the worker processes' hosts' together.
+	ClientCores int `json:"client_cores"`
+	// GeneratorBound says the load generator was the limit: it used at
+	// least 90 % of what it had (its cores, less Redis's share where
+	// Redis runs beside it), or, with Redis beside it, the two used 80 %
+	// of the host's cores and redisload the larger share. A failure of
+	// this step may be redisload's, not the server's.
+	GeneratorBound bool `json:"generator_bound,omitempty"`
 }
 
-// Result is a capacity search: the steps run, and the last one that
-// passed.
+// generatorBoundPct is the share of its cores above which the load
+// generator is taken to be the limit; sharedHostPct the share of a host's
+// cores above which a host running both Redis and redisload is (the
+// kernel's network work and other processes take the rest: on a 2-core
+// host the latency knee came at 169 % of 200).
+const (
+	generatorBoundPct = 90
+	sharedHostPct     = 80
+)
+
+// Result is a capacity search: the steps run, in the order they ran, and
+// the two that bound the knee.
 type Result struct {
 	Vary  Vary   `json:"vary"`
 	Steps []Step `json:"steps"`
-	// Sustainable is the index of the last passing step before the knee;
-	// -1 when even the first step failed.
+	// Sustainable is the index of the passing step of highest load below
+	// the knee; -1 when even the first step failed.
 	Sustainable int `json:"sustainable"`
+	// Knee is the index of the failing step of lowest load above
+	// Sustainable; -1 when no step failed.
+	Knee int `json:"knee"`
+	// Resolution echoes the bisection's (percent; -1: none).
+	Resolution float64 `json:"resolution_pct"`
 	// Limits echo what a step had to meet.
 	MinDelivery    float64 `json:"min_delivery_pct"`
 	MaxP99us       int64   `json:"max_p99_us"`
@@ -224,16 +272,17 @@ type Result struct {
 	Server         string  `json:"server"`
 }
 
-// Run steps the load up until a step fails, Max is passed, or ctx ends.
+// Run steps the load up until a step fails, Max is passed, or ctx ends,
+// then bisects between the last pass and the first fail to Resolution.
 // progress, when set, is told each step as it finishes.
 func Run(ctx context.Context, cfg Config, progress func(Step)) (*Result, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	res := &Result{Vary: cfg.Vary, Sustainable: -1, MinDelivery: cfg.MinDelivery,
-		MaxP99us: cfg.MaxP99.Microseconds(), MinAchievedPct: cfg.MinAchievedPct}
-	for _, load := range cfg.steps() {
+	res := &Result{Vary: cfg.Vary, Sustainable: -1, Knee: -1, MinDelivery: cfg.MinDelivery,
+		MaxP99us: cfg.MaxP99.Microseconds(), MinAchievedPct: cfg.MinAchievedPct, Resolution: cfg.Resolution}
+	step := func(load float64, bisect bool) (bool, error) {
 		run := cfg.Run
 		cfg.apply(&run, load)
 		cpu, _ := rusage.Self()
@@ -242,23 +291,72 @@ func Run(ctx context.Context, cfg Config, progress func(Step)) (*Result, error) 
 			runner = harness.Run
 		}
 		r, err := runner(ctx, run)
-		if err != nil {
-			return res, err
+		var s Step
+		switch {
+		case errors.Is(err, bridge.ErrMaxClients) && ctx.Err() == nil:
+			// The server's limit on clients is a knee too, the one a
+			// search over instances meets first: a failed step, not a
+			// failed search.
+			s = Step{Instances: run.Instances, TargetRate: run.Rate, ClientCores: runtime.NumCPU(),
+				Failed: "the server refused connections: max number of clients reached"}
+		case err != nil:
+			return false, err
+		case r.Interrupted:
+			return false, ctx.Err()
+		default:
+			after, _ := rusage.Self()
+			s = measure(cfg, r, after-cpu)
+			res.Redis, res.Server = r.Redis, r.Server.Version
 		}
-		if r.Interrupted {
-			return res, ctx.Err()
-		}
-		after, _ := rusage.Self()
-		s := measure(cfg, r, after-cpu)
-		res.Redis, res.Server = r.Redis, r.Server.Version
+		s.Bisect = bisect
 		res.Steps = append(res.Steps, s)
 		if progress != nil {
 			progress(s)
 		}
-		if !s.Passed {
+		if s.Passed {
+			res.Sustainable = len(res.Steps) - 1
+		} else {
+			res.Knee = len(res.Steps) - 1
+		}
+		return s.Passed, nil
+	}
+	var pass, fail float64 // the highest passing and the lowest failing load
+	for _, load := range cfg.steps() {
+		ok, err := step(load, false)
+		if err != nil {
+			return res, err
+		}
+		if !ok {
+			fail = load
 			break // the knee
 		}
-		res.Sustainable = len(res.Steps) - 1
+		pass = load
+	}
+	if cfg.Resolution == noCheck || pass == 0 || fail == 0 {
+		return res, nil // nothing failed, or nothing passed: no interval
+	}
+	// The knee lies anywhere between pass and fail (a factor of 2 apart by
+	// default): halve the interval until it is within the resolution.
+	for range maxBisect {
+		mid := (pass + fail) / 2
+		if cfg.Vary == VaryInstances {
+			mid = math.Round(mid)
+			if mid <= pass || mid >= fail {
+				break // one instance apart: as fine as instances go
+			}
+		}
+		if (fail-pass)/pass*100 <= cfg.Resolution {
+			break
+		}
+		ok, err := step(mid, true)
+		if err != nil {
+			return res, err
+		}
+		if ok {
+			pass = mid
+		} else {
+			fail = mid
+		}
 	}
 	return res, nil
 }
@@ -273,11 +371,18 @@ func measure(cfg Config, r *harness.Result, clientCPU time.Duration) Step {
 		s.DeliveryPct = *t.DeliveryRate
 	}
 	wall := r.ConnectSeconds + r.ElapsedSeconds + r.DrainSeconds
+	s.ClientCores = runtime.NumCPU()
+	local := len(r.Workers) == 0 && isLoopback(r.Redis)
 	if len(r.Workers) > 0 {
-		// The load came from the workers: their CPU is the generator's.
-		clientCPU = 0
+		// The load came from the workers: their CPU is the generator's,
+		// and their hosts' cores what it had.
+		clientCPU, s.ClientCores = 0, 0
+		hosts := map[string]bool{}
 		for _, w := range r.Workers {
 			clientCPU += time.Duration(w.CPUSeconds * float64(time.Second))
+			if !hosts[w.Host] {
+				hosts[w.Host], s.ClientCores = true, s.ClientCores+max(w.CPUs, 1)
+			}
 		}
 	}
 	if wall > 0 {
@@ -294,6 +399,15 @@ func measure(cfg Config, r *harness.Result, clientCPU time.Duration) Step {
 			}
 			s.RedisCPUPct = sum / wall * 100
 		}
+		// What the generator could have used: its cores, less what a Redis
+		// on the same host took from them.
+		avail := float64(s.ClientCores) * 100
+		if local {
+			avail -= s.RedisCPUPct
+		}
+		shared := local && s.ClientCPUPct+s.RedisCPUPct >= sharedHostPct/100.0*float64(s.ClientCores)*100 &&
+			s.ClientCPUPct > s.RedisCPUPct
+		s.GeneratorBound = s.ClientCPUPct >= generatorBoundPct/100.0*avail || shared
 	}
 	// The step is judged by the run's own verdict, so that "passes" means
 	// here what it means for a run: every instance connected at the end, no
@@ -328,6 +442,23 @@ func measure(cfg Config, r *harness.Result, clientCPU time.Duration) Step {
 	s.Passed = v.Passed()
 	s.Failed = strings.Join(reasons, "; ")
 	return s
+}
+
+// isLoopback reports whether the server's address (a URL or host:port,
+// as Result.Redis has it) is on this host's loopback.
+func isLoopback(addr string) bool {
+	if u, err := url.Parse(addr); err == nil && u.Host != "" {
+		addr = u.Host
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // cpuSeconds sums INFO's used_cpu_sys and used_cpu_user.

@@ -1,12 +1,16 @@
 package capacity
 
 import (
+	"context"
+	"fmt"
 	"math"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/redisload/redisload/bridge"
 	"github.com/redisload/redisload/harness"
 )
 
@@ -41,6 +45,8 @@ func TestValidate(t *testing.T) {
 		{Config{MinAchievedPct: 101}, "MinAchievedPct must be a percentage from 0 to 100"},
 		{Config{MinAchievedPct: math.NaN()}, "MinAchievedPct must be a percentage"},
 		{Config{MinDelivery: math.NaN()}, "MinDelivery must be a percentage"},
+		{Config{Resolution: 0.01}, "Resolution must be a percentage from 0.1 to 100"},
+		{Config{Resolution: 100}, "Resolution must be a percentage from 0.1 to 100"},
 		{Config{Vary: VaryInstances, Max: 20000}, "Max must be at most 10000 instances"},
 		{Config{Run: harness.Config{EventTypes: []string{"weather"}}}, `EventTypes has an unknown event type "weather"`},
 	} {
@@ -86,11 +92,107 @@ func TestMeasureJudges(t *testing.T) {
 			t.Errorf("cpu %v%% / %v%%, mem %q", s.RedisCPUPct, s.ClientCPUPct, s.RedisMemoryPeak)
 		}
 	}
+	// The generator is the limit at 90 % of its cores, less what a Redis
+	// beside it used (30 % here, on loopback), or once the two use 80 % of
+	// the host and redisload the more.
+	r0 := step(100, 1000, 1000)
+	r0.Redis = "redis://127.0.0.1:6379"
+	host := float64(runtime.NumCPU()) * 100
+	for _, tc := range []struct {
+		pct   float64 // client CPU, % of one core
+		bound bool
+	}{{10, false}, {host - 30, true}, {0.8*host - 30 - 1, false}, {0.8*host - 30 + 1, true}} {
+		cpu := time.Duration(tc.pct / 100 * 5 * float64(time.Second)) // over the 5 s step
+		if s := measure(cfg, r0, cpu); s.GeneratorBound != tc.bound || s.ClientCores != runtime.NumCPU() {
+			t.Errorf("client CPU %.0f%% of %d cores, Redis 30%%: generator bound %v, want %v", tc.pct, s.ClientCores, s.GeneratorBound, tc.bound)
+		}
+	}
+	// Redis elsewhere: the host's share is not taken into account.
+	r0.Redis = "redis://10.1.2.3:6379"
+	if s := measure(cfg, r0, time.Duration((0.8*host-30+1)/100*5*float64(time.Second))); s.GeneratorBound {
+		t.Error("a remote Redis's CPU counted against this host")
+	}
 	// A cluster's CPU is its nodes', summed: 1 s + 0.5 s over 5 s.
 	r := step(100, 1000, 1000)
 	r.Server.Cluster = &harness.ClusterTopology{Nodes: []harness.ClusterNode{
 		{Stats: &harness.NodeStats{CPUSeconds: 1}}, {Stats: &harness.NodeStats{CPUSeconds: 0.5}}, {}}}
 	if s := measure(cfg, r, time.Second); s.RedisCPUPct != 30 {
 		t.Errorf("cluster CPU %v%%, want the nodes' sum, 30%%", s.RedisCPUPct)
+	}
+}
+
+// knee is a runner whose server takes up to kneeLoad: above it a run
+// fails its delivery check (rate) or is refused its clients (instances).
+// It stands for the server only to pin the search's arithmetic; the
+// command's tests run the search against a real one.
+func knee(kneeLoad float64, vary Vary) func(context.Context, harness.Config) (*harness.Result, error) {
+	return func(_ context.Context, cfg harness.Config) (*harness.Result, error) {
+		load := cfg.Rate
+		if vary == VaryInstances {
+			load = float64(cfg.Instances)
+			if load > kneeLoad {
+				return nil, fmt.Errorf("%w: instance 3: %w", harness.ErrUnavailable, bridge.ErrMaxClients)
+			}
+		}
+		delivery := 100.0
+		if load > kneeLoad {
+			delivery = 50
+		}
+		r := &harness.Result{Config: harness.ResultConfig{Instances: cfg.Instances, Rate: cfg.Rate}, ElapsedSeconds: 1,
+			Latency: harness.LatencyStats{Count: 1, P99: 1000}, Redis: "redis://127.0.0.1:1"}
+		r.Totals.DeliveryRate, r.Totals.PublishRate = &delivery, cfg.Rate
+		r.Totals.Instances, r.Totals.Connected = cfg.Instances, cfg.Instances
+		return r, nil
+	}
+}
+
+// After the first failing step the search bisects between it and the
+// last pass until they are within the resolution, and names both.
+func TestBisection(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		cfg        Config
+		kneeAt     float64
+		loads      []float64 // every step's, in order
+		sust, knee int
+	}{
+		{"rate to 5%", Config{Start: 1000, Max: 64000, Run: harness.Config{Instances: 2}}, 5000,
+			[]float64{1000, 2000, 4000, 8000, 6000, 5000, 5500, 5250}, 5, 7},
+		{"rate, no bisection", Config{Start: 1000, Max: 64000, Resolution: -1, Run: harness.Config{Instances: 2}}, 5000,
+			[]float64{1000, 2000, 4000, 8000}, 2, 3},
+		{"rate, knee beyond max", Config{Start: 1000, Max: 4000, Run: harness.Config{Instances: 2}}, 5000,
+			[]float64{1000, 2000, 4000}, 2, -1},
+		{"rate, first step fails", Config{Start: 8000, Max: 64000, Run: harness.Config{Instances: 2}}, 5000,
+			[]float64{8000}, -1, 0},
+		// Refused clients are a failed step, and instances stop one apart.
+		{"instances to one apart", Config{Vary: VaryInstances, Start: 2, Max: 64, Run: harness.Config{Rate: 10}}, 11,
+			[]float64{2, 4, 8, 16, 12, 10, 11}, 6, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.Runner = knee(tc.kneeAt, tc.cfg.WithDefaults().Vary)
+			res, err := Run(context.Background(), tc.cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var loads []float64
+			failed := false // a step failed before this one: it is the bisection's
+			for i, s := range res.Steps {
+				load := s.TargetRate
+				if res.Vary == VaryInstances {
+					load = float64(s.Instances)
+				}
+				loads = append(loads, load)
+				if s.Bisect != failed {
+					t.Errorf("step %d (%v): bisect %v", i+1, load, s.Bisect)
+				}
+				failed = failed || !s.Passed
+			}
+			if !reflect.DeepEqual(loads, tc.loads) || res.Sustainable != tc.sust || res.Knee != tc.knee {
+				t.Fatalf("loads %v, sustainable %d, knee %d; want %v, %d, %d", loads, res.Sustainable, res.Knee, tc.loads, tc.sust, tc.knee)
+			}
+			if tc.knee >= 0 && strings.Contains(tc.name, "instances") && res.Steps[tc.knee].Failed != "the server refused connections: max number of clients reached" {
+				t.Errorf("knee: %q", res.Steps[tc.knee].Failed)
+			}
+		})
 	}
 }

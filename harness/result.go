@@ -92,6 +92,8 @@ type WorkerReport struct {
 	// CPUSeconds and RSSBytes are the worker process's (getrusage).
 	CPUSeconds float64 `json:"cpu_s"`
 	RSSBytes   int64   `json:"rss_bytes"`
+	// CPUs is how many its host has.
+	CPUs int `json:"cpus,omitempty"`
 	// ClockOffsetUs is the worker's clock minus the Redis server's, and
 	// ClockUncertaintyUs half the round trip of the sample it came from:
 	// latencies between workers on different hosts are off by the

@@ -29,10 +29,11 @@ func TestGoldenCompare(t *testing.T) {
 	}
 }
 
-// The capacity table, golden, from a fixed search: two passing steps and
-// the knee.
+// The capacity table, golden, from a fixed search: two passing steps, the
+// first failing one, and two of bisection, the knee's with the load
+// generator saturated.
 func TestGoldenCapacity(t *testing.T) {
-	res := &capacity.Result{Vary: capacity.VaryRate, Sustainable: 1, MinDelivery: 99.9, MaxP99us: 100_000, MinAchievedPct: 95,
+	res := &capacity.Result{Vary: capacity.VaryRate, Sustainable: 3, Knee: 4, Resolution: 20, MinDelivery: 99.9, MaxP99us: 100_000, MinAchievedPct: 95,
 		Redis: "redis://127.0.0.1:6379", Server: "7.0.15", Steps: []capacity.Step{
 			{Instances: 5, TargetRate: 80000, AchievedRate: 79961, DeliveriesPerS: 319589, DeliveryPct: 100, P50us: 1328, P99us: 3401,
 				RedisCPUPct: 15, RedisMemoryPeak: "1.87M", ClientCPUPct: 46, Passed: true},
@@ -40,6 +41,11 @@ func TestGoldenCapacity(t *testing.T) {
 				RedisCPUPct: 29, RedisMemoryPeak: "2.10M", ClientCPUPct: 99, Passed: true},
 			{Instances: 5, TargetRate: 320000, AchievedRate: 308765, DeliveriesPerS: 1235059, DeliveryPct: 100, P50us: 72511, P99us: 180607,
 				RedisCPUPct: 46, RedisMemoryPeak: "2.76M", ClientCPUPct: 125, Failed: "p99 180.607 ms > 100ms"},
+			{Instances: 5, TargetRate: 240000, AchievedRate: 239000, DeliveriesPerS: 956000, DeliveryPct: 100, P50us: 2100, P99us: 9100,
+				RedisCPUPct: 38, RedisMemoryPeak: "2.20M", ClientCPUPct: 110, Passed: true, Bisect: true, ClientCores: 2},
+			{Instances: 5, TargetRate: 280000, AchievedRate: 270000, DeliveriesPerS: 1080000, DeliveryPct: 100, P50us: 40100, P99us: 150000,
+				RedisCPUPct: 42, RedisMemoryPeak: "2.50M", ClientCPUPct: 185, Failed: "p99 150.000 ms > 100ms", Bisect: true,
+				ClientCores: 2, GeneratorBound: true},
 		}}
 	for format, name := range map[string]string{"table": "capacity.txt", "markdown": "capacity.md"} {
 		var buf bytes.Buffer
@@ -47,7 +53,9 @@ func TestGoldenCapacity(t *testing.T) {
 			t.Fatal(err)
 		}
 		golden(t, name, buf.Bytes())
-		if !strings.Contains(buf.String(), "Sustainable capacity: 5 instances at 160000 events/s (638885 deliveries/s, p99 6.239 ms). Knee at step 3: p99 180.607 ms > 100ms.") {
+		if !strings.Contains(buf.String(), "Sustainable capacity: 5 instances at 240000 events/s (956000 deliveries/s, p99 9.100 ms). "+
+			"Knee at step 5: p99 150.000 ms > 100ms. The knee lies between 240000 and 280000 events/s (16.7% apart; resolution 20%). "+
+			"At the knee redisload itself used 185% CPU on 2 cores (Redis 42%): the knee is the load generator's") {
 			t.Errorf("%s: no capacity line:\n%s", format, buf.String())
 		}
 	}
@@ -60,7 +68,7 @@ func TestEveryFormatOfEveryKind(t *testing.T) {
 	limits, _ := verdict.ParseRegressions("errors=0")
 	run := load(t, "restart")
 	c := verdict.Compare(load(t, "pass-5"), run, limits)
-	capRes := &capacity.Result{Vary: capacity.VaryRate, Sustainable: 0, Steps: []capacity.Step{
+	capRes := &capacity.Result{Vary: capacity.VaryRate, Sustainable: 0, Knee: 1, Steps: []capacity.Step{
 		{Instances: 5, TargetRate: 1000, Passed: true}, {Instances: 5, TargetRate: 2000, Failed: "delivery rate 90.00% (limit >= 99.90%)"}}}
 	inputs := map[report.Kind]report.Input{
 		report.Run:      {Result: run, Verdict: verdict.Evaluate(run, verdict.DefaultThresholds()), Version: "test"},

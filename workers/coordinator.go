@@ -420,7 +420,7 @@ func merge(cfg harness.Config, runID string, start time.Time, members []*member,
 	for _, m := range members {
 		w := harness.WorkerReport{ID: m.ID, Host: m.Host, PID: m.PID, Lo: m.lo, Hi: m.hi, Lost: m.lost}
 		if r := m.result; r != nil {
-			w.CPUSeconds, w.RSSBytes = r.CPUSeconds, r.RSSBytes
+			w.CPUSeconds, w.RSSBytes, w.CPUs = r.CPUSeconds, r.RSSBytes, r.CPUs
 			w.ClockOffsetUs, w.ClockUncertaintyUs = r.ClockOffsetUs, r.ClockUncertaintyUs
 		}
 		for _, ir := range res.Instances[m.lo:m.hi] {

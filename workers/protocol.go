@@ -188,6 +188,7 @@ type resultMsg struct {
 	Drained            bool              `json:"drained"`
 	Interrupted        bool              `json:"interrupted,omitempty"`
 	CPUSeconds         float64           `json:"cpu_s"`
+	CPUs               int               `json:"cpus"` // the worker's host's, for "the generator was the limit"
 	RSSBytes           int64             `json:"rss_bytes"`
 	ClockOffsetUs      int64             `json:"clock_offset_us"`
 	ClockUncertaintyUs int64             `json:"clock_uncertainty_us"`

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -196,7 +197,7 @@ func serveOne(ctx context.Context, ctl *redis.Client, o WorkerOptions) error {
 	interrupt() // ends the stop watch
 	msg := resultMsg{ID: id, ClockOffsetUs: offset.Microseconds(), ClockUncertaintyUs: uncertainty.Microseconds()}
 	cpu, rss := rusage.Self()
-	msg.CPUSeconds, msg.RSSBytes = (cpu - cpuBefore).Seconds(), rss
+	msg.CPUSeconds, msg.RSSBytes, msg.CPUs = (cpu - cpuBefore).Seconds(), rss, runtime.NumCPU()
 	if runErr != nil {
 		msg.Error = runErr.Error()
 	} else {

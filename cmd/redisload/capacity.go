@@ -43,6 +43,8 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.StringVar(&eventTypes, "event-types", strings.Join(harness.DefaultEventTypes, ","), "event types, or all")
 	fs.Float64Var(&c.MinDelivery, "min-delivery", capacity.DefaultMinDelivery, "a step fails below this delivery rate, in percent (-1: no check)")
 	fs.Var(newLimitValue(capacity.DefaultMaxP99, &c.MaxP99), "max-p99-latency", "a step fails above this p99 latency (-1: no check)")
+	c.Resolution = capacity.DefaultResolution
+	fs.Var(percentValue{&c.Resolution}, "resolution", "once a step fails, bisect between it and the last pass until they are this close, in percent of the load (5 or 5%; -1: no bisection)")
 	fs.Float64Var(&c.MinAchievedPct, "min-achieved", capacity.DefaultMinAchievedPct, "a step fails when it publishes less than this share of its target rate, in percent (-1: no check)")
 	fs.StringVar(&mode, "redis", "", "auto, url, server, container, embedded, cluster or sentinel, as for a run")
 	// A sweep of a cluster takes a run's cluster flags.

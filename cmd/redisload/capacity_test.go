@@ -47,6 +47,41 @@ func TestCapacityKneeAtFirst(t *testing.T) {
 	}
 }
 
+// On a real server, a load far beyond the machine fails and the search
+// bisects between the last pass and the first fail until they are within
+// the resolution: every bisected load inside the interval of its time,
+// the knee reported the lowest failing load above the highest passing.
+func TestCapacityBisects(t *testing.T) {
+	code, res := capacityRun(t, "--instances=2", "--start=16000", "--factor=8", "--max=8192000", "--resolution=50%",
+		"--key-prefix=cap4:")
+	if code != exitPass || res.Sustainable < 0 || res.Knee < 0 || res.Resolution != 50 {
+		t.Fatalf("exit %d, %+v", code, res)
+	}
+	pass, fail := 0.0, 0.0
+	for i, s := range res.Steps {
+		if s.Bisect {
+			if pass == 0 || fail == 0 || s.TargetRate <= pass || s.TargetRate >= fail {
+				t.Errorf("step %d: bisected %v outside (%v, %v)", i+1, s.TargetRate, pass, fail)
+			}
+		}
+		switch {
+		case s.Passed:
+			pass = s.TargetRate
+		case fail == 0 || s.TargetRate < fail:
+			fail = s.TargetRate
+		}
+	}
+	if got, want := res.Steps[res.Sustainable].TargetRate, pass; got != want {
+		t.Errorf("sustainable %v, want the highest pass %v", got, want)
+	}
+	if got := res.Steps[res.Knee].TargetRate; got != fail || (fail-pass)/pass > 0.5 {
+		t.Errorf("knee %v after a pass at %v: want the lowest fail %v, within 50%%", got, pass, fail)
+	}
+	if res.Steps[0].Bisect || !res.Steps[len(res.Steps)-1].Bisect {
+		t.Errorf("%+v: the search did not step, then bisect", res.Steps)
+	}
+}
+
 // Varying instances at a fixed rate, additively.
 func TestCapacityVaryInstances(t *testing.T) {
 	code, res := capacityRun(t, "--vary=instances", "--start=2", "--step=1", "--max=3", "--rate=40", "--key-prefix=cap3:")
@@ -64,6 +99,8 @@ func TestCapacityUsageErrors(t *testing.T) {
 	for _, tc := range []struct{ args, want string }{
 		{"--vary=memory", "--vary must be rate or instances"},
 		{"--factor=1", "--factor must be above 1 (or give a positive --step)"},
+		{"--resolution=0.01%", "--resolution must be a percentage from 0.1 to 100"},
+		{"--resolution=five", "want a percentage such as 5 or 5%"},
 		{"--start=100 --max=10", "--max (10) must be at least --start (100)"},
 		{"--min-achieved=NaN", "--min-achieved must be a percentage from 0 to 100, or -1 for no check, got NaN"},
 		{"--format=xml", "--format must be one of table, html, json, junit, markdown"},

@@ -341,11 +341,11 @@ func flagError(err error) error {
 }
 
 // capacityField matches a capacity.Config field's name in a reason.
-var capacityField = regexp.MustCompile(`\b(Vary|Start|Factor|Step|Max|MinDelivery|MaxP99|MinAchievedPct)\b`)
+var capacityField = regexp.MustCompile(`\b(Vary|Start|Factor|Step|Max|MinDelivery|MaxP99|MinAchievedPct|Resolution)\b`)
 
 // capacityFlags names each capacity.Config field's flag.
 var capacityFlags = map[string]string{
-	"Vary": "vary", "Start": "start", "Factor": "factor", "Step": "step", "Max": "max",
+	"Vary": "vary", "Start": "start", "Factor": "factor", "Step": "step", "Max": "max", "Resolution": "resolution",
 	"MinDelivery": "min-delivery", "MaxP99": "max-p99-latency", "MinAchievedPct": "min-achieved",
 }
 
@@ -510,6 +510,27 @@ func newDurationValue(def time.Duration, p *time.Duration) *durationValue {
 }
 
 // sizeValue is --payload-size: N bytes, or MIN-MAX.
+// percentValue is a percentage flag: "5" or "5%", or -1 for "none".
+type percentValue struct{ p *float64 }
+
+func (v percentValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return strconv.FormatFloat(*v.p, 'g', -1, 64) + "%"
+}
+
+func (v percentValue) Set(s string) error {
+	f, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(s), "%"), 64)
+	if err != nil {
+		return fmt.Errorf("want a percentage such as 5 or 5%%, got %q", s)
+	}
+	*v.p = f
+	return nil
+}
+
+func (v percentValue) Type() string { return "percent" }
+
 type sizeValue struct{ min, max *int }
 
 // Set reads "512" or "100-4096".
