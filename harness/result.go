@@ -1,7 +1,10 @@
 package harness
 
 import (
+	"cmp"
 	"fmt"
+	"math"
+	"slices"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -21,6 +24,12 @@ type Result struct {
 	// Scenario is the preset or scenario file the run started from, as
 	// its caller names it; empty for a run from flags alone.
 	Scenario string `json:"scenario,omitempty"`
+	// Repetitions are the runs of a repeated run (see Repeated), whole
+	// and in order; the other fields are then RepeatBody's.
+	Repetitions []*Result `json:"repetitions,omitempty"`
+	// RepeatBody is which repetition, from 1, the other fields are: the
+	// median by p99 latency.
+	RepeatBody int `json:"repeat_body,omitempty"`
 	// Redis is the server's address or URL, password redacted.
 	Redis string `json:"redis"`
 	// KeyPrefix is the channel prefix used.
@@ -605,4 +614,36 @@ func warnings(res *Result, cfg Config) []string {
 		w = append(w, fmt.Sprintf("%d latencies exceeded 60s and were recorded as 60s", overflow))
 	}
 	return w
+}
+
+// Repeated makes one Result of the runs of the same configuration run
+// again and again (reps, in order), to see through a noisy machine: its
+// fields are those of the median repetition by p99 latency (the number
+// that moves most between identical runs), it holds every repetition,
+// and it is interrupted when any was. Judging it (the verdict package)
+// looks at each repetition: the accounting must hold in every one, the
+// latencies are taken at their median.
+func Repeated(reps []*Result) *Result {
+	if len(reps) == 0 {
+		return nil
+	}
+	order := make([]int, len(reps))
+	for i := range order {
+		order[i] = i
+	}
+	// Repetitions with nothing measured sort last: a p99 of 0 is not low.
+	p99 := func(i int) int64 {
+		if reps[i].Latency.Count == 0 {
+			return math.MaxInt64
+		}
+		return reps[i].Latency.P99
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(p99(a), p99(b)) })
+	body := order[(len(order)-1)/2]
+	out := *reps[body]
+	out.Repetitions, out.RepeatBody = reps, body+1
+	for _, r := range reps {
+		out.Interrupted = out.Interrupted || r.Interrupted
+	}
+	return &out
 }

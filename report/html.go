@@ -69,6 +69,10 @@ func NewHTMLReporter(res *harness.Result, v verdict.Verdict) Reporter {
 
 		// The same rows as the table and the Markdown: one source, so the
 		// formats cannot disagree on a number.
+		if h, rows := repeatRows(res); rows != nil {
+			htmlTable(ew, fmt.Sprintf("Repetitions (%d runs; the sections below are repetition %d, the median by p99)",
+				len(res.Repetitions), res.RepeatBody), h, rows)
+		}
 		htmlTable(ew, "Overall Statistics", nil, overallRows(res))
 		htmlTable(ew, "Latency Statistics", latencyHeader,
 			[][]string{latencyRow("latency", res.Latency), latencyRow("send delay", res.SendDelay)})

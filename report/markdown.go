@@ -43,6 +43,12 @@ func NewMarkdownReporter(res *harness.Result, v verdict.Verdict) Reporter {
 		// and most readers stop after it.
 		mdTable(ew, []string{"Check", "Threshold", "Measured", "Result"}, verdictRows(v), 3)
 		ew.printf("\n")
+		if h, rows := repeatRows(res); rows != nil {
+			ew.printf("**%d repetitions**: median and spread; the tables below are repetition %d, the median by p99.\n\n",
+				len(res.Repetitions), res.RepeatBody)
+			mdTable(ew, h, rows, 1)
+			ew.printf("\n")
+		}
 		mdTable(ew, []string{"", ""}, overallRows(res), 1)
 		ew.printf("\n")
 		mdTable(ew, latencyHeader, [][]string{latencyRow("latency", res.Latency), latencyRow("send delay", res.SendDelay)}, 1)

@@ -83,6 +83,13 @@ func NewTableReporter(res *harness.Result, v verdict.Verdict, opts Options) Repo
 		ew.printf("Started %s: %s, %s at %s, events %s\n",
 			res.StartedAt.Format("2006-01-02 15:04:05 UTC"), units.Count(c.Instances, "instance"), seconds(c.DurationSeconds), rate, events)
 
+		// A repeated run says so first: the sections below are one of its
+		// repetitions.
+		if h, rows := repeatRows(res); rows != nil {
+			ew.section(fmt.Sprintf("Repetitions (%d runs; the sections below are repetition %d, the median by p99)",
+				len(res.Repetitions), res.RepeatBody))
+			ew.table(h, rows, 1)
+		}
 		// The seed's sections, in its order, so that its users find their
 		// numbers where they expect them.
 		ew.section("Overall Statistics")
@@ -589,4 +596,22 @@ func clusterNodesTable(cl *harness.ClusterTopology) *tableData {
 		td.rows = append(td.rows, row)
 	}
 	return td
+}
+
+// repeatRows are a repeated run's headline numbers: median, range, spread
+// and each repetition's value; nil rows for a run made once.
+func repeatRows(res *harness.Result) ([]string, [][]string) {
+	rr := verdict.RepeatRows(res)
+	if rr == nil {
+		return nil, nil
+	}
+	header := []string{"Metric", "Median", "Min", "Max", "Spread"}
+	for k := range res.Repetitions {
+		header = append(header, fmt.Sprintf("#%d", k+1))
+	}
+	var rows [][]string
+	for _, r := range rr {
+		rows = append(rows, append([]string{r.Metric, r.Median, r.Min, r.Max, r.Spread}, r.Values...))
+	}
+	return header, rows
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,6 +61,84 @@ var metrics = []metric{
 	{"send_p99", "Send delay p99", "us", true, func(r *harness.Result) (float64, bool) {
 		return float64(r.SendDelay.P99), r.SendDelay.Count > 0
 	}},
+}
+
+// value is m's measurement of r: for a repeated run, the median of its
+// repetitions' (regression checks compare medians, so that one noisy
+// repetition moves nothing).
+func value(m metric, r *harness.Result) (float64, bool) {
+	if len(r.Repetitions) == 0 {
+		return m.get(r)
+	}
+	var vs []float64
+	for _, rep := range r.Repetitions {
+		if v, ok := m.get(rep); ok {
+			vs = append(vs, v)
+		}
+	}
+	if len(vs) == 0 {
+		return 0, false
+	}
+	return median(vs), true
+}
+
+// median of vs (the mean of the middle two for an even count); sorts vs.
+func median(vs []float64) float64 {
+	slices.Sort(vs)
+	k := len(vs) / 2
+	if len(vs)%2 == 1 {
+		return vs[k]
+	}
+	return (vs[k-1] + vs[k]) / 2
+}
+
+// RepeatRow is one headline number of a repeated run: its median, range
+// and spread, and each repetition's value, as text for display.
+type RepeatRow struct {
+	Metric string   `json:"metric"`
+	Median string   `json:"median"`
+	Min    string   `json:"min"`
+	Max    string   `json:"max"`
+	Spread string   `json:"spread"` // (max − min) / median
+	Values []string `json:"values"`
+}
+
+// RepeatRows are the headline numbers of a repeated run, one row each;
+// nil for a run that was not repeated.
+func RepeatRows(r *harness.Result) []RepeatRow {
+	if len(r.Repetitions) == 0 {
+		return nil
+	}
+	var out []RepeatRow
+	for _, m := range metrics {
+		row := RepeatRow{Metric: m.label}
+		var vs []float64
+		for _, rep := range r.Repetitions {
+			v, ok := m.get(rep)
+			row.Values = append(row.Values, show(m, v, ok))
+			if ok {
+				vs = append(vs, v)
+			}
+		}
+		if len(vs) == 0 {
+			row.Median, row.Min, row.Max, row.Spread = "n/a", "n/a", "n/a", "-"
+			out = append(out, row)
+			continue
+		}
+		lo, hi := slices.Min(vs), slices.Max(vs)
+		med := median(vs)
+		row.Median, row.Min, row.Max = show(m, med, true), show(m, lo, true), show(m, hi, true)
+		switch {
+		case hi == lo:
+			row.Spread = "0%"
+		case med == 0:
+			row.Spread = "-"
+		default:
+			row.Spread = fmt.Sprintf("%.1f%%", (hi-lo)/med*100)
+		}
+		out = append(out, row)
+	}
+	return out
 }
 
 // lookupMetric finds a metric by the name --max-regression uses.
@@ -177,8 +256,8 @@ func (c Comparison) Failed() bool {
 func Compare(base, cur *harness.Result, limits []RegressionLimit) Comparison {
 	c := Comparison{Old: base, New: cur}
 	for _, m := range metrics {
-		o, okO := m.get(base)
-		n, okN := m.get(cur)
+		o, okO := value(m, base)
+		n, okN := value(m, cur)
 		row := CompareRow{Metric: m.label, Old: show(m, o, okO), New: show(m, n, okN), Change: "-"}
 		if okO && okN {
 			row.Change = change(m, o, n)
@@ -197,8 +276,8 @@ func RegressionChecks(base, cur *harness.Result, limits []RegressionLimit) []Che
 	for _, l := range limits {
 		m, _ := lookupMetric(l.Metric)
 		c := Check{ID: "regression_" + m.name, Name: m.label + " vs baseline"}
-		o, okO := m.get(base)
-		n, okN := m.get(cur)
+		o, okO := value(m, base)
+		n, okN := value(m, cur)
 		allowed := l.Value
 		if l.Relative {
 			allowed = math.Abs(o) * l.Value
@@ -308,6 +387,16 @@ func (v Verdict) With(checks ...Check) Verdict {
 // A result read back from a file is checked so: a gate must never be
 // switched off by a file that only looks like a report.
 func CheckHeadline(res *harness.Result) error {
+	// A repeated run's repetitions are judged and compared too: each
+	// must be as sound as the body.
+	for k, rep := range res.Repetitions {
+		if rep == nil || len(rep.Repetitions) > 0 {
+			return fmt.Errorf("repetition %d: missing, or repeated itself", k+1)
+		}
+		if err := CheckHeadline(rep); err != nil {
+			return fmt.Errorf("repetition %d: %w", k+1, err)
+		}
+	}
 	for _, m := range metrics {
 		v, ok := m.get(res)
 		switch {

@@ -6,8 +6,10 @@
 package verdict
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/redisload/redisload/harness"
@@ -164,6 +166,9 @@ func (v Verdict) Passed() bool { return v.Status == Pass }
 
 // Evaluate applies th to res.
 func Evaluate(res *harness.Result, th Thresholds) Verdict {
+	if len(res.Repetitions) > 0 {
+		return evaluateRepeated(res.Repetitions, th)
+	}
 	t := res.Totals
 	lat := res.Latency
 	// The seed's five checks always, in its order; the optional ones
@@ -317,3 +322,62 @@ func status(ok bool) Status {
 // ms formats microseconds as milliseconds with microsecond precision, the
 // one latency unit of every report.
 func ms(us float64) string { return fmt.Sprintf("%.3f ms", us/1000) }
+
+// medianChecks are the checks a repeated run is judged on at the median
+// of its repetitions: latencies, which a busy neighbour moves by
+// multiples between identical runs. Every other check is accounting, and
+// must hold in every repetition: one lossy run is never averaged away.
+var medianChecks = map[string]bool{"avg_latency": true, "p99_latency": true}
+
+// evaluateRepeated judges each repetition and makes one check of each:
+// the median repetition's for a latency, else the first failing one's
+// (or the first's, when all passed), its measurement saying which.
+func evaluateRepeated(reps []*harness.Result, th Thresholds) Verdict {
+	var ids []string
+	byID := map[string][]Check{}
+	for _, r := range reps {
+		for _, c := range Evaluate(r, th).Checks {
+			if _, seen := byID[c.ID]; !seen {
+				ids = append(ids, c.ID)
+			}
+			byID[c.ID] = append(byID[c.ID], c)
+		}
+	}
+	n := len(reps)
+	var out []Check
+	for _, id := range ids {
+		cs := byID[id]
+		if medianChecks[id] && len(cs) == n && measuredAll(cs) {
+			sorted := slices.Clone(cs)
+			slices.SortStableFunc(sorted, func(a, b Check) int { return cmp.Compare(*a.MeasuredValue, *b.MeasuredValue) })
+			c := sorted[(n-1)/2]
+			c.Measured += fmt.Sprintf(" (median of %d)", n)
+			out = append(out, c)
+			continue
+		}
+		pick, which := cs[0], 0
+		for k, c := range cs {
+			if c.Status == Fail {
+				pick, which = c, k
+				break
+			}
+		}
+		if pick.Status == Fail {
+			pick.Measured += fmt.Sprintf(" (in repetition %d of %d)", which+1, n)
+		} else {
+			pick.Measured += fmt.Sprintf(" (each of %d)", n)
+		}
+		out = append(out, pick)
+	}
+	return Verdict{}.With(out...)
+}
+
+// measuredAll reports whether every check has its measurement as a number.
+func measuredAll(cs []Check) bool {
+	for _, c := range cs {
+		if c.MeasuredValue == nil {
+			return false
+		}
+	}
+	return true
+}

@@ -280,3 +280,82 @@ func TestCheckValues(t *testing.T) {
 		}
 	}
 }
+
+// A repeated run is judged on its repetitions: a latency at their median
+// (one noisy repetition neither passes nor fails the run), the accounting
+// in every one (one lossy repetition fails it, saying which).
+func TestEvaluateRepeated(t *testing.T) {
+	lat := func(p99, mean float64) harness.LatencyStats {
+		return harness.LatencyStats{Count: 10, P99: int64(p99), Mean: mean}
+	}
+	th := verdict.DefaultThresholds()
+	th.MaxP99Latency = 10 * time.Millisecond
+	// Average 100 ms is the default limit: the middle one passes.
+	quiet := result(3, 3, ptr(100), 0, 0, 0, lat(2000, 1000))
+	noisy := result(3, 3, ptr(100), 0, 0, 0, lat(50_000, 150_000)) // fails both latencies alone
+	lossy := result(3, 3, ptr(90), 0, 0, 0, lat(3000, 2000))
+	for _, tc := range []struct {
+		name string
+		reps []*harness.Result
+		want string
+		meas map[string]string // check ID → its measured text
+	}{
+		{"one noisy of three", []*harness.Result{quiet, noisy, quiet},
+			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS p99_latency=PASS :PASS",
+			map[string]string{"p99_latency": "2.000 ms (median of 3)", "delivery_rate": "100.00% (each of 3)"}},
+		{"two noisy of three", []*harness.Result{noisy, quiet, noisy},
+			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=FAIL p99_latency=FAIL :FAIL",
+			map[string]string{"p99_latency": "50.000 ms (median of 3)"}},
+		{"one lossy of three", []*harness.Result{quiet, quiet, lossy},
+			"connected=PASS self_received=PASS delivery_rate=FAIL errors=PASS avg_latency=PASS p99_latency=PASS :FAIL",
+			map[string]string{"delivery_rate": "90.00% (in repetition 3 of 3)"}},
+	} {
+		v := verdict.Evaluate(harness.Repeated(tc.reps), th)
+		if got := summary(v); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+		for _, c := range v.Checks {
+			if want, ok := tc.meas[c.ID]; ok && c.Measured != want {
+				t.Errorf("%s: %s measured %q, want %q", tc.name, c.ID, c.Measured, want)
+			}
+		}
+	}
+}
+
+// A repeated run's body is its median repetition by p99, and its headline
+// numbers are its repetitions' medians, with their range and spread; the
+// regression checks compare those medians.
+func TestRepeatedMedians(t *testing.T) {
+	reps := []*harness.Result{sample(3000, 1000, 100, 900), sample(1000, 1000, 100, 1000), sample(2000, 1000, 100, 1200),
+		sample(9000, 1000, 100, 1100)}
+	r := harness.Repeated(reps)
+	if r.RepeatBody != 3 || r.Latency.P99 != 2000 || len(r.Repetitions) != 4 {
+		t.Fatalf("body %d (p99 %d), %d repetitions: want the median by p99, #3 of 4 (the lower middle)", r.RepeatBody, r.Latency.P99, len(r.Repetitions))
+	}
+	rows := map[string]verdict.RepeatRow{}
+	for _, row := range verdict.RepeatRows(r) {
+		rows[row.Metric] = row
+	}
+	if p := rows["Latency p99"]; p.Median != "2.500 ms" || p.Min != "1.000 ms" || p.Max != "9.000 ms" || p.Spread != "320.0%" ||
+		strings.Join(p.Values, " ") != "3.000 ms 1.000 ms 2.000 ms 9.000 ms" {
+		t.Errorf("p99 row %+v", p)
+	}
+	if d := rows["Delivery rate"]; d.Spread != "0%" {
+		t.Errorf("delivery row %+v", d)
+	}
+	// Against a baseline whose p99 median is 2.0 ms, 2.5 ms is +25 %: a
+	// 20 % limit fails, 30 % passes, whatever the 9 ms outlier.
+	base := harness.Repeated([]*harness.Result{sample(2000, 1000, 100, 1000), sample(1900, 1000, 100, 1000), sample(2100, 1000, 100, 1000)})
+	for limit, want := range map[string]verdict.Status{"p99=20%": verdict.Fail, "p99=30%": verdict.Pass} {
+		ls, err := verdict.ParseRegressions(limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := verdict.RegressionChecks(base, r, ls); len(c) != 1 || c[0].Status != want {
+			t.Errorf("%s: %+v, want %s", limit, c, want)
+		}
+	}
+	if verdict.RepeatRows(reps[0]) != nil {
+		t.Error("a run made once has repeat rows")
+	}
+}

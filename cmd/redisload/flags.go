@@ -42,29 +42,31 @@ type options struct {
 	sentinels, sentinelMaster string
 	// The run over worker processes (workers.go).
 	workers, spawnWorkers int
-	controlURL            string
-	joinTimeout           time.Duration
-	redisURL              string
-	provision             provision.Options
-	mode                  string
-	security              securityFlags
-	format                string
-	extraOut              map[string]*string // format -> file, from --json-out and the like
-	hdrOut                string
-	html                  string
-	baseline              string
-	regressions           string
-	baselineMismatch      string
-	hdrOutDir             string
-	output                string
-	matrix                bool
-	cpuProfile            string
-	memProfile            string
-	verbose               bool
-	quiet                 bool
-	progress              bool
-	version               bool
-	help                  bool
+	// repeat is how many times the run is made (see harness.Repeated).
+	repeat           int
+	controlURL       string
+	joinTimeout      time.Duration
+	redisURL         string
+	provision        provision.Options
+	mode             string
+	security         securityFlags
+	format           string
+	extraOut         map[string]*string // format -> file, from --json-out and the like
+	hdrOut           string
+	html             string
+	baseline         string
+	regressions      string
+	baselineMismatch string
+	hdrOutDir        string
+	output           string
+	matrix           bool
+	cpuProfile       string
+	memProfile       string
+	verbose          bool
+	quiet            bool
+	progress         bool
+	version          bool
+	help             bool
 }
 
 // newFlagSet declares every flag with its default. The flags are in the
@@ -105,6 +107,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&o.sentinelMaster, "sentinel-master", provision.SentinelMaster, "with --sentinel: the name the sentinels know the master by")
 	fs.IntVar(&o.workers, "workers", 0, "run the instances on this many worker processes that join through the control Redis (see: redisload worker --help)")
 	fs.IntVar(&o.spawnWorkers, "spawn-workers", 0, "run the instances on this many worker processes started on this machine")
+	fs.IntVar(&o.repeat, "repeat", 1, "run the same configuration this many times, fresh instances each, and report the median and spread of every headline number (checks: accounting in every repetition, latencies and regressions at the median)")
 	fs.StringVar(&o.controlURL, "control-url", "", "with --workers: the Redis the run is coordinated through (default: the Redis under test)")
 	fs.DurationVar(&o.joinTimeout, "join-timeout", 30*time.Second, "with --workers: how long to wait for the workers to join")
 	fs.StringArrayVar(&o.provision.ServerArgs, "redis-server-arg", nil, "extra redis-server argument in server mode; repeat it (--redis-server-arg=--maxclients --redis-server-arg=20000)")
@@ -291,6 +294,9 @@ func (o *options) complete() error {
 	}
 	if err := checkWorkerFlags(o); err != nil {
 		return err
+	}
+	if o.repeat < 1 || o.repeat > maxRepeat {
+		return fmt.Errorf("--repeat must be from 1 to %d, got %d", maxRepeat, o.repeat)
 	}
 	if formats := report.Formats(report.Run); !slices.Contains(formats, o.format) {
 		return fmt.Errorf("--format must be one of %s, got %q", strings.Join(formats, ", "), o.format)
@@ -510,6 +516,10 @@ func newDurationValue(def time.Duration, p *time.Duration) *durationValue {
 }
 
 // sizeValue is --payload-size: N bytes, or MIN-MAX.
+// maxRepeat bounds --repeat: each repetition is a whole run, held whole
+// in the report.
+const maxRepeat = 100
+
 // percentValue is a percentage flag: "5" or "5%", or -1 for "none".
 type percentValue struct{ p *float64 }
 

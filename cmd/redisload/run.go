@@ -184,15 +184,39 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer pprof.StopCPUProfile()
 	}
 	var res *harness.Result
-	if o.workers > 0 || o.spawnWorkers > 0 {
-		res, err = o.coordinate(ctx, o.cfg.Redis.URL, stderr)
-		if errors.Is(err, workers.ErrLost) {
-			finishProgress()
-			fmt.Fprintf(stderr, "redisload: %v\n", err)
-			return exitUnavailable
+	var reps []*harness.Result
+	for k := range o.repeat {
+		if o.repeat > 1 {
+			fmt.Fprintf(stderr, "redisload: repetition %d of %d\n", k+1, o.repeat)
 		}
-	} else {
-		res, err = harness.Run(ctx, o.cfg)
+		var r *harness.Result
+		if o.workers > 0 || o.spawnWorkers > 0 {
+			r, err = o.coordinate(ctx, o.cfg.Redis.URL, stderr)
+			if errors.Is(err, workers.ErrLost) {
+				finishProgress()
+				fmt.Fprintf(stderr, "redisload: %v\n", err)
+				return exitUnavailable
+			}
+		} else {
+			r, err = harness.Run(ctx, o.cfg)
+		}
+		if err != nil {
+			break
+		}
+		reps = append(reps, r)
+		if r.Interrupted {
+			break // what ran is reported, and the exit code says interrupted
+		}
+	}
+	switch {
+	case err != nil && len(reps) > 0 && ctx.Err() != nil:
+		err = nil // interrupted between repetitions: report those that ran
+		reps[len(reps)-1].Interrupted = true
+		fallthrough
+	case err == nil && o.repeat > 1:
+		res = harness.Repeated(reps)
+	case err == nil:
+		res = reps[0]
 	}
 	finishProgress() // the report must not start on the status line
 	if o.memProfile != "" && res != nil {
@@ -223,11 +247,12 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// Where the server came from is the provisioner's knowledge, not the
 	// harness's; the report names it so that numbers from the embedded
 	// stand-in can never pass for Redis's.
-	res.Server.Mode = string(inst.Mode)
-	res.Server.Reason = inst.Reason
-	res.Server.Embedded = inst.Mode == provision.Embedded
-
-	res.Scenario = o.scenario
+	for _, r := range append([]*harness.Result{res}, res.Repetitions...) {
+		r.Server.Mode = string(inst.Mode)
+		r.Server.Reason = inst.Reason
+		r.Server.Embedded = inst.Mode == provision.Embedded
+		r.Scenario = o.scenario
+	}
 	if baseline != nil {
 		if code, refused := o.checkBaseline(baseline, res, stderr); refused {
 			return code

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -46,6 +47,7 @@ func TestUsageErrorsExit2WithOneLine(t *testing.T) {
 		want string
 	}{
 		{[]string{"--instances=0"}, "--instances must be at least 1"},
+		{[]string{"--repeat=0"}, "--repeat must be from 1 to 100, got 0"},
 		{[]string{"--instances=-4"}, "--instances must be at least 1"},
 		{[]string{"--duration=0"}, "--duration must be positive"},
 		{[]string{"--duration=-1s"}, "--duration must be positive"},
@@ -229,6 +231,49 @@ func TestJSONToFileAndThresholdFailure(t *testing.T) {
 	}
 	if got := strings.Join(ids, ","); got != "connected=PASS,self_received=PASS,delivery_rate=PASS,errors=PASS,avg_latency=PASS,p99_latency=FAIL,duplicates=PASS" {
 		t.Fatalf("checks %s", got)
+	}
+}
+
+// --repeat 3 makes three whole runs, fresh instances each, exact each;
+// the report holds them, its body is the median by p99 with that
+// repetition's numbers, the table shows medians and spread, and the
+// document serves as a baseline whose regressions compare medians.
+func TestRepeatThreeRuns(t *testing.T) {
+	srv := redistest.Start(t)
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.json")
+	code, out, errs := invoke(t, context.Background(), "--redis-url="+srv.URL, "--instances=2", "--duration=0.5", "--rate=40",
+		"--repeat=3", "--json-out="+base, "--seed=7", "--key-prefix=rep:")
+	if code != exitPass || !strings.Contains(out, "Repetitions (3 runs; the sections below are repetition ") ||
+		strings.Count(errs, "redisload: repetition ") != 3 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	doc, err := report.ReadFile(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Repetitions) != 3 || doc.RepeatBody < 1 || doc.RepeatBody > 3 {
+		t.Fatalf("%d repetitions, body %d", len(doc.Repetitions), doc.RepeatBody)
+	}
+	ids := map[string]bool{}
+	var p99s []int64
+	for k, r := range doc.Repetitions {
+		ids[r.RunID] = true
+		p99s = append(p99s, r.Latency.P99)
+		if r.Totals.Published != 20 || r.Totals.Expected != 20 || r.Totals.Delivered != 20 || r.Totals.Missing != 0 {
+			t.Errorf("repetition %d: totals %+v", k+1, r.Totals)
+		}
+	}
+	body := doc.Repetitions[doc.RepeatBody-1]
+	slices.Sort(p99s)
+	if len(ids) != 3 || doc.RunID != body.RunID || doc.Latency.P99 != p99s[1] {
+		t.Errorf("run IDs %v, body %s (p99 %d); p99s %v: want three runs, the body the median", ids, doc.RunID, doc.Latency.P99, p99s)
+	}
+	// Against itself as the baseline: same medians, no regression.
+	code, out, errs = invoke(t, context.Background(), "--redis-url="+srv.URL, "--instances=2", "--duration=0.5", "--rate=40",
+		"--repeat=2", "--baseline="+base, "--max-regression=delivery=0", "--seed=7", "--key-prefix=rep:")
+	if code != exitPass || !strings.Contains(out, "Repetitions (2 runs") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
 	}
 }
 
