@@ -3,7 +3,7 @@ GO ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RUN_ARGS ?= --instances=5 --duration=30s --verbose
 
-.PHONY: build install run test check bench soak fuzz
+.PHONY: build install run test check bench soak fuzz release image
 
 # The version in --version and in every report: the tag or commit.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -15,6 +15,23 @@ build:
 # redisload on PATH: into $(go env GOBIN), or $(go env GOPATH)/bin.
 install:
 	$(GO) install -ldflags "$(LDFLAGS)" ./cmd/redisload
+
+# Release binaries: static, version stamped, one per OS and architecture,
+# with their SHA-256 sums, in dist/.
+PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+release:
+	@rm -rf dist && mkdir -p dist
+	@for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+		out=dist/redisload-$(VERSION)-$$os-$$arch$$ext; \
+		echo "$$out"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $$out ./cmd/redisload || exit 1; \
+	done
+	@cd dist && sha256sum redisload-* > SHA256SUMS
+
+# The container image (deploy/Dockerfile), where a Docker engine runs.
+image:
+	docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t redisload:$(VERSION) .
 
 # The seed's stress scenario against $$REDIS_URL (default 127.0.0.1:6379).
 run:

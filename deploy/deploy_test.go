@@ -2,8 +2,10 @@ package deploy
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -170,3 +172,52 @@ func TestCompose(t *testing.T) {
 }
 
 func itoa(n int32) string { return strconv.Itoa(int(n)) }
+
+// make release builds every platform its PLATFORMS list names, static and
+// stamped: each one builds here, and its --version would say the stamp
+// (checked on this machine's own platform, the only one that runs here).
+// The Dockerfile builds the same way, with its VERSION argument.
+func TestReleaseBuilds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cross-compiles six binaries")
+	}
+	mk, err := os.ReadFile("../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^PLATFORMS \?= (.+)$`).FindSubmatch(mk)
+	if m == nil {
+		t.Fatal("no PLATFORMS in the Makefile")
+	}
+	platforms := strings.Fields(string(m[1]))
+	for _, want := range []string{"linux/amd64", "linux/arm64", "darwin/amd64", "darwin/arm64", "windows/amd64", "windows/arm64"} {
+		if !slices.Contains(platforms, want) {
+			t.Errorf("make release does not build %s", want)
+		}
+	}
+	dir := t.TempDir()
+	for _, p := range platforms {
+		goos, goarch, _ := strings.Cut(p, "/")
+		out := filepath.Join(dir, "redisload-"+goos+"-"+goarch)
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-X main.version=v9.8.7-test", "-o", out, "../cmd/redisload")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", p, err, b)
+		}
+		if goos == runtime.GOOS && goarch == runtime.GOARCH {
+			v, err := exec.Command(out, "--version").Output()
+			if err != nil || strings.TrimSpace(string(v)) != "redisload v9.8.7-test" {
+				t.Errorf("%s --version: %q, %v", p, v, err)
+			}
+		}
+	}
+	df, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ARG VERSION", "-X main.version=${VERSION}", "CGO_ENABLED=0", "FROM gcr.io/distroless/static"} {
+		if !strings.Contains(string(df), want) {
+			t.Errorf("Dockerfile: no %q", want)
+		}
+	}
+}

@@ -126,10 +126,7 @@ func spawnWorkers(n int, runID, redisURL, controlURL string, joinTimeout time.Du
 	for range n {
 		cmd := exec.Command(self, args...)
 		cmd.Env = append(os.Environ(), "REDIS_URL="+redisURL, controlEnv+"="+controlURL)
-		// A process group of their own: Ctrl-C at the terminal reaches the
-		// coordinator alone, which stops the run on every worker (its stop
-		// key) and reports it as far as it went.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.SysProcAttr = workerAttr()
 		cmd.Stderr = stderr
 		if err := cmd.Start(); err != nil {
 			s.stop(0)
