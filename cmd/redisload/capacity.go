@@ -19,55 +19,70 @@ import (
 	"github.com/redisload/redisload/report"
 )
 
-// runCapacity is `redisload capacity`: step the load up until a step
-// breaks a limit, and print the capacity table. Exit 0 when a sustainable
-// step was found, 1 when even the first failed, 2 on bad usage, 3 when
-// Redis cannot be reached, 130 when interrupted.
-func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// capacityOptions are what `redisload capacity`'s flags set.
+type capacityOptions struct {
+	c                                                capacity.Config
+	vary, eventTypes, format, output, mode, redisURL string
+	prov                                             provision.Options
+	sec                                              securityFlags
+	spawn                                            int
+	joinTimeout                                      time.Duration
+	help                                             bool
+}
+
+// newCapacityFlagSet declares `redisload capacity`'s flags on f: the
+// command parses them, and the completion scripts list them.
+func newCapacityFlagSet(f *capacityOptions) *pflag.FlagSet {
 	// Its own flag set: a sweep has limits per step, not a run's verdict
 	// flags, and shares only where the server is and how to reach it.
 	fs := pflag.NewFlagSet("redisload capacity", pflag.ContinueOnError)
 	fs.SortFlags = false
 	fs.SetOutput(io.Discard)
-	var c capacity.Config
-	var vary, eventTypes, format, output, mode, redisURL string
-	var prov provision.Options
-	fs.StringVar(&vary, "vary", "rate", "what the steps increase: rate (events/s at --instances) or instances (at --rate)")
-	fs.Float64Var(&c.Start, "start", 0, "first step: events/s, or instances (default 1000 events/s, or 2 instances)")
-	fs.Float64Var(&c.Factor, "factor", capacity.DefaultFactor, "multiply the load by this from step to step")
-	fs.Float64Var(&c.Step, "step", 0, "add this instead of multiplying by --factor")
-	fs.Float64Var(&c.Max, "max", 0, "last load tried (default 1000000 events/s, or 1000 instances)")
-	fs.Var(newDurationValue(capacity.DefaultStepDuration, &c.StepDuration), "step-duration", "publishing time of each step")
-	fs.IntVar(&c.Run.Instances, "instances", 5, "instances, when the rate varies")
-	fs.Float64Var(&c.Run.Rate, "rate", 100, "events/s, when the instance count varies")
-	fs.StringVar(&eventTypes, "event-types", strings.Join(harness.DefaultEventTypes, ","), "event types, or all")
-	fs.Float64Var(&c.MinDelivery, "min-delivery", capacity.DefaultMinDelivery, "a step fails below this delivery rate, in percent (-1: no check)")
-	fs.Var(newLimitValue(capacity.DefaultMaxP99, &c.MaxP99), "max-p99-latency", "a step fails above this p99 latency (-1: no check)")
-	c.Resolution = capacity.DefaultResolution
-	fs.Var(percentValue{&c.Resolution}, "resolution", "once a step fails, bisect between it and the last pass until they are this close, in percent of the load (5 or 5%; -1: no bisection)")
-	fs.Float64Var(&c.MinAchievedPct, "min-achieved", capacity.DefaultMinAchievedPct, "a step fails when it publishes less than this share of its target rate, in percent (-1: no check)")
-	fs.StringVar(&mode, "redis", "", "auto, url, server, container, embedded, cluster or sentinel, as for a run")
+	fs.StringVar(&f.vary, "vary", "rate", "what the steps increase: rate (events/s at --instances) or instances (at --rate)")
+	fs.Float64Var(&f.c.Start, "start", 0, "first step: events/s, or instances (default 1000 events/s, or 2 instances)")
+	fs.Float64Var(&f.c.Factor, "factor", capacity.DefaultFactor, "multiply the load by this from step to step")
+	fs.Float64Var(&f.c.Step, "step", 0, "add this instead of multiplying by --factor")
+	fs.Float64Var(&f.c.Max, "max", 0, "last load tried (default 1000000 events/s, or 1000 instances)")
+	fs.Var(newDurationValue(capacity.DefaultStepDuration, &f.c.StepDuration), "step-duration", "publishing time of each step")
+	fs.IntVar(&f.c.Run.Instances, "instances", 5, "instances, when the rate varies")
+	fs.Float64Var(&f.c.Run.Rate, "rate", 100, "events/s, when the instance count varies")
+	fs.StringVar(&f.eventTypes, "event-types", strings.Join(harness.DefaultEventTypes, ","), "event types, or all")
+	fs.Float64Var(&f.c.MinDelivery, "min-delivery", capacity.DefaultMinDelivery, "a step fails below this delivery rate, in percent (-1: no check)")
+	fs.Var(newLimitValue(capacity.DefaultMaxP99, &f.c.MaxP99), "max-p99-latency", "a step fails above this p99 latency (-1: no check)")
+	f.c.Resolution = capacity.DefaultResolution
+	fs.Var(percentValue{&f.c.Resolution}, "resolution", "once a step fails, bisect between it and the last pass until they are this close, in percent of the load (5 or 5%; -1: no bisection)")
+	fs.Float64Var(&f.c.MinAchievedPct, "min-achieved", capacity.DefaultMinAchievedPct, "a step fails when it publishes less than this share of its target rate, in percent (-1: no check)")
+	fs.StringVar(&f.mode, "redis", "", "auto, url, server, container, embedded, cluster or sentinel, as for a run")
 	// A sweep of a cluster takes a run's cluster flags.
-	registerClusterFlags(fs, &prov, &c.Run)
-	fs.StringVar(&redisURL, "redis-url", os.Getenv("REDIS_URL"), "Redis URL (default $REDIS_URL)")
-	fs.StringArrayVar(&prov.ServerArgs, "redis-server-arg", nil, "extra redis-server argument in server mode")
+	registerClusterFlags(fs, &f.prov, &f.c.Run)
+	fs.StringVar(&f.redisURL, "redis-url", os.Getenv("REDIS_URL"), "Redis URL (default $REDIS_URL)")
+	fs.StringArrayVar(&f.prov.ServerArgs, "redis-server-arg", nil, "extra redis-server argument in server mode")
 	// Credentials and TLS as for a run, by the same code: a sweep reaches
 	// the same servers.
-	var sec securityFlags
-	sec.register(fs)
-	fs.StringVar(&c.Run.Redis.KeyPrefix, "key-prefix", bridge.DefaultKeyPrefix, "channel prefix")
-	var spawn int
-	var joinTimeout time.Duration
-	fs.IntVar(&spawn, "spawn-workers", 0, "run every step on this many worker processes started here, so that the generator's CPU is theirs")
-	fs.DurationVar(&joinTimeout, "join-timeout", 30*time.Second, "with --spawn-workers: how long a step waits for them")
-	fs.StringVar(&format, "format", "table", strings.Join(report.Formats(report.Capacity), ", "))
-	fs.StringVarP(&output, "output", "o", "", "write the table to this file instead of standard output")
-	help := fs.BoolP("help", "h", false, "show this help")
+	f.sec.register(fs)
+	fs.StringVar(&f.c.Run.Redis.KeyPrefix, "key-prefix", bridge.DefaultKeyPrefix, "channel prefix")
+	fs.IntVar(&f.spawn, "spawn-workers", 0, "run every step on this many worker processes started here, so that the generator's CPU is theirs")
+	fs.DurationVar(&f.joinTimeout, "join-timeout", 30*time.Second, "with --spawn-workers: how long a step waits for them")
+	fs.StringVar(&f.format, "format", "table", strings.Join(report.Formats(report.Capacity), ", "))
+	fs.StringVarP(&f.output, "output", "o", "", "write the table to this file instead of standard output")
+	fs.BoolVarP(&f.help, "help", "h", false, "show this help")
+	return fs
+}
+
+// runCapacity is `redisload capacity`: step the load up until a step
+// breaks a limit, and print the capacity table. Exit 0 when a sustainable
+// step was found, 1 when even the first failed, 2 on bad usage, 3 when
+// Redis cannot be reached, 130 when interrupted.
+func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var f capacityOptions
+	fs := newCapacityFlagSet(&f)
 	usageErr := usageErrors(stderr, "redisload capacity")
 	if err := fs.Parse(args); err != nil {
 		return usageErr("%v", err)
 	}
-	if *help {
+	c, vary, eventTypes, format, output, mode, redisURL := f.c, f.vary, f.eventTypes, f.format, f.output, f.mode, f.redisURL
+	prov, sec, spawn, joinTimeout := f.prov, f.sec, f.spawn, f.joinTimeout
+	if f.help {
 		fmt.Fprintln(stdout, "Usage: redisload capacity [flags]\n\nSteps the load up, a short measured run per step, and stops at the knee:")
 		fmt.Fprintln(stdout, "the first step whose delivery, p99 latency or achieved rate breaks its limit.")
 		fmt.Fprint(stdout, "\nFlags:\n"+fs.FlagUsages())

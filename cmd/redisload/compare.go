@@ -13,15 +13,30 @@ import (
 	"github.com/redisload/redisload/verdict"
 )
 
+// compareOptions are what `redisload compare`'s flags set.
+type compareOptions struct {
+	regressions, format string
+	help                bool
+}
+
+// newCompareFlagSet declares `redisload compare`'s flags on o: the command
+// parses them, and the completion scripts list them.
+func newCompareFlagSet(o *compareOptions) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("redisload compare", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&o.regressions, "max-regression", "", "fail (exit 1) when NEW is worse than OLD by more than this, e.g. p99=20%,avg=20%,delivery=0.1")
+	fs.StringVar(&o.format, "format", "table", strings.Join(report.Formats(report.Compare), ", "))
+	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
+	return fs
+}
+
 // runCompare is `redisload compare OLD.json NEW.json`: two saved reports
 // side by side, with regression checks when --max-regression is given. It
 // needs no Redis. Exit 0, 1 on a regression, 2 on bad usage or files.
 func runCompare(args []string, stdout, stderr io.Writer) int {
-	fs := pflag.NewFlagSet("redisload compare", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	regressions := fs.String("max-regression", "", "fail (exit 1) when NEW is worse than OLD by more than this, e.g. p99=20%,avg=20%,delivery=0.1")
-	format := fs.String("format", "table", strings.Join(report.Formats(report.Compare), ", "))
-	help := fs.BoolP("help", "h", false, "show this help")
+	var o compareOptions
+	fs := newCompareFlagSet(&o)
+	regressions, format, help := &o.regressions, &o.format, &o.help
 	usageErr := usageErrors(stderr, "redisload compare")
 	if err := fs.Parse(args); err != nil {
 		return usageErr("%v", err)

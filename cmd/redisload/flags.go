@@ -667,6 +667,8 @@ Usage:
   redisload scenarios                         list the named scenarios
   redisload compare OLD.json NEW.json         two saved reports side by side (--help for its flags)
   redisload capacity [flags]                  step the load up to the knee (--help for its flags)
+  redisload worker [flags]                    run instances of runs announced on a control Redis (--help)
+  redisload completion bash|zsh|fish          a shell completion script (source <(redisload completion bash))
   redisload version                           the version (also --version, and in every report)
   redisload help                              this text (also --help)
 

@@ -30,21 +30,33 @@ import (
 // URL may hold a password, which must not be in the process list.
 const controlEnv = "REDISLOAD_CONTROL_URL"
 
+// workerOptions are what `redisload worker`'s flags set.
+type workerOptions struct {
+	controlURL, redisURL, runID string
+	once, verbose               bool
+	joinTimeout                 time.Duration
+}
+
+// newWorkerFlagSet declares `redisload worker`'s flags on o: the command
+// parses them, and the completion scripts list them.
+func newWorkerFlagSet(o *workerOptions) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("redisload worker", pflag.ContinueOnError)
+	fs.StringVar(&o.controlURL, "control-url", os.Getenv(controlEnv), "the control Redis where runs are announced (default $"+controlEnv+", else the Redis under test)")
+	fs.StringVar(&o.redisURL, "redis-url", os.Getenv("REDIS_URL"), "the Redis under test (default $REDIS_URL, else the control Redis)")
+	fs.StringVar(&o.runID, "run-id", "", "join this run instead of the next one announced (as --spawn-workers does)")
+	fs.BoolVar(&o.once, "once", false, "exit after one run (for a Kubernetes Job)")
+	fs.DurationVar(&o.joinTimeout, "join-timeout", 30*time.Second, "how long to wait for a run, and for each step of one")
+	fs.BoolVar(&o.verbose, "verbose", false, "say each step of each run (errors are said anyway)")
+	return fs
+}
+
 // runWorker is `redisload worker`: join runs announced on the control
 // Redis and run their shares.
 func runWorker(ctx context.Context, args []string, stderr io.Writer) int {
-	fs := pflag.NewFlagSet("redisload worker", pflag.ContinueOnError)
+	var o workerOptions
+	fs := newWorkerFlagSet(&o)
 	fs.SetOutput(stderr)
 	usageErr := usageErrors(stderr, "redisload worker")
-	var controlURL, redisURL, runID string
-	var once, verbose bool
-	var joinTimeout time.Duration
-	fs.StringVar(&controlURL, "control-url", os.Getenv(controlEnv), "the control Redis where runs are announced (default $"+controlEnv+", else the Redis under test)")
-	fs.StringVar(&redisURL, "redis-url", os.Getenv("REDIS_URL"), "the Redis under test (default $REDIS_URL, else the control Redis)")
-	fs.StringVar(&runID, "run-id", "", "join this run instead of the next one announced (as --spawn-workers does)")
-	fs.BoolVar(&once, "once", false, "exit after one run (for a Kubernetes Job)")
-	fs.DurationVar(&joinTimeout, "join-timeout", 30*time.Second, "how long to wait for a run, and for each step of one")
-	fs.BoolVar(&verbose, "verbose", false, "say each step of each run (errors are said anyway)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: redisload worker --control-url URL [--once]\n\nJoins load tests announced by `redisload --workers N` on the control Redis\nand runs the instances the coordinator assigns.\n\nFlags:")
 		fs.PrintDefaults()
@@ -55,6 +67,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 		return exitUsage
 	}
+	controlURL, redisURL, runID, once, verbose, joinTimeout := o.controlURL, o.redisURL, o.runID, o.once, o.verbose, o.joinTimeout
 	controlURL = cmp.Or(controlURL, redisURL)
 	redisURL = cmp.Or(redisURL, controlURL)
 	switch {
