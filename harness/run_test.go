@@ -496,6 +496,14 @@ func TestRunDescribesServer(t *testing.T) {
 		s.StatsAfter["connected_clients"] != "1" || s.StatsAfter["pubsub_channels"] != "0" {
 		t.Errorf("stats before %v after %v", s.StatsBefore, s.StatsAfter)
 	}
+	// The same readings as numbers: the commands of the run counted, the
+	// memory in bytes where the text says "1.94M".
+	b, a := s.CountersBefore, s.CountersAfter
+	if b == nil || a == nil || b.ConnectedClients != 5 || b.PubsubChannels != 2 || a.ConnectedClients != 1 || a.PubsubChannels != 0 ||
+		a.TotalCommandsProcessed <= b.TotalCommandsProcessed || b.UsedMemoryBytes < 100_000 || a.UsedMemoryPeakBytes < b.UsedMemoryBytes ||
+		a.CPUSeconds < b.CPUSeconds || a.NetInputBytes-b.NetInputBytes != s.NetInBytes || a.NetOutputBytes-b.NetOutputBytes != s.NetOutBytes {
+		t.Errorf("counters before %+v after %+v (net %d in, %d out)", b, a, s.NetInBytes, s.NetOutBytes)
+	}
 }
 
 // Closed loop with back-pressure: as many events as the machine allows,

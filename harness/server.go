@@ -43,6 +43,11 @@ type ServerInfo struct {
 	// total_commands_processed, used_memory.
 	StatsBefore map[string]string `json:"stats_before,omitempty"`
 	StatsAfter  map[string]string `json:"stats_after,omitempty"`
+	// CountersBefore and CountersAfter are the same readings as numbers,
+	// for machines (the maps keep INFO's text, "1.94M", for people);
+	// absent when the server could not be read.
+	CountersBefore *ServerCounters `json:"counters_before,omitempty"`
+	CountersAfter  *ServerCounters `json:"counters_after,omitempty"`
 	// NetInBytes and NetOutBytes are what the server read and wrote on all
 	// its connections between the two readings (INFO's total_net_*), over
 	// TrafficSeconds: the run's bytes in and out, payloads and every copy
@@ -53,9 +58,36 @@ type ServerInfo struct {
 	TrafficSeconds float64 `json:"traffic_s,omitempty"`
 }
 
-// NoteTraffic fills NetInBytes and NetOutBytes from StatsBefore and
-// StatsAfter, read seconds apart.
+// ServerCounters are INFO's counters of one reading, as numbers: what a
+// pipeline compares without parsing "1.94M".
+type ServerCounters struct {
+	ConnectedClients       int64   `json:"connected_clients"`
+	PubsubChannels         int64   `json:"pubsub_channels"`
+	TotalCommandsProcessed int64   `json:"total_commands_processed"`
+	UsedMemoryBytes        int64   `json:"used_memory_bytes"`
+	UsedMemoryPeakBytes    int64   `json:"used_memory_peak_bytes"`
+	CPUSeconds             float64 `json:"cpu_s"` // used_cpu_sys + used_cpu_user
+	NetInputBytes          int64   `json:"total_net_input_bytes"`
+	NetOutputBytes         int64   `json:"total_net_output_bytes"`
+}
+
+// countersOf reads the typed counters out of a reading; nil for none.
+func countersOf(stats map[string]string) *ServerCounters {
+	if len(stats) == 0 {
+		return nil
+	}
+	i := func(k string) int64 { v, _ := strconv.ParseInt(stats[k], 10, 64); return v }
+	f := func(k string) float64 { v, _ := strconv.ParseFloat(stats[k], 64); return v }
+	return &ServerCounters{ConnectedClients: i("connected_clients"), PubsubChannels: i("pubsub_channels"),
+		TotalCommandsProcessed: i("total_commands_processed"), UsedMemoryBytes: i("used_memory"),
+		UsedMemoryPeakBytes: i("used_memory_peak"), CPUSeconds: f("used_cpu_sys") + f("used_cpu_user"),
+		NetInputBytes: i("total_net_input_bytes"), NetOutputBytes: i("total_net_output_bytes")}
+}
+
+// NoteTraffic fills the typed counters from StatsBefore and StatsAfter,
+// read seconds apart, and NetInBytes and NetOutBytes from their deltas.
 func (s *ServerInfo) NoteTraffic(seconds float64) {
+	s.CountersBefore, s.CountersAfter = countersOf(s.StatsBefore), countersOf(s.StatsAfter)
 	delta := func(k string) int64 {
 		b, errB := strconv.ParseInt(s.StatsBefore[k], 10, 64)
 		a, errA := strconv.ParseInt(s.StatsAfter[k], 10, 64)
@@ -72,7 +104,7 @@ func (s *ServerInfo) NoteTraffic(seconds float64) {
 
 // statsFields are the INFO fields of StatsBefore/After.
 var statsFields = []string{"connected_clients", "pubsub_channels", "total_commands_processed", "used_memory_human",
-	"used_memory_peak_human", "used_cpu_sys", "used_cpu_user", "total_net_input_bytes", "total_net_output_bytes"}
+	"used_memory_peak_human", "used_memory", "used_memory_peak", "used_cpu_sys", "used_cpu_user", "total_net_input_bytes", "total_net_output_bytes"}
 
 // serverProbe is a plain client to the run's server, for INFO and CONFIG.
 type serverProbe struct {
