@@ -278,6 +278,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	probe.awaitGone(statsCtx, prefix)
 	server.StatsAfter = probe.stats(statsCtx)
 	server.NoteTraffic(time.Since(statsRead).Seconds())
+	buffers.LimitDisconnections = limitDisconnections(server.StatsBefore, server.StatsAfter)
 	if nodes != nil {
 		nodeStats(server.Cluster, nodes.addrs, nodesBefore, nodes.counters(statsCtx), nodeConns)
 	}

@@ -487,8 +487,9 @@ func TestRunDescribesServer(t *testing.T) {
 	if s.PubsubLimit != "hard 2 MiB, soft 1 MiB for 30s" || s.PubsubHardBytes != 2<<20 {
 		t.Errorf("pubsub limit %q (%d bytes)", s.PubsubLimit, s.PubsubHardBytes)
 	}
-	if ob := res.OutputBuffers; ob.Samples < 1 || ob.LimitBytes != 2<<20 {
-		t.Errorf("output buffers %+v: want sampled, with the 2 MiB limit", ob)
+	if ob := res.OutputBuffers; ob.Samples < 1 || ob.LimitBytes != 2<<20 || ob.IntervalMs != 100 ||
+		(ob.LimitDisconnections != nil && *ob.LimitDisconnections != 0) {
+		t.Errorf("output buffers %+v: want sampled every 100 ms, with the 2 MiB limit, nobody cut off", ob)
 	}
 	// Before publishing: the probe and 2 × (publisher + subscriber) are
 	// connected, the 2 types subscribed; after closing, only the probe.

@@ -104,7 +104,7 @@ func (s *ServerInfo) NoteTraffic(seconds float64) {
 
 // statsFields are the INFO fields of StatsBefore/After.
 var statsFields = []string{"connected_clients", "pubsub_channels", "total_commands_processed", "used_memory_human",
-	"used_memory_peak_human", "used_memory", "used_memory_peak", "used_cpu_sys", "used_cpu_user", "total_net_input_bytes", "total_net_output_bytes"}
+	"used_memory_peak_human", "used_memory", "used_memory_peak", "client_output_buffer_limit_disconnections", "used_cpu_sys", "used_cpu_user", "total_net_input_bytes", "total_net_output_bytes"}
 
 // serverProbe is a plain client to the run's server, for INFO and CONFIG.
 type serverProbe struct {
@@ -219,6 +219,28 @@ type OutputBuffers struct {
 	PeakInstance int `json:"peak_instance"`
 	// LimitBytes is the server's hard pubsub limit; 0 when none or unknown.
 	LimitBytes int64 `json:"limit_bytes"`
+	// IntervalMs is the time between samples: a buffer that filled and
+	// was cut off between two samples is not in PeakBytes.
+	IntervalMs int64 `json:"interval_ms"`
+	// LimitDisconnections is how many clients the server disconnected
+	// for their output buffer limit during the run, from its own counter
+	// (INFO's client_output_buffer_limit_disconnections, Redis 7.2+),
+	// which no sample can miss; absent where the server has none.
+	LimitDisconnections *int64 `json:"limit_disconnections,omitempty"`
+}
+
+// limitDisconnections is the delta of the server's own count of clients
+// cut off for their output buffer limit; nil where it has none, or it
+// restarted in between.
+func limitDisconnections(before, after map[string]string) *int64 {
+	const k = "client_output_buffer_limit_disconnections"
+	b, errB := strconv.ParseInt(before[k], 10, 64)
+	a, errA := strconv.ParseInt(after[k], 10, 64)
+	if errB != nil || errA != nil || a < b {
+		return nil
+	}
+	d := a - b
+	return &d
 }
 
 // outputBufferInterval is how often the buffers of n subscribers are
@@ -242,7 +264,7 @@ const sampleTimeout = 250 * time.Millisecond
 // nodes, when not empty, are the servers to sample instead of the probe's
 // own: the nodes of a cluster the instances are spread over.
 func (p *serverProbe) sampleOutputBuffers(prefix string, n int, stop <-chan struct{}, nodes []*redis.Client) OutputBuffers {
-	ob := OutputBuffers{PeakInstance: -1}
+	ob := OutputBuffers{PeakInstance: -1, IntervalMs: outputBufferInterval(n).Milliseconds()}
 	t := time.NewTicker(outputBufferInterval(n))
 	defer t.Stop()
 	if len(nodes) == 0 {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +131,29 @@ r3 127.0.0.1:30006@40006 slave,fail? m3 0 1 3 connected
 	}
 	if parseClusterNodes("") != nil {
 		t.Error("empty text gave a topology")
+	}
+}
+
+// The server's own count of output-buffer disconnections is its delta
+// over the run, and absent where the server keeps none or restarted.
+func TestLimitDisconnections(t *testing.T) {
+	const k = "client_output_buffer_limit_disconnections"
+	for _, tc := range []struct {
+		before, after map[string]string
+		want          string
+	}{
+		{map[string]string{k: "3"}, map[string]string{k: "5"}, "2"},
+		{map[string]string{k: "3"}, map[string]string{k: "3"}, "0"},
+		{map[string]string{}, map[string]string{k: "5"}, "<nil>"},                               // not in the reading before
+		{map[string]string{k: "9"}, map[string]string{k: "1"}, "<nil>"},                         // restarted
+		{map[string]string{"used_memory": "1"}, map[string]string{"used_memory": "2"}, "<nil>"}, // Redis 7.0
+	} {
+		got := "<nil>"
+		if d := limitDisconnections(tc.before, tc.after); d != nil {
+			got = strconv.FormatInt(*d, 10)
+		}
+		if got != tc.want {
+			t.Errorf("%v → %v: %s, want %s", tc.before, tc.after, got, tc.want)
+		}
 	}
 }

@@ -244,18 +244,29 @@ func serverLine(s harness.ServerInfo) string {
 	return b.String()
 }
 
-// outputBuffers describes the peak subscriber output buffer on the server.
+// outputBuffers describes the peak subscriber output buffer on the server:
+// a sampled figure says how it was sampled, since a buffer that filled
+// and was cut off between two samples is not in it, and the server's own
+// count of such disconnections, where it keeps one, comes first.
 func outputBuffers(ob harness.OutputBuffers) string {
+	var cut string
+	if d := ob.LimitDisconnections; d != nil {
+		cut = fmt.Sprintf("; Redis cut off %s for the output buffer limit", units.Count(int(*d), "client"))
+	}
+	every := ""
+	if ob.IntervalMs > 0 {
+		every = fmt.Sprintf(", one every %d ms", ob.IntervalMs)
+	}
 	switch {
 	case ob.Samples == 0:
-		return "not sampled (CLIENT LIST unavailable)"
+		return "not sampled (CLIENT LIST unavailable)" + cut
 	case ob.PeakInstance < 0:
-		return "0 B (nothing queued)"
+		return fmt.Sprintf("none seen in %d samples%s (a buffer filled and cut off between two is not seen)%s", ob.Samples, every, cut)
 	case ob.LimitBytes > 0:
-		return fmt.Sprintf("%s (instance %d), %.0f%% of the hard limit", units.Bytes(ob.PeakBytes), ob.PeakInstance,
-			float64(ob.PeakBytes)/float64(ob.LimitBytes)*100)
+		return fmt.Sprintf("%s (instance %d), %.0f%% of the hard limit; sampled%s%s", units.Bytes(ob.PeakBytes), ob.PeakInstance,
+			float64(ob.PeakBytes)/float64(ob.LimitBytes)*100, every, cut)
 	}
-	return fmt.Sprintf("%s (instance %d)", units.Bytes(ob.PeakBytes), ob.PeakInstance)
+	return fmt.Sprintf("%s (instance %d); sampled%s%s", units.Bytes(ob.PeakBytes), ob.PeakInstance, every, cut)
 }
 
 // statsRows lists the INFO counters in a fixed order.
