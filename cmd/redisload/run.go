@@ -147,9 +147,10 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if o.html != "" {
 		o.cfg.Series = true // the plots over time need it
 	}
-	finishProgress := func() {}
+	finishProgress, phase := func() {}, func(string) {}
 	if tty := isTerminal(stderr); !o.quiet && !o.verbose && (tty || o.progress) {
-		o.cfg.Progress, finishProgress = progressPrinter(stderr, tty, o.cfg.WithDefaults().Duration)
+		sl := newStatusLine(stderr, tty, o.cfg.WithDefaults().Duration, termWidth(stderr))
+		o.cfg.Progress, finishProgress, phase = sl.Update, sl.Finish, sl.Phase
 	}
 
 	// Whatever provisioning starts, this stops: on every return below, on a
@@ -190,6 +191,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "redisload: repetition %d of %d\n", k+1, o.repeat)
 		}
 		var r *harness.Result
+		phase(fmt.Sprintf("connecting %s...", units.Count(o.cfg.Instances, "instance")))
 		if o.workers > 0 || o.spawnWorkers > 0 {
 			r, err = o.coordinate(ctx, o.cfg.Redis.URL, stderr)
 			if errors.Is(err, workers.ErrLost) {
@@ -203,6 +205,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			break
 		}
+		finishProgress() // each repetition ends with its own line of figures
 		reps = append(reps, r)
 		if r.Interrupted {
 			break // what ran is reported, and the exit code says interrupted
