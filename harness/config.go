@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +29,13 @@ type Config struct {
 	// publishes floor(Rate × Duration) events, the first at once.
 	// default: 10
 	Rate float64
+	// Stages, when set, shape the load instead of a constant Rate: each
+	// ramps the rate linearly from where the previous one ended (the first
+	// from 0) to its Rate over its Duration, as k6's stages do. Duration is
+	// then their sum (leave it 0, or give that), and Rate their peak
+	// (set by WithDefaults: what buffers are sized for).
+	// default: none, Rate throughout
+	Stages []Stage
 	// EventTypes are the event types published, chosen at random per event;
 	// every subscribing instance subscribes to all of them.
 	// default: ticker, trade
@@ -173,6 +181,15 @@ func (c Config) WithDefaults() Config {
 	if c.Instances == 0 {
 		c.Instances = DefaultInstances
 	}
+	if len(c.Stages) > 0 {
+		// The shape decides both: Validate refuses a Duration that is not
+		// the stages' sum.
+		d, peak := stagesShape(c.Stages)
+		if c.Duration == 0 {
+			c.Duration = d
+		}
+		c.Rate = peak
+	}
 	if c.Duration == 0 {
 		c.Duration = DefaultDuration
 	}
@@ -229,6 +246,9 @@ func (e *ConfigError) Error() string { return "harness: " + e.Field + " " + e.Re
 func (c Config) Validate() error {
 	bad := func(field, format string, a ...any) error {
 		return &ConfigError{Field: field, Reason: fmt.Sprintf(format, a...)}
+	}
+	if err := c.validateStages(); err != nil {
+		return err
 	}
 	switch {
 	case c.Instances < 1:
@@ -307,7 +327,83 @@ func (c Config) TotalEvents() uint64 {
 }
 
 // pacer is the run's open-loop schedule.
-func (c Config) pacer() ConstantPacer { return ConstantPacer{Rate: c.Rate} }
+func (c Config) pacer() runPacer {
+	if len(c.Stages) > 0 {
+		return NewStagedPacer(c.Stages)
+	}
+	return ConstantPacer{Rate: c.Rate}
+}
+
+// validateStages checks a load shape: each stage a positive duration and
+// a finite rate, not negative; some load; the run's Duration their sum;
+// and no closed loop beside it.
+func (c Config) validateStages() error {
+	if len(c.Stages) == 0 {
+		return nil
+	}
+	bad := func(format string, a ...any) error {
+		return &ConfigError{Field: "Stages", Reason: fmt.Sprintf(format, a...)}
+	}
+	if len(c.Stages) > MaxStages {
+		return bad("has %d stages, at most %d", len(c.Stages), MaxStages)
+	}
+	for i, s := range c.Stages {
+		if s.Duration <= 0 || s.Rate < 0 || math.IsNaN(s.Rate) || math.IsInf(s.Rate, 0) {
+			return bad("stage %d (%v:%g) must have a positive duration and a rate of 0 or more", i+1, s.Duration, s.Rate)
+		}
+	}
+	d, peak := stagesShape(c.Stages)
+	switch {
+	case c.MaxRate:
+		return bad("shape an open-loop schedule: MaxRate has none")
+	case peak == 0:
+		return bad("are all at 0 events/s: nothing would be published")
+	case c.Duration != 0 && c.Duration != d:
+		return bad("last %v in all, but Duration is %v: leave Duration unset with Stages", d, c.Duration)
+	}
+	return nil
+}
+
+// MaxStages bounds a load shape.
+const MaxStages = 100
+
+// stagesShape is the sum of the stages' durations and their peak rate.
+func stagesShape(stages []Stage) (time.Duration, float64) {
+	var d time.Duration
+	peak := 0.0
+	for _, s := range stages {
+		d += s.Duration
+		peak = max(peak, s.Rate)
+	}
+	return d, peak
+}
+
+// ParseStages reads a load shape written "10s:1000,30s:20000,10s:0": for
+// each stage its duration and the rate it ramps to (see Config.Stages).
+// Validate checks the values; this checks the form.
+func ParseStages(s string) ([]Stage, error) {
+	var out []Stage
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		d, r, ok := strings.Cut(part, ":")
+		dur, err1 := time.ParseDuration(strings.TrimSpace(d))
+		rate, err2 := strconv.ParseFloat(strings.TrimSpace(r), 64)
+		if !ok || err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("stage %q: want DURATION:RATE, such as 30s:20000", part)
+		}
+		out = append(out, Stage{Duration: dur, Rate: rate})
+	}
+	return out, nil
+}
+
+// StagesText writes stages as ParseStages reads them.
+func StagesText(stages []Stage) string {
+	parts := make([]string, len(stages))
+	for i, s := range stages {
+		parts[i] = s.Duration.String() + ":" + strconv.FormatFloat(s.Rate, 'g', -1, 64)
+	}
+	return strings.Join(parts, ",")
+}
 
 // ParseEventTypes splits a comma-separated list; "all" means every type.
 func ParseEventTypes(s string) ([]string, error) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -127,6 +128,9 @@ type ResultConfig struct {
 	// bytes (see Config.PayloadSize); 0: the events' own sizes.
 	PayloadSize    int `json:"payload_size,omitempty"`
 	PayloadSizeMax int `json:"payload_size_max,omitempty"`
+	// Stages is the load shape, when the run had one (see Config.Stages);
+	// Rate is then its peak.
+	Stages []StageEcho `json:"stages,omitempty"`
 	// BatchWindowUs is the scheduler's batch window (-1: none).
 	BatchWindowUs       int64    `json:"batch_window_us,omitempty"`
 	EventTypes          []string `json:"event_types"`
@@ -614,6 +618,21 @@ func warnings(res *Result, cfg Config) []string {
 		w = append(w, fmt.Sprintf("%d latencies exceeded 60s and were recorded as 60s", overflow))
 	}
 	return w
+}
+
+// StageEcho is one stage of a load shape as a report repeats it.
+type StageEcho struct {
+	DurationSeconds float64 `json:"duration_s"`
+	Rate            float64 `json:"rate"`
+}
+
+// StagesText is the run's load shape as --stages writes it; "" for none.
+func (c ResultConfig) StagesText() string {
+	parts := make([]string, len(c.Stages))
+	for i, s := range c.Stages {
+		parts[i] = fmt.Sprintf("%gs:%g", s.DurationSeconds, s.Rate)
+	}
+	return strings.Join(parts, ",")
 }
 
 // Repeated makes one Result of the runs of the same configuration run

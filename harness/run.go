@@ -319,6 +319,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 // accounting as a worker would ship it.
 var partHook func(ps PartState, err error, start time.Time)
 
+// stagesEcho is a load shape as a report repeats it; nil for none.
+func stagesEcho(stages []Stage) []StageEcho {
+	var out []StageEcho
+	for _, s := range stages {
+		out = append(out, StageEcho{DurationSeconds: s.Duration.Seconds(), Rate: s.Rate})
+	}
+	return out
+}
+
 // Echo is the configuration as a Result repeats it.
 func (c Config) Echo() ResultConfig {
 	return ResultConfig{
@@ -329,6 +338,7 @@ func (c Config) Echo() ResultConfig {
 		BatchWindowUs:       batchWindowUs(c),
 		PayloadSize:         c.PayloadSize,
 		PayloadSizeMax:      c.PayloadSizeMax,
+		Stages:              stagesEcho(c.Stages),
 		Publishers:          c.publishers(),
 		DedicatedPublishers: c.DedicatedPublishers,
 		MaxRate:             c.MaxRate,

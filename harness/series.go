@@ -24,6 +24,10 @@ type SeriesPoint struct {
 	// PublishRate and DeliveryRate are per second, over the interval.
 	PublishRate  float64 `json:"publish_rate"`
 	DeliveryRate float64 `json:"delivery_rate"`
+	// TargetRate is what the schedule asked for over the interval, per
+	// second (0 for a closed loop, which has none): beside PublishRate,
+	// it shows a load shape followed, or a generator falling behind.
+	TargetRate float64 `json:"target_rate"`
 	// P50, P99 and Max are the interval's latencies (µs); 0 when nothing
 	// arrived in it.
 	P50 int64 `json:"p50_us"`
@@ -75,9 +79,12 @@ type seriesSampler struct {
 	recvs   []*receiver
 	bridges []*bridge.Bridge
 
-	total  *hdrhistogram.Histogram // every delivery so far, for P99SoFar
-	last   SeriesPoint
-	points []SeriesPoint
+	total *hdrhistogram.Histogram // every delivery so far, for P99SoFar
+	last  SeriesPoint
+	// pacer and totalEvents are the run's schedule, for TargetRate.
+	pacer       runPacer
+	totalEvents uint64
+	points      []SeriesPoint
 	// keep, in a process of a split run, keeps each interval's raw counts
 	// and latencies, for the coordinator to merge (raws).
 	keep bool
@@ -173,6 +180,15 @@ func (s *seriesSampler) point(raw SeriesRaw, iv *hdrhistogram.Histogram) SeriesP
 	if dt := p.Seconds - s.last.Seconds; dt > 0 {
 		p.PublishRate = float64(p.Published-s.last.Published) / dt
 		p.DeliveryRate = float64(p.Delivered-s.last.Delivered) / dt
+		if !s.cfg.MaxRate {
+			if s.pacer == nil {
+				s.pacer, s.totalEvents = s.cfg.pacer(), s.cfg.TotalEvents()
+			}
+			due := func(sec float64) uint64 {
+				return min(s.pacer.Due(time.Duration(sec*float64(time.Second))), s.totalEvents)
+			}
+			p.TargetRate = float64(due(p.Seconds)-due(s.last.Seconds)) / dt
+		}
 	}
 	if iv.TotalCount() > 0 {
 		p.P50, p.P99, p.Max = iv.ValueAtQuantile(50), iv.ValueAtQuantile(99), iv.Max()

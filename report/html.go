@@ -301,12 +301,20 @@ func latencyOverTime(series []harness.SeriesPoint) string {
 	return plot{title: "Latency over time (per second)", xLabel: "seconds from the start", yLabel: "ms", lines: ls}.svg()
 }
 
-// throughputOverTime is each second's publish and delivery rates.
+// throughputOverTime is each second's target, publish and delivery rates:
+// the target beside what was published shows a load shape followed, or a
+// generator falling behind.
 func throughputOverTime(series []harness.SeriesPoint) string {
-	ls := []line{{name: "published/s"}, {name: "delivered/s"}}
+	ls := []line{{name: "published/s"}, {name: "delivered/s"}, {name: "target/s"}}
+	targeted := false // a closed loop has no target, nor a report from before targets were kept
 	for _, s := range fullIntervals(series) {
 		ls[0].x, ls[0].y = append(ls[0].x, s.Seconds), append(ls[0].y, s.PublishRate)
 		ls[1].x, ls[1].y = append(ls[1].x, s.Seconds), append(ls[1].y, s.DeliveryRate)
+		ls[2].x, ls[2].y = append(ls[2].x, s.Seconds), append(ls[2].y, s.TargetRate)
+		targeted = targeted || s.TargetRate > 0
+	}
+	if !targeted {
+		ls = ls[:2]
 	}
 	return plot{title: "Throughput over time", xLabel: "seconds from the start", yLabel: "messages/s", lines: ls}.svg()
 }

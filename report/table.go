@@ -65,6 +65,9 @@ func NewTableReporter(res *harness.Result, v verdict.Verdict, opts Options) Repo
 		// A closed loop has no target rate; saying "0 events/s" would read
 		// as a run that published nothing.
 		rate := fmt.Sprintf("%g events/s", c.Rate)
+		if len(c.Stages) > 0 {
+			rate = fmt.Sprintf("stages %s (peak %g events/s)", c.StagesText(), c.Rate)
+		}
 		if c.MaxRate {
 			rate = fmt.Sprintf("the highest lossless rate (closed loop, at most %d in flight per instance)", c.MaxInFlight)
 		}

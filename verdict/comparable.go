@@ -46,6 +46,7 @@ func Comparable(base, cur *harness.Result, baseVersion, curVersion string) []Mis
 	add("publishers", bc.Publishers, cc.Publishers)
 	add("dedicated publishers", bc.DedicatedPublishers, cc.DedicatedPublishers)
 	add("rate", loadText(bc), loadText(cc))
+	add("stages", orDefault(bc.StagesText(), "none"), orDefault(cc.StagesText(), "none"))
 	if bc.MaxRate && cc.MaxRate {
 		add("max in-flight", bc.MaxInFlight, cc.MaxInFlight)
 	}

@@ -76,30 +76,31 @@ func (k keys) all(ids []string) []string {
 // each worker's own setting (its URL may carry a password, which never
 // travels here).
 type Spec struct {
-	Version           string   `json:"version"`
-	RunID             string   `json:"run_id"`
-	Instances         int      `json:"instances"`
-	DurationNs        int64    `json:"duration_ns"`
-	Rate              float64  `json:"rate"`
-	Pipeline          int      `json:"pipeline"`
-	Publishers        int      `json:"publishers"`
-	Dedicated         bool     `json:"dedicated_publishers"`
-	EventTypes        []string `json:"event_types"`
-	Seed              uint64   `json:"seed"`
-	DrainTimeoutNs    int64    `json:"drain_timeout_ns"`
-	ConnectTimeoutNs  int64    `json:"connect_timeout_ns"`
-	KeyPrefix         string   `json:"key_prefix"`
-	ChannelsPerType   int      `json:"channels_per_type"`
-	PubSub            string   `json:"pubsub"`
-	DisableTags       bool     `json:"disable_tags"`
-	Series            bool     `json:"series"`
-	MaxRate           bool     `json:"max_rate"`
-	Workers           int      `json:"workers"`
-	MaxInFlight       int      `json:"max_inflight"`
-	BatchWindowNs     int64    `json:"batch_window_ns"`
-	PayloadSize       int      `json:"payload_size,omitempty"`
-	PayloadSizeMax    int      `json:"payload_size_max,omitempty"`
-	NotBeforeUnixNano int64    `json:"not_before_ns"`
+	Version           string          `json:"version"`
+	RunID             string          `json:"run_id"`
+	Instances         int             `json:"instances"`
+	DurationNs        int64           `json:"duration_ns"`
+	Rate              float64         `json:"rate"`
+	Pipeline          int             `json:"pipeline"`
+	Publishers        int             `json:"publishers"`
+	Dedicated         bool            `json:"dedicated_publishers"`
+	EventTypes        []string        `json:"event_types"`
+	Seed              uint64          `json:"seed"`
+	DrainTimeoutNs    int64           `json:"drain_timeout_ns"`
+	ConnectTimeoutNs  int64           `json:"connect_timeout_ns"`
+	KeyPrefix         string          `json:"key_prefix"`
+	ChannelsPerType   int             `json:"channels_per_type"`
+	PubSub            string          `json:"pubsub"`
+	DisableTags       bool            `json:"disable_tags"`
+	Series            bool            `json:"series"`
+	MaxRate           bool            `json:"max_rate"`
+	Workers           int             `json:"workers"`
+	MaxInFlight       int             `json:"max_inflight"`
+	BatchWindowNs     int64           `json:"batch_window_ns"`
+	PayloadSize       int             `json:"payload_size,omitempty"`
+	PayloadSizeMax    int             `json:"payload_size_max,omitempty"`
+	Stages            []harness.Stage `json:"stages,omitempty"`
+	NotBeforeUnixNano int64           `json:"not_before_ns"`
 	// Progress asks each worker for its intervals as they are taken, for
 	// the coordinator's live status line.
 	Progress bool `json:"progress,omitempty"`
@@ -115,7 +116,7 @@ func SpecOf(cfg harness.Config, runID, version string) Spec {
 		Seed: cfg.Seed, DrainTimeoutNs: int64(cfg.DrainTimeout), ConnectTimeoutNs: int64(cfg.ConnectTimeout),
 		KeyPrefix: cfg.Redis.KeyPrefix, ChannelsPerType: cfg.Redis.ChannelsPerType, PubSub: string(cfg.Redis.PubSub),
 		DisableTags: cfg.DisableTags, Series: cfg.Series, MaxRate: cfg.MaxRate, MaxInFlight: cfg.MaxInFlight,
-		BatchWindowNs: int64(cfg.BatchWindow), PayloadSize: cfg.PayloadSize, PayloadSizeMax: cfg.PayloadSizeMax, NotBeforeUnixNano: time.Now().UnixNano(), Progress: cfg.Progress != nil, Faults: cfg.Faults}
+		BatchWindowNs: int64(cfg.BatchWindow), PayloadSize: cfg.PayloadSize, PayloadSizeMax: cfg.PayloadSizeMax, Stages: cfg.Stages, NotBeforeUnixNano: time.Now().UnixNano(), Progress: cfg.Progress != nil, Faults: cfg.Faults}
 }
 
 // Config is the harness configuration the spec describes, against the
@@ -126,7 +127,7 @@ func (s Spec) Config(redis bridge.Options) harness.Config {
 		Publishers: s.Publishers, DedicatedPublishers: s.Dedicated, EventTypes: s.EventTypes, Seed: s.Seed,
 		DrainTimeout: time.Duration(s.DrainTimeoutNs), ConnectTimeout: time.Duration(s.ConnectTimeoutNs),
 		DisableTags: s.DisableTags, Series: s.Series, MaxRate: s.MaxRate, MaxInFlight: s.MaxInFlight,
-		BatchWindow: time.Duration(s.BatchWindowNs), PayloadSize: s.PayloadSize, PayloadSizeMax: s.PayloadSizeMax, Redis: redis}
+		BatchWindow: time.Duration(s.BatchWindowNs), PayloadSize: s.PayloadSize, PayloadSizeMax: s.PayloadSizeMax, Stages: s.Stages, Redis: redis}
 }
 
 // joinMsg is a worker's application to a run.

@@ -43,7 +43,9 @@ type options struct {
 	// The run over worker processes (workers.go).
 	workers, spawnWorkers int
 	// repeat is how many times the run is made (see harness.Repeated).
-	repeat           int
+	repeat int
+	// stages is the load shape, as --stages writes it (harness.ParseStages).
+	stages           string
 	controlURL       string
 	joinTimeout      time.Duration
 	redisURL         string
@@ -83,6 +85,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.Var(newDurationValue(harness.DefaultDuration, &c.Duration), "duration", "how long to publish: 30s, 1m, or a bare number of seconds")
 	c.Rate = harness.DefaultRate
 	fs.Var((*rateValue)(c), "rate", "target events per second over all instances, or max: as fast as back-pressure allows without loss")
+	fs.StringVar(&o.stages, "stages", "", "a load shape instead of --rate and --duration: DURATION:RATE stages, each ramping linearly from the previous rate (the first from 0), e.g. 10s:1000,30s:20000,10s:0")
 	// The flags' defaults are the library's own constants, so --help
 	// shows what a run without the flag does.
 	fs.IntVar(&c.MaxInFlight, "max-inflight", harness.DefaultMaxInFlight, "with --rate=max: most messages one instance keeps ahead of the slowest receiver")
@@ -358,7 +361,7 @@ var capacityFlags = map[string]string{
 // configFlags names each harness.Config field's flag, for the library's
 // validation errors: the one place the command line knows both.
 var configFlags = map[string]string{
-	"Instances": "instances", "Duration": "duration", "Rate": "rate", "Publishers": "publishers",
+	"Instances": "instances", "Duration": "duration", "Rate": "rate", "Publishers": "publishers", "Stages": "stages",
 	"DedicatedPublishers": "dedicated-publishers", "MaxRate": "rate=max", "MaxInFlight": "max-inflight",
 	"Pipeline": "pipeline", "BatchWindow": "batch-window", "PayloadSize": "payload-size", "PayloadSizeMax": "payload-size", "DrainTimeout": "drain-timeout", "ConnectTimeout": "connect-timeout", "Placement": "placement",
 	"EventTypes": "event-types",

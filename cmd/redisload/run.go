@@ -83,6 +83,19 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		o.scenario = sc.Name
 		o.applyScenario(fs, sc)
 	}
+	// A load shape decides the duration and the rate: both flags beside it
+	// would say something else, and a scenario's give way to it.
+	if o.stages != "" {
+		if fs.Changed("duration") || fs.Changed("rate") {
+			return usageErr("--stages sets the duration (their sum) and the rate (each stage's): leave out --duration and --rate")
+		}
+		stages, err := harness.ParseStages(o.stages)
+		if err != nil {
+			return usageErr("--stages: %v", err)
+		}
+		shaped := harness.Config{Stages: stages}.WithDefaults() // their sum and their peak
+		o.cfg.Stages, o.cfg.Duration, o.cfg.Rate = stages, shaped.Duration, shaped.Rate
+	}
 	// Everything is checked before anything starts: a mistake costs a
 	// second, not a provisioned server and a whole run.
 	if err := o.complete(); err != nil {
@@ -358,8 +371,12 @@ func announce(w io.Writer, inst *provision.Instance, c harness.Config) {
 			units.Count(c.Instances, "instance"), where, c.Duration, c.MaxInFlight)
 		return
 	}
-	fmt.Fprintf(w, "redisload: %s on %s, %v at %g events/s (%d events)...\n",
-		units.Count(c.Instances, "instance"), where, c.Duration, c.Rate, c.TotalEvents())
+	rate := fmt.Sprintf("%g events/s", c.Rate)
+	if len(c.Stages) > 0 {
+		rate = fmt.Sprintf("stages %s (peak %g events/s)", harness.StagesText(c.Stages), c.Rate)
+	}
+	fmt.Fprintf(w, "redisload: %s on %s, %v at %s (%d events)...\n",
+		units.Count(c.Instances, "instance"), where, c.Duration, rate, c.TotalEvents())
 }
 
 // describeFault says in one line what a fault will do and when.

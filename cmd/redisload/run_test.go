@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,6 +49,10 @@ func TestUsageErrorsExit2WithOneLine(t *testing.T) {
 	}{
 		{[]string{"--instances=0"}, "--instances must be at least 1"},
 		{[]string{"--repeat=0"}, "--repeat must be from 1 to 100, got 0"},
+		{[]string{"--stages=10s:100", "--rate=5"}, "--stages sets the duration (their sum) and the rate (each stage's): leave out --duration and --rate"},
+		{[]string{"--stages=10s"}, `--stages: stage "10s": want DURATION:RATE, such as 30s:20000`},
+		{[]string{"--stages=10s:0"}, "--stages are all at 0 events/s: nothing would be published"},
+		{[]string{"--stages=10s:100", "--rate=max"}, "--stages sets the duration"},
 		{[]string{"--instances=-4"}, "--instances must be at least 1"},
 		{[]string{"--duration=0"}, "--duration must be positive"},
 		{[]string{"--duration=-1s"}, "--duration must be positive"},
@@ -274,6 +279,37 @@ func TestRepeatThreeRuns(t *testing.T) {
 		"--repeat=2", "--baseline="+base, "--max-regression=delivery=0", "--seed=7", "--key-prefix=rep:")
 	if code != exitPass || !strings.Contains(out, "Repetitions (2 runs") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+}
+
+// --stages shapes the load: the run publishes the area under the ramps
+// exactly, every one delivered, and its series holds the target of each
+// second beside what was published.
+func TestStagesShapeTheLoad(t *testing.T) {
+	srv := redistest.Start(t)
+	path := filepath.Join(t.TempDir(), "r.json")
+	code, _, errs := invoke(t, context.Background(), "--redis-url="+srv.URL, "--instances=2", "--stages=2s:400,2s:400,1s:0",
+		"--json-out="+path, "--html="+filepath.Join(filepath.Dir(path), "r.html"), "--key-prefix=stg:")
+	if code != exitPass || !strings.Contains(errs, "5s at stages 2s:400,2s:400,1s:0 (peak 400 events/s) (1400 events)") {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	doc, err := report.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 0→400 over 2 s is 400 events, 400 for 2 s 800, 400→0 over 1 s 200.
+	if tt := doc.Totals; tt.TargetEvents != 1400 || tt.Published != 1400 || tt.Delivered != 1400 || tt.Missing != 0 ||
+		doc.Config.Rate != 400 || doc.Config.DurationSeconds != 5 || doc.Config.StagesText() != "2s:400,2s:400,1s:0" {
+		t.Fatalf("config %+v totals %+v", doc.Config, tt)
+	}
+	want := []float64{100, 300, 400, 400, 200} // each second's share of the shape
+	if len(doc.Series) < len(want) {
+		t.Fatalf("%d points", len(doc.Series))
+	}
+	for k, w := range want {
+		if got := doc.Series[k].TargetRate; math.Abs(got-w) > 0.02*w+2 {
+			t.Errorf("second %d: target %.1f/s, want %.0f/s", k+1, got, w)
+		}
 	}
 }
 
