@@ -80,6 +80,13 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err := fs.Parse(args); err != nil {
 		return usageErr("%v", err)
 	}
+	// REDISLOAD_<FLAG> as for a run: a CI job's settings without a long
+	// command line; the command line wins.
+	if !f.help {
+		if err := applyEnv(fs, os.LookupEnv); err != nil {
+			return usageErr("%v", err)
+		}
+	}
 	c, vary, eventTypes, format, output, mode, redisURL := f.c, f.vary, f.eventTypes, f.format, f.output, f.mode, f.redisURL
 	prov, sec, spawn, joinTimeout := f.prov, f.sec, f.spawn, f.joinTimeout
 	if f.help {

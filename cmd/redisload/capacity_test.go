@@ -82,6 +82,22 @@ func TestCapacityBisects(t *testing.T) {
 	}
 }
 
+// Its flags come from REDISLOAD_<FLAG> too, the command line winning, a
+// bad value refused naming the variable.
+func TestCapacityFlagsFromEnv(t *testing.T) {
+	t.Setenv("REDISLOAD_RESOLUTION", "five")
+	code, _, errs := invoke(t, context.Background(), "capacity", "--redis-url=redis://127.0.0.1:1")
+	if code != exitUsage || !strings.Contains(errs, "$REDISLOAD_RESOLUTION: invalid argument \"five\" for \"--resolution\" flag: want a percentage such as 5 or 5%") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	t.Setenv("REDISLOAD_RESOLUTION", "-1")
+	t.Setenv("REDISLOAD_MAX", "100")
+	code, res := capacityRun(t, "--instances=2", "--start=50", "--max=50", "--key-prefix=cap5:")
+	if code != exitPass || res.Resolution != -1 || len(res.Steps) != 1 || res.Steps[0].TargetRate != 50 {
+		t.Fatalf("exit %d, %+v: want the environment's resolution, the flag's max", code, res)
+	}
+}
+
 // Varying instances at a fixed rate, additively.
 func TestCapacityVaryInstances(t *testing.T) {
 	code, res := capacityRun(t, "--vary=instances", "--start=2", "--step=1", "--max=3", "--rate=40", "--key-prefix=cap3:")
