@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/redisload/redisload/bridge"
 	"github.com/redisload/redisload/internal/redistest"
 	"github.com/redisload/redisload/provision"
@@ -35,7 +33,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	_ = inst.Close()
 	if code == 0 {
-		if err := goleak.Find(); err != nil {
+		if err := redistest.Leaks(); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
 			code = 1
 		}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,7 +15,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"go.uber.org/goleak"
 
 	"github.com/redisload/redisload/bridge"
 	"github.com/redisload/redisload/harness"
@@ -23,7 +24,14 @@ import (
 func TestMain(m *testing.M) {
 	// go-redis logs every failed dial; fault tests make hundreds.
 	redis.SetLogger(quietLogger{})
-	goleak.VerifyTestMain(m)
+	code := m.Run()
+	if code == 0 {
+		if err := redistest.Leaks(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 type quietLogger struct{}
