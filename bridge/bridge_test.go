@@ -32,13 +32,7 @@ func TestMain(m *testing.M) {
 	redisURL = inst.URL
 	code := m.Run()
 	_ = inst.Close()
-	if code == 0 {
-		if err := redistest.Leaks(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(redistest.CheckLeaks(code))
 }
 
 // collector records what a handler saw; safe to read after Close.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"sort"
@@ -24,14 +23,7 @@ import (
 func TestMain(m *testing.M) {
 	// go-redis logs every failed dial; fault tests make hundreds.
 	redis.SetLogger(quietLogger{})
-	code := m.Run()
-	if code == 0 {
-		if err := redistest.Leaks(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(redistest.CheckLeaks(m.Run()))
 }
 
 type quietLogger struct{}

@@ -20,14 +20,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if err := redistest.Leaks(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(redistest.CheckLeaks(m.Run()))
 }
 
 // fleet runs n workers in this process against the control Redis at

@@ -1,6 +1,8 @@
 package redistest
 
 import (
+	"fmt"
+	"os"
 	"time"
 
 	"go.uber.org/goleak"
@@ -24,4 +26,19 @@ func Leaks(opts ...goleak.Option) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// CheckLeaks is the end of a TestMain: given m.Run's exit code, it fails
+// a passing run that left goroutines running (see Leaks), saying which.
+//
+//	func TestMain(m *testing.M) { os.Exit(redistest.CheckLeaks(m.Run())) }
+func CheckLeaks(code int) int {
+	if code != 0 {
+		return code
+	}
+	if err := Leaks(); err != nil {
+		fmt.Fprintln(os.Stderr, "goleak:", err)
+		return 1
+	}
+	return 0
 }
