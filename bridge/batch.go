@@ -35,6 +35,23 @@ func (b *Bridge) NewBatch() *Batch {
 	return &Batch{b: b, buf: make([]byte, 0, 4<<10)}
 }
 
+// SkipSequence makes the bridge's next sequence number base+1, for a load
+// test that tells two phases apart by sequence number alone (a warm-up's
+// events below base, the measured ones above; no clock involved). It
+// must not lower the sequence: base is at least the last one taken.
+// Not for applications: receivers that track sequence numbers see a gap.
+func (b *Bridge) SkipSequence(base uint64) error {
+	for {
+		cur := b.seq.Load()
+		if base < cur {
+			return fmt.Errorf("bridge: sequence %d is past %d already", cur, base)
+		}
+		if b.seq.CompareAndSwap(cur, base) {
+			return nil
+		}
+	}
+}
+
 // Len is the number of events waiting in the batch.
 func (bt *Batch) Len() int { return len(bt.ends) }
 

@@ -29,6 +29,17 @@ type Config struct {
 	// publishes floor(Rate × Duration) events, the first at once.
 	// default: 10
 	Rate float64
+	// Warmup publishes at Rate for this long before the measured Duration,
+	// as wrk2's calibration and ghz's skipped first requests do:
+	// connections, buffers and the server warm up, and those events stay
+	// out of the delivery, latency and send-delay figures, reported apart
+	// (Result.Warmup). Receivers tell the phases apart by sequence number
+	// (measured events start at MeasuredSeqBase), never by a clock, so a
+	// run over several hosts splits them exactly. Not with Stages (which
+	// ramp already), MaxRate (no schedule) or Faults (whose times are from
+	// the start of publishing).
+	// default: 0, none
+	Warmup time.Duration
 	// Stages, when set, shape the load instead of a constant Rate: each
 	// ramps the rate linearly from where the previous one ended (the first
 	// from 0) to its Rate over its Duration, as k6's stages do. Duration is
@@ -251,6 +262,16 @@ func (c Config) Validate() error {
 		return err
 	}
 	switch {
+	case c.Warmup < 0:
+		return bad("Warmup", "must not be negative, got %v", c.Warmup)
+	case c.Warmup > 0 && len(c.Stages) > 0:
+		return bad("Warmup", "does not go with stages: ramp up in a first stage instead")
+	case c.Warmup > 0 && c.MaxRate:
+		return bad("Warmup", "needs a schedule: the closed loop of the maximum rate has none")
+	case c.Warmup > 0 && len(c.Faults) > 0:
+		return bad("Warmup", "does not go with a fault script yet: its times are from the start of publishing")
+	}
+	switch {
 	case c.Instances < 1:
 		return bad("Instances", "must be at least 1, got %d", c.Instances)
 	case c.Instances > MaxInstances:
@@ -323,7 +344,45 @@ func (c Config) TotalEvents() uint64 {
 	if c.MaxRate {
 		return 0
 	}
-	return c.pacer().total(c.Duration)
+	return c.scheduledEvents() - c.warmupEvents()
+}
+
+// MeasuredSeqBase is where a run with a warm-up starts its measured
+// events' sequence numbers (base+1 onwards): every warm-up event is below
+// it, every measured one above, whichever host tells them apart.
+const MeasuredSeqBase = 1 << 40
+
+// publishing is how long events are published: the warm-up, then the
+// measured duration.
+func (c Config) publishing() time.Duration { return max(c.Warmup, 0) + c.Duration }
+
+// scheduledEvents is every event of the schedule, warm-up included.
+func (c Config) scheduledEvents() uint64 { return c.pacer().total(c.publishing()) }
+
+// warmupEvents is how many of the schedule's first events are the
+// warm-up's: those due before Warmup ends, by the pacer's own At.
+func (c Config) warmupEvents() uint64 {
+	if c.Warmup <= 0 || c.MaxRate {
+		return 0
+	}
+	p := c.pacer()
+	k := p.Due(c.Warmup)
+	for k > 0 && p.At(k-1) >= c.Warmup {
+		k--
+	}
+	for p.At(k) < c.Warmup {
+		k++
+	}
+	return min(k, c.scheduledEvents())
+}
+
+// seqBase is where measured sequence numbers start: MeasuredSeqBase with
+// a warm-up, 0 without.
+func (c Config) seqBase() uint64 {
+	if c.Warmup > 0 {
+		return MeasuredSeqBase
+	}
+	return 0
 }
 
 // pacer is the run's open-loop schedule.

@@ -40,6 +40,9 @@ type PublisherState struct {
 	FailedSeqs [][2]uint64  `json:"failed_seqs,omitempty"`
 	Bursts     []ErrorBurst `json:"bursts,omitempty"`
 	SendDelay  []byte       `json:"send_delay"` // HDR histogram, compressed encoding
+	// WarmPublished and WarmNotAccepted are the warm-up's outcomes.
+	WarmPublished   uint64 `json:"warm_published,omitempty"`
+	WarmNotAccepted uint64 `json:"warm_not_accepted,omitempty"`
 }
 
 // ReceiverState is what one instance's receiver counted.
@@ -54,6 +57,10 @@ type ReceiverState struct {
 	Overflow     uint64         `json:"overflow"`
 	Negative     uint64         `json:"negative_latency,omitempty"`
 	Histogram    []byte         `json:"histogram"` // HDR histogram, compressed encoding
+	// WarmArrived and WarmHistogram are the warm-up's arrivals and their
+	// latencies (compressed; absent when none arrived).
+	WarmArrived   uint64 `json:"warm_arrived,omitempty"`
+	WarmHistogram []byte `json:"warm_histogram,omitempty"`
 	// Trackers are its tracker of each source, by source index, packed
 	// (EncodeTrackers): a part holds n of them per receiver, which as
 	// JSON objects made a 9 900-instance run ship about 5 GB per worker.
@@ -100,7 +107,7 @@ func partState(pub *publisher, recvs []*receiver, metrics []bridge.Metrics) (Par
 			return PartState{}, fmt.Errorf("instance %d: send delay histogram: %w", i, err)
 		}
 		s := PublisherState{Index: ip.index, Published: pub.published[i], Errors: pub.errors[i], Unknown: pub.unknown[i],
-			Bursts: ip.bursts, SendDelay: enc}
+			Bursts: ip.bursts, SendDelay: enc, WarmPublished: pub.warmPublished[i], WarmNotAccepted: pub.warmNotPublic[i]}
 		for _, f := range ip.failedSeqs {
 			s.FailedSeqs = append(s.FailedSeqs, [2]uint64{f.lo, f.hi})
 		}
@@ -116,7 +123,12 @@ func partState(pub *publisher, recvs []*receiver, metrics []bridge.Metrics) (Par
 		}
 		s := ReceiverState{Index: r.index, Metrics: metrics[i], Node: r.node, NotConnected: r.notConnected,
 			SelfReceived: r.selfReceived, Foreign: r.foreign, Forged: r.forged, Overflow: r.overflow,
-			Negative: r.negative, Histogram: enc, Attrib: r.attrib}
+			Negative: r.negative, Histogram: enc, Attrib: r.attrib, WarmArrived: r.warmArrived}
+		if r.warmHist != nil {
+			if s.WarmHistogram, err = r.warmHist.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err != nil {
+				return PartState{}, fmt.Errorf("instance %d: warm-up histogram: %w", i, err)
+			}
+		}
 		s.Trackers = make([]byte, 0, 4*len(r.sources))
 		for _, t := range r.sources {
 			x := t.r()
@@ -150,6 +162,7 @@ var errPart = errors.New("harness: bad part state")
 // a malformed one must be refused, never merged into a report.
 func rehydrate(n int, parts []PartState) (*publisher, []*receiver, []bridge.Metrics, error) {
 	pub := &publisher{published: make([]uint64, n), errors: make([]uint64, n), unknown: make([]uint64, n),
+		warmPublished: make([]uint64, n), warmNotPublic: make([]uint64, n),
 		insts: make([]*instancePublisher, n), sendDelay: newHistogram()}
 	recvs := make([]*receiver, n)
 	metrics := make([]bridge.Metrics, n)
@@ -172,6 +185,7 @@ func rehydrate(n int, parts []PartState) (*publisher, []*receiver, []bridge.Metr
 			}
 			pub.insts[s.Index] = ip
 			pub.published[s.Index], pub.errors[s.Index], pub.unknown[s.Index] = s.Published, s.Errors, s.Unknown
+			pub.warmPublished[s.Index], pub.warmNotPublic[s.Index] = s.WarmPublished, s.WarmNotAccepted
 			if dropped := pub.sendDelay.Merge(h); dropped > 0 {
 				return nil, nil, nil, bad("publisher %d: %d send delays outside the histogram's range", s.Index, dropped)
 			}
@@ -203,7 +217,12 @@ func (s ReceiverState) receiver(n int) (*receiver, error) {
 	}
 	r := &receiver{index: s.Index, n: n, sources: make([]seqTracker, n), hist: h, node: s.Node,
 		notConnected: s.NotConnected, selfReceived: s.SelfReceived, foreign: s.Foreign, forged: s.Forged,
-		overflow: s.Overflow, negative: s.Negative, gapLimit: maxGapsSharded}
+		overflow: s.Overflow, negative: s.Negative, gapLimit: maxGapsSharded, warmArrived: s.WarmArrived}
+	if len(s.WarmHistogram) > 0 {
+		if r.warmHist, err = decodeHistogram(s.WarmHistogram, sendDelaySigFigs); err != nil {
+			return nil, fmt.Errorf("warm-up latency: %v", err)
+		}
+	}
 	rest := s.Trackers
 	for j := range n {
 		var ts TrackerState

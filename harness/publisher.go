@@ -38,7 +38,10 @@ type publisher struct {
 	published []uint64
 	errors    []uint64
 	unknown   []uint64
-	sendDelay *hdrhistogram.Histogram // merged; intended → actual, µs
+	// warmPublished and warmNotPublic are the warm-up's publishes accepted
+	// and not, by instance (see Config.Warmup).
+	warmPublished, warmNotPublic []uint64
+	sendDelay                    *hdrhistogram.Histogram // merged; intended → actual, µs
 	// shiftNs turns this process's clock into the run's reference clock
 	// (0 in one process; see Share.ClockOffset).
 	shiftNs int64
@@ -72,16 +75,26 @@ type instancePublisher struct {
 	// failedSeqs are the sequence numbers of publishes not accepted (failed
 	// or unknown), as ranges: failures come in runs, so this stays small.
 	failedSeqs []seqRange
+
+	// The warm-up (Config.Warmup): events numbered below warmK are its;
+	// the first event at or above it moves the bridge's sequence to base,
+	// so that every measured sequence number is above it. Its outcomes
+	// are counted apart, and nothing of it enters the measured figures.
+	warmK, base                  uint64
+	measuring                    bool // the sequence has moved to base
+	warmPublished, warmNotPublic uint64
 }
 
 func newPublisher(cfg Config, seed uint64, bridges []*bridge.Bridge, limits, settled []seqLimit, log *eventLog) *publisher {
 	p := &publisher{
-		cfg:       cfg,
-		rng:       scheduleRNG(seed),
-		log:       log,
-		published: make([]uint64, len(bridges)),
-		errors:    make([]uint64, len(bridges)),
-		unknown:   make([]uint64, len(bridges)),
+		cfg:           cfg,
+		rng:           scheduleRNG(seed),
+		log:           log,
+		published:     make([]uint64, len(bridges)),
+		errors:        make([]uint64, len(bridges)),
+		unknown:       make([]uint64, len(bridges)),
+		warmPublished: make([]uint64, len(bridges)),
+		warmNotPublic: make([]uint64, len(bridges)),
 	}
 	perInstance := cfg.Rate / float64(cfg.publishers())
 	for i, b := range bridges {
@@ -98,6 +111,7 @@ func newPublisher(cfg Config, seed uint64, bridges []*bridge.Bridge, limits, set
 		gen := newEventGen(rng)
 		gen.padMin, gen.padMax = cfg.PayloadSize, cfg.PayloadSizeMax
 		p.insts = append(p.insts, &instancePublisher{
+			warmK: cfg.warmupEvents(), base: cfg.seqBase(), measuring: cfg.seqBase() == 0,
 			index: i, b: b, ring: newRing(perInstance), kick: make(chan struct{}, 1),
 			gen: gen, types: cfg.EventTypes, batch: b.NewBatch(),
 			due: make([]uint64, cfg.Pipeline), payload: make([]byte, 0, 1024),
@@ -105,6 +119,16 @@ func newPublisher(cfg Config, seed uint64, bridges []*bridge.Bridge, limits, set
 		})
 	}
 	return p
+}
+
+// sentTotals is what each instance had accepted, warm-up included: what
+// the receivers' progress counts, and so what the drain waits for.
+func (p *publisher) sentTotals() []uint64 {
+	out := make([]uint64, len(p.published))
+	for i := range out {
+		out[i] = p.published[i] + p.warmPublished[i]
+	}
+	return out
 }
 
 // scheduleRNG is the generator that draws each event's instance: one per
@@ -153,13 +177,14 @@ func (p *publisher) run(ctx context.Context, start time.Time) {
 			continue
 		}
 		p.published[i], p.errors[i], p.unknown[i] = ip.published, ip.errors, ip.unknown
+		p.warmPublished[i], p.warmNotPublic[i] = ip.warmPublished, ip.warmNotPublic
 		p.sendDelay.Merge(ip.delay) // same range: nothing is dropped
 	}
 }
 
 // schedule hands each due event to a random instance.
 func (p *publisher) schedule(ctx context.Context, start time.Time) {
-	total := p.cfg.TotalEvents()
+	total := p.cfg.scheduledEvents() // the warm-up's and the measured ones
 	pacer := p.cfg.pacer()
 	n := p.cfg.publishers() // events go to publishing instances only
 	touched := make([]bool, n)
@@ -172,7 +197,7 @@ func (p *publisher) schedule(ctx context.Context, start time.Time) {
 	next := -1 // the instance drawn for event `sent`, kept while its ring is full
 	for sent < total && ctx.Err() == nil {
 		now := time.Since(start)
-		over := now >= p.cfg.Duration
+		over := now >= p.cfg.publishing()
 		due := min(pacer.Due(now), total)
 		if over {
 			// Every remaining event was due before the end (event k at
@@ -278,17 +303,19 @@ func (ip *instancePublisher) closedLoop(ctx context.Context, deadline time.Time,
 		n := min(room, len(ip.due))
 		nowNs := ip.now()
 		for range n {
-			last = ip.add(nowNs, nowNs) // no schedule: sent when intended
+			last = ip.add(nowNs, nowNs, false) // no schedule: sent when intended
 		}
 		ip.limit.Store(last)
-		ip.flush(ctx, n)
+		ip.flush(ctx, n, false)
 		ip.settled.Store(last) // every publish up to last has its answer
 	}
 }
 
 // publishDue empties the ring, one pipeline of at most Pipeline events at
 // a time. Once ctx has ended it empties the ring without publishing: those
-// events take no sequence number and count as not sent.
+// events take no sequence number and count as not sent. A pipeline never
+// mixes warm-up and measured events: at the first measured one, what the
+// batch holds is flushed as warm-up, and the sequence moves to base.
 func (ip *instancePublisher) publishDue(ctx context.Context) {
 	for {
 		n := ip.ring.popInto(ip.due)
@@ -300,23 +327,38 @@ func (ip *instancePublisher) publishDue(ctx context.Context) {
 		}
 		nowNs := ip.now() // once per batch
 		var last uint64
+		inBatch := 0
 		for _, k := range ip.due[:n] {
-			last = ip.add(ip.startNs+int64(ip.pacer.At(k)), nowNs)
+			if !ip.measuring && k >= ip.warmK {
+				if inBatch > 0 {
+					ip.limit.Store(last)
+					ip.flush(ctx, inBatch, true)
+					inBatch = 0
+				}
+				if err := ip.b.SkipSequence(ip.base); err != nil && ip.log != nil {
+					ip.log.printf("instance %d: %v", ip.index, err) // cannot happen: base is far above any warm-up
+				}
+				ip.measuring = true
+			}
+			last = ip.add(ip.startNs+int64(ip.pacer.At(k)), nowNs, !ip.measuring)
+			inBatch++
 		}
 		ip.limit.Store(last) // before the batch is sent: see seqLimit
-		ip.flush(ctx, n)
-		ip.settled.Store(last)
+		ip.flush(ctx, inBatch, !ip.measuring)
+		if ip.measuring {
+			ip.settled.Store(last - ip.base) // in the measured numbering, as the trackers count
+		}
 	}
 }
 
 // add puts one event into the batch, with a random type and payload, and
-// records how late it is (nowNs against its intended send time). It
-// returns the event's sequence number.
-func (ip *instancePublisher) add(intendedNs, nowNs int64) uint64 {
+// records how late it is (nowNs against its intended send time), unless it
+// is the warm-up's. It returns the event's sequence number.
+func (ip *instancePublisher) add(intendedNs, nowNs int64, warm bool) uint64 {
 	typ := ip.types[ip.gen.rng.IntN(len(ip.types))]
 	ip.payload = ip.gen.appendPayload(ip.payload[:0], typ)
 	seq := ip.batch.AddAt(typ, ip.payload, intendedNs)
-	if d := (nowNs - intendedNs) / 1000; ip.delay.RecordValue(max(d, histMinUs)) != nil {
+	if d := (nowNs - intendedNs) / 1000; !warm && ip.delay.RecordValue(max(d, histMinUs)) != nil {
 		_ = ip.delay.RecordValue(histMaxUs)
 	}
 	if ip.log != nil {
@@ -338,18 +380,25 @@ func (ip *instancePublisher) recordBurst(failed uint64) {
 	ip.bursts = append(ip.bursts, ErrorBurst{Instance: ip.index, FromSeconds: now, ToSeconds: now, Count: failed})
 }
 
-// flush publishes the batch of n events and counts the outcome. ctx ending
-// interrupts the round trip: those publishes have an unknown outcome.
-func (ip *instancePublisher) flush(ctx context.Context, n int) {
+// flush publishes the batch of n events and counts the outcome: apart for
+// the warm-up's. ctx ending interrupts the round trip: those publishes
+// have an unknown outcome.
+func (ip *instancePublisher) flush(ctx context.Context, n int, warm bool) {
 	failed, err := ip.batch.Flush(ctx)
+	ip.sent.Add(uint64(n - failed)) // once per batch: not a per-message atomic; the series counts the warm-up too
+	if warm {
+		ip.warmPublished += uint64(n - failed)
+		ip.warmNotPublic += uint64(failed)
+		return
+	}
 	unknown := ip.batch.Unknown()
 	ip.published += uint64(n - failed)
 	ip.errors += uint64(failed - unknown)
 	ip.unknown += uint64(unknown)
-	ip.sent.Add(uint64(n - failed)) // once per batch: not a per-message atomic
 	if failed > 0 {
 		ip.recordBurst(uint64(failed))
-		for _, seq := range ip.batch.Failed() {
+		for _, raw := range ip.batch.Failed() {
+			seq := raw - ip.base // as the trackers number it
 			if k := len(ip.failedSeqs) - 1; k >= 0 && ip.failedSeqs[k].hi+1 == seq {
 				ip.failedSeqs[k].hi = seq
 				continue

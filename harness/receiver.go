@@ -66,6 +66,13 @@ type receiver struct {
 	// last moments, for where an outage begins; nil otherwise.
 	issued *issuedLog
 
+	// base: see trust. The warm-up's messages are counted here, and
+	// their latencies kept apart (warmHist, made on the first); nothing of
+	// them reaches the trackers or the run's histogram.
+	base        uint64
+	warmArrived uint64
+	warmHist    *hdrhistogram.Histogram
+
 	// iv, when the run collects a series, is the current interval's
 	// latencies; nil otherwise, and then the hot path pays a nil check.
 	iv *intervalHist
@@ -104,6 +111,7 @@ func newReceiver(index, n int, prefix string, trust trust, log *eventLog) *recei
 		keys:     trust.keys,
 		startNs:  trust.startNs,
 		limits:   trust.limits,
+		base:     trust.base,
 		log:      log,
 		gapLimit: maxGaps,
 	}
@@ -120,6 +128,9 @@ type trust struct {
 	// in flight. Sharded outages reach back to it (see issuedLog); another
 	// process's sources are never settled here (noAck: no reach).
 	settled []seqLimit
+	// base is where measured sequence numbers start (Config.Warmup): a
+	// genuine message below it is the warm-up's; 0 without a warm-up.
+	base uint64
 }
 
 // handle accounts for one event. It reads the clock not at all: the bridge
@@ -149,10 +160,19 @@ func (r *receiver) handle(ev *bridge.Event) {
 		r.selfReceived++
 		return
 	}
-	if r.attrib != nil {
-		r.attribute(src, ev.Seq)
+	lat := max((ev.ReceivedNs-ev.SentNs)/1000, histMinUs) // sub-microsecond on loopback
+	seq := ev.Seq
+	if r.base > 0 {
+		if seq <= r.base {
+			r.warmup(lat)
+			return
+		}
+		seq -= r.base // the measured phase's numbering, from 1
 	}
-	r.sources[src].observeWithin(ev.Seq, r.gapLimit)
+	if r.attrib != nil {
+		r.attribute(src, seq)
+	}
+	r.sources[src].observeWithin(seq, r.gapLimit)
 	if r.receipts != nil {
 		r.receipts[src].Store(r.sources[src].highest)
 	}
@@ -163,7 +183,6 @@ func (r *receiver) handle(ev *bridge.Event) {
 	if ev.SentNs > ev.ReceivedNs {
 		r.negative++ // only across clocks, within tolNs (see genuine)
 	}
-	lat := max((ev.ReceivedNs-ev.SentNs)/1000, histMinUs) // sub-microsecond on loopback
 	if r.hist.RecordValue(lat) != nil {
 		r.overflow++
 		_ = r.hist.RecordValue(histMaxUs)
@@ -173,7 +192,21 @@ func (r *receiver) handle(ev *bridge.Event) {
 	}
 	if r.log != nil {
 		r.log.printf("instance %d received %s #%d from instance %d (%.3f ms)",
-			r.index, ev.Type, ev.Seq, src, float64(ev.ReceivedNs-ev.SentNs)/1e6)
+			r.index, ev.Type, seq, src, float64(ev.ReceivedNs-ev.SentNs)/1e6)
+	}
+}
+
+// warmup counts a genuine warm-up message and its latency, apart.
+func (r *receiver) warmup(lat int64) {
+	r.warmArrived++
+	if r.warmHist == nil {
+		r.warmHist = newDelayHistogram() // 2 significant digits: a figure apart, not a gate
+	}
+	if r.warmHist.RecordValue(lat) != nil {
+		_ = r.warmHist.RecordValue(histMaxUs)
+	}
+	if r.iv != nil {
+		r.iv.record(lat) // the live view shows the warm-up too
 	}
 }
 

@@ -25,6 +25,9 @@ type Result struct {
 	// Scenario is the preset or scenario file the run started from, as
 	// its caller names it; empty for a run from flags alone.
 	Scenario string `json:"scenario,omitempty"`
+	// Warmup is the warm-up's own figures, when the run had one
+	// (Config.Warmup): none of its events is in any other figure.
+	Warmup *WarmupStats `json:"warmup,omitempty"`
 	// Repetitions are the runs of a repeated run (see Repeated), whole
 	// and in order; the other fields are then RepeatBody's.
 	Repetitions []*Result `json:"repetitions,omitempty"`
@@ -131,6 +134,9 @@ type ResultConfig struct {
 	// Stages is the load shape, when the run had one (see Config.Stages);
 	// Rate is then its peak.
 	Stages []StageEcho `json:"stages,omitempty"`
+	// WarmupSeconds is the warm-up before the measured duration (see
+	// Config.Warmup); 0 for none.
+	WarmupSeconds float64 `json:"warmup_s,omitempty"`
 	// BatchWindowUs is the scheduler's batch window (-1: none).
 	BatchWindowUs       int64    `json:"batch_window_us,omitempty"`
 	EventTypes          []string `json:"event_types"`
@@ -379,6 +385,44 @@ func newDelayHistogram() *hdrhistogram.Histogram {
 	return hdrhistogram.New(histMinUs, histMaxUs, sendDelaySigFigs)
 }
 
+// WarmupStats is what the warm-up (Config.Warmup) published and what its
+// subscribers received, kept out of every other figure of the run.
+type WarmupStats struct {
+	Seconds      float64 `json:"duration_s"`
+	TargetEvents uint64  `json:"target_events"`
+	Published    uint64  `json:"published"`
+	NotAccepted  uint64  `json:"not_accepted"`
+	// Expected is what the subscribers should have received of Published;
+	// Arrived what they did, duplicates included (the warm-up's sequence
+	// numbers are counted, not tracked).
+	Expected uint64       `json:"expected"`
+	Arrived  uint64       `json:"arrived"`
+	Latency  LatencyStats `json:"latency"`
+}
+
+// warmupStats sums the warm-up's counts over the instances.
+func warmupStats(cfg Config, pub *publisher, recvs []*receiver) *WarmupStats {
+	w := &WarmupStats{Seconds: cfg.Warmup.Seconds(), TargetEvents: cfg.warmupEvents()}
+	lat := newDelayHistogram()
+	var all uint64
+	for i := range recvs {
+		w.Published += pub.warmPublished[i]
+		w.NotAccepted += pub.warmNotPublic[i]
+		all += pub.warmPublished[i]
+	}
+	for i, r := range recvs {
+		w.Arrived += r.warmArrived
+		if cfg.subscribes(i) {
+			w.Expected += all - pub.warmPublished[i] // its own are filtered, as in the measured phase
+		}
+		if r.warmHist != nil {
+			lat.Merge(r.warmHist) // same range: nothing is dropped
+		}
+	}
+	w.Latency = Summarize(lat)
+	return w
+}
+
 // Summarize reads the headline statistics out of h.
 func Summarize(h *hdrhistogram.Histogram) LatencyStats {
 	if h == nil || h.TotalCount() == 0 {
@@ -430,17 +474,19 @@ func assemble(res *Result, cfg Config, start time.Time, pub *publisher, recvs []
 			Connected: m.Connected && !r.unrecovered(),
 			Node:      r.node,
 			Counts: Counts{
-				Published:       pub.published[i],
-				PublishErrors:   pub.errors[i],
-				PublishUnknown:  pub.unknown[i],
-				Received:        m.Received,
-				SelfFiltered:    m.SelfFiltered,
+				Published:      pub.published[i],
+				PublishErrors:  pub.errors[i],
+				PublishUnknown: pub.unknown[i],
+				// The bridge counts the warm-up's arrivals, echoes and failed
+				// publishes too; the measured figures leave them out.
+				Received:        m.Received - min(r.warmArrived, m.Received),
+				SelfFiltered:    m.SelfFiltered - min(pub.warmPublished[i], m.SelfFiltered),
 				SelfReceived:    r.selfReceived,
 				Foreign:         r.foreign,
 				Forged:          r.forged,
 				NegativeLatency: r.negative,
 				Malformed:       m.Malformed,
-				Errors:          m.Errors,
+				Errors:          m.Errors - min(pub.warmNotPublic[i], m.Errors),
 				Reconnects:      m.Reconnects,
 			},
 			LatencyOverflow: r.overflow,
@@ -497,6 +543,9 @@ func assemble(res *Result, cfg Config, start time.Time, pub *publisher, recvs []
 	res.Histogram = total
 	res.Latency = Summarize(total)
 	res.SendDelay = Summarize(pub.sendDelay)
+	if cfg.Warmup > 0 {
+		res.Warmup = warmupStats(cfg, pub, recvs)
+	}
 
 	sent := make([]uint64, n)
 	missing := make([]uint64, n)

@@ -68,7 +68,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// What a genuine message of this run satisfies: every receiver checks
 	// it, so that nothing another publisher sends on the channels can
 	// enter the run's accounting.
-	tr := trust{startNs: time.Now().UnixNano(), limits: make([]seqLimit, cfg.Instances), settled: make([]seqLimit, cfg.Instances)}
+	tr := trust{startNs: time.Now().UnixNano(), limits: make([]seqLimit, cfg.Instances), settled: make([]seqLimit, cfg.Instances),
+		base: cfg.seqBase()}
 	var key bridge.TagKey
 	if !cfg.DisableTags {
 		var err error
@@ -232,7 +233,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// Publishing ends PublishGrace after the duration at the latest: a
 	// publisher behind schedule, or waiting for a frozen server, stops
 	// there, its round trip interrupted.
-	pubCtx, stopPub := context.WithDeadline(ctx, start.Add(cfg.Duration+PublishGrace))
+	pubCtx, stopPub := context.WithDeadline(ctx, start.Add(cfg.publishing()+PublishGrace))
 	pub.run(pubCtx, start)
 	stopPub()
 	// Where the run's connections are, while every one is still open.
@@ -242,14 +243,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		nodeConns = nodes.connections(cctx, prefix)
 		cancel()
 	}
-	elapsed := time.Since(start)
+	elapsed := max(time.Since(start)-max(cfg.Warmup, 0), 0) // the measured phase
 	close(stopFaults)
 	faults := <-faultRecords
 
 	// Drain before reading anything: messages still in flight at the end
 	// of publishing are not lost, only late.
 	drainStart := time.Now()
-	drained := drain(ctx, cfg, pub.published, recvs, bridges)
+	drained := drain(ctx, cfg, pub.sentTotals(), recvs, bridges)
 	drainTime := time.Since(drainStart)
 
 	// Connected means connected and still served at the end: a server
@@ -339,6 +340,7 @@ func (c Config) Echo() ResultConfig {
 		PayloadSize:         c.PayloadSize,
 		PayloadSizeMax:      c.PayloadSizeMax,
 		Stages:              stagesEcho(c.Stages),
+		WarmupSeconds:       max(c.Warmup, 0).Seconds(),
 		Publishers:          c.publishers(),
 		DedicatedPublishers: c.DedicatedPublishers,
 		MaxRate:             c.MaxRate,

@@ -636,3 +636,49 @@ func TestPayloadSizeInServerBytes(t *testing.T) {
 			s.TrafficSeconds, tot.Published, copies, size)
 	}
 }
+
+// A warm-up publishes at the rate before the measured duration, and none
+// of its events reaches a measured figure: the counts, the latency and
+// send-delay samples and the matrix are the measured phase's exactly, and
+// the warm-up's are reported apart, exactly too.
+func TestWarmupExcludedExactly(t *testing.T) {
+	srv := redistest.Start(t)
+	res := run(t, harness.Config{
+		Instances: 3, Warmup: 500 * time.Millisecond, Duration: 500 * time.Millisecond, Rate: 40,
+		Redis: bridge.Options{URL: srv.URL, KeyPrefix: "warm:"},
+	})
+	tt := res.Totals
+	// 40/s × 0.5 s = 20 measured events, each expected by the 2 others.
+	if tt.TargetEvents != 20 || tt.Published != 20 || tt.Expected != 40 || tt.Delivered != 40 || tt.Missing != 0 ||
+		tt.Received != 40 || tt.SelfFiltered != 20 || tt.Errors != 0 || tt.Duplicates != 0 || tt.SeqGaps != 0 {
+		t.Errorf("measured totals %+v: want the 20 measured events only", tt)
+	}
+	if res.Latency.Count != 40 || res.SendDelay.Count != 20 || res.Histogram.TotalCount() != 40 {
+		t.Errorf("%d latency samples, %d send delays: want 40 and 20", res.Latency.Count, res.SendDelay.Count)
+	}
+	var sent uint64
+	for _, s := range res.Matrix.Sent {
+		sent += s
+	}
+	w := res.Warmup
+	if sent != 20 || w == nil || w.TargetEvents != 20 || w.Published != 20 || w.Expected != 40 || w.Arrived != 40 ||
+		w.Latency.Count != 40 || w.Seconds != 0.5 || res.Config.WarmupSeconds != 0.5 {
+		t.Errorf("matrix sent %d, warm-up %+v", sent, w)
+	}
+	if res.ElapsedSeconds < 0.45 || res.ElapsedSeconds > 0.8 {
+		t.Errorf("elapsed %.2fs: want the measured half second", res.ElapsedSeconds)
+	}
+	for _, tc := range []struct {
+		cfg  harness.Config
+		want string
+	}{
+		{harness.Config{Warmup: -time.Second}, "Warmup must not be negative"},
+		{harness.Config{Warmup: time.Second, MaxRate: true, Instances: 2}, "Warmup needs a schedule"},
+		{harness.Config{Warmup: time.Second, Stages: []harness.Stage{{Duration: time.Second, Rate: 5}}}, "Warmup does not go with stages"},
+		{harness.Config{Warmup: time.Second, Faults: []harness.Fault{{Action: harness.FaultRestart, At: time.Second}}}, "Warmup does not go with a fault script"},
+	} {
+		if err := tc.cfg.WithDefaults().Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.cfg.Warmup, err, tc.want)
+		}
+	}
+}

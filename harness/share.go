@@ -145,14 +145,14 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 	prefix := "redisload-" + sh.RunID + "-"
 	// shift takes this process's clock readings to the reference clock.
 	shift := sh.ClockSkew - sh.ClockOffset
-	tr := trust{startNs: sh.NotBeforeNs, limits: make([]seqLimit, n), settled: make([]seqLimit, n)}
+	tr := trust{startNs: sh.NotBeforeNs, limits: make([]seqLimit, n), settled: make([]seqLimit, n), base: cfg.seqBase()}
 	if !cfg.DisableTags {
 		tr.keys = sourceKeys(sh.TagKey, prefix, n)
 	}
 	// Another process's source takes its sequence numbers out of sight:
 	// it is bounded by all the events the schedule gives it, not by its
 	// live count (the tag is what rules out a forgery).
-	for j, total := range scheduledEvents(cfg) {
+	for j, total := range seqBounds(cfg) {
 		if j < sh.Lo || j >= sh.Hi {
 			if cfg.MaxRate {
 				total = noAck // a closed loop has no schedule: the tag alone rules out a forgery
@@ -266,15 +266,15 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 	} else {
 		faultRecords <- nil
 	}
-	pubCtx, stopPub := context.WithDeadline(ctx, start.Add(cfg.Duration+PublishGrace))
+	pubCtx, stopPub := context.WithDeadline(ctx, start.Add(cfg.publishing()+PublishGrace))
 	pub.run(pubCtx, start)
 	stopPub()
 	close(stopFaults)
 	faults := <-faultRecords
-	elapsed := time.Since(start)
+	elapsed := max(time.Since(start)-max(cfg.Warmup, 0), 0) // the measured phase
 	// Interrupted or not, the counts are owed to the coordinator: the
 	// exchange is not cut off by ctx (the coordinator bounds it).
-	all, err := sh.Published(context.WithoutCancel(ctx), pub.published)
+	all, err := sh.Published(context.WithoutCancel(ctx), pub.sentTotals())
 	if err != nil {
 		return nil, err
 	}
@@ -310,13 +310,22 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 		DrainSeconds: drainTime.Seconds(), Drained: drained, Interrupted: ctx.Err() != nil, Faults: faults}, nil
 }
 
-// scheduledEvents replays the run's draw of an instance for each event
-// (see publisher.schedule) and counts each instance's events.
-func scheduledEvents(cfg Config) []uint64 {
+// seqBounds replays the run's draw of an instance for each event (see
+// publisher.schedule) and gives each instance's highest sequence number:
+// its count of events, or, after a warm-up, MeasuredSeqBase and its count
+// of measured events (its warm-up's are below the base).
+func seqBounds(cfg Config) []uint64 {
 	rng := scheduleRNG(cfg.Seed)
 	counts := make([]uint64, cfg.Instances)
-	for range cfg.TotalEvents() {
-		counts[rng.IntN(cfg.publishers())]++
+	warm := cfg.warmupEvents()
+	for k := range cfg.scheduledEvents() {
+		j := rng.IntN(cfg.publishers())
+		if k >= warm {
+			counts[j]++
+		}
+	}
+	for j := range counts {
+		counts[j] += cfg.seqBase()
 	}
 	return counts
 }

@@ -86,6 +86,12 @@ func NewTableReporter(res *harness.Result, v verdict.Verdict, opts Options) Repo
 		ew.printf("Started %s: %s, %s at %s, events %s\n",
 			res.StartedAt.Format("2006-01-02 15:04:05 UTC"), units.Count(c.Instances, "instance"), seconds(c.DurationSeconds), rate, events)
 
+		// The warm-up's figures are its own: said once, apart, so that no
+		// one looks for them in the sections below.
+		if w := res.Warmup; w != nil {
+			ew.printf("Warm-up: %s before the measured run, not in any figure below: %d of %d events published, %d of %d arrived, p99 %s\n",
+				seconds(w.Seconds), w.Published, w.TargetEvents, w.Arrived, w.Expected, ms(float64(w.Latency.P99)))
+		}
 		// A repeated run says so first: the sections below are one of its
 		// repetitions.
 		if h, rows := repeatRows(res); rows != nil {

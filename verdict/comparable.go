@@ -47,6 +47,7 @@ func Comparable(base, cur *harness.Result, baseVersion, curVersion string) []Mis
 	add("dedicated publishers", bc.DedicatedPublishers, cc.DedicatedPublishers)
 	add("rate", loadText(bc), loadText(cc))
 	add("stages", orDefault(bc.StagesText(), "none"), orDefault(cc.StagesText(), "none"))
+	add("warm-up", fmt.Sprintf("%gs", bc.WarmupSeconds), fmt.Sprintf("%gs", cc.WarmupSeconds))
 	if bc.MaxRate && cc.MaxRate {
 		add("max in-flight", bc.MaxInFlight, cc.MaxInFlight)
 	}

@@ -100,6 +100,7 @@ type Spec struct {
 	PayloadSize       int             `json:"payload_size,omitempty"`
 	PayloadSizeMax    int             `json:"payload_size_max,omitempty"`
 	Stages            []harness.Stage `json:"stages,omitempty"`
+	WarmupNs          int64           `json:"warmup_ns,omitempty"`
 	NotBeforeUnixNano int64           `json:"not_before_ns"`
 	// Progress asks each worker for its intervals as they are taken, for
 	// the coordinator's live status line.
@@ -116,7 +117,7 @@ func SpecOf(cfg harness.Config, runID, version string) Spec {
 		Seed: cfg.Seed, DrainTimeoutNs: int64(cfg.DrainTimeout), ConnectTimeoutNs: int64(cfg.ConnectTimeout),
 		KeyPrefix: cfg.Redis.KeyPrefix, ChannelsPerType: cfg.Redis.ChannelsPerType, PubSub: string(cfg.Redis.PubSub),
 		DisableTags: cfg.DisableTags, Series: cfg.Series, MaxRate: cfg.MaxRate, MaxInFlight: cfg.MaxInFlight,
-		BatchWindowNs: int64(cfg.BatchWindow), PayloadSize: cfg.PayloadSize, PayloadSizeMax: cfg.PayloadSizeMax, Stages: cfg.Stages, NotBeforeUnixNano: time.Now().UnixNano(), Progress: cfg.Progress != nil, Faults: cfg.Faults}
+		BatchWindowNs: int64(cfg.BatchWindow), PayloadSize: cfg.PayloadSize, PayloadSizeMax: cfg.PayloadSizeMax, Stages: cfg.Stages, WarmupNs: int64(cfg.Warmup), NotBeforeUnixNano: time.Now().UnixNano(), Progress: cfg.Progress != nil, Faults: cfg.Faults}
 }
 
 // Config is the harness configuration the spec describes, against the
@@ -127,7 +128,7 @@ func (s Spec) Config(redis bridge.Options) harness.Config {
 		Publishers: s.Publishers, DedicatedPublishers: s.Dedicated, EventTypes: s.EventTypes, Seed: s.Seed,
 		DrainTimeout: time.Duration(s.DrainTimeoutNs), ConnectTimeout: time.Duration(s.ConnectTimeoutNs),
 		DisableTags: s.DisableTags, Series: s.Series, MaxRate: s.MaxRate, MaxInFlight: s.MaxInFlight,
-		BatchWindow: time.Duration(s.BatchWindowNs), PayloadSize: s.PayloadSize, PayloadSizeMax: s.PayloadSizeMax, Stages: s.Stages, Redis: redis}
+		BatchWindow: time.Duration(s.BatchWindowNs), PayloadSize: s.PayloadSize, PayloadSizeMax: s.PayloadSizeMax, Stages: s.Stages, Warmup: time.Duration(s.WarmupNs), Redis: redis}
 }
 
 // joinMsg is a worker's application to a run.

@@ -85,6 +85,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.Var(newDurationValue(harness.DefaultDuration, &c.Duration), "duration", "how long to publish: 30s, 1m, or a bare number of seconds")
 	c.Rate = harness.DefaultRate
 	fs.Var((*rateValue)(c), "rate", "target events per second over all instances, or max: as fast as back-pressure allows without loss")
+	fs.Var(newDurationValue(0, &c.Warmup), "warmup", "publish at the rate for this long before --duration, keeping those events out of every figure but their own (reported apart): connections, buffers and the server warm up first")
 	fs.StringVar(&o.stages, "stages", "", "a load shape instead of --rate and --duration: DURATION:RATE stages, each ramping linearly from the previous rate (the first from 0), e.g. 10s:1000,30s:20000,10s:0")
 	// The flags' defaults are the library's own constants, so --help
 	// shows what a run without the flag does.
@@ -361,7 +362,7 @@ var capacityFlags = map[string]string{
 // configFlags names each harness.Config field's flag, for the library's
 // validation errors: the one place the command line knows both.
 var configFlags = map[string]string{
-	"Instances": "instances", "Duration": "duration", "Rate": "rate", "Publishers": "publishers", "Stages": "stages",
+	"Instances": "instances", "Duration": "duration", "Rate": "rate", "Publishers": "publishers", "Stages": "stages", "Warmup": "warmup",
 	"DedicatedPublishers": "dedicated-publishers", "MaxRate": "rate=max", "MaxInFlight": "max-inflight",
 	"Pipeline": "pipeline", "BatchWindow": "batch-window", "PayloadSize": "payload-size", "PayloadSizeMax": "payload-size", "DrainTimeout": "drain-timeout", "ConnectTimeout": "connect-timeout", "Placement": "placement",
 	"EventTypes": "event-types",

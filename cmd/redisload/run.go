@@ -375,8 +375,12 @@ func announce(w io.Writer, inst *provision.Instance, c harness.Config) {
 	if len(c.Stages) > 0 {
 		rate = fmt.Sprintf("stages %s (peak %g events/s)", harness.StagesText(c.Stages), c.Rate)
 	}
-	fmt.Fprintf(w, "redisload: %s on %s, %v at %s (%d events)...\n",
-		units.Count(c.Instances, "instance"), where, c.Duration, rate, c.TotalEvents())
+	warm := ""
+	if c.Warmup > 0 {
+		warm = fmt.Sprintf(", after a %v warm-up (not measured)", c.Warmup)
+	}
+	fmt.Fprintf(w, "redisload: %s on %s, %v at %s (%d events)%s...\n",
+		units.Count(c.Instances, "instance"), where, c.Duration, rate, c.TotalEvents(), warm)
 }
 
 // describeFault says in one line what a fault will do and when.

@@ -52,6 +52,10 @@ func TestUsageErrorsExit2WithOneLine(t *testing.T) {
 		{[]string{"--stages=10s"}, `--stages: stage "10s": want DURATION:RATE, such as 30s:20000`},
 		{[]string{"--stages=10s:0"}, "--stages are all at 0 events/s: nothing would be published"},
 		{[]string{"--stages=10s:100", "--rate=max"}, "--stages sets the duration"},
+		{[]string{"--warmup=-1s"}, "--warmup must not be negative, got -1s"},
+		{[]string{"--warmup=1s", "--rate=max"}, "--warmup needs a schedule: the closed loop of the maximum rate has none"},
+		{[]string{"--warmup=1s", "--stages=1s:10"}, "--warmup does not go with stages: ramp up in a first stage instead"},
+		{[]string{"--warmup=1s", "--scenario=restart"}, "--warmup does not go with a fault script yet"},
 		{[]string{"--instances=-4"}, "--instances must be at least 1"},
 		{[]string{"--duration=0"}, "--duration must be positive"},
 		{[]string{"--duration=-1s"}, "--duration must be positive"},
@@ -309,6 +313,26 @@ func TestStagesShapeTheLoad(t *testing.T) {
 		if got := doc.Series[k].TargetRate; math.Abs(got-w) > 0.02*w+2 {
 			t.Errorf("second %d: target %.1f/s, want %.0f/s", k+1, got, w)
 		}
+	}
+}
+
+// A warm-up split over two worker processes is told apart by sequence
+// number, not by any clock: the measured and warm-up figures are exact.
+func TestWarmupOverWorkers(t *testing.T) {
+	srv := redistest.Start(t)
+	code, out, errs := invoke(t, context.Background(), "--redis-url="+srv.URL, "--instances=4", "--spawn-workers=2",
+		"--warmup=0.5", "--duration=0.5", "--rate=40", "--format=json", "--key-prefix=wwarm:")
+	if code != exitPass {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	doc, err := report.ReadDocument(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt, w := doc.Totals, doc.Warmup
+	if tt.TargetEvents != 20 || tt.Published != 20 || tt.Expected != 60 || tt.Delivered != 60 || tt.Missing != 0 ||
+		doc.Latency.Count != 60 || w == nil || w.Published != 20 || w.Expected != 60 || w.Arrived != 60 || len(doc.Workers) != 2 {
+		t.Fatalf("totals %+v, latency samples %d, warm-up %+v, %d workers", tt, doc.Latency.Count, w, len(doc.Workers))
 	}
 }
 
