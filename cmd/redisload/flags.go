@@ -44,6 +44,8 @@ type options struct {
 	workers, spawnWorkers int
 	// repeat is how many times the run is made (see harness.Repeated).
 	repeat int
+	// seriesOut is --series-out's file.
+	seriesOut string
 	// stages is the load shape, as --stages writes it (harness.ParseStages).
 	stages           string
 	controlURL       string
@@ -134,6 +136,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 		fs.StringVar(o.extraOut[f], f+"-out", "", "also write the report as "+f+" to this file (with any --format)")
 	}
 	fs.StringVar(&o.html, "html", "", "also write a self-contained HTML report with plots to this file")
+	fs.StringVar(&o.seriesOut, "series-out", "", "write the per-second series to this file as the run goes, one JSON line a second, synced (tail -f it; a crash loses at most a second)")
 	fs.StringVar(&o.hdrOut, "hdr-out", "", "write the merged latency histogram to this file (.hgrm, HdrHistogram's plotter format, ms)")
 	fs.StringVar(&o.hdrOutDir, "hdr-out-dir", "", "write each instance's latency histogram to DIR/instance-<i>.hgrm")
 	fs.BoolVar(&o.matrix, "matrix", false, "show the per-source delivery matrix (up to 20 instances)")
@@ -381,7 +384,7 @@ func (o *options) outputPaths() []pathFlag {
 	for _, f := range extraFormats {
 		out = append(out, pathFlag{f + "-out", *o.extraOut[f]})
 	}
-	return append(out, pathFlag{"html", o.html}, pathFlag{"hdr-out", o.hdrOut}, pathFlag{"cpuprofile", o.cpuProfile},
+	return append(out, pathFlag{"html", o.html}, pathFlag{"series-out", o.seriesOut}, pathFlag{"hdr-out", o.hdrOut}, pathFlag{"cpuprofile", o.cpuProfile},
 		pathFlag{"memprofile", o.memProfile}, pathFlag{"hdr-out-dir", o.hdrOutDir})
 }
 

@@ -161,9 +161,24 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		o.cfg.Series = true // the plots over time need it
 	}
 	finishProgress, phase := func() {}, func(string) {}
+	var status func(harness.SeriesPoint)
 	if tty := isTerminal(stderr); !o.quiet && !o.verbose && (tty || o.progress) {
 		sl := newStatusLine(stderr, tty, o.cfg.WithDefaults().Duration, termWidth(stderr))
-		o.cfg.Progress, finishProgress, phase = sl.Update, sl.Finish, sl.Phase
+		status, finishProgress, phase = sl.Update, sl.Finish, sl.Phase
+	}
+	var series *seriesFile
+	if o.seriesOut != "" {
+		var err error
+		if series, err = createSeriesFile(o.seriesOut); err != nil {
+			return usageErr("%v", err)
+		}
+		o.cfg.Series = true
+		defer func() { _ = series.Close() }() // on an early return; the run's end checks its error
+	}
+	if series != nil {
+		o.cfg.Progress = fanOut(status, series.Write)
+	} else {
+		o.cfg.Progress = status
 	}
 
 	// Whatever provisioning starts, this stops: on every return below, on a
@@ -204,6 +219,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "redisload: repetition %d of %d\n", k+1, o.repeat)
 		}
 		var r *harness.Result
+		if series != nil && o.repeat > 1 {
+			series.repetition = k + 1
+		}
 		phase(fmt.Sprintf("connecting %s...", units.Count(o.cfg.Instances, "instance")))
 		if o.workers > 0 || o.spawnWorkers > 0 {
 			r, err = o.coordinate(ctx, o.cfg.Redis.URL, stderr)
@@ -285,6 +303,12 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for _, out := range outs {
 		if err := o.reporter(out.format, res, v)(out.w); err != nil {
 			fmt.Fprintf(stderr, "redisload: writing the %s report: %v\n", out.format, err)
+			return exitOutput
+		}
+	}
+	if series != nil {
+		if err := series.Close(); err != nil {
+			fmt.Fprintf(stderr, "redisload: %v\n", err)
 			return exitOutput
 		}
 	}

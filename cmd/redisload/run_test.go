@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"math"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redisload/redisload/harness"
 	"github.com/redisload/redisload/internal/redistest"
 	"github.com/redisload/redisload/report"
 	"github.com/redisload/redisload/scenarios"
@@ -333,6 +335,54 @@ func TestWarmupOverWorkers(t *testing.T) {
 	if tt.TargetEvents != 20 || tt.Published != 20 || tt.Expected != 60 || tt.Delivered != 60 || tt.Missing != 0 ||
 		doc.Latency.Count != 60 || w == nil || w.Published != 20 || w.Expected != 60 || w.Arrived != 60 || len(doc.Workers) != 2 {
 		t.Fatalf("totals %+v, latency samples %d, warm-up %+v, %d workers", tt, doc.Latency.Count, w, len(doc.Workers))
+	}
+}
+
+// --series-out writes a line a second while the run goes (it can be
+// tailed), and its last line's counts are the report's.
+func TestSeriesOut(t *testing.T) {
+	srv := redistest.Start(t)
+	dir := t.TempDir()
+	path, reportPath := filepath.Join(dir, "s.jsonl"), filepath.Join(dir, "r.json")
+	done := make(chan int, 1)
+	go func() {
+		code, _, _ := invoke(t, context.Background(), "--redis-url="+srv.URL, "--instances=2", "--duration=3", "--rate=50",
+			"--series-out="+path, "--json-out="+reportPath, "--key-prefix=ser:")
+		done <- code
+	}()
+	// Mid-run, at least one whole line is already in the file.
+	time.Sleep(2200 * time.Millisecond)
+	b, err := os.ReadFile(path)
+	if err != nil || !bytes.Contains(b, []byte("\n")) {
+		t.Errorf("mid-run: %q, %v: want a line a second as the run goes", b, err)
+	}
+	if code := <-done; code != exitPass {
+		t.Fatalf("exit %d", code)
+	}
+	b, err = os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var last harness.SeriesPoint
+	prev := -1.0
+	for _, l := range lines {
+		if err := json.Unmarshal([]byte(l), &last); err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		if last.Seconds <= prev {
+			t.Errorf("t_s %v after %v", last.Seconds, prev)
+		}
+		prev = last.Seconds
+	}
+	doc, err := report.ReadFile(reportPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) < 3 || last.Published != doc.Totals.Published || last.Published != 150 || last.Delivered != doc.Totals.Delivered ||
+		len(doc.Series) != len(lines) {
+		t.Errorf("%d lines, last %+v; report published %d delivered %d, %d points", len(lines), last,
+			doc.Totals.Published, doc.Totals.Delivered, len(doc.Series))
 	}
 }
 
