@@ -2,6 +2,7 @@ package harness
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -83,8 +84,12 @@ type Result struct {
 	Warnings []string `json:"warnings,omitempty"`
 
 	// Histogram is the merged latency histogram in microseconds, for
-	// renderers that plot it; it is not part of the JSON.
+	// renderers that plot it; in the JSON as HistogramData.
 	Histogram *hdrhistogram.Histogram `json:"-"`
+	// HistogramData is Histogram in HDR's compressed encoding, so that a
+	// saved report renders again whole (its percentile plot too): see
+	// LoadHistogram.
+	HistogramData []byte `json:"latency_histogram,omitempty"`
 	// InstanceHistograms are the instances' own latency histograms, in
 	// index order; not part of the JSON either.
 	InstanceHistograms []*hdrhistogram.Histogram `json:"-"`
@@ -385,6 +390,28 @@ func newDelayHistogram() *hdrhistogram.Histogram {
 	return hdrhistogram.New(histMinUs, histMaxUs, sendDelaySigFigs)
 }
 
+// LoadHistogram restores Histogram from HistogramData, in a report read
+// back; a report without one (older, or hand-made) keeps none. The
+// histogram must be one the harness keeps, and agree with the report's
+// own latency count: a saved report is input, and checked as such.
+func (r *Result) LoadHistogram() error {
+	if len(r.HistogramData) == 0 {
+		return nil
+	}
+	h, err := hdrhistogram.Decode(r.HistogramData)
+	if err != nil {
+		return fmt.Errorf("latency_histogram: %v", err)
+	}
+	if h.LowestTrackableValue() != histMinUs || h.HighestTrackableValue() != histMaxUs {
+		return errors.New("latency_histogram: a histogram of another range")
+	}
+	if h.TotalCount() != r.Latency.Count {
+		return fmt.Errorf("latency_histogram: %d samples, the report's latency %d", h.TotalCount(), r.Latency.Count)
+	}
+	r.Histogram = h
+	return nil
+}
+
 // WarmupStats is what the warm-up (Config.Warmup) published and what its
 // subscribers received, kept out of every other figure of the run.
 type WarmupStats struct {
@@ -541,6 +568,9 @@ func assemble(res *Result, cfg Config, start time.Time, pub *publisher, recvs []
 		t.DeliveryThroughput = float64(t.Delivered) / s
 	}
 	res.Histogram = total
+	if enc, err := total.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err == nil {
+		res.HistogramData = enc
+	}
 	res.Latency = Summarize(total)
 	res.SendDelay = Summarize(pub.sendDelay)
 	if cfg.Warmup > 0 {

@@ -157,6 +157,13 @@ func ReadDocument(r io.Reader) (*Document, error) {
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
+	// The merged histogram travels encoded: restored, a saved report
+	// renders again whole.
+	for _, r := range append([]*harness.Result{d.Result}, d.Repetitions...) {
+		if err := r.LoadHistogram(); err != nil {
+			return nil, err
+		}
+	}
 	return d, nil
 }
 

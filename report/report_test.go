@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/redisload/redisload/harness"
 	"github.com/redisload/redisload/report"
 	"github.com/redisload/redisload/scenarios"
@@ -203,5 +204,41 @@ func TestJSONMatrixRowPerLine(t *testing.T) {
 	}
 	if !reflect.DeepEqual(back.Matrix, m) {
 		t.Error("the matrix read back differs from the one written")
+	}
+}
+
+// The histogram a report carries is checked on the way back in: one whose
+// count is not the report's latency count is refused, never plotted.
+func TestReadDocumentChecksHistogram(t *testing.T) {
+	res := load(t, "pass-5")
+	h := hdrhistogram.New(1, 60_000_000, 3)
+	for range res.Latency.Count {
+		_ = h.RecordValue(1000)
+	}
+	for _, tc := range []struct {
+		extra int
+		want  string
+	}{{0, ""}, {1, "latency_histogram: 201 samples, the report's latency 200"}} {
+		hh := hdrhistogram.Import(h.Export())
+		for range tc.extra {
+			_ = hh.RecordValue(1000)
+		}
+		enc, err := hh.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := *res
+		r.HistogramData = enc
+		var buf bytes.Buffer
+		if err := report.NewJSONReporter(&r, verdict.Verdict{}, "test")(&buf); err != nil {
+			t.Fatal(err)
+		}
+		doc, err := report.ReadDocument(&buf)
+		switch {
+		case tc.want == "" && (err != nil || doc.Histogram == nil || doc.Histogram.TotalCount() != res.Latency.Count):
+			t.Errorf("a sound histogram: %v", err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%v, want %q", err, tc.want)
+		}
 	}
 }

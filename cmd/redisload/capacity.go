@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -101,8 +100,8 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if fs.Changed("redis-url") && strings.TrimSpace(redisURL) == "" {
 		return usageErr("--redis-url is empty: give a URL, or leave the flag out to find or start a server (--redis=auto)")
 	}
-	if formats := report.Formats(report.Capacity); !slices.Contains(formats, format) {
-		return usageErr("--format must be one of %s, got %q", strings.Join(formats, ", "), format)
+	if err := formatError(report.Capacity, format); err != nil {
+		return usageErr("%v", err)
 	}
 	c.Vary = capacity.Vary(vary)
 	types, err := harness.ParseEventTypes(eventTypes)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -50,8 +49,8 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() != 2 {
 		return usageErr("want two JSON reports, OLD and NEW, got %d arguments", fs.NArg())
 	}
-	if formats := report.Formats(report.Compare); !slices.Contains(formats, *format) {
-		return usageErr("--format must be one of %s, got %q", strings.Join(formats, ", "), *format)
+	if err := formatError(report.Compare, *format); err != nil {
+		return usageErr("%v", err)
 	}
 	// Without --max-regression compare only shows; with it, it gates, and
 	// exits 1 on a regression as a run does on a failed check.

@@ -28,6 +28,7 @@ var completionShells = []string{"bash", "zsh", "fish"}
 // run, with what each does, for the scripts to offer.
 var subcommands = [][2]string{
 	{"compare", "two saved JSON reports side by side"},
+	{"report", "render a saved JSON report again, in any format"},
 	{"capacity", "step the load up to the knee"},
 	{"worker", "run instances of runs announced on a control Redis"},
 	{"scenarios", "list the named scenarios"},
@@ -59,6 +60,7 @@ func completionCommands() []completionCommand {
 	var co compareOptions
 	var cp capacityOptions
 	var wo workerOptions
+	var rpo reportOptions
 	shared := map[string][]string{"redis": modes, "event-types": types, "pubsub": {"classic", "sharded"},
 		"placement": {"spread", "single"}}
 	with := func(extra map[string][]string) map[string][]string {
@@ -78,6 +80,7 @@ func completionCommands() []completionCommand {
 		{"capacity", newCapacityFlagSet(&cp), with(map[string][]string{"format": report.Formats(report.Capacity),
 			"vary": {"rate", "instances"}})},
 		{"worker", newWorkerFlagSet(&wo), nil},
+		{"report", newReportFlagSet(&rpo), map[string][]string{"format": report.Formats(report.Run)}},
 	}
 }
 
@@ -176,7 +179,7 @@ _redisload() {
     [ "$COMP_CWORD" -gt 0 ] && prev="${COMP_WORDS[COMP_CWORD-1]}"
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "${COMP_WORDS[i]}" in
-            compare|capacity|worker|completion) cmd="${COMP_WORDS[i]}"; break ;;
+            compare|capacity|worker|completion|report) cmd="${COMP_WORDS[i]}"; break ;;
             -*) ;;
             *) [ "${COMP_WORDS[i-1]}" = "=" ] || __redisload_valued "" "${COMP_WORDS[i-1]}" || break ;;
         esac

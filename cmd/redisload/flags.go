@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -305,8 +304,8 @@ func (o *options) complete() error {
 	if o.repeat < 1 || o.repeat > maxRepeat {
 		return fmt.Errorf("--repeat must be from 1 to %d, got %d", maxRepeat, o.repeat)
 	}
-	if formats := report.Formats(report.Run); !slices.Contains(formats, o.format) {
-		return fmt.Errorf("--format must be one of %s, got %q", strings.Join(formats, ", "), o.format)
+	if err := formatError(report.Run, o.format); err != nil {
+		return err
 	}
 	if o.cfg.Redis.KeyPrefix == "" || strings.ContainsAny(o.cfg.Redis.KeyPrefix, " \"\\") {
 		return fmt.Errorf("--key-prefix must be non-empty, without spaces, quotes or backslashes: %q", o.cfg.Redis.KeyPrefix)
@@ -673,6 +672,7 @@ Usage:
   redisload [flags]                           a load run, judged by a verdict
   redisload scenarios                         list the named scenarios
   redisload compare OLD.json NEW.json         two saved reports side by side (--help for its flags)
+  redisload report RESULT.json                a saved report rendered again, in any format (--help)
   redisload capacity [flags]                  step the load up to the knee (--help for its flags)
   redisload worker [flags]                    run instances of runs announced on a control Redis (--help)
   redisload completion bash|zsh|fish          a shell completion script (source <(redisload completion bash))

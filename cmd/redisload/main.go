@@ -61,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return runWorker(ctx, args[1:], stderr)
 		case "completion":
 			return runCompletion(args[1:], stdout, stderr)
+		case "report":
+			return runReport(args[1:], stdout, stderr)
 		case "scenarios":
 			args = append([]string{"--scenario=list"}, args[1:]...)
 		case "help":

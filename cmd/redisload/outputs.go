@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
@@ -242,6 +244,15 @@ func (o *options) writeHistograms(res *harness.Result, files *pendingFiles) erro
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// formatError refuses a format that reports of kind have no renderer for,
+// naming the ones they have.
+func formatError(kind report.Kind, format string) error {
+	if formats := report.Formats(kind); !slices.Contains(formats, format) {
+		return fmt.Errorf("--format must be one of %s, got %q", strings.Join(formats, ", "), format)
 	}
 	return nil
 }

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/redisload/redisload/report"
+)
+
+// reportOptions are what `redisload report`'s flags set.
+type reportOptions struct {
+	format, output, html string
+	matrix, help         bool
+}
+
+// newReportFlagSet declares `redisload report`'s flags on o: the command
+// parses them, and the completion scripts list them.
+func newReportFlagSet(o *reportOptions) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("redisload report", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&o.format, "format", "table", strings.Join(report.Formats(report.Run), ", "))
+	fs.StringVarP(&o.output, "output", "o", "", "write the report to this file instead of standard output")
+	fs.StringVar(&o.html, "html", "", "also write the HTML report to this file")
+	fs.BoolVar(&o.matrix, "matrix", false, "include the delivery matrix in the table")
+	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
+	return fs
+}
+
+// runReport is `redisload report RESULT.json`: a saved JSON report
+// rendered again, in any format, with the verdict it was judged by. It
+// needs no Redis. Exit 0 (its verdict passed), 1 (it failed), 2 on bad
+// usage or a file that is not a sound report, 4 when an output cannot be
+// written.
+func runReport(args []string, stdout, stderr io.Writer) int {
+	var o reportOptions
+	fs := newReportFlagSet(&o)
+	usageErr := usageErrors(stderr, "redisload report")
+	if err := fs.Parse(args); err != nil {
+		return usageErr("%v", err)
+	}
+	if o.help {
+		fmt.Fprintf(stdout, "Usage: redisload report [--format %s] [-o FILE] [--html FILE] RESULT.json\n\n", strings.Join(report.Formats(report.Run), "|"))
+		fmt.Fprintln(stdout, "Renders a JSON report written by a run (--format=json, --json-out) again, in any format,")
+		fmt.Fprint(stdout, "with the verdict it was judged by: the JSON holds everything the renderers need.\n\nFlags:\n"+fs.FlagUsages())
+		return exitPass
+	}
+	if fs.NArg() != 1 {
+		return usageErr("want one JSON report, got %d arguments", fs.NArg())
+	}
+	if err := formatError(report.Run, o.format); err != nil {
+		return usageErr("%v", err)
+	}
+	in := fs.Arg(0)
+	if err := checkPaths([]pathFlag{{"output", o.output}, {"html", o.html}}, []pathFlag{{"report", in}}); err != nil {
+		return usageErr("%v", err)
+	}
+	doc, err := report.ReadFile(in)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	// Rendered as the run rendered it: its own version, its own verdict.
+	input := report.Input{Result: doc.Result, Verdict: doc.Verdict, Version: doc.Version,
+		Options: report.Options{Matrix: o.matrix}}
+	var files pendingFiles
+	defer files.abort()
+	var out io.Writer = stdout
+	if o.output != "" {
+		p, err := files.create("output", o.output)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		out = p
+	}
+	outs := []output{{o.format, out}}
+	if o.html != "" {
+		w, err := files.create("html", o.html)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		outs = append(outs, output{"html", w})
+	}
+	for _, x := range outs {
+		r, err := report.New(x.format, report.Run, input)
+		if err == nil {
+			err = r(x.w)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "redisload report: writing the %s report: %v\n", x.format, err)
+			return exitOutput
+		}
+	}
+	if err := files.commit(); err != nil {
+		fmt.Fprintf(stderr, "redisload report: %v\n", err)
+		return exitOutput
+	}
+	if !doc.Verdict.Passed() {
+		return exitFail
+	}
+	return exitPass
+}
