@@ -35,6 +35,11 @@ type SeriesPoint struct {
 	Max int64 `json:"max_us"`
 	// P99SoFar is the p99 of every delivery from the start (µs).
 	P99SoFar int64 `json:"p99_so_far_us"`
+	// Latencies is the interval's latency histogram (µs), for a live
+	// consumer that keeps distributions (a Prometheus exporter); the
+	// callee may keep it, the sampler does not touch it again. Not in the
+	// JSON.
+	Latencies *hdrhistogram.Histogram `json:"-"`
 }
 
 // SeriesInterval is the length of one SeriesPoint.
@@ -144,7 +149,9 @@ func (s *seriesSampler) sample() {
 		}
 	}
 	p := s.point(raw, iv)
-	s.points = append(s.points, p)
+	kept := p
+	kept.Latencies = nil // a series of hours must not hold every second's histogram
+	s.points = append(s.points, kept)
 	if s.cfg.Progress != nil {
 		s.cfg.Progress(p)
 	}
@@ -195,6 +202,7 @@ func (s *seriesSampler) point(raw SeriesRaw, iv *hdrhistogram.Histogram) SeriesP
 	}
 	s.total.Merge(iv)
 	p.P99SoFar = s.total.ValueAtQuantile(99)
+	p.Latencies = iv
 	s.last = p
 	return p
 }
@@ -230,6 +238,7 @@ func mergeSeries(cfg Config, parts []PartState) ([]SeriesPoint, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: series interval %d: %v", errPart, k, err)
 		}
+		p.Latencies = nil
 		points = append(points, p)
 	}
 	return points, nil

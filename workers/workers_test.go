@@ -69,7 +69,13 @@ func TestCoordinatedRunIsExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	var told []harness.SeriesPoint // the live view, from the coordinator
-	cfg.Progress = func(p harness.SeriesPoint) { told = append(told, p) }
+	cfg.Progress = func(p harness.SeriesPoint) {
+		if p.Latencies == nil || p.Latencies.TotalCount() > int64(p.Delivered) {
+			t.Errorf("point %+v: no interval latencies, or more than delivered", p)
+		}
+		p.Latencies = nil // the series keeps none
+		told = append(told, p)
+	}
 	wait := fleet(ctx, t, srv.Addr, 3, "v1")
 	ctl := srv.Client(t)
 	res, err := workers.Coordinate(ctx, ctl, cfg, workers.CoordinatorOptions{Workers: 3, Announce: true, Version: "v1"})

@@ -43,8 +43,8 @@ type options struct {
 	workers, spawnWorkers int
 	// repeat is how many times the run is made (see harness.Repeated).
 	repeat int
-	// seriesOut is --series-out's file.
-	seriesOut string
+	// seriesOut is --series-out's file; metricsAddr --metrics-addr's.
+	seriesOut, metricsAddr string
 	// stages is the load shape, as --stages writes it (harness.ParseStages).
 	stages           string
 	controlURL       string
@@ -135,6 +135,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 		fs.StringVar(o.extraOut[f], f+"-out", "", "also write the report as "+f+" to this file (with any --format)")
 	}
 	fs.StringVar(&o.html, "html", "", "also write a self-contained HTML report with plots to this file")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve the run's live figures as Prometheus metrics at http://HOST:PORT/metrics while it goes (on 127.0.0.1 unless HOST is given)")
 	fs.StringVar(&o.seriesOut, "series-out", "", "write the per-second series to this file as the run goes, one JSON line a second, synced (tail -f it; a crash loses at most a second)")
 	fs.StringVar(&o.hdrOut, "hdr-out", "", "write the merged latency histogram to this file (.hgrm, HdrHistogram's plotter format, ms)")
 	fs.StringVar(&o.hdrOutDir, "hdr-out-dir", "", "write each instance's latency histogram to DIR/instance-<i>.hgrm")

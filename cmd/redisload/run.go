@@ -16,6 +16,7 @@ import (
 	"github.com/redisload/redisload/bridge"
 	"github.com/redisload/redisload/harness"
 	"github.com/redisload/redisload/internal/units"
+	"github.com/redisload/redisload/live"
 	"github.com/redisload/redisload/provision"
 	"github.com/redisload/redisload/report"
 	"github.com/redisload/redisload/scenarios"
@@ -175,11 +176,23 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		o.cfg.Series = true
 		defer func() { _ = series.Close() }() // on an early return; the run's end checks its error
 	}
+	var seriesWrite, observe func(harness.SeriesPoint)
 	if series != nil {
-		o.cfg.Progress = fanOut(status, series.Write)
-	} else {
-		o.cfg.Progress = status
+		seriesWrite = series.Write
 	}
+	var exporter *live.Exporter
+	if o.metricsAddr != "" {
+		ln, err := listenMetrics(o.metricsAddr)
+		if err != nil {
+			return usageErr("--metrics-addr: %v", err)
+		}
+		exporter = live.NewExporter(o.cfg, map[string]string{"version": toolVersion()})
+		stop := serveMetrics(ln, exporter.Handler())
+		defer stop()
+		fmt.Fprintf(stderr, "redisload: Prometheus metrics at http://%s/metrics\n", ln.Addr())
+		observe = exporter.Observe
+	}
+	o.cfg.Progress = fanOut(status, seriesWrite, observe)
 
 	// Whatever provisioning starts, this stops: on every return below, on a
 	// failed verdict and on a panic alike.
@@ -223,6 +236,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			series.repetition = k + 1
 		}
 		phase(fmt.Sprintf("connecting %s...", units.Count(o.cfg.Instances, "instance")))
+		if exporter != nil {
+			exporter.Phase(live.PhaseConnecting)
+		}
 		if o.workers > 0 || o.spawnWorkers > 0 {
 			r, err = o.coordinate(ctx, o.cfg.Redis.URL, stderr)
 			if errors.Is(err, workers.ErrLost) {
@@ -305,6 +321,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "redisload: writing the %s report: %v\n", out.format, err)
 			return exitOutput
 		}
+	}
+	if exporter != nil {
+		exporter.Finish(res)
 	}
 	if series != nil {
 		if err := series.Close(); err != nil {

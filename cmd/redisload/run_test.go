@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,6 +57,7 @@ func TestUsageErrorsExit2WithOneLine(t *testing.T) {
 		{[]string{"--stages=10s:0"}, "--stages are all at 0 events/s: nothing would be published"},
 		{[]string{"--stages=10s:100", "--rate=max"}, "--stages sets the duration"},
 		{[]string{"--warmup=-1s"}, "--warmup must not be negative, got -1s"},
+		{[]string{"--metrics-addr=nope"}, "--metrics-addr: address nope: missing port in address"},
 		{[]string{"--warmup=1s", "--rate=max"}, "--warmup needs a schedule: the closed loop of the maximum rate has none"},
 		{[]string{"--warmup=1s", "--stages=1s:10"}, "--warmup does not go with stages: ramp up in a first stage instead"},
 		{[]string{"--warmup=1s", "--scenario=restart"}, "--warmup does not go with a fault script yet"},
@@ -383,6 +386,66 @@ func TestSeriesOut(t *testing.T) {
 		len(doc.Series) != len(lines) {
 		t.Errorf("%d lines, last %+v; report published %d delivered %d, %d points", len(lines), last,
 			doc.Totals.Published, doc.Totals.Delivered, len(doc.Series))
+	}
+}
+
+// --metrics-addr serves the run while it goes: a scrape mid-run finds it
+// publishing, with counters that are one of the run's own seconds (the
+// same second --series-out wrote) and no more latency samples than the
+// run delivered in the end; the port is free again after the run.
+func TestMetricsMidRun(t *testing.T) {
+	srv := redistest.Start(t)
+	dir := t.TempDir()
+	addr := "127.0.0.1:" + strconv.Itoa(redistest.FreePort(t))
+	series, reportPath := filepath.Join(dir, "s.jsonl"), filepath.Join(dir, "r.json")
+	done := make(chan int, 1)
+	go func() {
+		code, _, _ := invoke(t, context.Background(), "--redis-url="+srv.URL, "--instances=3", "--duration=3", "--rate=50",
+			"--metrics-addr="+addr, "--series-out="+series, "--json-out="+reportPath, "--key-prefix=prom:")
+		done <- code
+	}()
+	time.Sleep(2300 * time.Millisecond)
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if code := <-done; code != exitPass {
+		t.Fatalf("exit %d", code)
+	}
+	value := func(name string) float64 {
+		for _, l := range strings.Split(string(body), "\n") {
+			if v, ok := strings.CutPrefix(l, name+" "); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				return f
+			}
+		}
+		t.Fatalf("no %s in:\n%s", name, body)
+		return 0
+	}
+	published, delivered := value("redisload_published_total"), value("redisload_delivered_total")
+	if !strings.Contains(string(body), `redisload_phase{phase="publishing"} 1`) ||
+		!strings.Contains(string(body), `instances="3"`) || published <= 0 {
+		t.Errorf("mid-run scrape:\n%s", body)
+	}
+	b, _ := os.ReadFile(series)
+	seen := false
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var p harness.SeriesPoint
+		if json.Unmarshal([]byte(l), &p) == nil && float64(p.Published) == published && float64(p.Delivered) == delivered {
+			seen = true
+		}
+	}
+	doc, err := report.ReadFile(reportPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !seen || value("redisload_latency_seconds_count") > float64(doc.Latency.Count) || published > float64(doc.Totals.Published) {
+		t.Errorf("scraped %v published, %v delivered: not one of the run's seconds\n%s", published, delivered, b)
+	}
+	if _, err := http.Get("http://" + addr + "/metrics"); err == nil {
+		t.Error("the metrics server outlived the run")
 	}
 }
 

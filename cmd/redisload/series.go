@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
+	"time"
 
 	"github.com/redisload/redisload/harness"
 )
@@ -78,5 +82,38 @@ func fanOut(fs ...func(harness.SeriesPoint)) func(harness.SeriesPoint) {
 		for _, f := range live {
 			f(p)
 		}
+	}
+}
+
+// listenMetrics listens on addr for --metrics-addr: on the loopback
+// interface unless addr names a host (":9090" is 127.0.0.1:9090), since
+// the metrics describe the deployment under test.
+func listenMetrics(addr string) (net.Listener, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.Listen("tcp", net.JoinHostPort(host, port))
+}
+
+// serveMetrics serves h at /metrics on ln until stop, which closes the
+// server and waits for it.
+func serveMetrics(ln net.Listener, h http.Handler) (stop func()) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln) // ErrServerClosed once stopped
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
 	}
 }
