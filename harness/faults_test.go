@@ -263,13 +263,24 @@ func TestSeriesAndProgress(t *testing.T) {
 	if len(s) < 3 || len(s) > 6 || len(told) != len(s) {
 		t.Fatalf("%d points, %d told: want one a second for 3 s plus the drain", len(s), len(told))
 	}
+	// The callback gets each interval's latencies too; the series keeps
+	// none, and between them the intervals hold every sample.
+	var samples int64
 	for i, p := range s {
+		if told[i].Latencies == nil || p.Latencies != nil {
+			t.Fatalf("point %d: told latencies %v, kept %v: want told only", i, told[i].Latencies, p.Latencies)
+		}
+		samples += told[i].Latencies.TotalCount()
+		told[i].Latencies = nil
 		if p != told[i] {
 			t.Errorf("point %d told as %+v, kept as %+v", i, told[i], p)
 		}
 		if i > 0 && (p.Published < s[i-1].Published || p.Delivered < s[i-1].Delivered || p.Seconds <= s[i-1].Seconds) {
 			t.Errorf("point %d %+v goes back from %+v", i, p, s[i-1])
 		}
+	}
+	if samples != res.Latency.Count {
+		t.Errorf("the intervals hold %d latency samples, the run %d", samples, res.Latency.Count)
 	}
 	last := s[len(s)-1]
 	// Delivered counts every message of the run a handler got: the totals'
