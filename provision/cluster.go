@@ -2,7 +2,6 @@ package provision
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -73,21 +73,34 @@ func startCluster(ctx context.Context, o Options) (*Instance, error) {
 		_ = c.stop()
 		return nil, fmt.Errorf("%w: cluster mode: %v", ErrUnavailable, err)
 	}
-	ports, err := clusterPorts(n)
+	used := map[int]bool{}
+	ports, err := clusterPorts(n, used)
 	if err != nil {
 		return fail(err)
 	}
-	for i, port := range ports {
-		nodeDir := filepath.Join(dir, strconv.Itoa(port))
-		if err := os.Mkdir(nodeDir, 0o755); err != nil {
-			return fail(err)
-		}
+	for i := range ports {
 		args := append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
 			"--cluster-node-timeout", strconv.FormatInt(timeout.Milliseconds(), 10),
 			"--repl-diskless-sync-delay", "0"}, o.ServerArgs...)
-		node, err := runServer(ctx, bin, port, nodeDir, args)
-		if err != nil {
-			return fail(fmt.Errorf("node %d of %d: %v", i+1, n, err))
+		var node *Instance
+		for attempt := 1; ; attempt++ {
+			nodeDir := filepath.Join(dir, strconv.Itoa(ports[i]))
+			if err := os.Mkdir(nodeDir, 0o755); err != nil {
+				return fail(err)
+			}
+			if node, err = runServer(ctx, bin, ports[i], nodeDir, args); err == nil {
+				break
+			}
+			// A port, or its bus port, checked free and taken by another
+			// process before the node bound it: the node takes others.
+			if attempt == maxPortAttempts || !strings.Contains(err.Error(), "Failed listening") {
+				return fail(fmt.Errorf("node %d of %d: %v", i+1, n, err))
+			}
+			alt, perr := clusterPorts(1, used)
+			if perr != nil {
+				return fail(perr)
+			}
+			ports[i] = alt[0]
 		}
 		c.nodes = append(c.nodes, node)
 	}
@@ -236,14 +249,26 @@ func waitAll(ctx context.Context, clients []*redis.Client, what string, ok func(
 	}
 }
 
-// clusterPorts picks n free loopback ports below maxClusterPort whose bus
-// port (+10000) is free too. The kernel's ephemeral range is mostly above
-// it, so candidates are drawn from below and checked by listening.
-func clusterPorts(n int) ([]int, error) {
+// maxPortAttempts bounds how often a node takes new ports after finding
+// its own taken.
+const maxPortAttempts = 3
+
+// clusterPorts picks n free loopback ports whose bus port (+10000) is free
+// too, none of them in used (which it extends). Both stay below the
+// kernel's ephemeral range where it leaves room: there an outgoing
+// connection can take a port between the check and the bind. Candidates
+// are checked by listening; a process-wide cursor keeps concurrent
+// clusters of one process apart, the pid concurrent processes.
+func clusterPorts(n int, used map[int]bool) ([]int, error) {
+	limit := maxClusterPort
+	if low := ephemeralLow(); low-10000 > 12000 {
+		limit = min(limit, low-10000)
+	}
+	lo := 10000
+	span := limit - lo
 	var ports []int
-	used := map[int]bool{}
-	start := 20000 + os.Getpid()%20000 // spread concurrent runs apart
-	for p := start; len(ports) < n && p < maxClusterPort; p++ {
+	for tried := 0; len(ports) < n && tried < span; tried++ {
+		p := lo + int(portCursor.Add(1)+uint64(os.Getpid()))%span
 		if used[p] || used[p+10000] || !portFree(p) || !portFree(p+10000) {
 			continue
 		}
@@ -251,9 +276,30 @@ func clusterPorts(n int) ([]int, error) {
 		used[p], used[p+10000] = true, true
 	}
 	if len(ports) < n {
-		return nil, errors.New("not enough free loopback ports below 55536 (with their bus ports)")
+		return nil, fmt.Errorf("not enough free loopback ports below %d (with their bus ports)", limit+10000)
 	}
 	return ports, nil
+}
+
+// portCursor is where the next search for cluster ports starts.
+var portCursor atomic.Uint64
+
+// ephemeralLow is the lowest port the kernel gives outgoing connections
+// (32768 where it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 1 {
+		return 32768
+	}
+	v, err := strconv.Atoi(f[0])
+	if err != nil || v <= 1024 {
+		return 32768
+	}
+	return v
 }
 
 // portFree reports whether 127.0.0.1:p can be listened on now.

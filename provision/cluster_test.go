@@ -126,3 +126,31 @@ func TestSentinelMode(t *testing.T) {
 		}
 	}
 }
+
+// Cluster ports and their bus ports are distinct, outside what is used
+// already, and below the kernel's ephemeral range, where no outgoing
+// connection can take one between the check and the bind.
+func TestClusterPortsBelowEphemeral(t *testing.T) {
+	used := map[int]bool{}
+	first, err := provision.ClusterPorts(6, used)
+	if err != nil {
+		t.Fatal(err)
+	}
+	more, err := provision.ClusterPorts(6, used)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]bool{}
+	low := provision.EphemeralLow()
+	for _, p := range append(first, more...) {
+		for _, q := range []int{p, p + 10000} {
+			if seen[q] || q >= low || q < 10000 {
+				t.Errorf("port %d: twice, or outside [10000, %d)", q, low)
+			}
+			seen[q] = true
+		}
+	}
+	if len(used) != 24 {
+		t.Errorf("%d ports marked used, want 24", len(used))
+	}
+}

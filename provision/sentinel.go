@@ -41,7 +41,7 @@ func startSentinel(ctx context.Context, o Options) (*Instance, error) {
 		_ = s.stop()
 		return nil, fmt.Errorf("%w: sentinel mode: %v", ErrUnavailable, err)
 	}
-	ports, err := clusterPorts(5) // any five free ports: no bus, but the helper is at hand
+	ports, err := clusterPorts(5, map[int]bool{}) // any five free ports below the ephemeral range: no bus, but the helper is at hand
 	if err != nil {
 		return fail(err)
 	}

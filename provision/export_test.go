@@ -1,0 +1,7 @@
+package provision
+
+// Test hooks: the cluster's port picking.
+var (
+	ClusterPorts = clusterPorts
+	EphemeralLow = ephemeralLow
+)
