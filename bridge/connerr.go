@@ -87,7 +87,8 @@ func classify(err error, usingTLS bool) error {
 	case strings.Contains(msg, "first record does not look like a TLS handshake"):
 		return fmt.Errorf("%w: the server answered in plain text (use redis://, not rediss://)", ErrTLSMismatch)
 	case !usingTLS && closedAtOnce(err):
-		return fmt.Errorf("%w: the server closed the connection at the first command (%v): if the port expects TLS, use a rediss:// URL",
+		return fmt.Errorf("%w: the server closed the connection at the first command (%v): if the port expects TLS, use a rediss:// URL "+
+			"(a server at its maxclients closes new connections so too, when its refusal is lost with the reset)",
 			ErrTLSMismatch, err)
 	}
 	return err

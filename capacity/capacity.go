@@ -292,13 +292,21 @@ func Run(ctx context.Context, cfg Config, progress func(Step)) (*Result, error) 
 		}
 		r, err := runner(ctx, run)
 		var s Step
+		refused := errors.Is(err, bridge.ErrMaxClients)
+		// A server that took this search's plain connections a step ago
+		// and now closes new ones at once is not speaking TLS: it is at
+		// its maxclients, its refusal lost with the reset.
+		closed := errors.Is(err, bridge.ErrTLSMismatch) && len(res.Steps) > 0
 		switch {
-		case errors.Is(err, bridge.ErrMaxClients) && ctx.Err() == nil:
+		case (refused || closed) && ctx.Err() == nil:
 			// The server's limit on clients is a knee too, the one a
 			// search over instances meets first: a failed step, not a
 			// failed search.
-			s = Step{Instances: run.Instances, TargetRate: run.Rate, ClientCores: runtime.NumCPU(),
-				Failed: "the server refused connections: max number of clients reached"}
+			why := "the server refused connections: max number of clients reached"
+			if !refused {
+				why = "the server closed new connections at once (at its maxclients, most likely)"
+			}
+			s = Step{Instances: run.Instances, TargetRate: run.Rate, ClientCores: runtime.NumCPU(), Failed: why}
 		case err != nil:
 			return false, err
 		case r.Interrupted:

@@ -98,6 +98,25 @@ func TestCapacityFlagsFromEnv(t *testing.T) {
 	}
 }
 
+// A server at its maxclients is the knee of a search over instances: the
+// step it refuses fails (whether Redis's refusal arrives or is lost with
+// the reset), and the bisection finds the last count it takes, one
+// instance below the first it refuses.
+func TestCapacityKneeAtMaxClients(t *testing.T) {
+	srv := redistest.StartOwn(t, "--maxclients", "14")
+	code, out, errs := invoke(t, context.Background(), "capacity", "--redis-url="+srv.URL, "--vary=instances", "--start=2",
+		"--max=16", "--rate=20", "--step-duration=1", "--format=json", "--key-prefix=cap6:")
+	var res capacity.Result
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != exitPass || res.Sustainable < 0 || res.Knee < 0 {
+		t.Fatalf("exit %d, %v\n%s\n%s", code, err, out, errs)
+	}
+	s, k := res.Steps[res.Sustainable], res.Steps[res.Knee]
+	if k.Instances != s.Instances+1 || !strings.Contains(k.Failed, "the server") || !strings.Contains(k.Failed, "maxclients") &&
+		!strings.Contains(k.Failed, "max number of clients") {
+		t.Errorf("sustainable %d instances, knee %d (%q): want one apart, the knee the server's limit", s.Instances, k.Instances, k.Failed)
+	}
+}
+
 // Varying instances at a fixed rate, additively.
 func TestCapacityVaryInstances(t *testing.T) {
 	code, res := capacityRun(t, "--vary=instances", "--start=2", "--step=1", "--max=3", "--rate=40", "--key-prefix=cap3:")
