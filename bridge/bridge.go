@@ -89,6 +89,14 @@ type Metrics struct {
 	Subscriptions int `json:"subscriptions"`
 	// ActiveSubscriptions lists the confirmed subscribed event types, sorted.
 	ActiveSubscriptions []string `json:"active_subscriptions"`
+	// State is the subscriber's: "connected", "recovering" (reconnected,
+	// its subscriptions not all confirmed again), "down" (lost, being
+	// redialled), "gave up" (out of retries), "closed", or "new" (not
+	// connected yet).
+	State string `json:"state,omitempty"`
+	// LastReceived is when the last event was received; zero before the
+	// first. Its age tells a quiet feed from a dead one.
+	LastReceived time.Time `json:"last_received,omitzero"`
 }
 
 // SubscriberState is a step in the life of the subscriber connection.
@@ -190,6 +198,9 @@ type Bridge struct {
 	published, publishErrors, publishUnknown atomic.Uint64
 	received, selfFiltered, malformed, errs  atomic.Uint64
 	subConnects                              atomic.Uint64
+	// lastNs is when the last event was received (the socket read's
+	// stamp), for its age in a health check.
+	lastNs atomic.Int64
 }
 
 const (
@@ -755,6 +766,21 @@ func (b *Bridge) Ready() bool {
 func (b *Bridge) Metrics() Metrics {
 	b.mu.Lock()
 	connected := b.state == stateConnected && !b.gaveUp.Load() && !b.down && !b.recovering
+	var state string
+	switch {
+	case b.state == stateNew:
+		state = "new"
+	case b.state == stateClosed:
+		state = "closed"
+	case b.gaveUp.Load():
+		state = "gave up"
+	case b.down:
+		state = "down"
+	case b.recovering:
+		state = "recovering"
+	default:
+		state = "connected"
+	}
 	// Subscriptions are by type: a type spread over channels counts once,
 	// when every one of its channels is confirmed.
 	perType := map[string]int{}
@@ -795,7 +821,17 @@ func (b *Bridge) Metrics() Metrics {
 		Reconnects:          reconnects,
 		Subscriptions:       len(subs),
 		ActiveSubscriptions: subs,
+		State:               state,
+		LastReceived:        lastReceived(b.lastNs.Load()),
 	}
+}
+
+// lastReceived is a receive stamp as a time; zero for none.
+func lastReceived(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
 }
 
 // receiveLoop reads the subscriber connection until Close, reconnecting
@@ -985,6 +1021,9 @@ func (b *Bridge) dispatch(channel string, payload []byte, ev *Event, now int64) 
 	ev.Channel = channel
 	ev.ReceivedNs = now
 	b.received.Add(1)
+	if b.lastNs.Load() != now { // once per socket read, not per message: a plain load is cheaper than a store
+		b.lastNs.Store(now)
+	}
 	h := (*b.handlers.Load())[ev.Type]
 	if h == nil {
 		h = b.opts.Handler

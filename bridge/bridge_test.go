@@ -3,7 +3,6 @@ package bridge_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/redisload/redisload/bridge"
 	"github.com/redisload/redisload/internal/redistest"
-	"github.com/redisload/redisload/provision"
 )
 
 // redisURL is a server for the examples, which cannot start one of their
@@ -22,17 +20,7 @@ import (
 var redisURL string
 
 func TestMain(m *testing.M) {
-	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	inst, err := provision.Start(c, provision.Options{Mode: provision.Server})
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bridge tests: the examples need redis-server on PATH:", err)
-		os.Exit(1)
-	}
-	redisURL = inst.URL
-	code := m.Run()
-	_ = inst.Close()
-	os.Exit(redistest.CheckLeaks(code))
+	os.Exit(redistest.MainWithServer(m, func(u string) { redisURL = u }))
 }
 
 // collector records what a handler saw; safe to read after Close.

@@ -1,10 +1,12 @@
 package redistest
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"time"
 
+	"github.com/redisload/redisload/provision"
 	"go.uber.org/goleak"
 )
 
@@ -41,4 +43,23 @@ func CheckLeaks(code int) int {
 		return 1
 	}
 	return 0
+}
+
+// MainWithServer is a TestMain for packages whose Examples need a Redis
+// (an Example cannot start one): it starts a redis-server, gives its URL
+// to setURL, runs the tests, stops the server and checks for leaks.
+//
+//	func TestMain(m *testing.M) { os.Exit(redistest.MainWithServer(m, func(u string) { redisURL = u })) }
+func MainWithServer(m interface{ Run() int }, setURL func(string)) int {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	inst, err := provision.Start(c, provision.Options{Mode: provision.Server})
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "the examples need redis-server on PATH:", err)
+		return 1
+	}
+	setURL(inst.URL)
+	code := m.Run()
+	_ = inst.Close()
+	return CheckLeaks(code)
 }
