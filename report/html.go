@@ -165,7 +165,9 @@ func (p plot) svg() string {
 	for _, l := range p.lines {
 		for i := range l.x {
 			xmin, xmax = math.Min(xmin, l.x[i]), math.Max(xmax, l.x[i])
-			ymax = math.Max(ymax, l.y[i])
+			if !math.IsNaN(l.y[i]) {
+				ymax = math.Max(ymax, l.y[i])
+			}
 		}
 	}
 	if math.IsInf(xmin, 0) {
@@ -211,11 +213,28 @@ func (p plot) svg() string {
 	// over it: the tail of a latency plot is where the data is.
 	for i, l := range p.lines {
 		color := plotColors[i%len(plotColors)]
+		// A NaN is a gap (a second with nothing to show): the line stops
+		// there and starts again after, rather than dropping to zero.
 		var pts []string
+		flush := func() {
+			switch len(pts) {
+			case 0:
+			case 1: // a lone point between gaps: a dot, or it would not show
+				xy := strings.Split(pts[0], ",")
+				fmt.Fprintf(&b, `<circle class="series" cx="%s" cy="%s" r="2.5" fill="%s"/>`, xy[0], xy[1], color)
+			default:
+				fmt.Fprintf(&b, `<polyline class="series" fill="none" stroke="%s" stroke-width="2" points="%s"/>`, color, strings.Join(pts, " "))
+			}
+			pts = pts[:0]
+		}
 		for j := range l.x {
+			if math.IsNaN(l.y[j]) {
+				flush()
+				continue
+			}
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", sx(l.x[j]), sy(l.y[j])))
 		}
-		fmt.Fprintf(&b, `<polyline class="series" fill="none" stroke="%s" stroke-width="2" points="%s"/>`, color, strings.Join(pts, " "))
+		flush()
 		ly := padT + 15 + i*18
 		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="%s" stroke-width="3"/><text x="%d" y="%d">%s</text>`,
 			plotW-padR+10, plotW-padR+30, ly, ly, color, plotW-padR+35, ly+4, esc(l.name))
@@ -294,8 +313,12 @@ func latencyOverTime(series []harness.SeriesPoint) string {
 	ls := []line{{name: "p50"}, {name: "p99"}, {name: "max"}}
 	for _, s := range fullIntervals(series) {
 		for i, us := range []int64{s.P50, s.P99, s.Max} {
+			y := float64(us) / 1000
+			if s.Max == 0 {
+				y = math.NaN() // nothing arrived that second: a gap, not 0 ms
+			}
 			ls[i].x = append(ls[i].x, s.Seconds)
-			ls[i].y = append(ls[i].y, float64(us)/1000)
+			ls[i].y = append(ls[i].y, y)
 		}
 	}
 	return plot{title: "Latency over time (per second)", xLabel: "seconds from the start", yLabel: "ms", lines: ls}.svg()

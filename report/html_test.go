@@ -119,3 +119,36 @@ func countNear(img image.Image, r, g, b int) int {
 	}
 	return n
 }
+
+// A second in which nothing arrived is a gap in the latency plot, not a
+// fall to 0 ms: each line stops before it and starts again after.
+func TestLatencyPlotGaps(t *testing.T) {
+	res := load(t, "series")
+	series := append([]harness.SeriesPoint(nil), res.Series...)
+	series[2].P50, series[2].P99, series[2].Max = 0, 0, 0 // an empty second
+	gapped := *res
+	gapped.Series = series
+	svg := func(r *harness.Result) string {
+		var buf bytes.Buffer
+		rep, err := report.New("html", report.Run, report.Input{Result: r, Verdict: verdict.Evaluate(r, verdict.DefaultThresholds())})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rep(&buf); err != nil {
+			t.Fatal(err)
+		}
+		page := buf.String()
+		i := strings.Index(page, `aria-label="Latency over time (per second)"`)
+		if i < 0 {
+			t.Fatal("no latency plot")
+		}
+		return page[i : i+strings.Index(page[i:], "</svg>")]
+	}
+	if n := strings.Count(svg(res), `class="series"`); n != 3 {
+		t.Fatalf("without a gap: %d series elements, want 3 lines", n)
+	}
+	// Points 0-1 and 3-4 of five: two lines of two points each, per line.
+	if n := strings.Count(svg(&gapped), "<polyline"); n != 6 {
+		t.Errorf("with a gap at second 3: %d polylines, want each of the 3 lines in 2 pieces", n)
+	}
+}
