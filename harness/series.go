@@ -189,7 +189,7 @@ func (s *seriesSampler) point(raw SeriesRaw, iv *hdrhistogram.Histogram) SeriesP
 		p.DeliveryRate = float64(p.Delivered-s.last.Delivered) / dt
 		if !s.cfg.MaxRate {
 			if s.pacer == nil {
-				s.pacer, s.totalEvents = s.cfg.pacer(), s.cfg.TotalEvents()
+				s.pacer, s.totalEvents = s.cfg.pacer(), s.cfg.scheduledEvents() // the warm-up's too: the series shows it
 			}
 			due := func(sec float64) uint64 {
 				return min(s.pacer.Due(time.Duration(sec*float64(time.Second))), s.totalEvents)
