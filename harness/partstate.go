@@ -283,12 +283,15 @@ func (s ReceiverState) receiver(n int) (*receiver, error) {
 // decodeHistogram reads a histogram in the compressed encoding, and
 // refuses one whose range or precision is not what the harness keeps
 // there.
+// sigFigs 0 takes either precision the harness keeps.
 func decodeHistogram(b []byte, sigFigs int) (*hdrhistogram.Histogram, error) {
 	h, err := hdrhistogram.Decode(b)
 	if err != nil {
 		return nil, err
 	}
-	if h.LowestTrackableValue() != histMinUs || h.HighestTrackableValue() != histMaxUs || h.SignificantFigures() != int64(sigFigs) {
+	figs := h.SignificantFigures()
+	if h.LowestTrackableValue() != histMinUs || h.HighestTrackableValue() != histMaxUs ||
+		(sigFigs != 0 && figs != int64(sigFigs)) || (sigFigs == 0 && figs != 2 && figs != 3) {
 		return nil, errors.New("a histogram of another range or precision")
 	}
 	return h, nil
