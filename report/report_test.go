@@ -242,3 +242,19 @@ func TestReadDocumentChecksHistogram(t *testing.T) {
 		}
 	}
 }
+
+// A repeated report used as a baseline is checked repetition by
+// repetition: one unsound repetition refuses the whole file, since the
+// medians the regression checks use come from them.
+func TestReadDocumentChecksRepetitions(t *testing.T) {
+	good, bad := load(t, "pass-5"), load(t, "pass-5")
+	over := 150.0
+	bad.Totals.DeliveryRate = &over
+	var buf bytes.Buffer
+	if err := report.NewJSONReporter(harness.Repeated([]*harness.Result{good, bad, good}), verdict.Verdict{}, "test")(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := report.ReadDocument(&buf); err == nil || !strings.Contains(err.Error(), "repetition 2: delivery is 150%") {
+		t.Errorf("%v, want repetition 2 refused", err)
+	}
+}

@@ -449,6 +449,26 @@ func TestMetricsMidRun(t *testing.T) {
 	}
 }
 
+// Ctrl-C during a repeated run reports the repetitions that ran, says the
+// run was interrupted, and exits 130: never a PASS for part of the runs.
+func TestRepeatInterrupted(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	code, out, errs := invoke(t, ctx, "--redis-url="+srv.URL, "--instances=2", "--duration=1", "--rate=20", "--repeat=3",
+		"--format=json", "--key-prefix=repint:")
+	if code != exitInterrupted {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	doc, err := report.ReadDocument(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !doc.Interrupted || len(doc.Repetitions) < 1 || len(doc.Repetitions) > 2 || !doc.Repetitions[len(doc.Repetitions)-1].Interrupted {
+		t.Errorf("interrupted %v, %d repetitions: want the ones that ran, the last marked", doc.Interrupted, len(doc.Repetitions))
+	}
+}
+
 func TestSingleInstanceSkipsDelivery(t *testing.T) {
 	srv := redistest.Start(t)
 	code, out, errs := invoke(t, context.Background(), "--redis-url="+srv.URL, "--instances=1", "--duration=0.3", "--rate=10", "--key-prefix=c3:")
