@@ -265,22 +265,37 @@ func TestSeriesAndProgress(t *testing.T) {
 	}
 	// The callback gets each interval's latencies too; the series keeps
 	// none, and between them the intervals hold every sample.
-	var samples int64
+	var samples, sends int64
 	for i, p := range s {
-		if told[i].Latencies == nil || p.Latencies != nil {
-			t.Fatalf("point %d: told latencies %v, kept %v: want told only", i, told[i].Latencies, p.Latencies)
+		if told[i].Latencies == nil || p.Latencies != nil || told[i].SendDelays == nil || p.SendDelays != nil {
+			t.Fatalf("point %d: told latencies %v and send delays %v, kept %v and %v: want told only",
+				i, told[i].Latencies, told[i].SendDelays, p.Latencies, p.SendDelays)
 		}
 		samples += told[i].Latencies.TotalCount()
-		told[i].Latencies = nil
-		if p != told[i] {
+		sends += told[i].SendDelays.TotalCount()
+		// Three instances, under the limit: each one's counts, which add
+		// up to the point's.
+		var sum harness.InstancePoint
+		for j, ip := range told[i].Instances {
+			if ip.Index != j {
+				t.Fatalf("point %d: instance %d at position %d", i, ip.Index, j)
+			}
+			sum.Published, sum.Delivered, sum.Errors = sum.Published+ip.Published, sum.Delivered+ip.Delivered, sum.Errors+ip.Errors
+		}
+		if len(told[i].Instances) != 3 || sum.Published != p.Published || sum.Delivered != p.Delivered || sum.Errors != p.Errors || p.Instances != nil {
+			t.Errorf("point %d: instances %+v do not add up to %+v (or were kept)", i, told[i].Instances, p)
+		}
+		told[i].Latencies, told[i].SendDelays, told[i].Instances = nil, nil, nil
+		if !reflect.DeepEqual(p, told[i]) {
 			t.Errorf("point %d told as %+v, kept as %+v", i, told[i], p)
 		}
 		if i > 0 && (p.Published < s[i-1].Published || p.Delivered < s[i-1].Delivered || p.Seconds <= s[i-1].Seconds) {
 			t.Errorf("point %d %+v goes back from %+v", i, p, s[i-1])
 		}
 	}
-	if samples != res.Latency.Count {
-		t.Errorf("the intervals hold %d latency samples, the run %d", samples, res.Latency.Count)
+	if samples != res.Latency.Count || sends != res.SendDelay.Count {
+		t.Errorf("the intervals hold %d latency and %d send-delay samples, the run %d and %d",
+			samples, sends, res.Latency.Count, res.SendDelay.Count)
 	}
 	last := s[len(s)-1]
 	// Delivered counts every message of the run a handler got: the totals'
@@ -288,12 +303,14 @@ func TestSeriesAndProgress(t *testing.T) {
 	if last.Published != res.Totals.Published || last.Delivered != res.Totals.Received || last.Pending != 0 {
 		t.Errorf("last point %+v, totals published %d received %d", last, res.Totals.Published, res.Totals.Received)
 	}
-	var worst int64
+	// The freeze holds the publishers back too: the events due during it
+	// leave late, and an interval's send delay says so.
+	var worst, worstSend int64
 	for _, p := range s {
-		worst = max(worst, p.Max)
+		worst, worstSend = max(worst, p.Max), max(worstSend, p.SendP99)
 	}
-	if worst < 1_000_000 || last.P99SoFar <= 0 {
-		t.Errorf("interval max latency %d µs under a 1.2 s freeze; p99 so far %d", worst, last.P99SoFar)
+	if worst < 1_000_000 || last.P99SoFar <= 0 || worstSend < 200_000 {
+		t.Errorf("interval max latency %d µs and send-delay p99 %d µs under a 1.2 s freeze; p99 so far %d", worst, worstSend, last.P99SoFar)
 	}
 }
 

@@ -71,7 +71,11 @@ type instancePublisher struct {
 	published, errors, unknown uint64
 	sent                       atomic.Uint64 // published, for the series sampler to read while running
 	delay                      *hdrhistogram.Histogram
-	bursts                     []ErrorBurst // failed publishes, in seconds from startNs
+	// iv, when the run collects a series, is the current interval's send
+	// delays (warm-up included, as the receivers' intervals): read once a
+	// second by the sampler, hence its lock.
+	iv     *intervalHist
+	bursts []ErrorBurst // failed publishes, in seconds from startNs
 	// failedSeqs are the sequence numbers of publishes not accepted (failed
 	// or unknown), as ranges: failures come in runs, so this stays small.
 	failedSeqs []seqRange
@@ -119,6 +123,17 @@ func newPublisher(cfg Config, seed uint64, bridges []*bridge.Bridge, limits, set
 		})
 	}
 	return p
+}
+
+// sampleDelays gives each instance of this process an interval histogram
+// of its send delays, for the series; before run, which starts the
+// goroutines that record into them.
+func (p *publisher) sampleDelays() {
+	for _, ip := range p.insts {
+		if ip != nil {
+			ip.iv = newIntervalHist()
+		}
+	}
 }
 
 // sentTotals is what each instance had accepted, warm-up included: what
@@ -358,8 +373,12 @@ func (ip *instancePublisher) add(intendedNs, nowNs int64, warm bool) uint64 {
 	typ := ip.types[ip.gen.rng.IntN(len(ip.types))]
 	ip.payload = ip.gen.appendPayload(ip.payload[:0], typ)
 	seq := ip.batch.AddAt(typ, ip.payload, intendedNs)
-	if d := (nowNs - intendedNs) / 1000; !warm && ip.delay.RecordValue(max(d, histMinUs)) != nil {
+	d := max((nowNs-intendedNs)/1000, histMinUs)
+	if !warm && ip.delay.RecordValue(d) != nil {
 		_ = ip.delay.RecordValue(histMaxUs)
+	}
+	if ip.iv != nil {
+		ip.iv.record(d)
 	}
 	if ip.log != nil {
 		ip.log.printf("instance %d published %s #%d", ip.index, typ, seq)

@@ -211,6 +211,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	pub.receipts = receipts
 	start := time.Now()
 	if recvs[0].iv != nil {
+		pub.sampleDelays()
 		s := &seriesSampler{cfg: cfg, start: start, pub: pub, recvs: recvs, bridges: bridges}
 		go func() { series <- s.run(stopSeries) }()
 	} else {

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -35,11 +36,41 @@ type SeriesPoint struct {
 	Max int64 `json:"max_us"`
 	// P99SoFar is the p99 of every delivery from the start (µs).
 	P99SoFar int64 `json:"p99_so_far_us"`
+	// SendP50 and SendP99 are the interval's send delays (µs): how late
+	// the events published in it left their intended times. Beside P99,
+	// they tell a slow generator from a slow server. 0 when nothing was
+	// published in it.
+	SendP50 int64 `json:"send_p50_us"`
+	SendP99 int64 `json:"send_p99_us"`
+	// Reconnects counts the subscribers' reconnections so far.
+	Reconnects uint64 `json:"reconnects"`
 	// Latencies is the interval's latency histogram (µs), for a live
 	// consumer that keeps distributions (a Prometheus exporter); the
 	// callee may keep it, the sampler does not touch it again. Not in the
 	// JSON.
 	Latencies *hdrhistogram.Histogram `json:"-"`
+	// SendDelays is the interval's send-delay histogram (µs), as
+	// Latencies: handed to the callee, not kept, not in the JSON.
+	SendDelays *hdrhistogram.Histogram `json:"-"`
+	// Instances is each instance's counts so far, by index, in a run of
+	// at most SeriesInstanceLimit instances (nil above): for a live
+	// consumer that labels by instance. Not kept, not in the JSON.
+	Instances []InstancePoint `json:"-"`
+}
+
+// SeriesInstanceLimit is the most instances whose counts each point
+// carries one by one (SeriesPoint.Instances): a metric labelled by
+// instance has a series per instance, and a monitoring system pays for
+// every one. Above it, totals only.
+const SeriesInstanceLimit = 100
+
+// InstancePoint is one instance's counts so far, in a SeriesPoint.
+type InstancePoint struct {
+	Index      int    `json:"index"`
+	Published  uint64 `json:"published"`
+	Delivered  uint64 `json:"delivered"`
+	Errors     uint64 `json:"errors"`
+	Reconnects uint64 `json:"reconnects"`
 }
 
 // SeriesInterval is the length of one SeriesPoint.
@@ -118,28 +149,37 @@ func (s *seriesSampler) run(stop <-chan struct{}) []SeriesPoint {
 func (s *seriesSampler) sample() {
 	raw := SeriesRaw{Seconds: time.Since(s.start).Seconds()}
 	iv := hdrhistogram.New(histMinUs, histMaxUs, intervalSigFigs)
+	sendIv := hdrhistogram.New(histMinUs, histMaxUs, intervalSigFigs)
+	perInstance := s.cfg.Instances <= SeriesInstanceLimit
 	for i, ip := range s.pub.insts {
 		if ip == nil {
 			continue // another process's (a split run)
 		}
-		n := ip.sent.Load()
-		raw.Published += n
+		c := InstancePoint{Index: i, Published: ip.sent.Load()}
+		if ip.iv != nil {
+			ip.iv.drainInto(sendIv)
+		}
+		if r := s.recvs[i]; r != nil {
+			r.iv.drainInto(iv)
+			m := s.bridges[i].Metrics()
+			c.Delivered, c.Errors, c.Reconnects = r.progress.Load(), m.Errors, m.Reconnects
+		}
+		raw.Published += c.Published
 		if s.cfg.subscribes(i) {
-			raw.OwnPublished += n
+			raw.OwnPublished += c.Published
 		}
-	}
-	for i, r := range s.recvs {
-		if r == nil {
-			continue
+		raw.Delivered += c.Delivered
+		raw.Errors += c.Errors
+		raw.Reconnects += c.Reconnects
+		if perInstance {
+			raw.Instances = append(raw.Instances, c)
 		}
-		r.iv.drainInto(iv)
-		raw.Delivered += r.progress.Load()
-		raw.Errors += s.bridges[i].Metrics().Errors
 	}
 	if s.keep || s.onRaw != nil {
 		enc, err := iv.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
-		if err == nil {
-			raw.Hist = enc
+		senc, serr := sendIv.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+		if err == nil && serr == nil {
+			raw.Hist, raw.SendHist = enc, senc
 			if s.keep {
 				s.raws = append(s.raws, raw)
 			}
@@ -148,9 +188,10 @@ func (s *seriesSampler) sample() {
 			}
 		}
 	}
-	p := s.point(raw, iv)
+	p := s.point(raw, iv, sendIv)
 	kept := p
-	kept.Latencies = nil // a series of hours must not hold every second's histogram
+	// A series of hours must not hold every second's histograms.
+	kept.Latencies, kept.SendDelays, kept.Instances = nil, nil, nil
 	s.points = append(s.points, kept)
 	if s.cfg.Progress != nil {
 		s.cfg.Progress(p)
@@ -166,15 +207,21 @@ type SeriesRaw struct {
 	OwnPublished uint64  `json:"own_published"` // by subscribing instances, which do not expect their own
 	Delivered    uint64  `json:"delivered"`
 	Errors       uint64  `json:"errors"`
-	Hist         []byte  `json:"hist"` // interval latencies, compressed encoding
+	Reconnects   uint64  `json:"reconnects"`
+	Hist         []byte  `json:"hist"`                // interval latencies, compressed encoding
+	SendHist     []byte  `json:"send_hist,omitempty"` // interval send delays, likewise
+	// Instances is this process's instances' counts, in a run of at most
+	// SeriesInstanceLimit instances.
+	Instances []InstancePoint `json:"instances,omitempty"`
 }
 
 // point turns an interval's counts and latencies into the next point.
-func (s *seriesSampler) point(raw SeriesRaw, iv *hdrhistogram.Histogram) SeriesPoint {
+func (s *seriesSampler) point(raw SeriesRaw, iv, sendIv *hdrhistogram.Histogram) SeriesPoint {
 	if s.total == nil {
 		s.total = hdrhistogram.New(histMinUs, histMaxUs, intervalSigFigs)
 	}
-	p := SeriesPoint{Seconds: raw.Seconds, Published: raw.Published, Delivered: raw.Delivered, Errors: raw.Errors}
+	p := SeriesPoint{Seconds: raw.Seconds, Published: raw.Published, Delivered: raw.Delivered, Errors: raw.Errors,
+		Reconnects: raw.Reconnects, Instances: raw.Instances}
 	subscribers := uint64(0)
 	for i := range s.cfg.Instances {
 		if s.cfg.subscribes(i) {
@@ -200,9 +247,12 @@ func (s *seriesSampler) point(raw SeriesRaw, iv *hdrhistogram.Histogram) SeriesP
 	if iv.TotalCount() > 0 {
 		p.P50, p.P99, p.Max = iv.ValueAtQuantile(50), iv.ValueAtQuantile(99), iv.Max()
 	}
+	if sendIv.TotalCount() > 0 {
+		p.SendP50, p.SendP99 = sendIv.ValueAtQuantile(50), sendIv.ValueAtQuantile(99)
+	}
 	s.total.Merge(iv)
 	p.P99SoFar = s.total.ValueAtQuantile(99)
-	p.Latencies = iv
+	p.Latencies, p.SendDelays = iv, sendIv
 	s.last = p
 	return p
 }
@@ -230,7 +280,7 @@ func mergeSeries(cfg Config, parts []PartState) ([]SeriesPoint, error) {
 			}
 			r := p.Series[min(k, len(p.Series)-1)]
 			if k >= len(p.Series) {
-				r.Hist = nil // its latencies are counted once
+				r.Hist, r.SendHist = nil, nil // its latencies are counted once
 			}
 			raws = append(raws, r)
 		}
@@ -238,7 +288,7 @@ func mergeSeries(cfg Config, parts []PartState) ([]SeriesPoint, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: series interval %d: %v", errPart, k, err)
 		}
-		p.Latencies = nil
+		p.Latencies, p.SendDelays, p.Instances = nil, nil, nil
 		points = append(points, p)
 	}
 	return points, nil
@@ -260,20 +310,35 @@ func NewSeriesMerger(cfg Config) *SeriesMerger {
 func (m *SeriesMerger) Add(raws []SeriesRaw) (SeriesPoint, error) {
 	var raw SeriesRaw
 	iv := hdrhistogram.New(histMinUs, histMaxUs, intervalSigFigs)
+	sendIv := hdrhistogram.New(histMinUs, histMaxUs, intervalSigFigs)
+	merge := func(dst *hdrhistogram.Histogram, enc []byte) error {
+		if len(enc) == 0 {
+			return nil
+		}
+		h, err := hdrhistogram.Decode(enc)
+		if err != nil {
+			return err
+		}
+		if dropped := dst.Merge(h); dropped > 0 {
+			return fmt.Errorf("%d values out of range", dropped)
+		}
+		return nil
+	}
 	for _, r := range raws {
 		raw.Seconds = max(raw.Seconds, r.Seconds)
 		raw.Published += r.Published
 		raw.OwnPublished += r.OwnPublished
 		raw.Delivered += r.Delivered
 		raw.Errors += r.Errors
-		if len(r.Hist) == 0 {
-			continue
-		}
-		h, err := hdrhistogram.Decode(r.Hist)
-		if err != nil {
+		raw.Reconnects += r.Reconnects
+		raw.Instances = append(raw.Instances, r.Instances...)
+		if err := merge(iv, r.Hist); err != nil {
 			return SeriesPoint{}, err
 		}
-		iv.Merge(h)
+		if err := merge(sendIv, r.SendHist); err != nil {
+			return SeriesPoint{}, err
+		}
 	}
-	return m.s.point(raw, iv), nil
+	slices.SortFunc(raw.Instances, func(a, b InstancePoint) int { return a.Index - b.Index })
+	return m.s.point(raw, iv, sendIv), nil
 }

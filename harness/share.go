@@ -247,6 +247,7 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 	var sampler *seriesSampler
 	stopSeries, seriesDone := make(chan struct{}), make(chan struct{})
 	if cfg.Series || sh.Progress != nil {
+		pub.sampleDelays()
 		sampler = &seriesSampler{cfg: cfg, start: start, pub: pub, recvs: recvs, bridges: bridges, keep: cfg.Series, onRaw: sh.Progress}
 		go func() { defer close(seriesDone); sampler.run(stopSeries) }()
 	} else {

@@ -4,8 +4,10 @@
 //
 // The exporter is fed the run's per-second points (harness.Config.Progress,
 // in one process or merged over workers) and, at the end, its Result; a
-// scrape reads what it was last fed. Totals only: the per-second points
-// are the run's, not each instance's.
+// scrape reads what it was last fed. Totals always; counters labelled by
+// instance too in a run of at most harness.SeriesInstanceLimit (100)
+// instances, where the points carry each instance's counts: above it,
+// a series per instance would cost a monitoring system more than it tells.
 package live
 
 import (
@@ -41,6 +43,7 @@ type Exporter struct {
 	phase string
 	last  harness.SeriesPoint
 	lat   *hdrhistogram.Histogram // every delivery so far, merged from the points
+	send  *hdrhistogram.Histogram // every publish's send delay so far, likewise
 	final *harness.Result         // set by Finish
 
 	descs map[string]*prometheus.Desc
@@ -60,7 +63,7 @@ func NewExporter(cfg harness.Config, info map[string]string) *Exporter {
 	}
 	maps.Copy(labels, info)
 	e := &Exporter{info: labels, phase: PhaseConnecting, lat: hdrhistogram.New(1, 60_000_000, 2),
-		descs: map[string]*prometheus.Desc{}}
+		send: hdrhistogram.New(1, 60_000_000, 2), descs: map[string]*prometheus.Desc{}}
 	desc := func(name, help string, labels ...string) {
 		e.descs[name] = prometheus.NewDesc("redisload_"+name, help, labels, nil)
 	}
@@ -74,10 +77,15 @@ func NewExporter(cfg harness.Config, info map[string]string) *Exporter {
 	desc("publish_rate", "Events per second published over the last second.")
 	desc("delivery_rate", "Messages per second delivered over the last second.")
 	desc("latency_seconds", "Latency from each event's intended send time to its receipt, every delivery so far.")
+	desc("send_delay_seconds", "How late each event left its intended send time, every publish so far: the generator's lag, apart from the server's.")
+	desc("reconnects_total", "Subscriber reconnections.")
+	desc("instance_published_total", "Events the instance's publisher had accepted by Redis; in runs of at most 100 instances.", "instance")
+	desc("instance_delivered_total", "Messages the instance's subscriber received from the others; in runs of at most 100 instances.", "instance")
+	desc("instance_errors_total", "Errors the instance counted; in runs of at most 100 instances.", "instance")
+	desc("instance_reconnects_total", "The instance's subscriber reconnections; in runs of at most 100 instances.", "instance")
 	desc("missing_total", "Expected messages that never arrived; known when the run has drained (absent before).")
 	desc("duplicates_total", "Messages delivered more than once; known at the end (absent before).")
 	desc("forged_total", "Messages claiming to be the run's that failed its checks; known at the end (absent before).")
-	desc("reconnects_total", "Subscriber reconnections; known at the end (absent before).")
 	return e
 }
 
@@ -89,8 +97,12 @@ func (e *Exporter) Observe(p harness.SeriesPoint) {
 	if e.phase == PhaseConnecting {
 		e.phase = PhasePublishing
 	}
+	// Same range: nothing is dropped.
 	if p.Latencies != nil {
-		e.lat.Merge(p.Latencies) // same range: nothing is dropped
+		e.lat.Merge(p.Latencies)
+	}
+	if p.SendDelays != nil {
+		e.send.Merge(p.SendDelays)
 	}
 }
 
@@ -154,15 +166,29 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	gauge("target_rate", p.TargetRate)
 	gauge("publish_rate", p.PublishRate)
 	gauge("delivery_rate", p.DeliveryRate)
-	count, sum, buckets := classicBuckets(e.lat)
-	ch <- prometheus.MustNewConstHistogram(e.descs["latency_seconds"], count, sum, buckets)
+	for _, h := range []struct {
+		name string
+		h    *hdrhistogram.Histogram
+	}{{"latency_seconds", e.lat}, {"send_delay_seconds", e.send}} {
+		count, sum, buckets := classicBuckets(h.h)
+		ch <- prometheus.MustNewConstHistogram(e.descs[h.name], count, sum, buckets)
+	}
+	reconnects := p.Reconnects
+	for _, ip := range p.Instances {
+		id := strconv.Itoa(ip.Index)
+		for name, v := range map[string]uint64{"instance_published_total": ip.Published, "instance_delivered_total": ip.Delivered,
+			"instance_errors_total": ip.Errors, "instance_reconnects_total": ip.Reconnects} {
+			ch <- prometheus.MustNewConstMetric(e.descs[name], prometheus.CounterValue, float64(v), id)
+		}
+	}
 	if r := e.final; r != nil {
 		t := r.Totals
 		counter("missing_total", float64(t.Missing))
 		counter("duplicates_total", float64(t.Duplicates))
 		counter("forged_total", float64(t.Forged))
-		counter("reconnects_total", float64(t.Reconnects))
+		reconnects = max(reconnects, t.Reconnects) // the end's count, should the last point predate one
 	}
+	counter("reconnects_total", float64(reconnects))
 }
 
 // classicBuckets turns an HDR histogram of microseconds into a classic

@@ -56,14 +56,14 @@ func NewHTMLReporter(res *harness.Result, v verdict.Verdict) Reporter {
 		// opens offline from a CI artifact, and a test renders it headless.
 		ew.printf("<h2>Latency</h2>\n")
 		ew.printf("%s\n", percentilePlot(res))
-		// Plots over time need the per-second series, which a run collects
-		// for --html; a result without it says so rather than drawing
-		// nothing.
+		// Plots over time need the per-second series, which every run of
+		// the command collects; a result without it (a library run
+		// without Config.Series) says so rather than drawing nothing.
 		if len(res.Series) > 0 {
 			ew.printf("%s\n", latencyOverTime(res.Series))
 			ew.printf("%s\n", throughputOverTime(res.Series))
 		} else {
-			ew.printf("<p class=\"note\">No per-second series in this result: it is collected by runs made with --html.</p>\n")
+			ew.printf("<p class=\"note\">No per-second series in this result (a run made without one: the library's Config.Series).</p>\n")
 		}
 		ew.printf("%s\n", deliveryBars(res))
 

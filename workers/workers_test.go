@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"slices"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -69,11 +69,25 @@ func TestCoordinatedRunIsExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	var told []harness.SeriesPoint // the live view, from the coordinator
+	var sends int64
 	cfg.Progress = func(p harness.SeriesPoint) {
-		if p.Latencies == nil || p.Latencies.TotalCount() > int64(p.Delivered) {
-			t.Errorf("point %+v: no interval latencies, or more than delivered", p)
+		if p.Latencies == nil || p.Latencies.TotalCount() > int64(p.Delivered) || p.SendDelays == nil {
+			t.Errorf("point %+v: no interval latencies or send delays, or more latencies than delivered", p)
+		} else {
+			sends += p.SendDelays.TotalCount()
 		}
-		p.Latencies = nil // the series keeps none
+		// Every worker's instances, one by one, in order, adding up.
+		var published, delivered uint64
+		for j, ip := range p.Instances {
+			if ip.Index != j {
+				t.Errorf("point at %.1f s: instance %d at position %d", p.Seconds, ip.Index, j)
+			}
+			published, delivered = published+ip.Published, delivered+ip.Delivered
+		}
+		if len(p.Instances) != 6 || published != p.Published || delivered != p.Delivered {
+			t.Errorf("point at %.1f s: instances %+v do not add up to %d published, %d delivered", p.Seconds, p.Instances, p.Published, p.Delivered)
+		}
+		p.Latencies, p.SendDelays, p.Instances = nil, nil, nil // the series keeps none
 		told = append(told, p)
 	}
 	wait := fleet(ctx, t, srv.Addr, 3, "v1")
@@ -111,7 +125,10 @@ func TestCoordinatedRunIsExact(t *testing.T) {
 		t.Errorf("last point %+v (totals published %d delivered %d), peak publish rate %.0f/s for 600/s", last, tot.Published, tot.Delivered, rate)
 	}
 	// The live view was the same merge, shown as each second was complete.
-	if !slices.Equal(told, res.Series) {
+	if sends != res.SendDelay.Count {
+		t.Errorf("the live intervals hold %d send delays, the run %d", sends, res.SendDelay.Count)
+	}
+	if !reflect.DeepEqual(told, res.Series) {
 		t.Errorf("progress told %d points, the series has %d:\n%+v\n%+v", len(told), len(res.Series), told, res.Series)
 	}
 	covered := 0

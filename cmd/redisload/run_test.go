@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -443,6 +444,15 @@ func TestMetricsMidRun(t *testing.T) {
 	}
 	if !seen || value("redisload_latency_seconds_count") > float64(doc.Latency.Count) || published > float64(doc.Totals.Published) {
 		t.Errorf("scraped %v published, %v delivered: not one of the run's seconds\n%s", published, delivered, b)
+	}
+	// Three instances, under the limit: labelled counters too, adding up
+	// to the totals of the same second.
+	var perInstance float64
+	for i := range 3 {
+		perInstance += value(fmt.Sprintf(`redisload_instance_published_total{instance="%d"}`, i))
+	}
+	if sends := value("redisload_send_delay_seconds_count"); perInstance != published || sends < published || sends > float64(doc.SendDelay.Count) {
+		t.Errorf("instances published %v, total %v; %v send delays (the run %d)", perInstance, published, sends, doc.SendDelay.Count)
 	}
 	if _, err := http.Get("http://" + addr + "/metrics"); err == nil {
 		t.Error("the metrics server outlived the run")
