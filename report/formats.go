@@ -42,6 +42,9 @@ type Input struct {
 	Version string
 	// Options tune the table of a run.
 	Options Options
+	// Baseline, when set, is the result a run is judged against, drawn
+	// beside it in the HTML's plots.
+	Baseline *harness.Result
 }
 
 // formats maps a format's name to its renderer for each kind it has.
@@ -75,7 +78,7 @@ var formats = map[string]map[Kind]func(Input) Reporter{
 	},
 	// A page to open from a CI artifact, offline.
 	"html": {
-		Run:      func(in Input) Reporter { return NewHTMLReporter(in.Result, in.Verdict) },
+		Run:      func(in Input) Reporter { return NewHTMLReporter(in.Result, in.Verdict, in.Baseline) },
 		Compare:  compareHTML,
 		Capacity: capacityHTML,
 	},

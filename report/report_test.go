@@ -25,7 +25,8 @@ var update = flag.Bool("update", false, "rewrite the golden files in ../testdata
 // buffer peak written in (totals summed again), and fixtures recorded
 // before a field existed (server, output_buffers, matrix.subscribed,
 // config.publishers) had it added with the values such a run has.
-// restart is the restart scenario as shipped, judged by its thresholds.
+// restart is the restart scenario as shipped, judged by its thresholds,
+// with its series (the faults and outages shaded on the plots over time).
 // series collected its per-second series (a run with --html).
 var fixtures = []string{"pass-5", "fail-self-received", "single-instance", "fail-loss", "embedded", "restart", "series"}
 

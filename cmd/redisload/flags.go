@@ -46,18 +46,20 @@ type options struct {
 	// seriesOut is --series-out's file; metricsAddr --metrics-addr's.
 	seriesOut, metricsAddr string
 	// stages is the load shape, as --stages writes it (harness.ParseStages).
-	stages           string
-	controlURL       string
-	joinTimeout      time.Duration
-	redisURL         string
-	provision        provision.Options
-	mode             string
-	security         securityFlags
-	format           string
-	extraOut         map[string]*string // format -> file, from --json-out and the like
-	hdrOut           string
-	html             string
-	baseline         string
+	stages      string
+	controlURL  string
+	joinTimeout time.Duration
+	redisURL    string
+	provision   provision.Options
+	mode        string
+	security    securityFlags
+	format      string
+	extraOut    map[string]*string // format -> file, from --json-out and the like
+	hdrOut      string
+	html        string
+	baseline    string
+	// baseResult is the baseline's result, once read.
+	baseResult       *harness.Result
 	regressions      string
 	baselineMismatch string
 	hdrOutDir        string

@@ -209,7 +209,7 @@ func (o *options) openOutputs(stdout io.Writer, files *pendingFiles) ([]output, 
 // against the registry when the flags were.
 func (o *options) reporter(format string, res *harness.Result, v verdict.Verdict) report.Reporter {
 	r, err := report.New(format, report.Run, report.Input{Result: res, Verdict: v, Version: toolVersion(),
-		Options: report.Options{Matrix: o.matrix || o.verbose, ServerStats: o.verbose}})
+		Options: report.Options{Matrix: o.matrix || o.verbose, ServerStats: o.verbose}, Baseline: o.baseResult})
 	if err != nil {
 		return func(io.Writer) error { return err }
 	}

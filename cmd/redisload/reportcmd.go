@@ -7,13 +7,14 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/redisload/redisload/harness"
 	"github.com/redisload/redisload/report"
 )
 
 // reportOptions are what `redisload report`'s flags set.
 type reportOptions struct {
-	format, output, html string
-	matrix, help         bool
+	format, output, html, baseline string
+	matrix, help                   bool
 }
 
 // newReportFlagSet declares `redisload report`'s flags on o: the command
@@ -24,6 +25,7 @@ func newReportFlagSet(o *reportOptions) *pflag.FlagSet {
 	fs.StringVar(&o.format, "format", "table", strings.Join(report.Formats(report.Run), ", "))
 	fs.StringVarP(&o.output, "output", "o", "", "write the report to this file instead of standard output")
 	fs.StringVar(&o.html, "html", "", "also write the HTML report to this file")
+	fs.StringVar(&o.baseline, "baseline", "", "another run's JSON report, drawn dashed beside this one in the HTML's plots")
 	fs.BoolVar(&o.matrix, "matrix", false, "include the delivery matrix in the table")
 	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
 	return fs
@@ -42,7 +44,7 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 		return usageErr("%v", err)
 	}
 	if o.help {
-		fmt.Fprintf(stdout, "Usage: redisload report [--format %s] [-o FILE] [--html FILE] RESULT.json\n\n", strings.Join(report.Formats(report.Run), "|"))
+		fmt.Fprintf(stdout, "Usage: redisload report [--format %s] [-o FILE] [--html FILE] [--baseline BASE.json] RESULT.json\n\n", strings.Join(report.Formats(report.Run), "|"))
 		fmt.Fprintln(stdout, "Renders a JSON report written by a run (--format=json, --json-out) again, in any format,")
 		fmt.Fprint(stdout, "with the verdict it was judged by: the JSON holds everything the renderers need.\n\nFlags:\n"+fs.FlagUsages())
 		return exitPass
@@ -54,16 +56,24 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 		return usageErr("%v", err)
 	}
 	in := fs.Arg(0)
-	if err := checkPaths([]pathFlag{{"output", o.output}, {"html", o.html}}, []pathFlag{{"report", in}}); err != nil {
+	if err := checkPaths([]pathFlag{{"output", o.output}, {"html", o.html}}, []pathFlag{{"report", in}, {"baseline", o.baseline}}); err != nil {
 		return usageErr("%v", err)
 	}
 	doc, err := report.ReadFile(in)
 	if err != nil {
 		return usageErr("%v", err)
 	}
+	var base *harness.Result
+	if o.baseline != "" {
+		b, err := report.ReadFile(o.baseline)
+		if err != nil {
+			return usageErr("--baseline: %v", err)
+		}
+		base = b.Result
+	}
 	// Rendered as the run rendered it: its own version, its own verdict.
 	input := report.Input{Result: doc.Result, Verdict: doc.Verdict, Version: doc.Version,
-		Options: report.Options{Matrix: o.matrix}}
+		Options: report.Options{Matrix: o.matrix}, Baseline: base}
 	var files pendingFiles
 	defer files.abort()
 	var out io.Writer = stdout

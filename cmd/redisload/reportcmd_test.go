@@ -41,6 +41,24 @@ func TestReportRendersAgain(t *testing.T) {
 	if code != exitFail || !strings.Contains(out, "FAIL") {
 		t.Errorf("markdown: exit %d\n%s", code, out)
 	}
+	// A run against a baseline draws it in its HTML; report --baseline
+	// draws the same page again.
+	code, _, errs = invoke(t, context.Background(), "--redis-url="+srv.URL, "--instances=2", "--duration=1", "--rate=40",
+		"-o", p("run2.txt"), "--json-out="+p("run2.json"), "--html="+p("run2.html"), "--baseline="+p("run.json"), "--key-prefix=rpt2:")
+	if code != exitPass {
+		t.Fatalf("run against the baseline: exit %d: %s", code, errs)
+	}
+	code, _, errs = invoke(t, context.Background(), "report", p("run2.json"), "--baseline", p("run.json"), "-o", p("again2.txt"), "--html="+p("again2.html"))
+	a, _ := os.ReadFile(p("run2.html"))
+	b, _ := os.ReadFile(p("again2.html"))
+	if code != exitPass || !bytes.Equal(a, b) || !bytes.Contains(a, []byte("<title>baseline p99</title>")) {
+		t.Errorf("report --baseline: exit %d (%s); the pages are equal: %v; the baseline drawn: %v", code, errs, bytes.Equal(a, b),
+			bytes.Contains(a, []byte("<title>baseline p99</title>")))
+	}
+	code, _, errs = invoke(t, context.Background(), "report", p("run2.json"), "--baseline", p("nope.json"))
+	if code != exitUsage || !strings.HasPrefix(errs, "redisload report: --baseline: open ") {
+		t.Errorf("a missing baseline: exit %d, %q", code, errs)
+	}
 }
 
 func TestReportUsage(t *testing.T) {

@@ -114,6 +114,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if baseline, err = report.ReadFile(o.baseline); err != nil {
 			return usageErr("--baseline: %v", err)
 		}
+		o.baseResult = baseline.Result // drawn beside the run in the HTML
 		if limits, err = verdict.ParseRegressions(cmp.Or(o.regressions, verdict.DefaultRegressions)); err != nil {
 			return usageErr("--max-regression: %v", err)
 		}
