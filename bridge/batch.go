@@ -125,7 +125,11 @@ func (bt *Batch) Flush(ctx context.Context) (failed int, err error) {
 		start := 0
 		for i, end := range bt.ends {
 			// The slices stay valid: buf is not appended to until reset.
-			pipe.Publish(ctx, bt.chans[i], bt.buf[start:end])
+			if bt.b.streamsEnabled() {
+				bt.b.xadd(ctx, pipe, bt.chans[i], bt.buf[start:end])
+			} else {
+				pipe.Publish(ctx, bt.chans[i], bt.buf[start:end])
+			}
 			start = end
 		}
 		cmds, perr := pipe.Exec(ctx)

@@ -85,6 +85,10 @@ type Metrics struct {
 	Errors uint64 `json:"errors"`
 	// Reconnects counts subscriber connections made after the first.
 	Reconnects uint64 `json:"reconnects"`
+	// Redelivered counts, under the streams transport, entries read again
+	// after a reconnection from the bridge's pending list: handed to a
+	// handler before, never acknowledged (the handler may see them twice).
+	Redelivered uint64 `json:"redelivered,omitempty"`
 	// Subscriptions is len(ActiveSubscriptions).
 	Subscriptions int `json:"subscriptions"`
 	// ActiveSubscriptions lists the confirmed subscribed event types, sorted.
@@ -176,6 +180,8 @@ type Bridge struct {
 	nodes nodeClients
 	// sh is the sharded subscriber's state; nil with classic pub/sub.
 	sh *sharded
+	// st is the streams transport's reading side; nil with pub/sub.
+	st *streams
 
 	// mu guards the subscription state below; the receive loop takes it only
 	// for subscribe/unsubscribe replies, never for messages.
@@ -258,6 +264,16 @@ func New(opts Options) (*Bridge, error) {
 		b.sentinel = true
 	}
 	b.nodes.newFn = b.newNodeClient
+	switch {
+	case opts.Transport != TransportPubSub && opts.Transport != TransportStreams:
+		return nil, fmt.Errorf("bridge: Transport must be pubsub or streams, got %q", opts.Transport)
+	case opts.Transport == TransportStreams && (opts.PubSub == PubSubSharded || opts.Cluster):
+		return nil, errors.New("bridge: Transport streams is not supported with sharded pub/sub or on a cluster yet")
+	case opts.StreamMaxLen < -1:
+		return nil, fmt.Errorf("bridge: StreamMaxLen must be positive, or -1 for no cap, got %d", opts.StreamMaxLen)
+	case !validName(opts.StreamGroup):
+		return nil, fmt.Errorf("bridge: invalid stream group %q: no spaces, quotes or backslashes", opts.StreamGroup)
+	}
 	if opts.PubSub == PubSubSharded {
 		b.sh = newSharded()
 	} else if opts.PubSub != PubSubClassic {
@@ -366,7 +382,12 @@ func (b *Bridge) Connect(ctx context.Context) error {
 			return b.connectError("slot map", err)
 		}
 	}
-	if b.sh != nil && !b.opts.DisableSubscription {
+	if b.streamsEnabled() && !b.opts.DisableSubscription {
+		if err := b.connectStreams(ctx); err != nil {
+			b.closeClients()
+			return b.connectError("stream reader", err)
+		}
+	} else if b.sh != nil && !b.opts.DisableSubscription {
 		// Subscriber connections are made per shard as subscriptions
 		// need them, by the shard loop.
 		b.sh.wg.Add(1)
@@ -440,6 +461,9 @@ func (b *Bridge) Close() error {
 		}
 	}
 	b.wmu.Unlock()
+	if serr := b.closeStreams(); err == nil {
+		err = serr // the blocking read returns at once
+	}
 	if wasConnected && b.sh != nil {
 		b.sh.wg.Wait()
 	} else if wasConnected {
@@ -517,6 +541,8 @@ func (b *Bridge) PublishRaw(ctx context.Context, eventType string, data []byte) 
 	stop := context.AfterFunc(ctx, b.pconns.interrupt)
 	if ch := b.channelFor(eventType, seq); b.sh != nil {
 		err = b.spublish(ctx, ch, buf)
+	} else if b.streamsEnabled() {
+		err = b.xadd(ctx, pub, ch, buf).Err()
 	} else {
 		err = pub.Publish(ctx, ch, buf).Err()
 	}
@@ -636,7 +662,9 @@ func (b *Bridge) changeSubscriptions(ctx context.Context, subscribe bool, eventT
 	}
 	b.mu.Unlock()
 
-	if len(channels) > 0 && b.sh != nil {
+	if len(channels) > 0 && b.st != nil {
+		b.changeStreams(ctx, subscribe, channels)
+	} else if len(channels) > 0 && b.sh != nil {
 		b.changeSharded(subscribe, channels)
 	} else if len(channels) > 0 {
 		command := "SUBSCRIBE"
@@ -700,6 +728,9 @@ func (b *Bridge) Ping(ctx context.Context) error {
 	}
 	if b.sh != nil {
 		return b.pingShards(ctx)
+	}
+	if b.st != nil {
+		return b.pingStreams(ctx)
 	}
 	w := make(chan error, 1)
 	b.wmu.Lock()
@@ -765,6 +796,7 @@ func (b *Bridge) Ready() bool {
 // Metrics returns a snapshot of the bridge's counters.
 func (b *Bridge) Metrics() Metrics {
 	b.mu.Lock()
+	st := b.st // set under mu, by Connect
 	connected := b.state == stateConnected && !b.gaveUp.Load() && !b.down && !b.recovering
 	var state string
 	switch {
@@ -808,8 +840,13 @@ func (b *Bridge) Metrics() Metrics {
 	if b.sh == nil && reconnects > 0 {
 		reconnects--
 	}
+	var redelivered uint64
+	if st != nil {
+		redelivered = st.redelivered.Load()
+	}
 	return Metrics{
 		InstanceID:          b.opts.InstanceID,
+		Redelivered:         redelivered,
 		Connected:           connected,
 		Published:           b.published.Load(),
 		PublishErrors:       b.publishErrors.Load(),
@@ -892,34 +929,48 @@ func (b *Bridge) reconnect(old *subConn, cause error) *subConn {
 	}
 	b.tell(SubscriberLost, cause)
 
+	var sc *subConn
+	if !b.redial(func(ctx context.Context) (err error) {
+		sc, err = b.dialSubscriber(ctx, "")
+		return err
+	}) {
+		return nil
+	}
+	b.tell(SubscriberReconnected, nil)
+	if b.resubscribe(sc) {
+		return sc
+	}
+	_ = sc.conn.Close()
+	return nil // closed while dialling
+}
+
+// redial tries dial with the backoff of Options.Reconnect until it
+// succeeds (true) or the bridge closes or runs out of retries (false).
+// Each failure counts as an error; each success as a subscriber
+// connection.
+func (b *Bridge) redial(dial func(context.Context) error) bool {
 	lost := time.Now()
 	for failures := 1; ; failures++ {
 		if b.outOfRetries(failures, lost) {
 			b.gaveUp.Store(true)
-			return nil
+			return false
 		}
 		select {
 		case <-b.closing:
-			return nil
+			return false
 		case <-time.After(b.retryDelay(failures)):
 		}
 		ctx, cancel := context.WithTimeout(b.dialCtx, b.opts.DialTimeout+tlsHandshakeTimeout)
-		sc, err := b.dialSubscriber(ctx, "")
+		err := dial(ctx)
 		cancel()
-		if err != nil {
-			if b.isClosing() {
-				return nil
-			}
-			b.errs.Add(1)
-			continue
+		if err == nil {
+			b.subConnects.Add(1)
+			return true
 		}
-		b.subConnects.Add(1)
-		b.tell(SubscriberReconnected, nil)
-		if b.resubscribe(sc) {
-			return sc
+		if b.isClosing() {
+			return false
 		}
-		_ = sc.conn.Close()
-		return nil // closed while dialling
+		b.errs.Add(1)
 	}
 }
 
@@ -1003,6 +1054,12 @@ func (b *Bridge) dispatch(channel string, payload []byte, ev *Event, now int64) 
 	} else {
 		text = string(payload)
 	}
+	b.dispatchText(channel, text, ev, now)
+}
+
+// dispatchText is dispatch of a message already a string (a stream
+// entry's field, as the client read it).
+func (b *Bridge) dispatchText(channel, text string, ev *Event, now int64) {
 	decode := decodeEnvelope
 	if b.opts.LoadTest.SkipData {
 		decode = decodeEnvelopeUnscanned

@@ -351,6 +351,10 @@ func TestBadOptions(t *testing.T) {
 		{bridge.Options{URL: "http://x"}, `scheme "http"`},
 		{bridge.Options{URL: "redis://:hunter2@host:port"}, "invalid Redis URL"},
 		{bridge.Options{URL: "redis://"}, "no host"},
+		{bridge.Options{Transport: "kafka"}, `Transport must be pubsub or streams, got "kafka"`},
+		{bridge.Options{Transport: bridge.TransportStreams, PubSub: bridge.PubSubSharded}, "not supported with sharded pub/sub or on a cluster"},
+		{bridge.Options{Transport: bridge.TransportStreams, StreamMaxLen: -2}, "StreamMaxLen must be positive, or -1"},
+		{bridge.Options{StreamGroup: "a b"}, "invalid stream group"},
 	} {
 		_, err := bridge.New(tc.opt)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "hunter2") {

@@ -85,6 +85,25 @@ type Options struct {
 	// failover). On a server that is not a cluster it is one shard.
 	// default: PubSubClassic
 	PubSub PubSubMode
+	// Transport is pub/sub (fire and forget: a subscriber that is away
+	// misses what is published meanwhile) or streams: a Redis stream per
+	// channel, XADD to publish, and per bridge a consumer group of its own
+	// (XREADGROUP, XACK once the handler has returned), so that a
+	// subscriber that reconnects, or a bridge started again with the same
+	// StreamGroup, resumes where its group left off. See TransportStreams.
+	// Streams need Redis 5.0; not yet with PubSub sharded or Cluster.
+	// default: TransportPubSub
+	Transport Transport
+	// StreamMaxLen caps each stream at about this many entries (XADD
+	// MAXLEN ~): a reader further behind than that loses what was trimmed.
+	// -1: no cap, the streams grow until deleted.
+	// default: DefaultStreamMaxLen (100 000)
+	StreamMaxLen int64
+	// StreamGroup is the consumer group this bridge reads with. Each
+	// bridge needs its own to get every event: bridges sharing a group
+	// share its entries between them.
+	// default: the InstanceID
+	StreamGroup string
 	// Cluster says that URL or Addr is a node of a Redis Cluster: the
 	// bridge reads the slot map from it (CLUSTER SHARDS), and when that
 	// node is down it connects to another node of the map instead, so
@@ -245,6 +264,15 @@ func (o Options) withDefaults() Options {
 	}
 	if o.DialTimeout == 0 {
 		o.DialTimeout = 5 * time.Second
+	}
+	if o.Transport == "" {
+		o.Transport = TransportPubSub
+	}
+	if o.StreamMaxLen == 0 {
+		o.StreamMaxLen = DefaultStreamMaxLen
+	}
+	if o.StreamGroup == "" {
+		o.StreamGroup = o.InstanceID
 	}
 	if o.Reconnect.MaxRetries == 0 {
 		o.Reconnect.MaxRetries = 10
