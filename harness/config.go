@@ -305,6 +305,12 @@ func (c Config) Validate() error {
 		return bad("ConnectTimeout", "must not be negative, got %v", c.ConnectTimeout)
 	case c.Placement != PlacementSingle && c.Placement != PlacementSpread:
 		return bad("Placement", "must be single or spread, got %q", c.Placement)
+	case c.Redis.Transport != "" && c.Redis.Transport != bridge.TransportPubSub && c.Redis.Transport != bridge.TransportStreams:
+		return bad("Redis.Transport", "must be pubsub or streams, got %q", c.Redis.Transport)
+	case c.Redis.Transport == bridge.TransportStreams && c.Redis.PubSub == bridge.PubSubSharded:
+		return bad("Redis.Transport", "streams replace pub/sub: they do not go with sharded pub/sub")
+	case c.Redis.StreamMaxLen < -1:
+		return bad("Redis.StreamMaxLen", "must be positive, or -1 for no cap, got %d", c.Redis.StreamMaxLen)
 	}
 	for _, t := range c.EventTypes {
 		if !slices.Contains(bridge.EventTypes, t) {

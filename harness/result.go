@@ -79,6 +79,9 @@ type Result struct {
 	// Timeline is the fault script as it ran, each instance's outages and
 	// the bursts of failed publishes; absent when nothing happened.
 	Timeline Timeline `json:"timeline,omitzero"`
+	// Streams is what a run over streams added to Redis, lost to MAXLEN,
+	// and took out again; nil for pub/sub.
+	Streams *StreamsStats `json:"streams,omitempty"`
 	// Warnings are facts about the run a reader should not miss.
 	Warnings []string `json:"warnings,omitempty"`
 
@@ -152,6 +155,9 @@ type ResultConfig struct {
 	// PubSub is "classic" (PUBLISH/SUBSCRIBE) or "sharded"
 	// (SPUBLISH/SSUBSCRIBE).
 	PubSub string `json:"pubsub,omitempty"`
+	// Transport is "streams" for a run over Redis streams; absent for
+	// pub/sub.
+	Transport string `json:"transport,omitempty"`
 	// ChannelsPerType is how many channels each event type is spread over.
 	ChannelsPerType int `json:"channels_per_type,omitempty"`
 }
@@ -614,6 +620,24 @@ func cell(j int, tr *seqTracker, published uint64, failed []seqRange) SourceStat
 func warnings(res *Result, cfg Config) []string {
 	t := res.Totals
 	var w []string
+	if s := res.Streams; s != nil {
+		if s.Trimmed > 0 && t.Missing > 0 {
+			w = append(w, fmt.Sprintf("streams: MAXLEN ~%d trimmed %d of the %d entries the run added; a reader further behind than the cap loses what was trimmed before it read it: the cause of missing messages when no server lost data",
+				s.MaxLen, s.Trimmed, s.Added))
+		}
+		if s.Redelivered > 0 {
+			w = append(w, fmt.Sprintf("streams: %d entries delivered again after reconnections (handed over before, never acknowledged): streams deliver at least once, and these are among the %d duplicates",
+				s.Redelivered, t.Duplicates))
+		}
+		if len(s.Preexisting) > 0 {
+			w = append(w, fmt.Sprintf("streams %s existed before the run: left in place, with the run's entries, without its groups; a --key-prefix of the run's own keeps runs apart",
+				strings.Join(s.Preexisting, ", ")))
+		}
+		if s.CleanupError != "" {
+			w = append(w, fmt.Sprintf("streams: not everything the run added was removed (%s): `redisload cleanup --key-prefix=%s` removes it",
+				s.CleanupError, cmp.Or(cfg.Redis.KeyPrefix, bridge.DefaultKeyPrefix)))
+		}
+	}
 	if cfg.DisableSelfFilter {
 		w = append(w, "self-filtering was disabled (a test of the self-received check)")
 	}

@@ -103,9 +103,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// What the server is decides how the bridges connect: a cluster's
 	// nodes may fail over under them, and sharded pub/sub needs Redis 7.
 	sharded := cfg.Redis.PubSub == bridge.PubSubSharded
+	streams := cfg.Redis.Transport == bridge.TransportStreams
 	version, cluster := probe.kind(ctx)
 	if sharded && version != "" && majorVersion(version) < 7 {
 		return nil, fmt.Errorf("%w: sharded pub/sub (SPUBLISH, SSUBSCRIBE) needs Redis 7.0 or later; the server is %s", ErrUnsupported, version)
+	}
+	if streams && cluster {
+		return nil, fmt.Errorf("%w: the streams transport does not run on a cluster yet", ErrUnsupported)
 	}
 	// Spread over a cluster's nodes, each instance connects to a node of
 	// its own: a classic publish crosses the bus before its subscribers
@@ -142,6 +146,30 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		bridges[i] = b
 	}
 	defer closeAll(bridges)
+	// Over streams, what the streams hold before any group is created:
+	// the end takes out what the run added, and only that.
+	var st *StreamsStats
+	var streamsBefore map[string]streamState
+	if streams {
+		st = &StreamsStats{Streams: runStreams(cfg, bridges[0]), MaxLen: cmp.Or(cfg.Redis.StreamMaxLen, bridge.DefaultStreamMaxLen)}
+		if streamsBefore, err = probe.streamStates(ctx, st.Streams); err != nil {
+			return nil, fmt.Errorf("streams: %w", err)
+		}
+		for _, k := range st.Streams {
+			if streamsBefore[k].exists {
+				st.Preexisting = append(st.Preexisting, k)
+			}
+		}
+		defer func() {
+			// Taken out even when the run fails: a stream outlives the
+			// run that made it.
+			cctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+			defer cancel()
+			if !st.finished {
+				probe.finishStreams(cctx, st, streamsBefore, instanceIDs(prefix, n))
+			}
+		}()
+	}
 	// The closed loop's receipts, wired before the receive goroutines
 	// exist: a receiver writes its row from its first message on.
 	var receipts [][]atomic.Uint64
@@ -284,11 +312,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if nodes != nil {
 		nodeStats(server.Cluster, nodes.addrs, nodesBefore, nodes.counters(statsCtx), nodeConns)
 	}
+	if st != nil {
+		probe.finishStreams(statsCtx, st, streamsBefore, instanceIDs(prefix, n))
+	}
 	cancel()
 	for i, b := range bridges {
 		m := b.Metrics()
 		m.Connected = metrics[i].Connected
 		metrics[i] = m
+		if st != nil {
+			st.Redelivered += m.Redelivered
+		}
 	}
 
 	echo := cfg.Echo()
@@ -308,6 +342,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		Drained:        drained,
 		Interrupted:    ctx.Err() != nil,
 		Series:         seriesPoints,
+		Streams:        st,
 	}
 	assemble(res, cfg, start, pub, recvs, metrics, faults)
 	if partHook != nil {
@@ -351,7 +386,17 @@ func (c Config) Echo() ResultConfig {
 		SelfFilterDisabled:  c.DisableSelfFilter,
 		ChannelsPerType:     max(c.Redis.ChannelsPerType, 1),
 		PubSub:              c.Redis.PubSub.String(),
+		Transport:           transportEcho(c.Redis.Transport),
 	}
+}
+
+// transportEcho is "streams" for a run over streams, and nothing for
+// pub/sub: a report from before streams existed reads the same.
+func transportEcho(t bridge.Transport) string {
+	if t == bridge.TransportStreams {
+		return string(t)
+	}
+	return ""
 }
 
 // batchWindowUs echoes the batch window in µs: none in MaxRate, which
@@ -368,6 +413,16 @@ func batchWindowUs(c Config) int64 {
 
 // RedisLabel names the server for a report, without the password.
 func RedisLabel(o bridge.Options) string { return redisLabel(o) }
+
+// instanceIDs are the run's instance IDs, which are also their stream
+// groups.
+func instanceIDs(prefix string, n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = prefix + strconv.Itoa(i)
+	}
+	return ids
+}
 
 // sourceKeys derives every instance's tag key from the run's key.
 func sourceKeys(key bridge.TagKey, prefix string, n int) []bridge.SourceKey {

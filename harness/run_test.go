@@ -66,7 +66,11 @@ func checkExact(t *testing.T, res *harness.Result) {
 		if ir.SelfReceived != 0 || ir.SelfFiltered != ir.Published {
 			t.Errorf("instance %d: self-received %d self-filtered %d, want 0 and %d", ir.Index, ir.SelfReceived, ir.SelfFiltered, ir.Published)
 		}
-		if ir.Duplicates != 0 || ir.OutOfOrder != 0 || ir.Errors != 0 || ir.Foreign != 0 || ir.Malformed != 0 || !ir.Connected {
+		// Over streams, each stream keeps its order but a read hands over
+		// one stream's entries before another's: a source's events of two
+		// types may arrive out of order, and that is counted, not lost.
+		outOfOrderOK := res.Config.Transport == "streams" && len(res.Config.EventTypes) > 1
+		if ir.Duplicates != 0 || ir.OutOfOrder != 0 && !outOfOrderOK || ir.Errors != 0 || ir.Foreign != 0 || ir.Malformed != 0 || !ir.Connected {
 			t.Errorf("instance %d: %+v", ir.Index, ir)
 		}
 		if ir.Latency.Count != int64(ir.Delivered) {

@@ -189,7 +189,34 @@ func overallRows(res *harness.Result) [][]string {
 	if res.Server.TrafficSeconds == 0 {
 		rows = slices.DeleteFunc(rows, func(r []string) bool { return r[0] == "Server Traffic" })
 	}
-	return rows
+	return append(rows, streamsRows(res)...)
+}
+
+// streamsRows are what a run over streams adds to the overall figures:
+// how the events travelled, what the streams kept and lost, and the
+// memory Redis held for them; none for pub/sub.
+func streamsRows(res *harness.Result) [][]string {
+	st := res.Streams
+	if st == nil {
+		return nil
+	}
+	maxLen := fmt.Sprintf("MAXLEN ~%d", st.MaxLen)
+	if st.MaxLen < 0 {
+		maxLen = "no MAXLEN"
+	}
+	rows := [][]string{
+		{"Transport", fmt.Sprintf("streams: %d, XADD %s, a consumer group per instance", len(st.Streams), maxLen)},
+		{"Stream Entries", fmt.Sprintf("%d added, %d trimmed by MAXLEN, %d delivered again after reconnections", st.Added, st.Trimmed, st.Redelivered)},
+	}
+	if b, a := res.Server.CountersBefore, res.Server.CountersAfter; b != nil && a != nil {
+		rows = append(rows, []string{"Redis Memory", fmt.Sprintf("%s before, %s at the end (%+.1f MiB), before the streams were deleted",
+			units.Bytes(b.UsedMemoryBytes), units.Bytes(a.UsedMemoryBytes), float64(a.UsedMemoryBytes-b.UsedMemoryBytes)/(1<<20))})
+	}
+	removed := fmt.Sprintf("%d streams deleted, %d groups removed", st.Deleted, st.GroupsRemoved)
+	if st.CleanupError != "" {
+		removed += "; not all: " + st.CleanupError
+	}
+	return append(rows, []string{"Cleanup", removed})
 }
 
 // traffic shows what the server read and wrote, per second and in all:

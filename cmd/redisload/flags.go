@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -370,7 +371,7 @@ var configFlags = map[string]string{
 	"Instances": "instances", "Duration": "duration", "Rate": "rate", "Publishers": "publishers", "Stages": "stages", "Warmup": "warmup",
 	"DedicatedPublishers": "dedicated-publishers", "MaxRate": "rate=max", "MaxInFlight": "max-inflight",
 	"Pipeline": "pipeline", "BatchWindow": "batch-window", "PayloadSize": "payload-size", "PayloadSizeMax": "payload-size", "DrainTimeout": "drain-timeout", "ConnectTimeout": "connect-timeout", "Placement": "placement",
-	"EventTypes": "event-types",
+	"EventTypes": "event-types", "Redis.Transport": "transport", "Redis.StreamMaxLen": "stream-maxlen",
 }
 
 // thresholdFlags names each verdict.Thresholds field's flag, for the
@@ -415,7 +416,30 @@ func registerClusterFlags(fs *pflag.FlagSet, prov *provision.Options, run *harne
 	run.Placement = harness.PlacementSpread
 	fs.IntVar(&run.Redis.ChannelsPerType, "channels-per-type", 1, "spread each event type over this many channels, <prefix><type>:<k> (1: the TypeScript bridge's names)")
 	fs.Var((*pubsubValue)(&run.Redis.PubSub), "pubsub", "classic (PUBLISH/SUBSCRIBE) or sharded (SPUBLISH/SSUBSCRIBE to each channel's shard; Redis 7.0+)")
+	fs.Var((*transportValue)(&run.Redis.Transport), "transport", "pubsub, or streams: a stream per channel (XADD), a consumer group per instance (XREADGROUP, XACK), so that a subscriber that is away resumes instead of losing")
+	fs.Int64Var(&run.Redis.StreamMaxLen, "stream-maxlen", bridge.DefaultStreamMaxLen, "with --transport=streams: cap each stream at about this many entries (XADD MAXLEN ~; -1: no cap)")
 }
+
+// transportValue is --transport: pubsub or streams.
+type transportValue bridge.Transport
+
+// Set reads pubsub or streams.
+func (v *transportValue) Set(s string) error {
+	switch t := bridge.Transport(s); t {
+	case bridge.TransportPubSub, bridge.TransportStreams:
+		*v = transportValue(t)
+		return nil
+	}
+	return errors.New("want pubsub or streams")
+}
+
+// String is what --help shows as the default.
+func (v *transportValue) String() string {
+	return string(cmp.Or(bridge.Transport(*v), bridge.TransportPubSub))
+}
+
+// Type names the value in --help.
+func (v *transportValue) Type() string { return "pubsub|streams" }
 
 // pubsubValue is --pubsub: classic or sharded.
 type pubsubValue bridge.PubSubMode

@@ -1,0 +1,116 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/redisload/redisload/bridge"
+)
+
+// A run over streams (bridge.TransportStreams) leaves data in Redis that a
+// run over pub/sub does not: the streams, their entries and a consumer
+// group per subscribing instance. The run reads what the streams gained
+// and lost to MAXLEN, and takes out again what it put in: it deletes the
+// streams it created, and from a stream that was there before it, only
+// its own groups (its entries stay: a stream cannot give back one
+// writer's entries).
+
+// StreamsStats is a streams run's footprint in Redis.
+type StreamsStats struct {
+	// Streams are the run's streams, one per channel.
+	Streams []string `json:"streams"`
+	// MaxLen is each stream's cap (XADD MAXLEN ~); -1 for none.
+	MaxLen int64 `json:"maxlen"`
+	// Preexisting are the streams that existed before the run: left in
+	// place, without the run's groups, with the run's entries.
+	Preexisting []string `json:"preexisting,omitempty"`
+	// Added is how many entries the streams gained during the run, as
+	// Redis counts them (XINFO STREAM's entries-added, after less before),
+	// and Trimmed how many of them MAXLEN removed again. A reader further
+	// behind than the cap loses what was trimmed before it read it.
+	Added   uint64 `json:"entries_added"`
+	Trimmed uint64 `json:"trimmed"`
+	// Redelivered counts entries the readers got again, after a
+	// reconnection, from their pending lists: handed over before, never
+	// acknowledged. Streams deliver at least once: these are duplicates.
+	Redelivered uint64 `json:"redelivered"`
+	// Deleted streams and GroupsRemoved groups were taken out at the end.
+	Deleted       int `json:"deleted"`
+	GroupsRemoved int `json:"groups_removed"`
+	// CleanupError says what could not be read or removed at the end:
+	// `redisload cleanup` removes what a run left.
+	CleanupError string `json:"cleanup_error,omitempty"`
+
+	finished bool // finishStreams ran
+}
+
+// streamState is one stream as XINFO STREAM saw it.
+type streamState struct {
+	exists        bool
+	added, length uint64
+}
+
+// streamStates reads each stream's counters; a stream that does not exist
+// reads as zero. Redis before 7.0 has no entries-added: then only the
+// length is known, and Added stays 0.
+func (p *serverProbe) streamStates(ctx context.Context, keys []string) (map[string]streamState, error) {
+	out := make(map[string]streamState, len(keys))
+	for _, k := range keys {
+		info, err := p.c.XInfoStream(ctx, k).Result()
+		if err != nil {
+			if strings.Contains(err.Error(), "no such key") {
+				out[k] = streamState{}
+				continue
+			}
+			return nil, fmt.Errorf("XINFO STREAM %s: %w", k, err)
+		}
+		out[k] = streamState{exists: true, added: uint64(max(info.EntriesAdded, 0)), length: uint64(max(info.Length, 0))}
+	}
+	return out, nil
+}
+
+// finishStreams reads what the streams gained and lost since before, then
+// removes what the run put in: the streams it created, and its groups
+// from the others.
+func (p *serverProbe) finishStreams(ctx context.Context, st *StreamsStats, before map[string]streamState, groups []string) {
+	st.finished = true
+	after, err := p.streamStates(ctx, st.Streams)
+	if err != nil {
+		st.CleanupError = err.Error()
+	}
+	for _, k := range st.Streams {
+		b, a := before[k], after[k]
+		if a.added >= b.added {
+			added := a.added - b.added
+			st.Added += added
+			if grown := int64(a.length) - int64(b.length); int64(added) > grown {
+				st.Trimmed += uint64(int64(added) - grown)
+			}
+		}
+		if !b.exists {
+			n, err := p.c.Del(ctx, k).Result()
+			if err != nil && st.CleanupError == "" {
+				st.CleanupError = fmt.Sprintf("DEL %s: %v", k, err)
+			}
+			st.Deleted += int(n)
+			continue
+		}
+		for _, g := range groups {
+			n, err := p.c.XGroupDestroy(ctx, k, g).Result()
+			if err != nil && st.CleanupError == "" {
+				st.CleanupError = fmt.Sprintf("XGROUP DESTROY %s %s: %v", k, g, err)
+			}
+			st.GroupsRemoved += int(n)
+		}
+	}
+}
+
+// runStreams lists the run's streams: every channel of its event types.
+func runStreams(cfg Config, b *bridge.Bridge) []string {
+	var keys []string
+	for _, t := range cfg.EventTypes {
+		keys = append(keys, b.Channels(t)...)
+	}
+	return keys
+}
