@@ -85,9 +85,11 @@ type Metrics struct {
 	Errors uint64 `json:"errors"`
 	// Reconnects counts subscriber connections made after the first.
 	Reconnects uint64 `json:"reconnects"`
-	// Redelivered counts, under the streams transport, entries read again
-	// after a reconnection from the bridge's pending list: handed to a
-	// handler before, never acknowledged (the handler may see them twice).
+	// Redelivered counts, under the streams transport, entries read from
+	// the bridge's pending list at its start or after a reconnection:
+	// handed to its consumer before and never acknowledged. Most reached
+	// the handler before, which sees them twice; one handed to a
+	// connection as it died arrives here for the first time.
 	Redelivered uint64 `json:"redelivered,omitempty"`
 	// Subscriptions is len(ActiveSubscriptions).
 	Subscriptions int `json:"subscriptions"`

@@ -62,14 +62,18 @@ const streamCount = 512
 
 // streams is a bridge's reading side under the streams transport.
 type streams struct {
-	// client reads (XREADGROUP, blocking) and manages groups; its pool has
-	// room for the blocking read and one command beside it.
+	// client manages groups; conn, one of its connections held by the
+	// read loop alone, reads (XREADGROUP, blocking) and acknowledges. The
+	// loop's own connection, not the pool's: a connection killed while the
+	// loop was between reads must fail its next read, and be seen as an
+	// outage, not be replaced by the pool unnoticed.
 	client *redis.Client
+	conn   *redis.Conn
 	group  string
 	// wake tells the loop that the streams to read changed.
 	wake chan struct{}
-	// redelivered counts entries read again from the pending list after a
-	// reconnection: delivered before, never acknowledged.
+	// redelivered counts entries read from the pending list (see
+	// Metrics.Redelivered).
 	redelivered atomic.Uint64
 }
 
@@ -99,7 +103,13 @@ func (b *Bridge) connectStreams(ctx context.Context) error {
 		_ = c.Close()
 		return err
 	}
-	b.st = &streams{client: c, group: b.opts.StreamGroup, wake: make(chan struct{}, 1)}
+	conn := c.Conn()
+	if err := conn.Ping(ctx).Err(); err != nil {
+		_ = conn.Close()
+		_ = c.Close()
+		return err
+	}
+	b.st = &streams{client: c, conn: conn, group: b.opts.StreamGroup, wake: make(chan struct{}, 1)}
 	b.subConnects.Add(1)
 	go b.streamLoop()
 	return nil
@@ -177,7 +187,7 @@ func (b *Bridge) streamLoop() {
 			args.Block = -1 // the pending list is there or not: no wait
 		}
 		ctx := b.dialCtx
-		pipe := b.st.client.Pipeline()
+		pipe := b.st.conn.Pipeline()
 		for s, ids := range acks {
 			if len(ids) > 0 {
 				pipe.XAck(ctx, s, b.st.group, ids...)
@@ -254,10 +264,14 @@ func (b *Bridge) reconnectStreams(cause error, keys []string) bool {
 		cause = ErrClosedByServer
 	}
 	b.tell(SubscriberLost, cause)
+	_ = b.st.conn.Close()
 	if !b.redial(func(ctx context.Context) error {
-		if err := b.st.client.Ping(ctx).Err(); err != nil {
+		conn := b.st.client.Conn()
+		if err := conn.Ping(ctx).Err(); err != nil {
+			_ = conn.Close()
 			return err
 		}
+		b.st.conn = conn // the loop's alone: only this goroutine touches it
 		for _, k := range keys {
 			if err := b.createGroup(ctx, k, "0"); err != nil {
 				return err
@@ -280,6 +294,8 @@ func (b *Bridge) closeStreams() error {
 	if b.st == nil {
 		return nil
 	}
+	// Closing the client closes every connection of its pool, the loop's
+	// too, which ends a blocking read at once.
 	return b.st.client.Close()
 }
 

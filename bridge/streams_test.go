@@ -88,19 +88,20 @@ func TestStreamsDeliverAndResume(t *testing.T) {
 	if err := again.Subscribe(ctx(t), "ticker"); err != nil {
 		t.Fatal(err)
 	}
-	redelivered := int(again.Metrics().Redelivered)
 	c2.wait(t, 30)
-	waitFor(t, "the redelivered count to settle", func() bool {
-		redelivered = int(again.Metrics().Redelivered)
-		return len(c2.events()) == 30+redelivered
+	// Every event once at least: the entries read again from a pending
+	// list (handed to the consumer before and never acknowledged) are
+	// all the duplicates there are. Not all of them are duplicates: an
+	// entry handed to a connection as it died never arrived the first time.
+	var all []uint64
+	waitFor(t, "every event", func() bool {
+		all = append(seqsOf(c.events(), "pub"), seqsOf(c2.events(), "pub")...)
+		slices.Sort(all)
+		return slices.Equal(slices.Compact(slices.Clone(all)), want(1, 180))
 	})
-	all := append(seqsOf(c.events(), "pub"), seqsOf(c2.events(), "pub")...)
-	slices.Sort(all)
-	all = slices.Compact(all)
-	first := seqsOf(c.events(), "pub")
-	dups := len(first) + len(seqsOf(c2.events(), "pub")) - len(all) - int(recv.Metrics().Redelivered)
-	if !slices.Equal(all, want(1, 180)) || dups != redelivered {
-		t.Fatalf("delivered %d distinct (want 1..180), %d repeated, %d counted as redelivered", len(all), dups, redelivered)
+	dups := len(all) - 180
+	if redelivered := int(recv.Metrics().Redelivered + again.Metrics().Redelivered); dups > redelivered {
+		t.Fatalf("%d events handled twice, %d read again from a pending list", dups, redelivered)
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redisload/redisload/bridge"
 )
 
 // FaultAction names what a fault does to the run.
@@ -445,7 +447,7 @@ func (env *faultEnv) apply(f Fault) (string, error) {
 	case FaultHang:
 		return "server frozen (SIGSTOP)", env.cfg.Server.Freeze()
 	case FaultClientKill:
-		n, err := env.probe.killSubscribers(ctx, env.prefix, f.Instance)
+		n, err := env.probe.killSubscribers(ctx, env.prefix, f.Instance, env.cfg.Redis.Transport == bridge.TransportStreams)
 		return fmt.Sprintf("killed %d subscriber connections", n), err
 	case FaultSlowConsumer:
 		var detail []string
@@ -503,8 +505,14 @@ func (env *faultEnv) undo(f Fault) (string, error) {
 // killSubscribers closes this run's subscriber connections (instance's
 // only, unless AllInstances) with CLIENT KILL ID: never another client of
 // a shared server, which CLIENT KILL TYPE pubsub would be.
-func (p *serverProbe) killSubscribers(ctx context.Context, prefix string, instance int) (int, error) {
-	list, err := p.c.Do(ctx, "CLIENT", "LIST", "TYPE", "pubsub").Text()
+func (p *serverProbe) killSubscribers(ctx context.Context, prefix string, instance int, streams bool) (int, error) {
+	// A stream reader is a plain client, not a pub/sub one: named as a
+	// subscriber all the same.
+	args := []any{"CLIENT", "LIST", "TYPE", "pubsub"}
+	if streams {
+		args = args[:2]
+	}
+	list, err := p.c.Do(ctx, args...).Text()
 	if err != nil {
 		return 0, err
 	}

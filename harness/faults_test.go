@@ -23,7 +23,7 @@ const faultGrace = 6 * time.Second
 func faultRun(t *testing.T, cfg harness.Config, serverArgs ...string) *harness.Result {
 	t.Helper()
 	srv := redistest.StartOwn(t, serverArgs...)
-	cfg.Redis = bridge.Options{URL: srv.URL,
+	cfg.Redis = bridge.Options{URL: srv.URL, Transport: cfg.Redis.Transport, StreamMaxLen: cfg.Redis.StreamMaxLen,
 		Reconnect: bridge.ReconnectOptions{BaseDelay: 50 * time.Millisecond, MaxDelay: 200 * time.Millisecond}}
 	cfg.Server = srv.Inst
 	cfg = cfg.WithDefaults()

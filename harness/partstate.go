@@ -93,6 +93,7 @@ type OutageState struct {
 	From         []uint64    `json:"from"`
 	Gaps         [][3]uint64 `json:"gaps,omitempty"` // source, lo, hi
 	DupAt        uint64      `json:"dup_at"`
+	Recovered    uint64      `json:"recovered,omitempty"`
 }
 
 // partState captures the accounting of a finished run's instances.
@@ -140,7 +141,7 @@ func partState(pub *publisher, recvs []*receiver, metrics []bridge.Metrics) (Par
 			s.Trackers = appendTracker(s.Trackers, ts)
 		}
 		for _, o := range r.outages {
-			os := OutageState{Lost: o.lost, Reconnected: o.reconnected, Resubscribed: o.resubscribed, Cause: o.cause,
+			os := OutageState{Lost: o.lost, Reconnected: o.reconnected, Resubscribed: o.resubscribed, Cause: o.cause, Recovered: o.recovered,
 				From: o.from, DupAt: o.dupAt}
 			for _, g := range o.gaps {
 				os.Gaps = append(os.Gaps, [3]uint64{uint64(g.src), g.lo, g.hi})
@@ -263,7 +264,8 @@ func (s ReceiverState) receiver(n int) (*receiver, error) {
 		if len(o.From) != n {
 			return nil, fmt.Errorf("outage %d: %d sources, want %d", k, len(o.From), n)
 		}
-		ou := outage{lost: o.Lost, reconnected: o.Reconnected, resubscribed: o.Resubscribed, cause: o.Cause, from: o.From, dupAt: o.DupAt}
+		ou := outage{lost: o.Lost, reconnected: o.Reconnected, resubscribed: o.Resubscribed, cause: o.Cause, from: o.From, dupAt: o.DupAt,
+			recovered: o.Recovered}
 		for _, g := range o.Gaps {
 			if g[0] >= uint64(n) || g[1] > g[2] {
 				return nil, fmt.Errorf("outage %d: range %v", k, g)

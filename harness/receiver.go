@@ -171,6 +171,7 @@ func (r *receiver) handle(ev *bridge.Event) {
 	}
 	if r.attrib != nil {
 		r.attribute(src, seq)
+		r.countRecovered(ev.SentNs)
 	}
 	r.sources[src].observeWithin(seq, r.gapLimit)
 	if r.receipts != nil {

@@ -625,8 +625,12 @@ func warnings(res *Result, cfg Config) []string {
 			w = append(w, fmt.Sprintf("streams: MAXLEN ~%d trimmed %d of the %d entries the run added; a reader further behind than the cap loses what was trimmed before it read it: the cause of missing messages when no server lost data",
 				s.MaxLen, s.Trimmed, s.Added))
 		}
+		if s.Lost > 0 {
+			w = append(w, fmt.Sprintf("streams: %d entries Redis acknowledged (XADD) are not in the streams at the end: lost with the server's data (a restart without persistence, or the unsynced tail of its append-only file), read by then or not",
+				s.Lost))
+		}
 		if s.Redelivered > 0 {
-			w = append(w, fmt.Sprintf("streams: %d entries delivered again after reconnections (handed over before, never acknowledged): streams deliver at least once, and these are among the %d duplicates",
+			w = append(w, fmt.Sprintf("streams: %d entries read again from pending lists after reconnections (handed over before, never acknowledged): streams deliver at least once, and the %d duplicates are among them",
 				s.Redelivered, t.Duplicates))
 		}
 		if len(s.Preexisting) > 0 {

@@ -322,7 +322,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		metrics[i] = m
 		if st != nil {
 			st.Redelivered += m.Redelivered
+			st.accepted += m.Published
 		}
+	}
+	if st != nil && version != "" && majorVersion(version) >= 7 {
+		// What XADD acknowledged and the streams no longer count went
+		// with the server's data; entries-added needs Redis 7.
+		st.Lost = st.accepted - min(st.Added, st.accepted)
 	}
 
 	echo := cfg.Echo()

@@ -31,9 +31,17 @@ type StreamsStats struct {
 	// behind than the cap loses what was trimmed before it read it.
 	Added   uint64 `json:"entries_added"`
 	Trimmed uint64 `json:"trimmed"`
-	// Redelivered counts entries the readers got again, after a
-	// reconnection, from their pending lists: handed over before, never
-	// acknowledged. Streams deliver at least once: these are duplicates.
+	// Lost is how many entries XADD acknowledged that the streams do not
+	// count at the end: gone with the server's data (a restart without
+	// persistence, or the unsynced tail of its append-only file), whether
+	// the readers had read them by then or not: Missing says what they
+	// lacked. Needs Redis 7.0 (entries-added); 0 before.
+	Lost uint64 `json:"lost"`
+	// Redelivered counts entries the readers read from their pending lists
+	// after a reconnection: handed over before, never acknowledged.
+	// Streams deliver at least once: the duplicates are among these (not
+	// every one is one: an entry handed to a connection as it died arrives
+	// for the first time).
 	Redelivered uint64 `json:"redelivered"`
 	// Deleted streams and GroupsRemoved groups were taken out at the end.
 	Deleted       int `json:"deleted"`
@@ -42,7 +50,8 @@ type StreamsStats struct {
 	// `redisload cleanup` removes what a run left.
 	CleanupError string `json:"cleanup_error,omitempty"`
 
-	finished bool // finishStreams ran
+	finished bool   // finishStreams ran
+	accepted uint64 // XADDs acknowledged, warm-up included: what Added should be
 }
 
 // streamState is one stream as XINFO STREAM saw it.

@@ -26,6 +26,9 @@ type Timeline struct {
 	// what the instance's outages account for (Outage.Missed less its
 	// FailedPublishes): loss with no fault to explain it.
 	LossOutsideOutages uint64 `json:"loss_outside_outages"`
+	// Recovered sums the outages' Recovered: messages sent while their
+	// receiver was away that reached it all the same.
+	Recovered uint64 `json:"recovered,omitempty"`
 }
 
 // Outage is one loss of an instance's subscriber connection.
@@ -49,6 +52,11 @@ type Outage struct {
 	// accepted by Redis, so lost to nobody. Missed − FailedPublishes is
 	// what the outage cost this instance.
 	FailedPublishes uint64 `json:"failed_publishes"`
+	// Recovered counts the messages published while the instance could
+	// not receive (from the loss to the resubscription) that it received
+	// after all: over streams, what its group's position kept for it; over
+	// pub/sub, at most what was in flight.
+	Recovered uint64 `json:"recovered"`
 	// Duplicates counts duplicated deliveries from the loss until the next
 	// outage or the end; the bridge never retries, so it should be 0.
 	Duplicates uint64 `json:"duplicates"`
@@ -81,6 +89,11 @@ type outage struct {
 	// ended. What of them never arrived is what it cost.
 	gaps  []sourceGap
 	dupAt uint64 // the receiver's duplicates when it was lost
+	// lostNs and resubNs are lost and resubscribed on the run's clock, for
+	// the receive path (0 until resubscribed); recovered counts the
+	// messages sent between them that arrived after all.
+	lostNs, resubNs int64
+	recovered       uint64
 }
 
 // sourceGap is a range of one source's sequence numbers an outage spans.
@@ -96,7 +109,7 @@ func (r *receiver) subscriberChange(ch bridge.SubscriberChange) {
 	ch.At = ch.At.Add(time.Duration(r.shiftNs)) // on the run's clock, as every time recorded
 	switch ch.State {
 	case bridge.SubscriberLost:
-		o := outage{lost: ch.At, dupAt: r.duplicates(), from: make([]uint64, r.n)}
+		o := outage{lost: ch.At, lostNs: ch.At.UnixNano(), dupAt: r.duplicates(), from: make([]uint64, r.n)}
 		if ch.Err != nil {
 			o.cause = ch.Err.Error()
 		}
@@ -125,8 +138,25 @@ func (r *receiver) subscriberChange(ch bridge.SubscriberChange) {
 		}
 	case bridge.SubscriberResubscribed:
 		if k := len(r.outages) - 1; k >= 0 && r.outages[k].resubscribed.IsZero() {
-			r.outages[k].resubscribed = ch.At
+			r.outages[k].resubscribed, r.outages[k].resubNs = ch.At, ch.At.UnixNano()
 		}
+	}
+}
+
+// countRecovered counts a message sent while the instance could not
+// receive (between an outage's loss and its resubscription) that arrived
+// all the same, after it: over pub/sub only what was in flight; over
+// streams, whatever the group's position kept for it.
+func (r *receiver) countRecovered(sentNs int64) {
+	for k := len(r.outages) - 1; k >= 0; k-- {
+		o := &r.outages[k]
+		if sentNs < o.lostNs {
+			continue // an earlier outage's, or none
+		}
+		if o.resubNs != 0 && sentNs <= o.resubNs {
+			o.recovered++
+		}
+		return
 	}
 }
 
@@ -291,7 +321,8 @@ func timeline(start time.Time, faults []FaultRecord, recvs []*receiver, bursts [
 			}
 			out := Outage{Instance: i, LostAtSeconds: o.lost.Sub(start).Seconds(),
 				ReconnectedAtSeconds: since(o.reconnected), ResubscribedAtSeconds: since(o.resubscribed),
-				Duplicates: next - o.dupAt, Cause: o.cause}
+				Duplicates: next - o.dupAt, Cause: o.cause, Recovered: o.recovered}
+			tl.Recovered += o.recovered
 			for _, g := range o.gaps {
 				out.Missed += g.hi - g.lo + 1 - r.sources[g.src].receivedIn(g.lo, g.hi)
 				out.FailedPublishes += failedWithin(failed[g.src], g.lo, g.hi)

@@ -154,8 +154,9 @@ func (i *Instance) Stop() error {
 }
 
 // Restart starts a stopped server again on the same port, with the same
-// arguments and no data (there is no persistence), and returns once it
-// answers PING. A running server is left alone. Server mode only.
+// arguments and directory: no data, unless it was started Persistent,
+// when it loads its append-only file. It returns once the server answers
+// PING. A running server is left alone. Server mode only.
 func (i *Instance) Restart(ctx context.Context) error {
 	if i.proc == nil {
 		return ErrNoProcess

@@ -79,6 +79,13 @@ type Options struct {
 	// "--client-output-buffer-limit", "pubsub 1mb 512kb 10".
 	// default: none
 	ServerArgs []string
+	// Persistent starts Server mode with an append-only file (appendonly
+	// yes, appendfsync everysec), so that a restart keeps the data: what a
+	// run over streams needs for its restart to mean anything. A restart
+	// (SIGTERM) syncs the file whole; a crash loses up to about a second.
+	// ServerArgs still override it.
+	// default: false (no persistence)
+	Persistent bool
 	// ServerBin is the redis-server executable of Server mode.
 	// default: "redis-server" from PATH
 	ServerBin string
@@ -259,7 +266,11 @@ func startServer(ctx context.Context, o Options) (*Instance, error) {
 			lastErr = err
 			continue
 		}
-		inst, err := runServer(ctx, bin, port, dir, o.ServerArgs)
+		args := o.ServerArgs
+		if o.Persistent {
+			args = append([]string{"--appendonly", "yes", "--appendfsync", "everysec"}, args...)
+		}
+		inst, err := runServer(ctx, bin, port, dir, args)
 		if err == nil {
 			prev := inst.closeFn
 			inst.closeFn = func() error {

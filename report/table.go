@@ -206,7 +206,8 @@ func streamsRows(res *harness.Result) [][]string {
 	}
 	rows := [][]string{
 		{"Transport", fmt.Sprintf("streams: %d, XADD %s, a consumer group per instance", len(st.Streams), maxLen)},
-		{"Stream Entries", fmt.Sprintf("%d added, %d trimmed by MAXLEN, %d delivered again after reconnections", st.Added, st.Trimmed, st.Redelivered)},
+		{"Stream Entries", fmt.Sprintf("%d added, %d trimmed by MAXLEN, %d lost with the server, %d read again from pending lists",
+			st.Added, st.Trimmed, st.Lost, st.Redelivered)},
 	}
 	if b, a := res.Server.CountersBefore, res.Server.CountersAfter; b != nil && a != nil {
 		rows = append(rows, []string{"Redis Memory", fmt.Sprintf("%s before, %s at the end (%+.1f MiB), before the streams were deleted",
@@ -375,13 +376,16 @@ func timelineTables(tl harness.Timeline) []tableData {
 	if len(tl.Outages) > 0 {
 		// One row per outage, with what it skipped; the footer is the loss
 		// no outage explains, the number --loss-only-in-outages checks.
-		td := tableData{title: "Subscriber Outages (lost, connected again, subscribed again; missed: sequence numbers skipped, of which failed publishes)",
-			header: []string{"#", "Lost", "Reconnected", "Resubscribed", "Recovery", "Missed", "Failed pub", "Dup", "Cause"},
+		td := tableData{title: "Subscriber Outages (lost, connected again, subscribed again; missed: sequence numbers skipped, of which failed publishes; recovered: sent during it, received after)",
+			header: []string{"#", "Lost", "Reconnected", "Resubscribed", "Recovery", "Missed", "Recovered", "Failed pub", "Dup", "Cause"},
 			footer: fmt.Sprintf("Missing messages no outage explains: %d", tl.LossOutsideOutages)}
+		if tl.Recovered > 0 {
+			td.footer += fmt.Sprintf(". Sent during an outage and received after it all the same: %d", tl.Recovered)
+		}
 		for _, o := range tl.Outages {
 			td.rows = append(td.rows, []string{fmt.Sprint(o.Instance), fmt.Sprintf("%.3f", o.LostAtSeconds),
 				optSeconds(o.ReconnectedAtSeconds), optSeconds(o.ResubscribedAtSeconds), recovery(o.RecoverySeconds),
-				fmt.Sprint(o.Missed), fmt.Sprint(o.FailedPublishes), fmt.Sprint(o.Duplicates), o.Cause})
+				fmt.Sprint(o.Missed), fmt.Sprint(o.Recovered), fmt.Sprint(o.FailedPublishes), fmt.Sprint(o.Duplicates), o.Cause})
 		}
 		out = append(out, td)
 	}

@@ -142,6 +142,7 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 		out = p
 	}
+	prov.Persistent = f.c.Run.Redis.Transport == bridge.TransportStreams // as a run's: see run.go
 	inst, err := provision.Start(ctx, prov)
 	if err != nil {
 		fmt.Fprintf(stderr, "redisload capacity: %v\n", err)

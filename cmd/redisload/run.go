@@ -198,6 +198,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	// Whatever provisioning starts, this stops: on every return below, on a
 	// failed verdict and on a panic alike.
+	// A server started for a run over streams keeps an append-only file:
+	// its restart must keep the streams, or resuming means nothing.
+	o.provision.Persistent = o.cfg.Redis.Transport == bridge.TransportStreams
 	inst, err := provision.Start(ctx, o.provision)
 	if err != nil {
 		if ctx.Err() != nil {
