@@ -3,8 +3,10 @@ package harness
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/redisload/redisload/bridge"
 )
 
@@ -122,4 +124,88 @@ func runStreams(cfg Config, b *bridge.Bridge) []string {
 		keys = append(keys, b.Channels(t)...)
 	}
 	return keys
+}
+
+// RunGroupPrefix starts every stream group a run creates: its instance
+// IDs, "redisload-<run ID>-<index>". Cleanup removes only such groups.
+const RunGroupPrefix = "redisload-"
+
+// Cleanup is what CleanupStreams found and removed.
+type Cleanup struct {
+	// Deleted are streams whose groups were all a run's: streams a run
+	// created and did not take out (it crashed, or lost its server).
+	Deleted []string `json:"deleted"`
+	// Kept are streams with groups of others: only the runs' groups were
+	// removed from them.
+	Kept []string `json:"kept"`
+	// GroupsRemoved counts the runs' groups removed, from either.
+	GroupsRemoved int `json:"groups_removed"`
+}
+
+// CleanupStreams removes what runs over streams left under keyPrefix on
+// the server o names: every group named like a run's instance
+// (RunGroupPrefix), and the streams that had no other group. A stream
+// with a group of anyone else's, or with none at all, is not deleted:
+// nothing says a run made it. With dryRun it only says what it would do.
+func CleanupStreams(ctx context.Context, o bridge.Options, keyPrefix string, dryRun bool) (Cleanup, error) {
+	var out Cleanup
+	ro, err := o.RedisOptions()
+	if err != nil {
+		return out, err
+	}
+	ro.MaxRetries = -1
+	c := redis.NewClient(ro)
+	defer c.Close()
+	var keys []string
+	iter := c.ScanType(ctx, 0, escapeGlob(keyPrefix)+"*", 1000, "stream").Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		return out, fmt.Errorf("cleanup: SCAN %s*: %w", keyPrefix, err)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		groups, err := c.XInfoGroups(ctx, k).Result()
+		if err != nil {
+			return out, fmt.Errorf("cleanup: XINFO GROUPS %s: %w", k, err)
+		}
+		ours := 0
+		for _, g := range groups {
+			if !strings.HasPrefix(g.Name, RunGroupPrefix) {
+				continue
+			}
+			ours++
+			if !dryRun {
+				if err := c.XGroupDestroy(ctx, k, g.Name).Err(); err != nil {
+					return out, fmt.Errorf("cleanup: XGROUP DESTROY %s %s: %w", k, g.Name, err)
+				}
+			}
+		}
+		out.GroupsRemoved += ours
+		switch {
+		case ours > 0 && ours == len(groups):
+			if !dryRun {
+				if err := c.Del(ctx, k).Err(); err != nil {
+					return out, fmt.Errorf("cleanup: DEL %s: %w", k, err)
+				}
+			}
+			out.Deleted = append(out.Deleted, k)
+		case ours > 0:
+			out.Kept = append(out.Kept, k)
+		}
+	}
+	return out, nil
+}
+
+// escapeGlob escapes the glob characters of a key prefix for SCAN MATCH.
+func escapeGlob(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

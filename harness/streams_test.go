@@ -2,6 +2,7 @@ package harness_test
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -135,5 +136,47 @@ func TestStreamsTrimmedIsLoss(t *testing.T) {
 	}
 	if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, "MAXLEN ~10 trimmed") }) {
 		t.Errorf("no warning naming MAXLEN: %v", res.Warnings)
+	}
+}
+
+// Cleanup removes what crashed runs left under a prefix: the runs' groups
+// everywhere, the streams that had no other group; it leaves streams of
+// others (with a group of their own, or none), and those under another
+// prefix. A dry run says the same and changes nothing.
+func TestCleanupStreams(t *testing.T) {
+	srv := redistest.StartOwn(t)
+	rc := srv.Client(t)
+	group := func(stream, name string) {
+		if err := rc.XGroupCreateMkStream(ctx(t), stream, name, "$").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	group("cl:ticker", "redisload-ab12-0")
+	group("cl:ticker", "redisload-ab12-1")
+	group("cl:trade", "redisload-ab12-0")
+	group("cl:trade", "billing")
+	if err := rc.XAdd(ctx(t), &redis.XAddArgs{Stream: "cl:candle", Values: []any{"x", "1"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	group("other:ticker", "redisload-ab12-0")
+	want := harness.Cleanup{Deleted: []string{"cl:ticker"}, Kept: []string{"cl:trade"}, GroupsRemoved: 3}
+	for _, dry := range []bool{true, false} {
+		got, err := harness.CleanupStreams(ctx(t), bridge.Options{URL: srv.URL}, "cl:", dry)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("dry run %v: %+v, %v; want %+v", dry, got, err, want)
+		}
+		n, _ := rc.Exists(ctx(t), "cl:ticker").Result()
+		if dry != (n == 1) {
+			t.Fatalf("dry run %v: cl:ticker exists: %d", dry, n)
+		}
+	}
+	groups, err := rc.XInfoGroups(ctx(t), "cl:trade").Result()
+	if err != nil || len(groups) != 1 || groups[0].Name != "billing" {
+		t.Errorf("cl:trade groups %+v (%v): want billing's alone", groups, err)
+	}
+	for _, k := range []string{"cl:candle", "other:ticker"} {
+		if n, _ := rc.Exists(ctx(t), k).Result(); n != 1 {
+			t.Errorf("%s was removed", k)
+		}
 	}
 }

@@ -31,6 +31,7 @@ var subcommands = [][2]string{
 	{"report", "render a saved JSON report again, in any format"},
 	{"capacity", "step the load up to the knee"},
 	{"worker", "run instances of runs announced on a control Redis"},
+	{"cleanup", "remove what crashed runs over streams left in Redis"},
 	{"scenarios", "list the named scenarios"},
 	{"completion", "print a shell completion script"},
 	{"version", "print the version"},
@@ -61,7 +62,8 @@ func completionCommands() []completionCommand {
 	var cp capacityOptions
 	var wo workerOptions
 	var rpo reportOptions
-	shared := map[string][]string{"redis": modes, "event-types": types, "pubsub": {"classic", "sharded"},
+	var clo cleanupOptions
+	shared := map[string][]string{"redis": modes, "event-types": types, "pubsub": {"classic", "sharded"}, "transport": {"pubsub", "streams"},
 		"placement": {"spread", "single"}}
 	with := func(extra map[string][]string) map[string][]string {
 		m := map[string][]string{}
@@ -81,6 +83,7 @@ func completionCommands() []completionCommand {
 			"vary": {"rate", "instances"}})},
 		{"worker", newWorkerFlagSet(&wo), nil},
 		{"report", newReportFlagSet(&rpo), map[string][]string{"format": report.Formats(report.Run)}},
+		{"cleanup", newCleanupFlagSet(&clo), nil},
 	}
 }
 

@@ -63,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return runCompletion(args[1:], stdout, stderr)
 		case "report":
 			return runReport(args[1:], stdout, stderr)
+		case "cleanup":
+			return runCleanup(ctx, args[1:], stdout, stderr)
 		case "scenarios":
 			args = append([]string{"--scenario=list"}, args[1:]...)
 		case "help":
