@@ -79,6 +79,11 @@ type Result struct {
 	// Timeline is the fault script as it ran, each instance's outages and
 	// the bursts of failed publishes; absent when nothing happened.
 	Timeline Timeline `json:"timeline,omitzero"`
+	// ClientCPUSeconds is the CPU this process used from the first publish
+	// to the end of the drain (user and system; 0 where the OS does not
+	// say, and for a run over workers, whose reports have their own):
+	// beside the server's, the load generator's cost.
+	ClientCPUSeconds float64 `json:"client_cpu_s,omitempty"`
 	// Streams is what a run over streams added to Redis, lost to MAXLEN,
 	// and took out again; nil for pub/sub.
 	Streams *StreamsStats `json:"streams,omitempty"`

@@ -19,6 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redisload/redisload/bridge"
+	"github.com/redisload/redisload/internal/rusage"
 )
 
 // ErrUnavailable wraps every failure to reach Redis or set up the run's
@@ -237,6 +238,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	stopSeries := make(chan struct{})
 	series := make(chan []SeriesPoint, 1)
 	pub.receipts = receipts
+	cpuStart, _ := rusage.Self()
 	start := time.Now()
 	if recvs[0].iv != nil {
 		pub.sampleDelays()
@@ -303,6 +305,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	closeAll(bridges) // the receive goroutines have ended after this
+	cpuEnd, _ := rusage.Self()
 	// Fresh context: an interrupted run still reports the counters after.
 	statsCtx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	probe.awaitGone(statsCtx, prefix)
@@ -334,21 +337,22 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	echo := cfg.Echo()
 	echo.SpreadOver = len(nodeAddrs)
 	res := &Result{
-		RunID:          runID,
-		Redis:          redisLabel(cfg.Redis),
-		KeyPrefix:      cmp.Or(cfg.Redis.KeyPrefix, bridge.DefaultKeyPrefix),
-		Seed:           seed,
-		Server:         server,
-		OutputBuffers:  buffers,
-		StartedAt:      start.UTC(),
-		Config:         echo,
-		ConnectSeconds: connectTime.Seconds(),
-		ElapsedSeconds: elapsed.Seconds(),
-		DrainSeconds:   drainTime.Seconds(),
-		Drained:        drained,
-		Interrupted:    ctx.Err() != nil,
-		Series:         seriesPoints,
-		Streams:        st,
+		RunID:            runID,
+		Redis:            redisLabel(cfg.Redis),
+		KeyPrefix:        cmp.Or(cfg.Redis.KeyPrefix, bridge.DefaultKeyPrefix),
+		Seed:             seed,
+		Server:           server,
+		OutputBuffers:    buffers,
+		StartedAt:        start.UTC(),
+		Config:           echo,
+		ConnectSeconds:   connectTime.Seconds(),
+		ElapsedSeconds:   elapsed.Seconds(),
+		DrainSeconds:     drainTime.Seconds(),
+		Drained:          drained,
+		Interrupted:      ctx.Err() != nil,
+		Series:           seriesPoints,
+		Streams:          st,
+		ClientCPUSeconds: (cpuEnd - cpuStart).Seconds(),
 	}
 	assemble(res, cfg, start, pub, recvs, metrics, faults)
 	if partHook != nil {

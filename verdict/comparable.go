@@ -54,6 +54,7 @@ func Comparable(base, cur *harness.Result, baseVersion, curVersion string) []Mis
 	add("event types", sortedList(bc.EventTypes), sortedList(cc.EventTypes))
 	add("channels per type", max(bc.ChannelsPerType, 1), max(cc.ChannelsPerType, 1))
 	add("pubsub", orDefault(bc.PubSub, "classic"), orDefault(cc.PubSub, "classic"))
+	add("events via", orDefault(bc.Transport, "pubsub"), orDefault(cc.Transport, "pubsub"))
 	add("payload size", sizeText(bc), sizeText(cc))
 	add("pipeline", bc.Pipeline, cc.Pipeline)
 	add("batch window", windowText(bc.BatchWindowUs), windowText(cc.BatchWindowUs))

@@ -22,7 +22,7 @@ func TestComparable(t *testing.T) {
 	cur := *base
 	cur.Redis = "rediss://h:6380"
 	cur.Config = harness.ResultConfig{Instances: 2, MaxRate: true, Publishers: 2, EventTypes: []string{"ticker"}, Pipeline: 512,
-		PubSub: "sharded", ChannelsPerType: 16, BatchWindowUs: -1}
+		PubSub: "sharded", ChannelsPerType: 16, BatchWindowUs: -1, Transport: "streams"}
 	cur.Scenario = "stress"
 	cur.Server = harness.ServerInfo{Version: "7.2.4", Mode: "server", Cluster: &harness.ClusterTopology{}}
 	var got []string
@@ -31,7 +31,7 @@ func TestComparable(t *testing.T) {
 	}
 	want := []string{"instances: baseline 5, this run 2", "publishers: baseline 5, this run 2", "rate: baseline 2000/s, this run max",
 		"event types: baseline ticker,trade, this run ticker", "channels per type: baseline 1, this run 16",
-		"pubsub: baseline classic, this run sharded", "batch window: baseline 1000µs, this run none",
+		"pubsub: baseline classic, this run sharded", "events via: baseline pubsub, this run streams", "batch window: baseline 1000µs, this run none",
 		"transport: baseline redis, this run rediss", "scenario: baseline none, this run stress",
 		"redisload version: baseline v1, this run v2", "server version: baseline 7.0.15, this run 7.2.4",
 		"server mode: baseline url, this run server", "cluster: baseline false, this run true"}

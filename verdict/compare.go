@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/internal/units"
 )
 
 // metric is one headline number two runs can be compared on.
 type metric struct {
 	name        string // what --max-regression calls it
 	label       string
-	unit        string // "us" (shown in ms), "pct", "rate" (per second) or "" (a count)
+	unit        string // "us" (shown in ms), "pct", "rate" (per second), "cpu" (µs per message), "bytes" or "" (a count)
 	higherWorse bool
 	get         func(*harness.Result) (float64, bool) // false: not measured
 }
@@ -60,6 +61,28 @@ var metrics = []metric{
 	latencyMetric("max", "Latency max", func(l harness.LatencyStats) float64 { return float64(l.Max) }),
 	{"send_p99", "Send delay p99", "us", true, func(r *harness.Result) (float64, bool) {
 		return float64(r.SendDelay.P99), r.SendDelay.Count > 0
+	}},
+	// What a delivery costs, on each side: pub/sub and streams compared
+	// at the same traffic differ here more than in latency.
+	{"client_cpu", "Client CPU/msg", "cpu", true, func(r *harness.Result) (float64, bool) {
+		d := r.Totals.Delivered
+		return r.ClientCPUSeconds * 1e6 / float64(max(d, 1)), r.ClientCPUSeconds > 0 && d > 0
+	}},
+	{"redis_cpu", "Redis CPU/msg", "cpu", true, func(r *harness.Result) (float64, bool) {
+		b, a, d := r.Server.CountersBefore, r.Server.CountersAfter, r.Totals.Delivered
+		// A server restarted during the run started its count again.
+		if b == nil || a == nil || d == 0 || a.CPUSeconds < b.CPUSeconds {
+			return 0, false
+		}
+		return (a.CPUSeconds - b.CPUSeconds) * 1e6 / float64(d), true
+	}},
+	// Memory held at the end of the drain: over streams, what they keep.
+	{"redis_memory", "Redis memory growth", "bytes", true, func(r *harness.Result) (float64, bool) {
+		b, a := r.Server.CountersBefore, r.Server.CountersAfter
+		if b == nil || a == nil {
+			return 0, false
+		}
+		return float64(a.UsedMemoryBytes - b.UsedMemoryBytes), true
 	}},
 }
 
@@ -213,6 +236,10 @@ func unitHint(m metric) string {
 		return "a duration such as 5ms"
 	case "pct":
 		return "percentage points such as 0.1"
+	case "cpu":
+		return "microseconds per message such as 0.5"
+	case "bytes":
+		return "a number of bytes"
 	}
 	return "a number"
 }
@@ -311,12 +338,28 @@ func RegressionChecks(base, cur *harness.Result, limits []RegressionLimit) []Che
 			c = c.values(bound, n, "%")
 		case "rate":
 			c = c.values(bound, n, "/s")
+		case "cpu":
+			c = c.values(bound, n, "µs")
+		case "bytes":
+			c = c.values(bound, n, "bytes")
 		default:
 			c = c.values(bound, n, "count")
 		}
 		out = append(out, c)
 	}
 	return out
+}
+
+// signedBytes writes a byte count that may be negative (memory that
+// shrank) or zero, which units.Bytes reads as a limit's "none".
+func signedBytes(v float64) string {
+	switch {
+	case v == 0:
+		return "0 B"
+	case v < 0:
+		return "-" + units.Bytes(int64(-v))
+	}
+	return units.Bytes(int64(v))
 }
 
 // amount writes a limit in the metric's unit.
@@ -329,6 +372,10 @@ func amount(m metric, v float64, relative bool) string {
 		return ms(v)
 	case "pct":
 		return strconv.FormatFloat(v, 'f', -1, 64) + " points"
+	case "cpu":
+		return strconv.FormatFloat(v, 'f', -1, 64) + " µs"
+	case "bytes":
+		return signedBytes(v)
 	}
 	return strconv.FormatFloat(v, 'f', -1, 64)
 }
@@ -345,6 +392,10 @@ func show(m metric, v float64, ok bool) string {
 		return fmt.Sprintf("%.2f%%", v)
 	case "rate":
 		return fmt.Sprintf("%.1f", v)
+	case "cpu":
+		return fmt.Sprintf("%.2f µs", v)
+	case "bytes":
+		return signedBytes(v)
 	}
 	return fmt.Sprintf("%.0f", v)
 }
@@ -383,7 +434,8 @@ func (v Verdict) With(checks ...Check) Verdict {
 }
 
 // CheckHeadline checks the numbers a comparison reads out of res: every
-// one finite and not negative, and a delivery rate no higher than 100 %.
+// one finite and not negative (but memory growth, which a restart or a
+// freed buffer makes negative), and a delivery rate no higher than 100 %.
 // A result read back from a file is checked so: a gate must never be
 // switched off by a file that only looks like a report.
 func CheckHeadline(res *harness.Result) error {
@@ -401,7 +453,7 @@ func CheckHeadline(res *harness.Result) error {
 		v, ok := m.get(res)
 		switch {
 		case !ok:
-		case math.IsNaN(v) || math.IsInf(v, 0) || v < 0:
+		case math.IsNaN(v) || math.IsInf(v, 0) || v < 0 && m.unit != "bytes":
 			return fmt.Errorf("%s is %v: want a finite number, not negative", m.name, v)
 		case m.unit == "pct" && v > 100:
 			return fmt.Errorf("%s is %v%%: a rate cannot exceed 100%%", m.name, v)

@@ -25,7 +25,7 @@ func TestCompareExitCodes(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{pass5, restart}, exitPass, "| Latency p99    |    6.627 ms |     1.836 ms |"},
+		{[]string{pass5, restart}, exitPass, "| Latency p99         |    6.627 ms |     1.836 ms |"},
 		{[]string{pass5, restart}, exitPass, "Set up differently (the numbers below compare two experiments):\n  instances: pass-5.json 5, restart.json 3\n"},
 		{[]string{pass5, pass5}, exitPass, "Comparison (pass-5.json → pass-5.json):"},
 		{[]string{"--max-regression=p99=1000%", pass5, restart}, exitPass, "Overall Status: PASS"},
