@@ -112,7 +112,7 @@ func (bt *Batch) Flush(ctx context.Context) (failed int, err error) {
 	}
 	stop := context.AfterFunc(ctx, bt.b.pconns.interrupt)
 	var errs []error
-	if bt.b.sh != nil {
+	if bt.b.routed() {
 		bt.payloads = bt.payloads[:0]
 		start := 0
 		for _, end := range bt.ends {

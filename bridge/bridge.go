@@ -269,8 +269,8 @@ func New(opts Options) (*Bridge, error) {
 	switch {
 	case opts.Transport != TransportPubSub && opts.Transport != TransportStreams:
 		return nil, fmt.Errorf("bridge: Transport must be pubsub or streams, got %q", opts.Transport)
-	case opts.Transport == TransportStreams && (opts.PubSub == PubSubSharded || opts.Cluster):
-		return nil, errors.New("bridge: Transport streams is not supported with sharded pub/sub or on a cluster yet")
+	case opts.Transport == TransportStreams && opts.PubSub == PubSubSharded:
+		return nil, errors.New("bridge: Transport streams replaces pub/sub: it does not go with sharded pub/sub")
 	case opts.StreamMaxLen < -1:
 		return nil, fmt.Errorf("bridge: StreamMaxLen must be positive, or -1 for no cap, got %d", opts.StreamMaxLen)
 	case !validName(opts.StreamGroup):
@@ -541,7 +541,7 @@ func (b *Bridge) PublishRaw(ctx context.Context, eventType string, data []byte) 
 	bp := envelopePool.Get().(*[]byte)
 	buf := appendEnvelope((*bp)[:0], b.opts.InstanceID, seq, now, b.tag(seq, now), eventType, data)
 	stop := context.AfterFunc(ctx, b.pconns.interrupt)
-	if ch := b.channelFor(eventType, seq); b.sh != nil {
+	if ch := b.channelFor(eventType, seq); b.routed() {
 		err = b.spublish(ctx, ch, buf)
 	} else if b.streamsEnabled() {
 		err = b.xadd(ctx, pub, ch, buf).Err()

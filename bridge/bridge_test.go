@@ -352,7 +352,7 @@ func TestBadOptions(t *testing.T) {
 		{bridge.Options{URL: "redis://:hunter2@host:port"}, "invalid Redis URL"},
 		{bridge.Options{URL: "redis://"}, "no host"},
 		{bridge.Options{Transport: "kafka"}, `Transport must be pubsub or streams, got "kafka"`},
-		{bridge.Options{Transport: bridge.TransportStreams, PubSub: bridge.PubSubSharded}, "not supported with sharded pub/sub or on a cluster"},
+		{bridge.Options{Transport: bridge.TransportStreams, PubSub: bridge.PubSubSharded}, "does not go with sharded pub/sub"},
 		{bridge.Options{Transport: bridge.TransportStreams, StreamMaxLen: -2}, "StreamMaxLen must be positive, or -1"},
 		{bridge.Options{StreamGroup: "a b"}, "invalid stream group"},
 	} {

@@ -91,7 +91,8 @@ type Options struct {
 	// (XREADGROUP, XACK once the handler has returned), so that a
 	// subscriber that reconnects, or a bridge started again with the same
 	// StreamGroup, resumes where its group left off. See TransportStreams.
-	// Streams need Redis 5.0; not yet with PubSub sharded or Cluster.
+	// Streams need Redis 5.0, and replace pub/sub: not with PubSub
+	// sharded. In a Cluster each stream is read from its slot's master.
 	// default: TransportPubSub
 	Transport Transport
 	// StreamMaxLen caps each stream at about this many entries (XADD

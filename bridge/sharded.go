@@ -225,7 +225,9 @@ func (b *Bridge) spublish(ctx context.Context, channel string, payload []byte) e
 }
 
 // spublishAll publishes payloads[i] on channels[i], one pipeline per
-// master, the masters in parallel, and returns each publish's error.
+// master, the masters in parallel, and returns each publish's error: by
+// SPUBLISH, or in a cluster under the streams transport by XADD to the
+// stream's master.
 // Redirected publishes are sent once more, where the redirection says.
 func (b *Bridge) spublishAll(ctx context.Context, channels []string, payloads [][]byte) []error {
 	errs := make([]error, len(channels))
@@ -259,12 +261,18 @@ func (b *Bridge) spublishAll(ctx context.Context, channels []string, payloads []
 		}
 		send := func(g *group) {
 			pipe := g.c.Pipeline()
-			cmds := make([]*redis.IntCmd, len(g.idx))
+			cmds := make([]redis.Cmder, len(g.idx))
 			for k, i := range g.idx {
 				if _, ok := ask[i]; ok {
 					pipe.Do(ctx, "ASKING")
 				}
-				cmds[k] = pipe.SPublish(ctx, channels[i], payloads[i])
+				// A stream is a key of the same slot as its channel would
+				// be: XADD goes where SPUBLISH would.
+				if b.streamsEnabled() {
+					cmds[k] = b.xadd(ctx, pipe, channels[i], payloads[i])
+				} else {
+					cmds[k] = pipe.SPublish(ctx, channels[i], payloads[i])
+				}
 			}
 			_, perr := pipe.Exec(ctx)
 			for k, i := range g.idx {

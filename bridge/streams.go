@@ -75,10 +75,17 @@ type streams struct {
 	// redelivered counts entries read from the pending list (see
 	// Metrics.Redelivered).
 	redelivered atomic.Uint64
+	// cl is the reading side in a cluster, where client, conn and the
+	// loop are not used: a reader per stream.
+	cl *clusterStreams
 }
 
 // streamsEnabled reports whether the bridge uses the streams transport.
 func (b *Bridge) streamsEnabled() bool { return b.opts.Transport == TransportStreams }
+
+// routed reports whether each publish goes to the master of its
+// channel's slot: sharded pub/sub, and streams in a cluster (keys).
+func (b *Bridge) routed() bool { return b.sh != nil || b.streamsEnabled() && b.opts.Cluster }
 
 // xadd queues one XADD of payload to stream on pipe.
 func (b *Bridge) xadd(ctx context.Context, pipe redis.Cmdable, stream string, payload []byte) *redis.StringCmd {
@@ -91,6 +98,14 @@ func (b *Bridge) xadd(ctx context.Context, pipe redis.Cmdable, stream string, pa
 
 // connectStreams opens the reading client and starts the read loop.
 func (b *Bridge) connectStreams(ctx context.Context) error {
+	if b.opts.Cluster {
+		// Readers start with the subscriptions, one per stream; Close
+		// waits for them itself.
+		b.st = &streams{group: b.opts.StreamGroup, cl: &clusterStreams{readers: map[string]context.CancelFunc{}, clients: map[string]*redis.Client{}}}
+		b.subConnects.Add(1)
+		close(b.recvDone)
+		return nil
+	}
 	ro := *b.redisOpt
 	ro.MaxRetries = -1
 	ro.ClientName = ClientName(b.opts.InstanceID, RoleSubscriber)
@@ -131,6 +146,15 @@ func (b *Bridge) changeStreams(ctx context.Context, subscribe bool, channels []s
 			}
 		}
 		b.confirm(subscribe, ch)
+		switch {
+		case b.st.cl != nil && subscribe:
+			b.startReader(ch)
+		case b.st.cl != nil:
+			b.stopReader(ch)
+		}
+	}
+	if b.st.cl != nil {
+		return
 	}
 	select {
 	case b.st.wake <- struct{}{}:
@@ -140,6 +164,9 @@ func (b *Bridge) changeStreams(ctx context.Context, subscribe bool, channels []s
 
 // createGroup creates the bridge's group on stream at id, unless it exists.
 func (b *Bridge) createGroup(ctx context.Context, stream, id string) error {
+	if b.st.cl != nil {
+		return b.createGroupRouted(ctx, stream, id)
+	}
 	err := b.st.client.XGroupCreateMkStream(ctx, stream, b.st.group, id).Err()
 	if err != nil && strings.HasPrefix(err.Error(), "BUSYGROUP") {
 		return nil
@@ -221,32 +248,40 @@ func (b *Bridge) streamLoop() {
 			pending = true
 			continue
 		}
-		now := time.Now().UnixNano()
-		got := 0
-		for _, s := range read.Val() {
-			for _, m := range s.Messages {
-				got++
-				acks[s.Stream] = append(acks[s.Stream], m.ID)
-				text, ok := m.Values[streamField].(string)
-				if !ok {
-					// An entry of the pending list trimmed since it was
-					// read leaves its ID with no fields; anything else is
-					// not one of ours.
-					if len(m.Values) > 0 {
-						b.malformed.Add(1)
-					}
-					continue
-				}
-				if pending {
-					b.st.redelivered.Add(1)
-				}
-				b.dispatchText(s.Stream, text, ev, now)
-			}
-		}
+		got := b.deliver(read.Val(), pending, ev, func(stream, id string) { acks[stream] = append(acks[stream], id) })
 		if pending && got == 0 {
 			pending = false // the pending list is done: on to new entries
 		}
 	}
+}
+
+// deliver hands each entry of a read to dispatch, and ack its stream and
+// ID to acknowledge with the next read; an entry read from the pending
+// list counts as redelivered. It returns how many entries the read held.
+func (b *Bridge) deliver(read []redis.XStream, pending bool, ev *Event, ack func(stream, id string)) int {
+	now := time.Now().UnixNano()
+	got := 0
+	for _, s := range read {
+		for _, m := range s.Messages {
+			got++
+			ack(s.Stream, m.ID)
+			text, ok := m.Values[streamField].(string)
+			if !ok {
+				// An entry of the pending list trimmed since it was read
+				// leaves its ID with no fields; anything else is not one
+				// of ours.
+				if len(m.Values) > 0 {
+					b.malformed.Add(1)
+				}
+				continue
+			}
+			if pending {
+				b.st.redelivered.Add(1)
+			}
+			b.dispatchText(s.Stream, text, ev, now)
+		}
+	}
+	return got
 }
 
 // reconnectStreams waits for the server again after the read failed with
@@ -294,6 +329,9 @@ func (b *Bridge) closeStreams() error {
 	if b.st == nil {
 		return nil
 	}
+	if b.st.cl != nil {
+		return b.closeClusterStreams()
+	}
 	// Closing the client closes every connection of its pool, the loop's
 	// too, which ends a blocking read at once.
 	return b.st.client.Close()
@@ -301,6 +339,9 @@ func (b *Bridge) closeStreams() error {
 
 // pingStreams is Ping's round trip on the reading client.
 func (b *Bridge) pingStreams(ctx context.Context) error {
+	if b.st.cl != nil {
+		return b.pingClusterStreams(ctx)
+	}
 	if err := b.st.client.Ping(ctx).Err(); err != nil {
 		return b.closedOr(fmt.Errorf("bridge: ping stream reader: %w", err))
 	}

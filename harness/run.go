@@ -109,14 +109,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if sharded && version != "" && majorVersion(version) < 7 {
 		return nil, fmt.Errorf("%w: sharded pub/sub (SPUBLISH, SSUBSCRIBE) needs Redis 7.0 or later; the server is %s", ErrUnsupported, version)
 	}
-	if streams && cluster {
-		return nil, fmt.Errorf("%w: the streams transport does not run on a cluster yet", ErrUnsupported)
-	}
 	// Spread over a cluster's nodes, each instance connects to a node of
 	// its own: a classic publish crosses the bus before its subscribers
 	// see it. Sharded instances connect to the shards their channels need.
 	var nodeAddrs []string
-	if cfg.Placement == PlacementSpread && px == nil && cluster && !sharded {
+	if cfg.Placement == PlacementSpread && px == nil && cluster && !sharded && !streams {
 		nodeAddrs = probe.clusterAddrs(ctx)
 	}
 	// Where a sharded outage begins needs the sources' recent sequence
@@ -151,9 +148,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// the end takes out what the run added, and only that.
 	var st *StreamsStats
 	var streamsBefore map[string]streamState
+	var keys redis.Cmdable
 	if streams {
+		var closeKeys func()
+		if keys, closeKeys, err = streamsClient(cfg.Redis, cluster, probe); err != nil {
+			return nil, err
+		}
+		defer closeKeys()
 		st = &StreamsStats{Streams: runStreams(cfg, bridges[0]), MaxLen: cmp.Or(cfg.Redis.StreamMaxLen, bridge.DefaultStreamMaxLen)}
-		if streamsBefore, err = probe.streamStates(ctx, st.Streams); err != nil {
+		if streamsBefore, err = streamStates(ctx, keys, st.Streams); err != nil {
 			return nil, fmt.Errorf("streams: %w", err)
 		}
 		for _, k := range st.Streams {
@@ -167,7 +170,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			cctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 			defer cancel()
 			if !st.finished {
-				probe.finishStreams(cctx, st, streamsBefore, instanceIDs(prefix, n))
+				finishStreams(cctx, keys, st, streamsBefore, instanceIDs(prefix, n))
 			}
 		}()
 	}
@@ -316,7 +319,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		nodeStats(server.Cluster, nodes.addrs, nodesBefore, nodes.counters(statsCtx), nodeConns)
 	}
 	if st != nil {
-		probe.finishStreams(statsCtx, st, streamsBefore, instanceIDs(prefix, n))
+		finishStreams(statsCtx, keys, st, streamsBefore, instanceIDs(prefix, n))
 	}
 	cancel()
 	for i, b := range bridges {

@@ -65,10 +65,10 @@ type streamState struct {
 // streamStates reads each stream's counters; a stream that does not exist
 // reads as zero. Redis before 7.0 has no entries-added: then only the
 // length is known, and Added stays 0.
-func (p *serverProbe) streamStates(ctx context.Context, keys []string) (map[string]streamState, error) {
+func streamStates(ctx context.Context, c redis.Cmdable, keys []string) (map[string]streamState, error) {
 	out := make(map[string]streamState, len(keys))
 	for _, k := range keys {
-		info, err := p.c.XInfoStream(ctx, k).Result()
+		info, err := c.XInfoStream(ctx, k).Result()
 		if err != nil {
 			if strings.Contains(err.Error(), "no such key") {
 				out[k] = streamState{}
@@ -84,9 +84,9 @@ func (p *serverProbe) streamStates(ctx context.Context, keys []string) (map[stri
 // finishStreams reads what the streams gained and lost since before, then
 // removes what the run put in: the streams it created, and its groups
 // from the others.
-func (p *serverProbe) finishStreams(ctx context.Context, st *StreamsStats, before map[string]streamState, groups []string) {
+func finishStreams(ctx context.Context, c redis.Cmdable, st *StreamsStats, before map[string]streamState, groups []string) {
 	st.finished = true
-	after, err := p.streamStates(ctx, st.Streams)
+	after, err := streamStates(ctx, c, st.Streams)
 	if err != nil {
 		st.CleanupError = err.Error()
 	}
@@ -100,7 +100,7 @@ func (p *serverProbe) finishStreams(ctx context.Context, st *StreamsStats, befor
 			}
 		}
 		if !b.exists {
-			n, err := p.c.Del(ctx, k).Result()
+			n, err := c.Del(ctx, k).Result()
 			if err != nil && st.CleanupError == "" {
 				st.CleanupError = fmt.Sprintf("DEL %s: %v", k, err)
 			}
@@ -108,13 +108,30 @@ func (p *serverProbe) finishStreams(ctx context.Context, st *StreamsStats, befor
 			continue
 		}
 		for _, g := range groups {
-			n, err := p.c.XGroupDestroy(ctx, k, g).Result()
+			n, err := c.XGroupDestroy(ctx, k, g).Result()
 			if err != nil && st.CleanupError == "" {
 				st.CleanupError = fmt.Sprintf("XGROUP DESTROY %s %s: %v", k, g, err)
 			}
 			st.GroupsRemoved += int(n)
 		}
 	}
+}
+
+// streamsClient is a client of the run's streams: the probe's own on one
+// server; in a cluster, one that follows each key to its slot's master
+// (the probe talks to one node). Reads and cleanup only: go-redis's
+// cluster client may retry them, which changes nothing.
+func streamsClient(o bridge.Options, cluster bool, probe *serverProbe) (redis.Cmdable, func(), error) {
+	if !cluster {
+		return probe.c, func() {}, nil
+	}
+	ro, err := o.RedisOptions()
+	if err != nil {
+		return nil, nil, err
+	}
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{ro.Addr}, Username: ro.Username, Password: ro.Password,
+		TLSConfig: ro.TLSConfig, Dialer: ro.Dialer})
+	return c, func() { _ = c.Close() }, nil
 }
 
 // runStreams lists the run's streams: every channel of its event types.

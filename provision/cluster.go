@@ -81,7 +81,7 @@ func startCluster(ctx context.Context, o Options) (*Instance, error) {
 	for i := range ports {
 		args := append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
 			"--cluster-node-timeout", strconv.FormatInt(timeout.Milliseconds(), 10),
-			"--repl-diskless-sync-delay", "0"}, o.ServerArgs...)
+			"--repl-diskless-sync-delay", "0"}, append(o.persistence(), o.ServerArgs...)...)
 		var node *Instance
 		for attempt := 1; ; attempt++ {
 			nodeDir := filepath.Join(dir, strconv.Itoa(ports[i]))

@@ -79,11 +79,11 @@ type Options struct {
 	// "--client-output-buffer-limit", "pubsub 1mb 512kb 10".
 	// default: none
 	ServerArgs []string
-	// Persistent starts Server mode with an append-only file (appendonly
-	// yes, appendfsync everysec), so that a restart keeps the data: what a
-	// run over streams needs for its restart to mean anything. A restart
-	// (SIGTERM) syncs the file whole; a crash loses up to about a second.
-	// ServerArgs still override it.
+	// Persistent starts Server mode's server, and Cluster mode's nodes,
+	// with an append-only file (appendonly yes, appendfsync everysec), so
+	// that a restart keeps the data: what a run over streams needs for its
+	// restart to mean anything. A restart (SIGTERM) syncs the file whole;
+	// a crash loses up to about a second. ServerArgs still override it.
 	// default: false (no persistence)
 	Persistent bool
 	// ServerBin is the redis-server executable of Server mode.
@@ -266,11 +266,7 @@ func startServer(ctx context.Context, o Options) (*Instance, error) {
 			lastErr = err
 			continue
 		}
-		args := o.ServerArgs
-		if o.Persistent {
-			args = append([]string{"--appendonly", "yes", "--appendfsync", "everysec"}, args...)
-		}
-		inst, err := runServer(ctx, bin, port, dir, args)
+		inst, err := runServer(ctx, bin, port, dir, append(o.persistence(), o.ServerArgs...))
 		if err == nil {
 			prev := inst.closeFn
 			inst.closeFn = func() error {
@@ -287,6 +283,15 @@ func startServer(ctx context.Context, o Options) (*Instance, error) {
 	}
 	_ = os.RemoveAll(dir)
 	return nil, fmt.Errorf("%w: server mode: %v", ErrUnavailable, lastErr)
+}
+
+// persistence is the redis-server arguments of Persistent: before
+// ServerArgs, which may override them.
+func (o Options) persistence() []string {
+	if !o.Persistent {
+		return nil
+	}
+	return []string{"--appendonly", "yes", "--appendfsync", "everysec"}
 }
 
 func runServer(ctx context.Context, bin string, port int, dir string, extra []string) (*Instance, error) {

@@ -83,6 +83,11 @@ func NewTableReporter(res *harness.Result, v verdict.Verdict, opts Options) Repo
 			// connection per shard, and out-of-order counts are expected.
 			events += "; sharded pub/sub"
 		}
+		if c.Transport == "streams" {
+			// Said for the same reason: each stream keeps its order, not
+			// the event types relative to each other.
+			events += "; over streams"
+		}
 		ew.printf("Started %s: %s, %s at %s, events %s\n",
 			res.StartedAt.Format("2006-01-02 15:04:05 UTC"), units.Count(c.Instances, "instance"), seconds(c.DurationSeconds), rate, events)
 

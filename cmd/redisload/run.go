@@ -391,6 +391,8 @@ func announce(w io.Writer, inst *provision.Instance, c harness.Config) {
 		where = fmt.Sprintf("a local Redis Cluster of %d nodes (classic pub/sub through %s)", len(inst.Nodes),
 			strings.TrimPrefix(inst.URL, "redis://"))
 		switch {
+		case c.Redis.Transport == bridge.TransportStreams:
+			where = fmt.Sprintf("a local Redis Cluster of %d nodes (streams: each read from its slot's master; append-only files on)", len(inst.Nodes))
 		case c.Redis.PubSub == bridge.PubSubSharded:
 			where = fmt.Sprintf("a local Redis Cluster of %d nodes (sharded pub/sub: each instance on every shard its channels need)", len(inst.Nodes))
 		case c.Placement == harness.PlacementSpread:
