@@ -23,6 +23,11 @@ const (
 	// FaultRestart stops the server and starts it again on the same port
 	// after For (own server). Every connection breaks; the data is gone.
 	FaultRestart FaultAction = "restart"
+	// FaultCrash kills the server (SIGKILL: no shutdown) and starts it
+	// again on the same port after For (own server). With an append-only
+	// file it loses nothing it acknowledged (Redis writes the file before
+	// it replies); without one, everything.
+	FaultCrash FaultAction = "crash"
 	// FaultHang freezes the server (SIGSTOP) for For, then resumes it (own
 	// server). Connections stay open; nothing is answered meanwhile.
 	FaultHang FaultAction = "hang"
@@ -59,7 +64,7 @@ const (
 )
 
 // FaultActions lists the actions, for help and errors.
-var FaultActions = []FaultAction{FaultRestart, FaultHang, FaultClientKill, FaultSlowConsumer, FaultLatency, FaultPartition,
+var FaultActions = []FaultAction{FaultRestart, FaultCrash, FaultHang, FaultClientKill, FaultSlowConsumer, FaultLatency, FaultPartition,
 	FaultFailover, FaultMasterKill, FaultSlotMigration}
 
 // AllInstances as Fault.Instance applies the fault to every instance.
@@ -115,7 +120,7 @@ const (
 func (f Fault) withDefaults(until time.Duration) Fault {
 	if f.For == 0 {
 		switch f.Action {
-		case FaultRestart:
+		case FaultRestart, FaultCrash:
 			f.For = DefaultRestartDowntime
 		case FaultHang:
 			f.For = DefaultHangFor
@@ -150,7 +155,7 @@ func (f Fault) withDefaults(until time.Duration) Fault {
 // NeedsServer reports whether the action stops, freezes or reconfigures
 // the server.
 func (a FaultAction) NeedsServer() bool {
-	return a == FaultRestart || a == FaultHang || a == FaultSlowConsumer
+	return a == FaultRestart || a == FaultCrash || a == FaultHang || a == FaultSlowConsumer
 }
 
 // NeedsServer reports whether any of faults needs Config.Server.
@@ -236,6 +241,8 @@ type DeploymentControl interface {
 type ServerControl interface {
 	// Stop stops the server until Restart.
 	Stop() error
+	// Kill kills the server (SIGKILL) until Restart.
+	Kill() error
 	// Restart starts it again on the same port and returns once it answers.
 	Restart(ctx context.Context) error
 	// Freeze suspends it; Thaw resumes it.
@@ -444,6 +451,8 @@ func (env *faultEnv) apply(f Fault) (string, error) {
 	switch f.Action {
 	case FaultRestart:
 		return "server stopped", env.cfg.Server.Stop()
+	case FaultCrash:
+		return "server killed (SIGKILL)", env.cfg.Server.Kill()
 	case FaultHang:
 		return "server frozen (SIGSTOP)", env.cfg.Server.Freeze()
 	case FaultClientKill:
@@ -478,7 +487,7 @@ func (env *faultEnv) undo(f Fault) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), faultTimeout)
 	defer cancel()
 	switch f.Action {
-	case FaultRestart:
+	case FaultRestart, FaultCrash:
 		return "server started", env.cfg.Server.Restart(ctx)
 	case FaultHang:
 		return "server resumed", env.cfg.Server.Thaw()

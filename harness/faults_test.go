@@ -318,6 +318,7 @@ func TestSeriesAndProgress(t *testing.T) {
 type refusingServer struct{}
 
 func (refusingServer) Stop() error                   { return errors.New("stop refused") }
+func (refusingServer) Kill() error                   { return errors.New("kill refused") }
 func (refusingServer) Restart(context.Context) error { return errors.New("restart refused") }
 func (refusingServer) Freeze() error                 { return errors.New("freeze refused") }
 func (refusingServer) Thaw() error                   { return errors.New("thaw refused") }

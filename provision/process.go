@@ -153,6 +153,16 @@ func (i *Instance) Stop() error {
 	return i.proc.stop()
 }
 
+// Kill kills the server at once (SIGKILL), as a crash would: no shutdown,
+// no last sync of an append-only file. Restart starts it again. Server
+// mode only.
+func (i *Instance) Kill() error {
+	if i.proc == nil {
+		return ErrNoProcess
+	}
+	return i.proc.kill()
+}
+
 // Restart starts a stopped server again on the same port, with the same
 // arguments and directory: no data, unless it was started Persistent,
 // when it loads its append-only file. It returns once the server answers

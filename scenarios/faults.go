@@ -22,6 +22,13 @@ var faults = []Scenario{
 		Thresholds: faultThresholds(2 * time.Second),
 	},
 	{
+		Name:    "crash",
+		Summary: "server killed (SIGKILL) at 4s, started again 1s later: with an append-only file (--transport=streams) nothing it acknowledged is lost; all resubscribe within 2s, lose only inside outages",
+		Config: harness.Config{Instances: 3, Duration: 10 * time.Second, Rate: 100,
+			Faults: []harness.Fault{{At: 4 * time.Second, Action: harness.FaultCrash, For: time.Second}}},
+		Thresholds: faultThresholds(2 * time.Second),
+	},
+	{
 		Name:    "hang",
 		Summary: "server frozen (SIGSTOP) for 2s at 4s: no connection drops, nothing lost, average latency under 500ms",
 		Config: harness.Config{Instances: 3, Duration: 10 * time.Second, Rate: 100,

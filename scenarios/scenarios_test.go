@@ -16,7 +16,7 @@ func TestScenariosValidate(t *testing.T) {
 	for _, s := range all {
 		names = append(names, s.Name)
 	}
-	if strings.Join(names, ",") != "all-events,client-kill,extreme,failover,fanout,hang,latency,master-kill,partition,restart,slot-migration,slow-consumer,standard,stress,swarm" {
+	if strings.Join(names, ",") != "all-events,client-kill,crash,extreme,failover,fanout,hang,latency,master-kill,partition,restart,slot-migration,slow-consumer,standard,stress,swarm" {
 		t.Fatalf("scenarios %v", names)
 	}
 	for _, s := range all {
@@ -57,6 +57,7 @@ func TestScenariosValidate(t *testing.T) {
 type noServer struct{}
 
 func (noServer) Stop() error                   { return nil }
+func (noServer) Kill() error                   { return nil }
 func (noServer) Restart(context.Context) error { return nil }
 func (noServer) Freeze() error                 { return nil }
 func (noServer) Thaw() error                   { return nil }
@@ -64,7 +65,7 @@ func (noServer) Thaw() error                   { return nil }
 // The fault scenarios that stop or freeze the server say so, and only they.
 func TestNeedsServer(t *testing.T) {
 	for _, s := range scenarios.All() {
-		want := s.Name == "restart" || s.Name == "hang" || s.Name == "slow-consumer"
+		want := s.Name == "restart" || s.Name == "crash" || s.Name == "hang" || s.Name == "slow-consumer"
 		if s.NeedsServer() != want {
 			t.Errorf("%s: NeedsServer() = %v", s.Name, !want)
 		}

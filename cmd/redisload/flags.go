@@ -399,6 +399,7 @@ type serverToStart struct{}
 // The methods refuse: the fault script is only checked, never run, against
 // the stand-in.
 func (serverToStart) Stop() error                   { return errNotStarted }
+func (serverToStart) Kill() error                   { return errNotStarted }
 func (serverToStart) Restart(context.Context) error { return errNotStarted }
 func (serverToStart) Freeze() error                 { return errNotStarted }
 func (serverToStart) Thaw() error                   { return errNotStarted }

@@ -437,7 +437,7 @@ func announce(w io.Writer, inst *provision.Instance, c harness.Config) {
 func describeFault(f harness.Fault) string {
 	who := "the server"
 	switch {
-	case f.Action == harness.FaultRestart || f.Action == harness.FaultHang:
+	case f.Action == harness.FaultRestart || f.Action == harness.FaultCrash || f.Action == harness.FaultHang:
 	case f.Action.NeedsDeployment():
 		who = "the busiest channel's master"
 	case f.Instance == harness.AllInstances:
