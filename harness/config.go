@@ -118,8 +118,10 @@ type Config struct {
 	// default: nil
 	EventLog io.Writer
 	// Series collects a SeriesPoint per second (Result.Series): rates,
-	// pending messages and latency over time, for plots. It costs a lock
-	// per received message.
+	// pending messages, latency and send delay over time, for plots. It
+	// costs an uncontended lock per received message and per publish,
+	// which did not show in the client's CPU per message at 3 M messages/s
+	// (the command always sets it).
 	// default: false
 	Series bool
 	// Progress, when set, is called with each SeriesPoint as it is taken
