@@ -76,7 +76,7 @@ func checkScenario(t *testing.T, name string, doc *report.Document) {
 		checks[c.ID] = c.Status
 	}
 	switch name {
-	case "restart", "client-kill":
+	case "restart", "crash", "client-kill":
 		// Every instance lost its subscriber once and came back.
 		if len(hit) != 3 || hit[0] != 1 || hit[1] != 1 || hit[2] != 1 || tl.Unrecovered != 0 {
 			t.Errorf("outages %+v: want one per instance, all recovered", tl.Outages)

@@ -591,11 +591,11 @@ func TestScenarioListAndUnknown(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 	code, sub, _ := invoke(t, context.Background(), "scenarios")
-	if code != 0 || sub != out || strings.Count(sub, "\n") != 15 {
+	if code != 0 || sub != out || strings.Count(sub, "\n") != 16 {
 		t.Fatalf("redisload scenarios: exit %d\n%s", code, sub)
 	}
 	code, _, errs := invoke(t, context.Background(), "--scenario=nope")
-	if code != exitUsage || !strings.Contains(errs, `--scenario: unknown scenario "nope" (known: all-events, client-kill, extreme, failover, fanout, hang, latency, master-kill, partition, restart, slot-migration, slow-consumer, standard, stress, swarm)`) {
+	if code != exitUsage || !strings.Contains(errs, `--scenario: unknown scenario "nope" (known: all-events, client-kill, crash, extreme, failover, fanout, hang, latency, master-kill, partition, restart, slot-migration, slow-consumer, standard, stress, swarm)`) {
 		t.Fatalf("exit %d %s", code, errs)
 	}
 }
