@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redisload/redisload/bridge"
@@ -127,13 +128,21 @@ func streamsClient(o bridge.Options, cluster bool, probe *serverProbe) (redis.Cm
 	if !cluster {
 		return probe.c, func() {}, nil
 	}
-	ro, err := o.RedisOptions()
+	c, err := clusterClient(o)
 	if err != nil {
 		return nil, nil, err
 	}
-	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{ro.Addr}, Username: ro.Username, Password: ro.Password,
-		TLSConfig: ro.TLSConfig, Dialer: ro.Dialer})
 	return c, func() { _ = c.Close() }, nil
+}
+
+// clusterClient is a go-redis cluster client seeded with o's node.
+func clusterClient(o bridge.Options) (*redis.ClusterClient, error) {
+	ro, err := o.RedisOptions()
+	if err != nil {
+		return nil, err
+	}
+	return redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{ro.Addr}, Username: ro.Username, Password: ro.Password,
+		TLSConfig: ro.TLSConfig, Dialer: ro.Dialer}), nil
 }
 
 // runStreams lists the run's streams: every channel of its event types.
@@ -162,8 +171,9 @@ type Cleanup struct {
 }
 
 // CleanupStreams removes what runs over streams left under keyPrefix on
-// the server o names: every group named like a run's instance
-// (RunGroupPrefix), and the streams that had no other group. A stream
+// the server o names (every master, when it is a cluster's node): every
+// group named like a run's instance (RunGroupPrefix), and the streams
+// that had no other group. A stream
 // with a group of anyone else's, or with none at all, is not deleted:
 // nothing says a run made it. With dryRun it only says what it would do.
 func CleanupStreams(ctx context.Context, o bridge.Options, keyPrefix string, dryRun bool) (Cleanup, error) {
@@ -173,14 +183,43 @@ func CleanupStreams(ctx context.Context, o bridge.Options, keyPrefix string, dry
 		return out, err
 	}
 	ro.MaxRetries = -1
-	c := redis.NewClient(ro)
-	defer c.Close()
-	var keys []string
-	iter := c.ScanType(ctx, 0, escapeGlob(keyPrefix)+"*", 1000, "stream").Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
+	node := redis.NewClient(ro)
+	defer node.Close()
+	// On a cluster the keys are spread over the masters: each is scanned,
+	// and each key is then reached through its slot's master.
+	var c redis.Cmdable = node
+	scan := func(ctx context.Context, n *redis.Client) ([]string, error) {
+		var keys []string
+		iter := n.ScanType(ctx, 0, escapeGlob(keyPrefix)+"*", 1000, "stream").Iterator()
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		return keys, iter.Err()
 	}
-	if err := iter.Err(); err != nil {
+	info, err := node.Info(ctx, "cluster").Result()
+	if err != nil {
+		return out, fmt.Errorf("cleanup: INFO: %w", err)
+	}
+	var keys []string
+	if strings.Contains(info, "cluster_enabled:1") {
+		cc, err := clusterClient(o)
+		if err != nil {
+			return out, err
+		}
+		defer cc.Close()
+		c = cc
+		var mu sync.Mutex
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+			ks, err := scan(ctx, n)
+			mu.Lock()
+			keys = append(keys, ks...)
+			mu.Unlock()
+			return err
+		})
+		if err != nil {
+			return out, fmt.Errorf("cleanup: SCAN %s* on the masters: %w", keyPrefix, err)
+		}
+	} else if keys, err = scan(ctx, node); err != nil {
 		return out, fmt.Errorf("cleanup: SCAN %s*: %w", keyPrefix, err)
 	}
 	slices.Sort(keys)

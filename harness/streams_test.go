@@ -218,9 +218,23 @@ func TestStreamsCluster(t *testing.T) {
 		t.Errorf("outages %+v; %d entries added for %d published: want the failed-over master's readers down and back, every entry counted",
 			tl.Outages, st.Added, tot.Published)
 	}
+	// What a crashed run would leave, on several masters: cleanup finds
+	// it on each.
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: inst.Nodes[:1]})
+	defer cc.Close()
+	left := []string{"crashed:candle", "crashed:orderbook", "crashed:ticker", "crashed:trade"}
+	for _, k := range left {
+		if err := cc.XGroupCreateMkStream(ctx(t), k, "redisload-dead-0", "$").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := harness.CleanupStreams(ctx(t), bridge.Options{URL: inst.URL}, "crashed:", false)
+	if err != nil || !slices.Equal(got.Deleted, left) || got.GroupsRemoved != 4 {
+		t.Errorf("cleanup on the cluster: %+v, %v", got, err)
+	}
 	for _, addr := range inst.Nodes {
 		c := redis.NewClient(&redis.Options{Addr: addr})
-		keys, err := c.Keys(ctx(t), "ws:*").Result()
+		keys, err := c.Keys(ctx(t), "*").Result()
 		_ = c.Close()
 		if err != nil || len(keys) != 0 {
 			t.Errorf("node %s: left %v (%v)", addr, keys, err)
