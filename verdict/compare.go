@@ -70,6 +70,18 @@ var metrics = []metric{
 	}},
 	{"redis_cpu", "Redis CPU/msg", "cpu", true, func(r *harness.Result) (float64, bool) {
 		b, a, d := r.Server.CountersBefore, r.Server.CountersAfter, r.Totals.Delivered
+		// A cluster's work is spread over its nodes: their CPU together,
+		// when every node was read before and after.
+		if cl := r.Server.Cluster; cl != nil && len(cl.Nodes) > 0 && d > 0 {
+			var sum float64
+			for _, n := range cl.Nodes {
+				if n.Stats == nil {
+					return 0, false
+				}
+				sum += n.Stats.CPUSeconds
+			}
+			return sum * 1e6 / float64(d), true
+		}
 		// A server restarted during the run started its count again.
 		if b == nil || a == nil || d == 0 || a.CPUSeconds < b.CPUSeconds {
 			return 0, false

@@ -359,3 +359,38 @@ func TestRepeatedMedians(t *testing.T) {
 		t.Error("a run made once has repeat rows")
 	}
 }
+
+// What a delivery costs: the client's CPU and the server's per delivered
+// message, a cluster's nodes together, and memory growth that may be
+// negative; none of them where it was not measured, or across a restart.
+func TestCostMetrics(t *testing.T) {
+	row := func(r *harness.Result, metric string) string {
+		for _, rw := range verdict.Compare(r, r, nil).Rows {
+			if rw.Metric == metric {
+				return rw.Old
+			}
+		}
+		t.Fatalf("no %s row", metric)
+		return ""
+	}
+	r := &harness.Result{ClientCPUSeconds: 0.5}
+	r.Totals.Delivered = 250_000
+	r.Server.CountersBefore = &harness.ServerCounters{CPUSeconds: 10, UsedMemoryBytes: 3 << 20}
+	r.Server.CountersAfter = &harness.ServerCounters{CPUSeconds: 10.25, UsedMemoryBytes: 2 << 20}
+	if c, s, m := row(r, "Client CPU/msg"), row(r, "Redis CPU/msg"), row(r, "Redis memory growth"); c != "2.00 µs" || s != "1.00 µs" || m != "-1 MiB" {
+		t.Errorf("client %s, redis %s, memory %s: want 2.00 µs, 1.00 µs, -1 MiB", c, s, m)
+	}
+	r.Server.Cluster = &harness.ClusterTopology{Nodes: []harness.ClusterNode{{Stats: &harness.NodeStats{CPUSeconds: 0.5}}, {Stats: &harness.NodeStats{CPUSeconds: 0.25}}}}
+	if s := row(r, "Redis CPU/msg"); s != "3.00 µs" {
+		t.Errorf("cluster: redis %s, want the nodes' 0.75 s over 250 000 messages, 3.00 µs", s)
+	}
+	r.Server.Cluster = nil
+	r.Server.CountersAfter.CPUSeconds = 1 // restarted: its count began again
+	r.ClientCPUSeconds = 0
+	if c, s := row(r, "Client CPU/msg"), row(r, "Redis CPU/msg"); c != "n/a" || s != "n/a" {
+		t.Errorf("unmeasured: client %s, redis %s", c, s)
+	}
+	if err := verdict.CheckHeadline(r); err != nil {
+		t.Errorf("a shrinking memory is a sound report: %v", err)
+	}
+}
