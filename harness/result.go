@@ -625,28 +625,7 @@ func cell(j int, tr *seqTracker, published uint64, failed []seqRange) SourceStat
 func warnings(res *Result, cfg Config) []string {
 	t := res.Totals
 	var w []string
-	if s := res.Streams; s != nil {
-		if s.Trimmed > 0 && t.Missing > 0 {
-			w = append(w, fmt.Sprintf("streams: MAXLEN ~%d trimmed %d of the %d entries the run added; a reader further behind than the cap loses what was trimmed before it read it: the cause of missing messages when no server lost data",
-				s.MaxLen, s.Trimmed, s.Added))
-		}
-		if s.Lost > 0 {
-			w = append(w, fmt.Sprintf("streams: %d entries Redis acknowledged (XADD) are not in the streams at the end: lost with the server's data (a restart without persistence, or the unsynced tail of its append-only file), read by then or not",
-				s.Lost))
-		}
-		if s.Redelivered > 0 {
-			w = append(w, fmt.Sprintf("streams: %d entries read again from pending lists after reconnections (handed over before, never acknowledged): streams deliver at least once, and the %d duplicates are among them",
-				s.Redelivered, t.Duplicates))
-		}
-		if len(s.Preexisting) > 0 {
-			w = append(w, fmt.Sprintf("streams %s existed before the run: left in place, with the run's entries, without its groups; a --key-prefix of the run's own keeps runs apart",
-				strings.Join(s.Preexisting, ", ")))
-		}
-		if s.CleanupError != "" {
-			w = append(w, fmt.Sprintf("streams: not everything the run added was removed (%s): `redisload cleanup --key-prefix=%s` removes it",
-				s.CleanupError, cmp.Or(cfg.Redis.KeyPrefix, bridge.DefaultKeyPrefix)))
-		}
-	}
+	w = append(w, streamsWarnings(res, cfg)...)
 	if cfg.DisableSelfFilter {
 		w = append(w, "self-filtering was disabled (a test of the self-received check)")
 	}
@@ -773,4 +752,36 @@ func Repeated(reps []*Result) *Result {
 		out.Interrupted = out.Interrupted || r.Interrupted
 	}
 	return &out
+}
+
+// streamsWarnings are the warnings of a run over streams: trimming and
+// server loss as causes, what was read again, what was left in place.
+func streamsWarnings(res *Result, cfg Config) []string {
+	s := res.Streams
+	if s == nil {
+		return nil
+	}
+	t := res.Totals
+	var w []string
+	if s.Trimmed > 0 && t.Missing > 0 {
+		w = append(w, fmt.Sprintf("streams: MAXLEN ~%d trimmed %d of the %d entries the run added; a reader further behind than the cap loses what was trimmed before it read it: the cause of missing messages when no server lost data",
+			s.MaxLen, s.Trimmed, s.Added))
+	}
+	if s.Lost > 0 {
+		w = append(w, fmt.Sprintf("streams: %d entries Redis acknowledged (XADD) are not in the streams at the end: lost with the server's data (a restart without persistence, or the unsynced tail of its append-only file), read by then or not",
+			s.Lost))
+	}
+	if s.Redelivered > 0 {
+		w = append(w, fmt.Sprintf("streams: %d entries read again from pending lists after reconnections (handed over before, never acknowledged): streams deliver at least once, and the %d duplicates are among them",
+			s.Redelivered, t.Duplicates))
+	}
+	if len(s.Preexisting) > 0 {
+		w = append(w, fmt.Sprintf("streams %s existed before the run: left in place, with the run's entries, without its groups; a --key-prefix of the run's own keeps runs apart",
+			strings.Join(s.Preexisting, ", ")))
+	}
+	if s.CleanupError != "" {
+		w = append(w, fmt.Sprintf("streams: not everything the run added was removed (%s): `redisload cleanup --key-prefix=%s` removes it",
+			s.CleanupError, cmp.Or(cfg.Redis.KeyPrefix, bridge.DefaultKeyPrefix)))
+	}
+	return w
 }

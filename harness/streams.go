@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -266,4 +267,75 @@ func escapeGlob(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// StreamsRun is the streams footprint of a run over several processes,
+// which its coordinator keeps as Run keeps its own: read before any
+// instance subscribes, finished once the parts are merged.
+type StreamsRun struct {
+	st     *StreamsStats
+	before map[string]streamState
+	keys   redis.Cmdable
+	close  func()
+	groups []string
+	v7     bool // entries-added is known
+}
+
+// StartStreams reads the streams of a run over streams (cfg.Redis's
+// Transport) with run ID runID, before its instances subscribe; nil for
+// a run over pub/sub.
+func (p *Probe) StartStreams(ctx context.Context, cfg Config, runID string) (*StreamsRun, error) {
+	cfg = cfg.WithDefaults()
+	if cfg.Redis.Transport != bridge.TransportStreams {
+		return nil, nil
+	}
+	b, err := bridge.New(cfg.Redis) // never connected: it names the channels
+	if err != nil {
+		return nil, err
+	}
+	_ = b.Close()
+	version, cluster := p.p.kind(ctx)
+	keys, closeKeys, err := streamsClient(cfg.Redis, cluster, p.p)
+	if err != nil {
+		return nil, err
+	}
+	s := &StreamsRun{keys: keys, close: closeKeys, groups: instanceIDs("redisload-"+runID+"-", cfg.Instances),
+		v7: version != "" && majorVersion(version) >= 7,
+		st: &StreamsStats{Streams: runStreams(cfg, b), MaxLen: cmp.Or(cfg.Redis.StreamMaxLen, bridge.DefaultStreamMaxLen)}}
+	if s.before, err = streamStates(ctx, keys, s.st.Streams); err != nil {
+		closeKeys()
+		return nil, fmt.Errorf("streams: %w", err)
+	}
+	for _, k := range s.st.Streams {
+		if s.before[k].exists {
+			s.st.Preexisting = append(s.st.Preexisting, k)
+		}
+	}
+	return s, nil
+}
+
+// Finish reads what the streams gained and lost, removes what the run
+// added, and sets res.Streams and its warnings; parts are the processes'
+// accounting, whose receivers' metrics hold what they read again and
+// published. Call it once, also for a run that failed (with nil res).
+func (s *StreamsRun) Finish(ctx context.Context, res *Result, cfg Config, parts []PartState) {
+	if s == nil {
+		return
+	}
+	defer s.close()
+	finishStreams(ctx, s.keys, s.st, s.before, s.groups)
+	if res == nil {
+		return
+	}
+	for _, p := range parts {
+		for _, r := range p.Receivers {
+			s.st.Redelivered += r.Metrics.Redelivered
+			s.st.accepted += r.Metrics.Published
+		}
+	}
+	if s.v7 {
+		s.st.Lost = s.st.accepted - min(s.st.Added, s.st.accepted)
+	}
+	res.Streams = s.st
+	res.Warnings = append(res.Warnings, streamsWarnings(res, cfg.WithDefaults())...)
 }

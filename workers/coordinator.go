@@ -103,6 +103,19 @@ func Coordinate(ctx context.Context, ctl *redis.Client, cfg harness.Config, o Co
 	server := probe.Describe(ctx)
 	server.StatsBefore = probe.Stats(ctx)
 	statsRead := time.Now()
+	// Over streams, what the streams hold before any worker subscribes;
+	// the end takes out what the run added, also when the run fails.
+	streams, err := probe.StartStreams(ctx, cfg, runID)
+	if err != nil {
+		return nil, err
+	}
+	var res *harness.Result
+	var parts []harness.PartState
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		streams.Finish(cctx, res, cfg, parts)
+	}()
 
 	var members []*member
 	defer func() {
@@ -311,8 +324,9 @@ func Coordinate(ctx context.Context, ctl *redis.Client, cfg harness.Config, o Co
 	})
 	cancel()
 	relay.poll(rest, members) // the intervals up to every worker's last
-	res, err := merge(cfg, runID, start, members, all, mergeFaults(cfg.Faults, serverFaults, members))
+	res, parts, err = merge(cfg, runID, start, members, all, mergeFaults(cfg.Faults, serverFaults, members))
 	if err != nil {
+		res = nil
 		return nil, err
 	}
 	server.StatsAfter = probe.Stats(rest)
@@ -377,7 +391,7 @@ func (r *rawMsg) UnmarshalJSON(b []byte) error {
 
 // merge assembles the run's Result from its members' parts, standing in
 // a LostPart for each member lost.
-func merge(cfg harness.Config, runID string, start time.Time, members []*member, all []uint64, faults []harness.FaultRecord) (*harness.Result, error) {
+func merge(cfg harness.Config, runID string, start time.Time, members []*member, all []uint64, faults []harness.FaultRecord) (*harness.Result, []harness.PartState, error) {
 	prefix := "redisload-" + runID + "-"
 	res := &harness.Result{RunID: runID, Redis: harness.RedisLabel(cfg.Redis), KeyPrefix: cmp.Or(cfg.Redis.KeyPrefix, bridge.DefaultKeyPrefix),
 		Seed: cfg.Seed, StartedAt: start.UTC(), Config: cfg.Echo(), Drained: true, Timeline: harness.Timeline{Faults: faults}}
@@ -399,7 +413,7 @@ func merge(cfg harness.Config, runID string, start time.Time, members []*member,
 			}
 			lp, err := harness.LostPart(cfg.Instances, m.lo, m.hi, published, prefix, m.lost)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			parts = append(parts, lp)
 			res.Drained = false
@@ -415,7 +429,7 @@ func merge(cfg harness.Config, runID string, start time.Time, members []*member,
 		res.ElapsedSeconds = cfg.Duration.Seconds()
 	}
 	if err := harness.MergeParts(res, cfg, start, parts); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, m := range members {
 		w := harness.WorkerReport{ID: m.ID, Host: m.Host, PID: m.PID, Lo: m.lo, Hi: m.hi, Lost: m.lost}
@@ -432,5 +446,5 @@ func merge(cfg harness.Config, runID string, start time.Time, members []*member,
 			res.Warnings = append(res.Warnings, m.lost+fmt.Sprintf(": its instances %d to %d are counted as not connected, with nothing received", m.lo, m.hi-1))
 		}
 	}
-	return res, nil
+	return res, parts, nil
 }

@@ -91,6 +91,8 @@ type Spec struct {
 	KeyPrefix         string          `json:"key_prefix"`
 	ChannelsPerType   int             `json:"channels_per_type"`
 	PubSub            string          `json:"pubsub"`
+	Transport         string          `json:"transport,omitempty"`
+	StreamMaxLen      int64           `json:"stream_maxlen,omitempty"`
 	DisableTags       bool            `json:"disable_tags"`
 	Series            bool            `json:"series"`
 	MaxRate           bool            `json:"max_rate"`
@@ -116,6 +118,7 @@ func SpecOf(cfg harness.Config, runID, version string) Spec {
 		Pipeline: cfg.Pipeline, Publishers: cfg.Publishers, Dedicated: cfg.DedicatedPublishers, EventTypes: cfg.EventTypes,
 		Seed: cfg.Seed, DrainTimeoutNs: int64(cfg.DrainTimeout), ConnectTimeoutNs: int64(cfg.ConnectTimeout),
 		KeyPrefix: cfg.Redis.KeyPrefix, ChannelsPerType: cfg.Redis.ChannelsPerType, PubSub: string(cfg.Redis.PubSub),
+		Transport: string(cfg.Redis.Transport), StreamMaxLen: cfg.Redis.StreamMaxLen,
 		DisableTags: cfg.DisableTags, Series: cfg.Series, MaxRate: cfg.MaxRate, MaxInFlight: cfg.MaxInFlight,
 		BatchWindowNs: int64(cfg.BatchWindow), PayloadSize: cfg.PayloadSize, PayloadSizeMax: cfg.PayloadSizeMax, Stages: cfg.Stages, WarmupNs: int64(cfg.Warmup), NotBeforeUnixNano: time.Now().UnixNano(), Progress: cfg.Progress != nil, Faults: cfg.Faults}
 }
@@ -124,6 +127,7 @@ func SpecOf(cfg harness.Config, runID, version string) Spec {
 // server redis names.
 func (s Spec) Config(redis bridge.Options) harness.Config {
 	redis.KeyPrefix, redis.ChannelsPerType, redis.PubSub = s.KeyPrefix, s.ChannelsPerType, bridge.PubSubMode(s.PubSub)
+	redis.Transport, redis.StreamMaxLen = bridge.Transport(s.Transport), s.StreamMaxLen
 	return harness.Config{Instances: s.Instances, Duration: time.Duration(s.DurationNs), Rate: s.Rate, Pipeline: s.Pipeline,
 		Publishers: s.Publishers, DedicatedPublishers: s.Dedicated, EventTypes: s.EventTypes, Seed: s.Seed,
 		DrainTimeout: time.Duration(s.DrainTimeoutNs), ConnectTimeout: time.Duration(s.ConnectTimeoutNs),

@@ -435,3 +435,30 @@ func TestForgedTrafficOverWorkers(t *testing.T) {
 		t.Errorf("totals %+v: want 20 forged, 3 duplicates, exact", tot)
 	}
 }
+
+// A run over streams splits over workers as over pub/sub: exact, its
+// streams counted by the coordinator, which takes them out at the end.
+func TestCoordinatedStreams(t *testing.T) {
+	srv := redistest.StartOwn(t)
+	cfg := harness.Config{Instances: 4, Duration: time.Second, Rate: 200, Seed: 5,
+		Redis: bridge.Options{URL: srv.URL, KeyPrefix: "wst:", Transport: bridge.TransportStreams}}.WithDefaults()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	wait := fleet(ctx, t, srv.Addr, 2, "v1")
+	ctl := srv.Client(t)
+	res, err := workers.Coordinate(ctx, ctl, cfg, workers.CoordinatorOptions{Workers: 2, Announce: true, Version: "v1"})
+	wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot, st := res.Totals, res.Streams
+	if tot.Published != tot.TargetEvents || tot.Missing != 0 || tot.Delivered != 3*tot.Published || tot.Connected != 4 {
+		t.Fatalf("totals %+v", tot)
+	}
+	if st == nil || st.Added != tot.Published || st.Deleted != 2 || st.Lost != 0 || st.Redelivered != 0 || st.CleanupError != "" {
+		t.Fatalf("streams %+v, published %d", st, tot.Published)
+	}
+	if keys, err := ctl.Keys(ctx, "wst:*").Result(); err != nil || len(keys) != 0 {
+		t.Errorf("left: %v (%v)", keys, err)
+	}
+}

@@ -66,7 +66,6 @@ func TestUsageErrorsExit2WithOneLine(t *testing.T) {
 		{[]string{"--transport=kafka"}, `invalid argument "kafka" for "--transport" flag: want pubsub or streams`},
 		{[]string{"--transport=streams", "--pubsub=sharded"}, "--transport streams replace pub/sub: they do not go with sharded pub/sub"},
 		{[]string{"--stream-maxlen=-5"}, "--stream-maxlen must be positive, or -1 for no cap, got -5"},
-		{[]string{"--transport=streams", "--spawn-workers=2"}, "--transport=streams does not split over workers yet"},
 		{[]string{"--duration=0"}, "--duration must be positive"},
 		{[]string{"--duration=-1s"}, "--duration must be positive"},
 		{[]string{"--duration=soon"}, `"--duration" flag`},

@@ -239,8 +239,6 @@ func checkWorkerFlags(o *options) error {
 		return fmt.Errorf("%d workers for %d instances: at most one worker per instance", max(o.workers, o.spawnWorkers), o.cfg.Instances)
 	case o.joinTimeout <= 0:
 		return errors.New("--join-timeout must be positive")
-	case o.cfg.Redis.Transport == bridge.TransportStreams:
-		return errors.New("--transport=streams does not split over workers yet: run it in one process")
 	}
 	if o.controlURL != "" {
 		if _, err := (bridge.Options{URL: o.controlURL}).RedisOptions(); err != nil {
