@@ -145,34 +145,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	defer closeAll(bridges)
 	// Over streams, what the streams hold before any group is created:
-	// the end takes out what the run added, and only that.
-	var st *StreamsStats
-	var streamsBefore map[string]streamState
-	var keys redis.Cmdable
+	// the end takes out what the run added, and only that, also when the
+	// run fails (abort): a stream outlives the run that made it.
+	var sr *StreamsRun
 	if streams {
-		var closeKeys func()
-		if keys, closeKeys, err = streamsClient(cfg.Redis, cluster, probe); err != nil {
+		if sr, err = startStreams(ctx, probe, cfg, version, cluster, bridges[0], instanceIDs(prefix, n)); err != nil {
 			return nil, err
 		}
-		defer closeKeys()
-		st = &StreamsStats{Streams: runStreams(cfg, bridges[0]), MaxLen: cmp.Or(cfg.Redis.StreamMaxLen, bridge.DefaultStreamMaxLen)}
-		if streamsBefore, err = streamStates(ctx, keys, st.Streams); err != nil {
-			return nil, fmt.Errorf("streams: %w", err)
-		}
-		for _, k := range st.Streams {
-			if streamsBefore[k].exists {
-				st.Preexisting = append(st.Preexisting, k)
-			}
-		}
-		defer func() {
-			// Taken out even when the run fails: a stream outlives the
-			// run that made it.
-			cctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
-			defer cancel()
-			if !st.finished {
-				finishStreams(cctx, keys, st, streamsBefore, instanceIDs(prefix, n))
-			}
-		}()
+		defer sr.abort()
 	}
 	// The closed loop's receipts, wired before the receive goroutines
 	// exist: a receiver writes its row from its first message on.
@@ -318,23 +298,22 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if nodes != nil {
 		nodeStats(server.Cluster, nodes.addrs, nodesBefore, nodes.counters(statsCtx), nodeConns)
 	}
-	if st != nil {
-		finishStreams(statsCtx, keys, st, streamsBefore, instanceIDs(prefix, n))
+	if sr != nil {
+		sr.finish(statsCtx)
 	}
 	cancel()
 	for i, b := range bridges {
 		m := b.Metrics()
 		m.Connected = metrics[i].Connected
 		metrics[i] = m
-		if st != nil {
-			st.Redelivered += m.Redelivered
-			st.accepted += m.Published
+		if sr != nil {
+			sr.count(m)
 		}
 	}
-	if st != nil && version != "" && majorVersion(version) >= 7 {
-		// What XADD acknowledged and the streams no longer count went
-		// with the server's data; entries-added needs Redis 7.
-		st.Lost = st.accepted - min(st.Added, st.accepted)
+	var st *StreamsStats
+	if sr != nil {
+		sr.settle()
+		st = sr.st
 	}
 
 	echo := cfg.Echo()

@@ -295,12 +295,17 @@ func (p *Probe) StartStreams(ctx context.Context, cfg Config, runID string) (*St
 	}
 	_ = b.Close()
 	version, cluster := p.p.kind(ctx)
-	keys, closeKeys, err := streamsClient(cfg.Redis, cluster, p.p)
+	return startStreams(ctx, p.p, cfg, version, cluster, b, instanceIDs("redisload-"+runID+"-", cfg.Instances))
+}
+
+// startStreams reads the run's streams (b names them) before any group
+// of groups, its instances', is created; Run and a coordinator alike.
+func startStreams(ctx context.Context, p *serverProbe, cfg Config, version string, cluster bool, b *bridge.Bridge, groups []string) (*StreamsRun, error) {
+	keys, closeKeys, err := streamsClient(cfg.Redis, cluster, p)
 	if err != nil {
 		return nil, err
 	}
-	s := &StreamsRun{keys: keys, close: closeKeys, groups: instanceIDs("redisload-"+runID+"-", cfg.Instances),
-		v7: version != "" && majorVersion(version) >= 7,
+	s := &StreamsRun{keys: keys, close: closeKeys, groups: groups, v7: version != "" && majorVersion(version) >= 7,
 		st: &StreamsStats{Streams: runStreams(cfg, b), MaxLen: cmp.Or(cfg.Redis.StreamMaxLen, bridge.DefaultStreamMaxLen)}}
 	if s.before, err = streamStates(ctx, keys, s.st.Streams); err != nil {
 		closeKeys()
@@ -314,6 +319,38 @@ func (p *Probe) StartStreams(ctx context.Context, cfg Config, runID string) (*St
 	return s, nil
 }
 
+// finish reads what the streams gained and lost and removes what the run
+// added, once.
+func (s *StreamsRun) finish(ctx context.Context) {
+	if !s.st.finished {
+		finishStreams(ctx, s.keys, s.st, s.before, s.groups)
+	}
+}
+
+// abort finishes the streams of a run that ended early, then closes.
+func (s *StreamsRun) abort() {
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	defer cancel()
+	s.finish(ctx)
+	s.close()
+}
+
+// count adds one instance's publishes Redis acknowledged and entries it
+// read again from its pending list.
+func (s *StreamsRun) count(m bridge.Metrics) {
+	s.st.accepted += m.Published
+	s.st.Redelivered += m.Redelivered
+}
+
+// settle computes Lost once every instance is counted: what XADD
+// acknowledged and the streams no longer count went with the server's
+// data. It needs Redis 7's entries-added.
+func (s *StreamsRun) settle() {
+	if s.v7 {
+		s.st.Lost = s.st.accepted - min(s.st.Added, s.st.accepted)
+	}
+}
+
 // Finish reads what the streams gained and lost, removes what the run
 // added, and sets res.Streams and its warnings; parts are the processes'
 // accounting, whose receivers' metrics hold what they read again and
@@ -323,19 +360,16 @@ func (s *StreamsRun) Finish(ctx context.Context, res *Result, cfg Config, parts 
 		return
 	}
 	defer s.close()
-	finishStreams(ctx, s.keys, s.st, s.before, s.groups)
+	s.finish(ctx)
 	if res == nil {
 		return
 	}
 	for _, p := range parts {
 		for _, r := range p.Receivers {
-			s.st.Redelivered += r.Metrics.Redelivered
-			s.st.accepted += r.Metrics.Published
+			s.count(r.Metrics)
 		}
 	}
-	if s.v7 {
-		s.st.Lost = s.st.accepted - min(s.st.Added, s.st.accepted)
-	}
+	s.settle()
 	res.Streams = s.st
 	res.Warnings = append(res.Warnings, streamsWarnings(res, cfg.WithDefaults())...)
 }
