@@ -114,11 +114,7 @@ func (b *Bridge) connectStreams(ctx context.Context) error {
 	// The blocking read's own deadline is its BLOCK plus the read timeout.
 	ro.Dialer = func(ctx context.Context, network, _ string) (net.Conn, error) { return b.dialTo(ctx, network, "") }
 	c := redis.NewClient(&ro)
-	if err := c.Ping(ctx).Err(); err != nil {
-		_ = c.Close()
-		return err
-	}
-	conn := c.Conn()
+	conn := c.Conn() // its round trip proves the server, as the pool's would
 	if err := conn.Ping(ctx).Err(); err != nil {
 		_ = conn.Close()
 		_ = c.Close()
@@ -167,7 +163,12 @@ func (b *Bridge) createGroup(ctx context.Context, stream, id string) error {
 	if b.st.cl != nil {
 		return b.createGroupRouted(ctx, stream, id)
 	}
-	err := b.st.client.XGroupCreateMkStream(ctx, stream, b.st.group, id).Err()
+	return existsOK(b.st.client.XGroupCreateMkStream(ctx, stream, b.st.group, id).Err())
+}
+
+// existsOK is err, but nil for BUSYGROUP: the group exists already, and
+// keeps its position.
+func existsOK(err error) error {
 	if err != nil && strings.HasPrefix(err.Error(), "BUSYGROUP") {
 		return nil
 	}
@@ -306,12 +307,13 @@ func (b *Bridge) reconnectStreams(cause error, keys []string) bool {
 			_ = conn.Close()
 			return err
 		}
-		b.st.conn = conn // the loop's alone: only this goroutine touches it
 		for _, k := range keys {
 			if err := b.createGroup(ctx, k, "0"); err != nil {
+				_ = conn.Close() // or the next attempt waits for its pool slot
 				return err
 			}
 		}
+		b.st.conn = conn // the loop's alone: only this goroutine touches it
 		return nil
 	}) {
 		return false

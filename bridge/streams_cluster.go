@@ -83,10 +83,7 @@ func (b *Bridge) createGroupRouted(ctx context.Context, stream, id string) error
 	for attempt := 0; ; attempt++ {
 		c, err := b.streamOwner(stream)
 		if err == nil {
-			err = c.XGroupCreateMkStream(ctx, stream, b.st.group, id).Err()
-			if err != nil && strings.HasPrefix(err.Error(), "BUSYGROUP") {
-				err = nil
-			}
+			err = existsOK(c.XGroupCreateMkStream(ctx, stream, b.st.group, id).Err())
 		}
 		if _, _, moved := redirect(err); !moved || attempt > 0 {
 			return err
