@@ -259,3 +259,42 @@ func TestReadDocumentChecksRepetitions(t *testing.T) {
 		t.Errorf("%v, want repetition 2 refused", err)
 	}
 }
+
+// A run over streams adds its rows to the overall figures, and outages
+// that recovered messages say how many: each number as the result holds
+// it, in the table and the Markdown alike.
+func TestStreamsRowsAndRecovered(t *testing.T) {
+	res := load(t, "restart")
+	res.Config.Transport = "streams"
+	res.Streams = &harness.StreamsStats{Streams: []string{"ws:ticker", "ws:trade"}, MaxLen: 100000, Added: 841, Trimmed: 3,
+		Lost: 2, Redelivered: 5, Deleted: 2, GroupsRemoved: 1}
+	res.Server.CountersBefore = &harness.ServerCounters{UsedMemoryBytes: 1 << 20}
+	res.Server.CountersAfter = &harness.ServerCounters{UsedMemoryBytes: 3 << 20}
+	res.Timeline.Outages[0].Recovered, res.Timeline.Recovered = 7, 7
+	v := verdict.Evaluate(res, thresholds(t, "restart"))
+	for _, format := range []string{"table", "markdown"} {
+		var buf bytes.Buffer
+		rep, err := report.New(format, report.Run, report.Input{Result: res, Verdict: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rep(&buf); err != nil {
+			t.Fatal(err)
+		}
+		out := buf.String()
+		for _, want := range []string{
+			"streams: 2, XADD MAXLEN ~100000, a consumer group per instance",
+			"841 added, 3 trimmed by MAXLEN, 2 lost with the server, 5 read again from pending lists",
+			"1 MiB before, 3 MiB at the end (+2.0 MiB), before the streams were deleted",
+			"2 streams deleted, 1 groups removed",
+			"Sent during an outage and received after it all the same: 7",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: no %q in\n%s", format, want, out)
+			}
+		}
+		if format == "table" && !strings.Contains(out, "; over streams") {
+			t.Errorf("table: the header does not say the run was over streams")
+		}
+	}
+}
