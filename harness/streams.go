@@ -40,8 +40,9 @@ type StreamsStats struct {
 	// persistence, or the unsynced tail of its append-only file), whether
 	// the readers had read them by then or not: Missing says what they
 	// lacked. A publish with an unknown outcome (sent as the server went
-	// down, no reply) that landed counts as added: with such publishes,
-	// Lost is at least this. Needs Redis 7.0 (entries-added); 0 before.
+	// down, no reply) that landed counts as added, and so does an entry
+	// another writer added (counted foreign or malformed by every reader):
+	// with either, Lost is at least this. Needs Redis 7.0 (entries-added); 0 before.
 	Lost uint64 `json:"lost"`
 	// Redelivered counts entries the readers read from their pending lists
 	// after a reconnection: handed over before, never acknowledged.

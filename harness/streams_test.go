@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -261,5 +262,65 @@ func TestStreamsCrashLosesNothingAcknowledged(t *testing.T) {
 		tot.PublishErrors+tot.PublishUnknown == 0 {
 		t.Errorf("published %d, added %d, lost %d, missing %d, %d outages, %d publishes failed while it was down",
 			tot.Published, st.Added, st.Lost, tot.Missing, len(res.Timeline.Outages), tot.PublishErrors+tot.PublishUnknown)
+	}
+}
+
+// A foreign writer on the run's streams (garbage, an entry of another
+// shape, TypeScript-format events) is counted, as on pub/sub, and
+// changes nothing else: every instance reads every entry through its own
+// group.
+func TestStreamsForeignWriter(t *testing.T) {
+	srv := redistest.StartOwn(t)
+	rc := srv.Client(t)
+	const n, garbage, ts = 3, 4, 5
+	done := make(chan error, 1)
+	go func() {
+		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for { // the barrier: every instance's group exists
+			g, err := rc.XInfoGroups(c, "fxs:trade").Result()
+			if err == nil && len(g) == n {
+				break
+			}
+			if c.Err() != nil {
+				done <- c.Err()
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+		add := func(stream string, values ...any) error {
+			return rc.XAdd(c, &redis.XAddArgs{Stream: stream, Values: values}).Err()
+		}
+		for i := range garbage {
+			if err := add("fxs:ticker", "e", "\x00garbage "+strconv.Itoa(i)); err != nil {
+				done <- err
+				return
+			}
+		}
+		if err := add("fxs:ticker", "payload", "not an envelope field"); err != nil {
+			done <- err
+			return
+		}
+		for i := range ts {
+			msg := `{"type":"trade","data":{"symbol":"BTC/USDT"},"timestamp":1700000000000,"source":` + strconv.Itoa(4000+i) + `}`
+			if err := add("fxs:trade", "e", msg); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	res := run(t, harness.Config{Instances: n, Duration: time.Second, Rate: 100,
+		Redis: bridge.Options{URL: srv.URL, KeyPrefix: "fxs:", Transport: bridge.TransportStreams}})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, ir := range res.Instances {
+		if ir.Malformed != garbage+1 || ir.Foreign != ts || ir.Delivered != ir.Expected || ir.Missing != 0 || ir.Errors != 0 {
+			t.Errorf("instance %d: malformed %d (want %d), foreign %d (want %d): %+v", ir.Index, ir.Malformed, garbage+1, ir.Foreign, ts, ir.Counts)
+		}
+	}
+	if st := res.Streams; st.Added != res.Totals.Published+garbage+1+ts || st.Deleted != 2 {
+		t.Errorf("streams %+v: want the run's %d entries and the %d foreign ones added, both streams deleted", st, res.Totals.Published, garbage+1+ts)
 	}
 }
