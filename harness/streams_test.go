@@ -324,3 +324,27 @@ func TestStreamsForeignWriter(t *testing.T) {
 		t.Errorf("streams %+v: want the run's %d entries and the %d foreign ones added, both streams deleted", st, res.Totals.Published, garbage+1+ts)
 	}
 }
+
+// Interrupted (Ctrl-C) mid-run, a run over streams still reports what
+// it published, delivered it all, and takes its streams out.
+func TestStreamsInterruptedCleansUp(t *testing.T) {
+	srv := redistest.StartOwn(t)
+	rc := srv.Client(t)
+	c, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(400*time.Millisecond, cancel)
+	res, err := harness.Run(c, harness.Config{Instances: 3, Duration: 20 * time.Second, Rate: 50,
+		Redis: bridge.Options{URL: srv.URL, KeyPrefix: "sx:", Transport: bridge.TransportStreams}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot, st := res.Totals, res.Streams
+	if !res.Interrupted || tot.Published == 0 || tot.Published >= tot.TargetEvents || tot.Delivered != tot.Expected || tot.Missing != 0 {
+		t.Fatalf("interrupted %v, totals %+v", res.Interrupted, tot)
+	}
+	if st.Added != tot.Published || st.Deleted != 2 || st.CleanupError != "" {
+		t.Errorf("streams %+v for %d published", st, tot.Published)
+	}
+	if keys, err := rc.Keys(ctx(t), "sx:*").Result(); err != nil || len(keys) != 0 {
+		t.Errorf("left: %v (%v)", keys, err)
+	}
+}
