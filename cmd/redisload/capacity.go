@@ -136,7 +136,7 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	var files pendingFiles
 	defer files.abort()
 	if output != "" {
-		p, err := files.create("output", output)
+		p, err := files.create(ctx, "output", output)
 		if err != nil {
 			return usageErr("%v", err)
 		}

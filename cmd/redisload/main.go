@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		case "completion":
 			return runCompletion(args[1:], stdout, stderr)
 		case "report":
-			return runReport(args[1:], stdout, stderr)
+			return runReport(ctx, args[1:], stdout, stderr)
 		case "cleanup":
 			return runCleanup(ctx, args[1:], stdout, stderr)
 		case "scenarios":

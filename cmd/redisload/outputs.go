@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -11,15 +12,17 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/internal/outfile"
 	"github.com/redisload/redisload/report"
 	"github.com/redisload/redisload/verdict"
 )
 
 // The report's destinations: the main format on stdout (or --output),
-// further formats and the histograms in files. Every file is written to a
-// temporary file beside it and renamed into place only once complete, so
-// that a run that fails, is killed or loses its terminal never leaves an
-// existing report truncated: the old one stays until the new one is whole.
+// further formats and the histograms in files. Every file goes through
+// internal/outfile: a regular file is written beside its path and renamed
+// into place only once complete, so that a run that fails, is killed or
+// loses its terminal never leaves an existing report truncated, and a
+// device, FIFO, socket or link keeps being what it is.
 
 // extraFormats are the formats with a --<format>-out flag, beside the one
 // --format chooses for stdout; HTML has --html.
@@ -31,66 +34,42 @@ type output struct {
 	w      io.Writer
 }
 
-// pendingFile is an output file being written: a temporary file in the
-// same directory (so that the rename is atomic), renamed over path by
-// commit, removed by abort.
+// pendingFile is an output file being written, for the flag that named
+// it: put in place by commit, dropped by abort.
 type pendingFile struct {
-	flag, path string
-	f          *os.File
+	flag string
+	*outfile.File
 }
 
 // createPending starts the file that --flag names. It fails now, before
 // the run, for a path that cannot be written: a missing directory, a
-// directory, no permission.
-func createPending(flag, path string) (*pendingFile, error) {
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return nil, fmt.Errorf("--%s: %s is a directory", flag, path)
-	}
-	// The temporary file is in the target's directory: a rename across
-	// file systems is a copy, and not atomic.
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+// directory, no permission, a FIFO nobody reads.
+func createPending(ctx context.Context, flag, path string) (*pendingFile, error) {
+	f, err := outfile.Create(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("--%s: %v", flag, err)
 	}
-	return &pendingFile{flag: flag, path: path, f: f}, nil
+	return &pendingFile{flag: flag, File: f}, nil
 }
 
-// Write writes to the temporary file; nothing reaches path before commit.
-func (p *pendingFile) Write(b []byte) (int, error) { return p.f.Write(b) }
-
-// commit puts the finished file in place of path.
+// commit puts the finished file in place of its path.
 func (p *pendingFile) commit() error {
-	err := p.f.Close()
-	if err == nil {
-		err = os.Chmod(p.f.Name(), 0o644) // CreateTemp's 0600 is not a report's
-	}
-	if err == nil {
-		err = os.Rename(p.f.Name(), p.path)
-	}
-	if err != nil {
-		_ = os.Remove(p.f.Name())
+	if err := p.Commit(); err != nil {
 		return fmt.Errorf("--%s: %v", p.flag, err)
 	}
 	return nil
 }
 
-// abort drops the temporary file; path is left as it was.
-func (p *pendingFile) abort() {
-	_ = p.f.Close()
-	_ = os.Remove(p.f.Name())
-}
+// abort drops the file; its path is left as it was.
+func (p *pendingFile) abort() { p.Abort() }
 
 // pendingFiles are the run's output files, committed together at the end.
 type pendingFiles []*pendingFile
 
 // create starts a pending file and keeps it, so that one commit or one
 // abort covers every output of the run.
-func (ps *pendingFiles) create(flag, path string) (*pendingFile, error) {
-	p, err := createPending(flag, path)
+func (ps *pendingFiles) create(ctx context.Context, flag, path string) (*pendingFile, error) {
+	p, err := createPending(ctx, flag, path)
 	if err == nil {
 		*ps = append(*ps, p)
 	}
@@ -148,8 +127,12 @@ func checkPaths(outputs, inputs []pathFlag) error {
 }
 
 // samePath reports whether a and b name one file: equal once made
-// absolute and clean, or the same existing file.
+// absolute and clean, or the same existing file. A character device is
+// no file to overwrite: two outputs may share /dev/null or a terminal.
 func samePath(a, b string) bool {
+	if fi, err := os.Stat(a); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		return false
+	}
 	aa, errA := filepath.Abs(a)
 	bb, errB := filepath.Abs(b)
 	if errA == nil && errB == nil && aa == bb {
@@ -163,12 +146,12 @@ func samePath(a, b string) bool {
 // openOutputs starts the main report's destination (stdout unless
 // --output) and every --<format>-out file, and creates --hdr-out-dir. The
 // files are committed by the caller once every report is written.
-func (o *options) openOutputs(stdout io.Writer, files *pendingFiles) ([]output, error) {
+func (o *options) openOutputs(ctx context.Context, stdout io.Writer, files *pendingFiles) ([]output, error) {
 	// The main format goes to stdout unless -o names a file; the others
 	// only ever to files.
 	outs := []output{{o.format, stdout}}
 	if o.output != "" {
-		p, err := files.create("output", o.output)
+		p, err := files.create(ctx, "output", o.output)
 		if err != nil {
 			return nil, err
 		}
@@ -176,7 +159,7 @@ func (o *options) openOutputs(stdout io.Writer, files *pendingFiles) ([]output, 
 	}
 	for _, f := range extraFormats {
 		if path := *o.extraOut[f]; path != "" {
-			p, err := files.create(f+"-out", path)
+			p, err := files.create(ctx, f+"-out", path)
 			if err != nil {
 				return nil, err
 			}
@@ -184,7 +167,7 @@ func (o *options) openOutputs(stdout io.Writer, files *pendingFiles) ([]output, 
 		}
 	}
 	if o.html != "" {
-		p, err := files.create("html", o.html)
+		p, err := files.create(ctx, "html", o.html)
 		if err != nil {
 			return nil, err
 		}
@@ -198,7 +181,7 @@ func (o *options) openOutputs(stdout io.Writer, files *pendingFiles) ([]output, 
 		}
 	}
 	if o.hdrOut != "" {
-		if _, err := files.create("hdr-out", o.hdrOut); err != nil {
+		if _, err := files.create(ctx, "hdr-out", o.hdrOut); err != nil {
 			return nil, err
 		}
 	}
@@ -218,7 +201,7 @@ func (o *options) reporter(format string, res *harness.Result, v verdict.Verdict
 
 // writeHistograms writes --hdr-out (into its pending file) and each file
 // of --hdr-out-dir (as pending files of files).
-func (o *options) writeHistograms(res *harness.Result, files *pendingFiles) error {
+func (o *options) writeHistograms(ctx context.Context, res *harness.Result, files *pendingFiles) error {
 	write := func(w io.Writer, flag string, h *hdrhistogram.Histogram) error {
 		if err := report.WriteHDR(w, h); err != nil {
 			return fmt.Errorf("--%s: %v", flag, err)
@@ -236,7 +219,7 @@ func (o *options) writeHistograms(res *harness.Result, files *pendingFiles) erro
 	}
 	if o.hdrOutDir != "" {
 		for i, h := range res.InstanceHistograms {
-			p, err := files.create("hdr-out-dir", filepath.Join(o.hdrOutDir, fmt.Sprintf("instance-%d.hgrm", i)))
+			p, err := files.create(ctx, "hdr-out-dir", filepath.Join(o.hdrOutDir, fmt.Sprintf("instance-%d.hgrm", i)))
 			if err != nil {
 				return err
 			}

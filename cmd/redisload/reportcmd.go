@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -36,7 +37,7 @@ func newReportFlagSet(o *reportOptions) *pflag.FlagSet {
 // needs no Redis. Exit 0 (its verdict passed), 1 (it failed), 2 on bad
 // usage or a file that is not a sound report, 4 when an output cannot be
 // written.
-func runReport(args []string, stdout, stderr io.Writer) int {
+func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var o reportOptions
 	fs := newReportFlagSet(&o)
 	usageErr := usageErrors(stderr, "redisload report")
@@ -78,7 +79,7 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 	defer files.abort()
 	var out io.Writer = stdout
 	if o.output != "" {
-		p, err := files.create("output", o.output)
+		p, err := files.create(ctx, "output", o.output)
 		if err != nil {
 			return usageErr("%v", err)
 		}
@@ -86,7 +87,7 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 	}
 	outs := []output{{o.format, out}}
 	if o.html != "" {
-		w, err := files.create("html", o.html)
+		w, err := files.create(ctx, "html", o.html)
 		if err != nil {
 			return usageErr("%v", err)
 		}

@@ -149,9 +149,26 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// existing file is replaced only by a complete report.
 	var files pendingFiles
 	defer files.abort()
-	outs, err := o.openOutputs(stdout, &files)
+	outs, err := o.openOutputs(ctx, stdout, &files)
 	if err != nil {
 		return usageErr("%v", err)
+	}
+	// The profiles are files of their own, each put in place when it is
+	// written, whatever becomes of the reports.
+	var cpuProfile, memProfile *pendingFile
+	for _, p := range []struct {
+		flag, path string
+		f          **pendingFile
+	}{{"cpuprofile", o.cpuProfile, &cpuProfile}, {"memprofile", o.memProfile, &memProfile}} {
+		if p.path == "" {
+			continue
+		}
+		f, err := createPending(ctx, p.flag, p.path)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		defer f.abort() // after a commit, nothing
+		*p.f = f
 	}
 
 	if o.verbose {
@@ -173,7 +190,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var series *seriesFile
 	if o.seriesOut != "" {
 		var err error
-		if series, err = createSeriesFile(o.seriesOut); err != nil {
+		if series, err = createSeriesFile(ctx, o.seriesOut); err != nil {
 			return usageErr("%v", err)
 		}
 		defer func() { _ = series.Close() }() // on an early return; the run's end checks its error
@@ -219,16 +236,16 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	// Profiling covers the run only: provisioning and reporting are not
 	// what a profile of the load generator is for.
-	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
-		if err != nil {
+	if cpuProfile != nil {
+		if err := pprof.StartCPUProfile(cpuProfile); err != nil {
 			return usageErr("--cpuprofile: %v", err)
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return usageErr("--cpuprofile: %v", err)
-		}
-		defer pprof.StopCPUProfile()
+		defer func() {
+			pprof.StopCPUProfile()
+			if err := cpuProfile.commit(); err != nil {
+				fmt.Fprintf(stderr, "redisload: %v\n", err)
+			}
+		}()
 	}
 	var res *harness.Result
 	var reps []*harness.Result
@@ -274,8 +291,8 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		res = reps[0]
 	}
 	finishProgress() // the report must not start on the status line
-	if o.memProfile != "" && res != nil {
-		if err := writeHeapProfile(o.memProfile); err != nil {
+	if memProfile != nil && res != nil {
+		if err := writeHeapProfile(memProfile); err != nil {
 			return usageErr("--memprofile: %v", err)
 		}
 	}
@@ -336,7 +353,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitOutput
 		}
 	}
-	if err := o.writeHistograms(res, &files); err != nil {
+	if err := o.writeHistograms(ctx, res, &files); err != nil {
 		fmt.Fprintf(stderr, "redisload: %v\n", err)
 		return exitOutput
 	}
@@ -452,20 +469,15 @@ func describeFault(f harness.Fault) string {
 	return s
 }
 
-// writeHeapProfile writes the heap profile to path. The run's result is
-// still held, its connections closed: in use is what a finished run
-// keeps; alloc_space is everything the run allocated.
-func writeHeapProfile(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
+// writeHeapProfile writes the heap profile into p and puts it in place.
+// The run's result is still held, its connections closed: in use is what
+// a finished run keeps; alloc_space is everything the run allocated.
+func writeHeapProfile(p *pendingFile) error {
 	runtime.GC() // in use as of now, not as of the last collection
-	if err := pprof.WriteHeapProfile(f); err != nil {
-		_ = f.Close()
+	if err := pprof.WriteHeapProfile(p); err != nil {
 		return err
 	}
-	return f.Close()
+	return p.commit()
 }
 
 // checkBaseline compares this run's setup (cur) with the baseline's: each

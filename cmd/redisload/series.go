@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/internal/outfile"
 )
 
 // seriesFile writes the run's per-second series as the run goes
@@ -18,7 +18,7 @@ import (
 // most the second in progress. The first write error stops the writing
 // and is reported at the end.
 type seriesFile struct {
-	f          *os.File
+	f          *outfile.File
 	enc        *json.Encoder
 	repetition int // from 1 with --repeat above 1; 0 otherwise
 	err        error
@@ -30,9 +30,11 @@ type seriesLine struct {
 	harness.SeriesPoint
 }
 
-// createSeriesFile creates (or empties) path for the series.
-func createSeriesFile(path string) (*seriesFile, error) {
-	f, err := os.Create(path)
+// createSeriesFile creates (or empties) path for the series: written as it
+// goes, so that a regular file can be followed, and through outfile, so
+// that a link, a device or a FIFO stays what it is.
+func createSeriesFile(ctx context.Context, path string) (*seriesFile, error) {
+	f, err := outfile.CreateStream(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("--series-out: %w", err)
 	}
@@ -53,7 +55,7 @@ func (s *seriesFile) Write(p harness.SeriesPoint) {
 // second Close returns the same.
 func (s *seriesFile) Close() error {
 	if s.f != nil {
-		if err := s.f.Close(); s.err == nil && err != nil {
+		if err := s.f.Commit(); s.err == nil && err != nil {
 			s.err = err
 		}
 		s.f = nil
