@@ -179,7 +179,7 @@ func Coordinate(ctx context.Context, ctl *redis.Client, cfg harness.Config, o Co
 	relay := newProgressRelay(ctl, k.progress(), cfg)
 	// alive checks the heartbeats of the members still owing a message,
 	// and shows the progress made meanwhile.
-	alive := func(owing func(*member) bool) func() error {
+	alive := func(key string, owing func(*member) bool) func() error {
 		return func() error {
 			defer relay.poll(ctx, members)
 			for _, m := range members {
@@ -187,6 +187,12 @@ func Coordinate(ctx context.Context, ctl *redis.Client, cfg harness.Config, o Co
 					continue
 				}
 				if n, err := ctl.Exists(ctx, k.hb(m.ID)).Result(); err == nil && n == 0 {
+					// A worker that has said its last deletes its heartbeat:
+					// its message may have landed just after the wait for
+					// it timed out, and is then still to be taken.
+					if l, err := ctl.LLen(ctx, key).Result(); err == nil && l > 0 {
+						continue
+					}
 					m.lost = fmt.Sprintf("worker %s on %s lost: no heartbeat for %v", m.ID, m.Host, heartbeatTTL)
 					o.Log("%s", m.lost)
 				}
@@ -197,7 +203,7 @@ func Coordinate(ctx context.Context, ctl *redis.Client, cfg harness.Config, o Co
 	// collect pops messages from key until every member not lost has
 	// given one (got says so), within ctx.
 	collect := func(ctx context.Context, key string, owing func(*member) bool, take func(data []byte) error) error {
-		check := alive(owing)
+		check := alive(key, owing)
 		for slices.ContainsFunc(members, func(m *member) bool { return m.lost == "" && owing(m) }) {
 			var raw rawMsg
 			if err := pop(ctx, ctl, key, &raw, check); err != nil {

@@ -69,7 +69,7 @@ func (p *progressRelay) poll(ctx context.Context, members []*member) {
 				continue
 			case m.result != nil:
 				r = p.last[m.ID]
-				r.Hist = nil // its latencies were shown once
+				r.Hist, r.SendHist = nil, nil // its latencies and send delays were shown once
 			default:
 				complete = false
 			}
