@@ -23,9 +23,11 @@ type Batch struct {
 	errs     []error
 	err      error // the first invalid Add, returned by Flush
 	// failed holds the sequence numbers the last Flush did not get
-	// accepted, unknown the part of them whose outcome is unknown.
-	failed  []uint64
-	unknown int
+	// accepted, unknown the part of them whose outcome is unknown, and
+	// failErrs each one's error.
+	failed   []uint64
+	failErrs []error
+	unknown  int
 }
 
 // NewBatch returns an empty batch publishing through b.
@@ -92,7 +94,7 @@ func (bt *Batch) AddAt(eventType string, data []byte, sentNs int64) uint64 {
 // once (see PublishRaw); when it has ended before, nothing is sent.
 func (bt *Batch) Flush(ctx context.Context) (failed int, err error) {
 	n := len(bt.ends)
-	bt.failed = bt.failed[:0]
+	bt.failed, bt.failErrs = bt.failed[:0], bt.failErrs[:0]
 	bt.unknown = 0
 	if bt.err != nil {
 		err, bt.err = bt.err, nil
@@ -153,6 +155,7 @@ func (bt *Batch) Flush(ctx context.Context) (failed int, err error) {
 		if cerr != nil {
 			failed++
 			bt.failed = append(bt.failed, bt.seqs[i])
+			bt.failErrs = append(bt.failErrs, cerr)
 			if outcomeUnknown(cerr) {
 				bt.unknown++
 			}
@@ -173,6 +176,9 @@ func (bt *Batch) Flush(ctx context.Context) (failed int, err error) {
 func (bt *Batch) failAll(err error, unknown bool) (int, error) {
 	n := len(bt.seqs)
 	bt.failed = append(bt.failed, bt.seqs...)
+	for range n {
+		bt.failErrs = append(bt.failErrs, err)
+	}
 	if unknown {
 		bt.unknown = n
 	}
@@ -196,6 +202,11 @@ func (bt *Batch) count(n, failed int) {
 // get accepted, in order; valid until the next Flush. A load test uses them
 // to tell a message lost in transit from one that was never accepted.
 func (bt *Batch) Failed() []uint64 { return bt.failed }
+
+// FailedErrors returns why each of Failed was not accepted, in the same
+// order: the server's error reply (a refusal such as NOPERM), or the
+// connection's error. Valid until the next Flush.
+func (bt *Batch) FailedErrors() []error { return bt.failErrs }
 
 // Unknown is how many of Failed have an unknown outcome: sent, with no
 // reply, so possibly delivered.

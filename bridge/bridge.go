@@ -193,8 +193,11 @@ type Bridge struct {
 	active       map[string]bool // channels the current connection confirmed
 	pendingSub   map[string]chan struct{}
 	pendingUnsub map[string]chan struct{}
-	down         bool // the subscriber connection is lost and not yet back
-	recovering   bool // reconnected; SubscriberResubscribed not yet told
+	// refusals are the channels whose subscription the server refused,
+	// until the Subscribe that asked for them has read them.
+	refusals   map[string]subRefusal
+	down       bool // the subscriber connection is lost and not yet back
+	recovering bool // reconnected; SubscriberResubscribed not yet told
 	// pongs wait for the PINGs sent on the subscriber connection, oldest
 	// first: the server answers them in order.
 	pongs pongQueue
@@ -245,6 +248,7 @@ func New(opts Options) (*Bridge, error) {
 		wanted:       map[string]bool{},
 		active:       map[string]bool{},
 		pendingSub:   map[string]chan struct{}{},
+		refusals:     map[string]subRefusal{},
 		pendingUnsub: map[string]chan struct{}{},
 		closing:      make(chan struct{}),
 		recvDone:     make(chan struct{}),
@@ -618,11 +622,58 @@ func (b *Bridge) changeSubscriptions(ctx context.Context, subscribe bool, eventT
 	if b.opts.DisableSubscription {
 		return ErrSubscriptionDisabled
 	}
+	var channels []string
 	for _, t := range eventTypes {
 		if !validName(t) {
 			return fmt.Errorf("bridge: invalid event type %q", t)
 		}
+		channels = append(channels, b.Channels(t)...)
 	}
+	err := b.changeChannels(ctx, subscribe, channels)
+	var re *RefusedError
+	if !errors.As(err, &re) || len(re.Channels) < 2 {
+		return err
+	}
+	// One reply refused a command of several channels, and Redis names
+	// none of them ("one of the channels used as arguments"): ask for
+	// each alone, so that the error names the ones refused.
+	var refused []string
+	for _, ch := range re.Channels {
+		var one *RefusedError
+		switch err := b.changeChannels(ctx, subscribe, []string{ch}); {
+		case errors.As(err, &one):
+			refused = append(refused, ch)
+		case err != nil:
+			return err
+		}
+	}
+	if len(refused) > 0 {
+		re.Channels = refused
+	}
+	return re
+}
+
+// RefusedError is the server's refusal of a subscription: an error reply
+// such as NOPERM (an ACL without the channel) to SUBSCRIBE or SSUBSCRIBE,
+// or to the XGROUP CREATE of the streams transport. It is permanent:
+// asking again is refused again, so Subscribe returns it at once.
+type RefusedError struct {
+	// Command is what was refused: SUBSCRIBE, SSUBSCRIBE or XGROUP.
+	Command string
+	// Channels are the channels (or streams) refused.
+	Channels []string
+	// Reply is the server's error reply, in its words.
+	Reply string
+}
+
+// Error names the channels and quotes the server.
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("bridge: the server refused %s %s: %s", e.Command, strings.Join(e.Channels, ", "), e.Reply)
+}
+
+// changeChannels subscribes to (or unsubscribes from) channels and waits
+// for Redis to confirm each, or to refuse them.
+func (b *Bridge) changeChannels(ctx context.Context, subscribe bool, all []string) error {
 	b.mu.Lock()
 	if state := b.state; state != stateConnected {
 		b.mu.Unlock()
@@ -639,28 +690,26 @@ func (b *Bridge) changeSubscriptions(ctx context.Context, subscribe bool, eventT
 	// may arrive on the receive goroutine before Subscribe returns. Two
 	// callers subscribing to the same channel share one waiter and one
 	// command.
-	var channels []string
+	var channels, waited []string
 	var waits []chan struct{}
-	for _, t := range eventTypes {
-		for _, ch := range b.Channels(t) {
-			// What is wanted survives a reconnect: the receive loop
-			// subscribes to it again on the new connection.
-			if subscribe {
-				b.wanted[ch] = true
-			} else {
-				delete(b.wanted, ch)
-			}
-			if b.active[ch] == subscribe {
-				continue // already in the wanted state
-			}
-			w, ok := pending[ch]
-			if !ok {
-				w = make(chan struct{})
-				pending[ch] = w
-				channels = append(channels, ch)
-			}
-			waits = append(waits, w)
+	for _, ch := range all {
+		// What is wanted survives a reconnect: the receive loop
+		// subscribes to it again on the new connection.
+		if subscribe {
+			b.wanted[ch] = true
+		} else {
+			delete(b.wanted, ch)
 		}
+		if b.active[ch] == subscribe {
+			continue // already in the wanted state
+		}
+		w, ok := pending[ch]
+		if !ok {
+			w = make(chan struct{})
+			pending[ch] = w
+			channels = append(channels, ch)
+		}
+		waits, waited = append(waits, w), append(waited, ch)
 	}
 	b.mu.Unlock()
 
@@ -696,8 +745,66 @@ func (b *Bridge) changeSubscriptions(ctx context.Context, subscribe bool, eventT
 	case <-b.closing:
 		return ErrClosed
 	default:
-		return nil
 	}
+	// A waiter released by a refusal: the channel is not subscribed, and
+	// is no longer wanted (a reconnection would only be refused again).
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var refused *RefusedError
+	for _, ch := range waited {
+		r, ok := b.refusals[ch]
+		if !ok {
+			continue
+		}
+		delete(b.refusals, ch)
+		delete(b.wanted, ch)
+		if refused == nil {
+			refused = &RefusedError{Command: r.command, Reply: r.reply}
+		}
+		refused.Channels = append(refused.Channels, ch)
+	}
+	if refused != nil {
+		return refused
+	}
+	return nil
+}
+
+// subRefusal is the server's refusal of one channel's subscription.
+type subRefusal struct{ command, reply string }
+
+// refuse releases the waiters of channels whose subscription the server
+// refused with reply, and records why for changeChannels. A refusal
+// while recovering from an outage keeps the bridge recovering: a channel
+// it cannot subscribe to again is not delivered, and its outage is not
+// over. Callers hold mu.
+func (b *Bridge) refuse(command, reply string, channels []string) {
+	for _, ch := range channels {
+		w, ok := b.pendingSub[ch]
+		if !ok {
+			continue
+		}
+		b.refusals[ch] = subRefusal{command, reply}
+		close(w)
+		delete(b.pendingSub, ch)
+	}
+}
+
+// refusedPending handles an error reply on the subscriber connection: the
+// server refused a SUBSCRIBE (Redis names no channel, so every channel
+// still waiting for its confirmation is refused; Subscribe then asks for
+// each alone), or a PING.
+func (b *Bridge) refusedPending(reply string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.pendingSub) == 0 {
+		b.pongs.pop(fmt.Errorf("bridge: ping subscriber: %s", reply))
+		return
+	}
+	var chs []string
+	for ch := range b.pendingSub {
+		chs = append(chs, ch)
+	}
+	b.refuse("SUBSCRIBE", reply, chs)
 }
 
 // Ping checks both connections with a round trip within ctx: PING on the
@@ -891,6 +998,7 @@ func (b *Bridge) receiveLoop(sc *subConn) {
 				b.pong(&b.pongs, nil)
 			case pushError:
 				b.errs.Add(1) // a command refused, e.g. SUBSCRIBE under an ACL
+				b.refusedPending(string(p.payload))
 			}
 			continue
 		}
@@ -1101,7 +1209,8 @@ func (b *Bridge) confirm(subscribed bool, channel string) {
 			close(w)
 			delete(b.pendingSub, channel)
 		}
-		done := b.recovering && len(b.pendingSub) == 0
+		// Refused channels are not back: the outage is not over.
+		done := b.recovering && len(b.pendingSub) == 0 && len(b.refusals) == 0
 		if done {
 			b.recovering = false
 		}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Connection failures that have a cause a user can act on. Connect's
@@ -125,4 +127,54 @@ func firstSentence(s string) string {
 		return s[:i]
 	}
 	return strings.TrimSuffix(s, ".")
+}
+
+// ErrorReason is a short, stable text saying why a command failed, fit
+// to count failures by: the server's own error reply when it refused the
+// command (NOPERM, READONLY, OOM, ... in its words), else the class of
+// the connection's failure ("timeout (outcome unknown)", "connection
+// refused", "connection closed by the server"), never an address or a
+// port, so that a thousand failures of one cause make one reason.
+func ErrorReason(err error) string {
+	var re redis.Error
+	var ne net.Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &re):
+		return firstLine(re.Error())
+	case errors.Is(err, context.Canceled):
+		return "interrupted"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout (outcome unknown)"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "connection reset"
+	case errors.Is(err, io.EOF), errors.Is(err, ErrClosedByServer):
+		return "connection closed by the server"
+	case errors.Is(err, ErrNotConnected), errors.Is(err, ErrClosed), errors.Is(err, redis.ErrClosed):
+		return "not connected"
+	}
+	// The innermost error: the wrappers add the operation, which every
+	// failure of the kind shares.
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			break
+		}
+		err = u
+	}
+	return firstLine(err.Error())
+}
+
+// firstLine is s up to its first line break, at most 160 bytes.
+func firstLine(s string) string {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 160 {
+		s = s[:160]
+	}
+	return s
 }

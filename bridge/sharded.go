@@ -666,11 +666,27 @@ func (b *Bridge) unsubscribed(l *shardLink, ch string) {
 func (b *Bridge) refused(l *shardLink, msg string) {
 	b.errs.Add(1)
 	slot, isMoved := movedSlot(msg)
+	// A refusal by the ACL is permanent: asking again is refused again,
+	// so the channels waiting on this link are refused, and Subscribe
+	// says so at once instead of retrying until its deadline.
+	permanent := strings.HasPrefix(msg, "NOPERM")
 	b.mu.Lock()
+	var refused []string
 	for ch, on := range b.sh.on {
 		if on == l && !b.active[ch] && (!isMoved || Slot(ch) == slot) {
 			delete(b.sh.on, ch)
+			if permanent {
+				refused = append(refused, ch)
+			}
 		}
+	}
+	if permanent {
+		b.refuse("SSUBSCRIBE", msg, refused)
+		for _, ch := range refused {
+			delete(b.wanted, ch) // not asked for again by the shard loop
+		}
+		b.mu.Unlock()
+		return
 	}
 	b.sh.stale = true
 	b.mu.Unlock()

@@ -67,6 +67,7 @@ func TestMeasureJudges(t *testing.T) {
 			Latency: harness.LatencyStats{Count: 1, P99: p99}}
 		r.Totals.DeliveryRate, r.Totals.PublishRate = &delivery, achieved
 		r.Totals.Instances, r.Totals.Connected = 5, 5
+		r.Totals.Published, r.Totals.Expected, r.Totals.Delivered = 5000, 20000, uint64(200*delivery)
 		r.Server.StatsBefore = map[string]string{"used_cpu_sys": "1.0", "used_cpu_user": "2.0"}
 		r.Server.StatsAfter = map[string]string{"used_cpu_sys": "1.5", "used_cpu_user": "3.0", "used_memory_peak_human": "2.10M"}
 		return r
@@ -142,6 +143,8 @@ func knee(kneeLoad float64, vary Vary) func(context.Context, harness.Config) (*h
 			Latency: harness.LatencyStats{Count: 1, P99: 1000}, Redis: "redis://127.0.0.1:1"}
 		r.Totals.DeliveryRate, r.Totals.PublishRate = &delivery, cfg.Rate
 		r.Totals.Instances, r.Totals.Connected = cfg.Instances, cfg.Instances
+		r.Totals.Published, r.Totals.Expected = 1000, 1000*uint64(cfg.Instances-1)
+		r.Totals.Delivered = uint64(float64(r.Totals.Expected) * delivery / 100)
 		return r, nil
 	}
 }

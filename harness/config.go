@@ -274,8 +274,11 @@ func (c Config) Validate() error {
 		return bad("Warmup", "does not go with a fault script yet: its times are from the start of publishing")
 	}
 	switch {
-	case c.Instances < 1:
-		return bad("Instances", "must be at least 1, got %d", c.Instances)
+	case c.Instances < 2:
+		// One instance receives nobody's events but its own, which it
+		// filters: no delivery is ever expected, and a run of it would
+		// measure nothing.
+		return bad("Instances", "must be at least 2, got %d: with one, no other instance receives its events, so no delivery can be expected and nothing would be measured", c.Instances)
 	case c.Instances > MaxInstances:
 		return bad("Instances", "must be at most %d, got %d", MaxInstances, c.Instances)
 	case c.Duration <= 0:
@@ -284,8 +287,6 @@ func (c Config) Validate() error {
 		return bad("Publishers", "must be from 1 to the instances (%d), got %d", c.Instances, c.Publishers)
 	case c.DedicatedPublishers && c.publishers() == c.Instances:
 		return bad("DedicatedPublishers", "needs fewer publishers than instances: someone must subscribe")
-	case c.MaxRate && c.Instances < 2:
-		return bad("MaxRate", "needs at least 2 instances: its back-pressure comes from the other instances' receipts")
 	case c.MaxInFlight < 1:
 		return bad("MaxInFlight", "must be at least 1, got %d", c.MaxInFlight)
 	case !c.MaxRate && (c.Rate <= 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0)):

@@ -102,6 +102,10 @@ func TestFaultRestart(t *testing.T) {
 	res := faultRun(t, harness.Config{Instances: 3, Duration: 3 * time.Second, Rate: 300,
 		Faults: []harness.Fault{{At: time.Second, Action: harness.FaultRestart, For: 500 * time.Millisecond}}})
 	checkRecovered(t, res, []int{0, 1, 2}, 500*time.Millisecond, 2*time.Second)
+	// The restarted server counts its commands from 0: not compared.
+	if c := res.Server.Counts; c == nil || !strings.Contains(c.Skipped, "restart fault") || c.Calls != 0 || len(c.Subscribers) != 2 {
+		t.Errorf("server counts %+v", c)
+	}
 	f := res.Timeline.Faults[0]
 	if d := f.EndSeconds - f.AtSeconds; d < 0.5 || d > 1.5 {
 		t.Errorf("server down for %.3fs, want 0.5s plus the restart", d)

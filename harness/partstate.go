@@ -43,6 +43,8 @@ type PublisherState struct {
 	// WarmPublished and WarmNotAccepted are the warm-up's outcomes.
 	WarmPublished   uint64 `json:"warm_published,omitempty"`
 	WarmNotAccepted uint64 `json:"warm_not_accepted,omitempty"`
+	// Failures are the publishes not accepted, by reason.
+	Failures map[string]uint64 `json:"failures,omitempty"`
 }
 
 // ReceiverState is what one instance's receiver counted.
@@ -108,7 +110,8 @@ func partState(pub *publisher, recvs []*receiver, metrics []bridge.Metrics) (Par
 			return PartState{}, fmt.Errorf("instance %d: send delay histogram: %w", i, err)
 		}
 		s := PublisherState{Index: ip.index, Published: pub.published[i], Errors: pub.errors[i], Unknown: pub.unknown[i],
-			Bursts: ip.bursts, SendDelay: enc, WarmPublished: pub.warmPublished[i], WarmNotAccepted: pub.warmNotPublic[i]}
+			Bursts: ip.bursts, SendDelay: enc, WarmPublished: pub.warmPublished[i], WarmNotAccepted: pub.warmNotPublic[i],
+			Failures: ip.failures}
 		for _, f := range ip.failedSeqs {
 			s.FailedSeqs = append(s.FailedSeqs, [2]uint64{f.lo, f.hi})
 		}
@@ -178,6 +181,14 @@ func rehydrate(n int, parts []PartState) (*publisher, []*receiver, []bridge.Metr
 				return nil, nil, nil, bad("publisher %d: send delay: %v", s.Index, err)
 			}
 			ip := &instancePublisher{index: s.Index, bursts: s.Bursts, delay: h}
+			var failures uint64
+			for r, c := range s.Failures {
+				ip.failures.add(r, c)
+				failures += c
+			}
+			if failures > s.Errors+s.Unknown {
+				return nil, nil, nil, bad("publisher %d: %d failures by reason, %d not accepted", s.Index, failures, s.Errors+s.Unknown)
+			}
 			for _, f := range s.FailedSeqs {
 				if f[0] > f[1] {
 					return nil, nil, nil, bad("publisher %d: failed range %v", s.Index, f)

@@ -1,8 +1,10 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,6 +81,9 @@ type instancePublisher struct {
 	// failedSeqs are the sequence numbers of publishes not accepted (failed
 	// or unknown), as ranges: failures come in runs, so this stays small.
 	failedSeqs []seqRange
+	// failures counts the publishes not accepted by reason
+	// (bridge.ErrorReason): a refusal in the server's words, a timeout.
+	failures reasonCounts
 
 	// The warm-up (Config.Warmup): events numbered below warmK are its;
 	// the first event at or above it moves the bridge's sequence to base,
@@ -416,6 +421,14 @@ func (ip *instancePublisher) flush(ctx context.Context, n int, warm bool) {
 	ip.unknown += uint64(unknown)
 	if failed > 0 {
 		ip.recordBurst(uint64(failed))
+		var last error
+		var why string
+		for _, e := range ip.batch.FailedErrors() {
+			if e != last { // a batch failed whole shares one error
+				last, why = e, bridge.ErrorReason(e)
+			}
+			ip.failures.add(why, 1)
+		}
 		for _, raw := range ip.batch.Failed() {
 			seq := raw - ip.base // as the trackers number it
 			if k := len(ip.failedSeqs) - 1; k >= 0 && ip.failedSeqs[k].hi+1 == seq {
@@ -428,4 +441,44 @@ func (ip *instancePublisher) flush(ctx context.Context, n int, warm bool) {
 	if err != nil && ip.log != nil {
 		ip.log.printf("instance %d: %d of %d publishes failed: %v", ip.index, failed, n, err)
 	}
+}
+
+// maxReasons bounds the distinct reasons an instance counts: the rest are
+// "other", so that an error text with a varying part cannot grow without
+// end.
+const maxReasons = 16
+
+// reasonCounts counts failures by reason.
+type reasonCounts map[string]uint64
+
+// add counts n failures of reason.
+func (rc *reasonCounts) add(reason string, n uint64) {
+	if *rc == nil {
+		*rc = reasonCounts{}
+	}
+	if _, ok := (*rc)[reason]; !ok && len(*rc) >= maxReasons {
+		reason = "other"
+	}
+	(*rc)[reason] += n
+}
+
+// sorted lists the reasons, most frequent first.
+func (rc reasonCounts) sorted() []FailureReason {
+	out := make([]FailureReason, 0, len(rc))
+	for r, n := range rc {
+		out = append(out, FailureReason{Reason: r, Count: n})
+	}
+	slices.SortFunc(out, func(a, b FailureReason) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Reason, b.Reason))
+	})
+	return out
+}
+
+// FailureReason is one reason publishes were not accepted, and how many
+// were not for it.
+type FailureReason struct {
+	// Reason is the server's error reply (a refusal, in its words) or the
+	// class of a connection failure (see bridge.ErrorReason).
+	Reason string `json:"reason"`
+	Count  uint64 `json:"count"`
 }

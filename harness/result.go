@@ -87,6 +87,10 @@ type Result struct {
 	// Streams is what a run over streams added to Redis, lost to MAXLEN,
 	// and took out again; nil for pub/sub.
 	Streams *StreamsStats `json:"streams,omitempty"`
+	// PublishFailures are the publishes not accepted (failed or with an
+	// unknown outcome), by reason, most frequent first; absent when every
+	// publish was accepted.
+	PublishFailures []FailureReason `json:"publish_failures,omitempty"`
 	// Warnings are facts about the run a reader should not miss.
 	Warnings []string `json:"warnings,omitempty"`
 
@@ -588,6 +592,15 @@ func assemble(res *Result, cfg Config, start time.Time, pub *publisher, recvs []
 	missing := make([]uint64, n)
 	var bursts [][]ErrorBurst
 	var failed [][]seqRange
+	var reasons reasonCounts
+	for _, ip := range pub.insts {
+		for r, c := range ip.failures {
+			reasons.add(r, c)
+		}
+	}
+	if len(reasons) > 0 {
+		res.PublishFailures = reasons.sorted()
+	}
 	for i, ip := range pub.insts {
 		sent[i] = pub.published[i] + pub.errors[i] + pub.unknown[i]
 		missing[i] = res.Instances[i].Missing
@@ -649,6 +662,15 @@ func warnings(res *Result, cfg Config) []string {
 	if notAccepted := t.PublishErrors + t.PublishUnknown; notAccepted > 0 {
 		w = append(w, fmt.Sprintf("%d publishes were not accepted by Redis (%d failed, %d with an unknown outcome): delivery is measured over the %d accepted only",
 			notAccepted, t.PublishErrors, t.PublishUnknown, t.Published))
+		// Why, in the server's words where it refused: the first few
+		// reasons each on a line of its own.
+		for k, f := range res.PublishFailures {
+			if k == 3 {
+				w = append(w, fmt.Sprintf("publishes not accepted for %d more reasons (see publish_failures in the JSON)", len(res.PublishFailures)-k))
+				break
+			}
+			w = append(w, fmt.Sprintf("%d publishes not accepted: %s", f.Count, f.Reason))
+		}
 	}
 	if t.LateConfirmed > 0 {
 		w = append(w, fmt.Sprintf("%d deliveries were of publishes not accepted (late-confirmed): Redis acted on them although no reply said so; counted apart from delivered", t.LateConfirmed))
@@ -665,9 +687,6 @@ func warnings(res *Result, cfg Config) []string {
 	}
 	if t.Untracked > 0 {
 		w = append(w, fmt.Sprintf("%d arrivals came from sequence ranges no longer tracked (over %d gaps from one source): left counted as missing", t.Untracked, gapLimit(res.Config.Instances, res.Config.PubSub == "sharded")))
-	}
-	if t.Instances == 1 {
-		w = append(w, "one instance: no other instance receives its events, so delivery is not measured")
 	}
 	if !res.Drained && res.Interrupted {
 		w = append(w, fmt.Sprintf("interrupted: the drain was cut short, so %d of the missing messages may only be late", t.Missing))
@@ -763,13 +782,22 @@ func streamsWarnings(res *Result, cfg Config) []string {
 	}
 	t := res.Totals
 	var w []string
-	if s.Trimmed > 0 && t.Missing > 0 {
+	if s.Trimmed > 0 && t.Missing > 0 && s.MaxLen > 0 {
 		w = append(w, fmt.Sprintf("streams: MAXLEN ~%d trimmed %d of the %d entries the run added; a reader further behind than the cap loses what was trimmed before it read it: the cause of missing messages when no server lost data",
 			s.MaxLen, s.Trimmed, s.Added))
 	}
-	if s.Lost > 0 {
+	switch {
+	case s.Lost > 0 && len(s.Vanished) > 0:
+		w = append(w, fmt.Sprintf("streams: %s deleted from outside during the run (the key gone, or its entries-added down, with the server up): %d entries Redis acknowledged (XADD) are not in the streams at the end, read by then or not",
+			strings.Join(s.Vanished, ", "), s.Lost))
+	case len(s.Vanished) > 0:
+		w = append(w, fmt.Sprintf("streams: %s deleted from outside during the run (the key gone, or its entries-added down, with the server up)", strings.Join(s.Vanished, ", ")))
+	case s.Lost > 0:
 		w = append(w, fmt.Sprintf("streams: %d entries Redis acknowledged (XADD) are not in the streams at the end: lost with the server's data (a restart without persistence, or the unsynced tail of its append-only file), read by then or not",
 			s.Lost))
+	}
+	if s.Trimmed > 0 && s.MaxLen < 0 {
+		w = append(w, fmt.Sprintf("streams: %d entries were removed from the streams from outside (XTRIM, XDEL): the run sets no MAXLEN", s.Trimmed))
 	}
 	if s.Redelivered > 0 {
 		w = append(w, fmt.Sprintf("streams: %d entries read again from pending lists after reconnections (handed over before, never acknowledged): streams deliver at least once, and the %d duplicates are among them",

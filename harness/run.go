@@ -168,6 +168,21 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// The barrier: nobody publishes until every instance is connected and
 	// Redis has confirmed every subscription, so no early message counts as
 	// lost.
+	// An ACL that refuses the run's commands is said now, naming them.
+	var channels []string
+	for _, t := range cfg.EventTypes {
+		channels = append(channels, bridges[0].Channels(t)...)
+	}
+	// A server that did not answer INFO is not asked: the connections'
+	// own errors (and timeouts) say what is wrong with it.
+	if version != "" {
+		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		err := probe.checkPermissions(pctx, cfg, channels)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+	}
 	connectStart := time.Now()
 	if err := connectAll(ctx, cfg, bridges); err != nil {
 		return nil, err
@@ -183,10 +198,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if server.Cluster != nil {
 		// Where the run's channels live: with sharded pub/sub, or just
 		// for a reader, the traffic of a channel is its slot's master's.
-		var channels []string
-		for _, t := range cfg.EventTypes {
-			channels = append(channels, bridges[0].Channels(t)...)
-		}
 		probe.placeChannels(pctx, server.Cluster, channels)
 	}
 	// Every node's counters, before and after: a cluster's cost of
@@ -203,6 +214,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		nodesBefore = nodes.counters(pctx)
 	}
 	server.StatsBefore = probe.stats(pctx)
+	subscribers := 0
+	for i := range n {
+		if cfg.subscribes(i) {
+			subscribers++
+		}
+	}
+	orc := startOracle(pctx, cfg, probe, nodes, channels, subscribers)
 	statsRead := time.Now()
 	cancelProbe()
 
@@ -292,6 +310,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// Fresh context: an interrupted run still reports the counters after.
 	statsCtx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	probe.awaitGone(statsCtx, prefix)
+	server.Counts = orc.finish(statsCtx, pub, recvs, metrics)
 	server.StatsAfter = probe.stats(statsCtx)
 	server.NoteTraffic(time.Since(statsRead).Seconds())
 	buffers.LimitDisconnections = limitDisconnections(server.StatsBefore, server.StatsAfter)

@@ -215,21 +215,17 @@ func TestRunVerboseLogsEveryEvent(t *testing.T) {
 	}
 }
 
-func TestRunSingleInstanceExpectsNothing(t *testing.T) {
-	srv := redistest.Start(t)
-	res := run(t, harness.Config{
+// A single instance receives nobody's events but its own, which it
+// filters: nothing can be expected of it, so Run refuses it before
+// connecting, rather than return a result that measured nothing.
+func TestRunSingleInstanceRefused(t *testing.T) {
+	_, err := harness.Run(context.Background(), harness.Config{
 		Instances: 1, Duration: 300 * time.Millisecond, Rate: 20,
-		Redis: bridge.Options{URL: srv.URL, KeyPrefix: "one:"},
+		Redis: bridge.Options{URL: "redis://127.0.0.1:1", KeyPrefix: "one:"},
 	})
-	ir := res.Instances[0]
-	if ir.Published != 6 || ir.Expected != 0 || ir.Delivered != 0 || ir.DeliveryRate != nil || res.Totals.DeliveryRate != nil {
-		t.Fatalf("%+v totals %+v", ir, res.Totals)
-	}
-	if ir.SelfFiltered != 6 || len(res.Matrix.Delivered) != 1 || res.Matrix.Delivered[0][0] != 0 || res.Latency.Count != 0 {
-		t.Fatalf("%+v", ir)
-	}
-	if !strings.Contains(strings.Join(res.Warnings, "\n"), "one instance") {
-		t.Fatalf("warnings %v", res.Warnings)
+	var ce *harness.ConfigError
+	if !errors.As(err, &ce) || ce.Field != "Instances" || !strings.Contains(ce.Reason, "no delivery can be expected") {
+		t.Fatalf("one instance: %v", err)
 	}
 }
 
@@ -399,7 +395,7 @@ func TestValidate(t *testing.T) {
 		cfg         harness.Config
 		field, want string
 	}{
-		{harness.Config{Instances: -1}, "Instances", "must be at least 1, got -1"},
+		{harness.Config{Instances: -1}, "Instances", "must be at least 2, got -1"},
 		{harness.Config{Instances: 20000}, "Instances", "must be at most 10000, got 20000"},
 		{harness.Config{Duration: -time.Second}, "Duration", "must be positive"},
 		{harness.Config{Rate: -3}, "Rate", "must be a positive number"},
@@ -534,7 +530,7 @@ func TestRunMaxRateIsLossless(t *testing.T) {
 		}
 	}
 	err := harness.Config{Instances: 1, MaxRate: true}.WithDefaults().Validate()
-	if err == nil || !strings.Contains(err.Error(), "MaxRate needs at least 2 instances") {
+	if err == nil || !strings.Contains(err.Error(), "Instances must be at least 2") {
 		t.Fatalf("one instance: %v", err)
 	}
 }

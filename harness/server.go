@@ -56,6 +56,10 @@ type ServerInfo struct {
 	NetInBytes     int64   `json:"net_in_bytes,omitempty"`
 	NetOutBytes    int64   `json:"net_out_bytes,omitempty"`
 	TrafficSeconds float64 `json:"traffic_s,omitempty"`
+	// Counts are the server's own counts of the run's publishes and
+	// subscribers, for the verdict to check the run's against; absent
+	// for a run over workers.
+	Counts *ServerCounts `json:"counts,omitempty"`
 }
 
 // ServerCounters are INFO's counters of one reading, as numbers: what a
@@ -402,3 +406,57 @@ func (p *Probe) Stats(ctx context.Context) map[string]string {
 
 // Close closes the connection.
 func (p *Probe) Close() { p.p.close() }
+
+// checkPermissions asks the server, with ACL DRYRUN, whether the run's
+// user may run each command the run will on each of its channels, so that
+// an ACL refusing them is one clear line before anything connects, in the
+// server's words (which, unlike a refused SUBSCRIBE, name the channel or
+// the command). A server that refuses DRYRUN itself (no ACL permission
+// for it, Redis before 7.0) is not asked: the refusals then show where
+// they happen, a SUBSCRIBE at connect and each PUBLISH counted by reason.
+func (p *serverProbe) checkPermissions(ctx context.Context, cfg Config, channels []string) error {
+	user, err := p.c.Do(ctx, "ACL", "WHOAMI").Text()
+	if err != nil {
+		return nil
+	}
+	type command struct {
+		name string
+		args func(ch string) []any
+	}
+	var cmds []command
+	switch {
+	case cfg.Redis.Transport == bridge.TransportStreams:
+		cmds = []command{
+			{"XADD", func(ch string) []any { return []any{"XADD", ch, "*", "f", "v"} }},
+			{"XREADGROUP", func(ch string) []any { return []any{"XREADGROUP", "GROUP", "g", "c", "STREAMS", ch, ">"} }},
+		}
+	case cfg.Redis.PubSub == bridge.PubSubSharded:
+		cmds = []command{
+			{"SPUBLISH", func(ch string) []any { return []any{"SPUBLISH", ch, "x"} }},
+			{"SSUBSCRIBE", func(ch string) []any { return []any{"SSUBSCRIBE", ch} }},
+		}
+	default:
+		cmds = []command{
+			{"PUBLISH", func(ch string) []any { return []any{"PUBLISH", ch, "x"} }},
+			{"SUBSCRIBE", func(ch string) []any { return []any{"SUBSCRIBE", ch} }},
+		}
+	}
+	for _, c := range cmds {
+		var refused []string
+		var reply string
+		for _, ch := range channels {
+			args := append([]any{"ACL", "DRYRUN", user}, c.args(ch)...)
+			res, err := p.c.Do(ctx, args...).Text()
+			switch {
+			case err != nil:
+				return nil // DRYRUN itself refused or unknown: not asked
+			case res != "OK":
+				refused, reply = append(refused, ch), res
+			}
+		}
+		if len(refused) > 0 {
+			return fmt.Errorf("%w: %w", ErrUnavailable, &bridge.RefusedError{Command: c.name, Channels: refused, Reply: reply})
+		}
+	}
+	return nil
+}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redisload/redisload/bridge"
@@ -50,6 +51,11 @@ type StreamsStats struct {
 	// every one is one: an entry handed to a connection as it died arrives
 	// for the first time).
 	Redelivered uint64 `json:"redelivered"`
+	// Vanished are the run's streams deleted from outside while it ran (a
+	// DEL, an UNLINK): seen gone, or with fewer entries added than a
+	// second before, by a server that had not restarted. Their entries
+	// until then are lost, and counted in Lost, with this cause.
+	Vanished []string `json:"vanished,omitempty"`
 	// Deleted streams and GroupsRemoved groups were taken out at the end.
 	Deleted       int `json:"deleted"`
 	GroupsRemoved int `json:"groups_removed"`
@@ -280,6 +286,59 @@ type StreamsRun struct {
 	close  func()
 	groups []string
 	v7     bool // entries-added is known
+	// stopWatch ends the watch for streams deleted from outside, and
+	// watched is closed when it has.
+	stopWatch chan struct{}
+	watched   chan struct{}
+}
+
+// streamsWatch is how often a run's streams are read for a deletion
+// from outside: a stream deleted and re-created by the next XADD within
+// one interval is seen by its entries-added going down.
+var streamsWatch = 500 * time.Millisecond
+
+// watch reads the streams every streamsWatch until stopWatch: a stream
+// that existed and is gone, or whose entries-added went down, while the
+// server's run_id stayed the same, was deleted from outside (a restart
+// without persistence changes the run_id, and is told apart).
+func (s *StreamsRun) watch(p *serverProbe) {
+	defer close(s.watched)
+	last := s.before
+	runID := func() string {
+		ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+		defer cancel()
+		txt, err := p.c.Info(ctx, "server").Result()
+		if err != nil {
+			return ""
+		}
+		return infoFields(txt)["run_id"]
+	}
+	id := runID()
+	t := time.NewTicker(streamsWatch)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopWatch:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+		now, err := streamStates(ctx, s.keys, s.st.Streams)
+		cancel()
+		cur := runID()
+		if err != nil || cur == "" || id == "" {
+			continue // a server down or frozen says nothing about deletions
+		}
+		if cur == id {
+			for _, k := range s.st.Streams {
+				b, a := last[k], now[k]
+				if b.exists && (!a.exists || a.added < b.added) && !slices.Contains(s.st.Vanished, k) {
+					s.st.Vanished = append(s.st.Vanished, k)
+				}
+			}
+		}
+		last, id = now, cur
+	}
 }
 
 // StartStreams reads the streams of a run over streams (cfg.Redis's
@@ -317,12 +376,19 @@ func startStreams(ctx context.Context, p *serverProbe, cfg Config, version strin
 			s.st.Preexisting = append(s.st.Preexisting, k)
 		}
 	}
+	s.stopWatch, s.watched = make(chan struct{}), make(chan struct{})
+	go s.watch(p)
 	return s, nil
 }
 
 // finish reads what the streams gained and lost and removes what the run
 // added, once.
 func (s *StreamsRun) finish(ctx context.Context) {
+	if s.stopWatch != nil {
+		close(s.stopWatch)
+		<-s.watched
+		s.stopWatch = nil
+	}
 	if !s.st.finished {
 		finishStreams(ctx, s.keys, s.st, s.before, s.groups)
 	}

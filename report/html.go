@@ -129,9 +129,10 @@ func htmlTable(ew *errWriter, title string, header []string, rows [][]string) {
 	for _, r := range rows {
 		ew.printf("<tr>")
 		for _, cell := range r {
-			switch verdict.Status(cell) {
+			// A result cell is a status, a skipped one with its reason.
+			switch st, _, _ := strings.Cut(cell, ":"); verdict.Status(st) {
 			case verdict.Pass, verdict.Fail, verdict.Skip:
-				ew.printf("<td class=\"%s\">%s</td>", cell, cell)
+				ew.printf("<td class=\"%s\">%s</td>", st, esc(cell))
 			default:
 				ew.printf("<td>%s</td>", esc(cell))
 			}

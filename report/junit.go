@@ -84,6 +84,9 @@ func checkCases(class string, checks []verdict.Check) []junitCase {
 	for _, c := range checks {
 		tc := junitCase{ClassName: class, Name: c.ID + ": " + c.Name, Time: "0"}
 		msg := fmt.Sprintf("%s: measured %s, threshold %s", c.Name, c.Measured, c.Threshold)
+		if c.Reason != "" {
+			msg += "; skipped: " + c.Reason
+		}
 		switch c.Status {
 		case verdict.Fail:
 			tc.Failure = &junitMessage{Message: msg, Type: "threshold"}

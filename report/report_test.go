@@ -148,14 +148,14 @@ func isASCII(s string) bool {
 // cannot quietly change a verdict.
 func TestVerdictOfFixtures(t *testing.T) {
 	want := map[string]string{
-		"pass-5":             "connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS :PASS",
-		"fail-self-received": "connected=PASS self_received=FAIL delivery_rate=PASS errors=PASS avg_latency=PASS :FAIL",
-		"single-instance":    "connected=PASS self_received=PASS delivery_rate=SKIP errors=PASS avg_latency=SKIP :PASS",
-		"fail-loss":          "connected=FAIL self_received=PASS delivery_rate=FAIL errors=FAIL avg_latency=PASS :FAIL",
-		"embedded":           "connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS :PASS",
+		"pass-5":             "connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS measured=PASS :PASS",
+		"fail-self-received": "connected=PASS self_received=FAIL delivery_rate=PASS errors=PASS avg_latency=PASS measured=PASS :FAIL",
+		"single-instance":    "connected=PASS self_received=PASS delivery_rate=SKIP errors=PASS avg_latency=SKIP measured=FAIL :FAIL",
+		"fail-loss":          "connected=FAIL self_received=PASS delivery_rate=FAIL errors=FAIL avg_latency=PASS measured=PASS :FAIL",
+		"embedded":           "connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS measured=PASS :PASS",
 		"restart": "connected=PASS self_received=PASS delivery_rate=SKIP errors=SKIP avg_latency=PASS " +
-			"recovery=PASS loss_in_outages=PASS faults_applied=PASS :PASS",
-		"series": "connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS :PASS",
+			"recovery=PASS loss_in_outages=PASS faults_applied=PASS measured=PASS :PASS",
+		"series": "connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS measured=PASS :PASS",
 	}
 	for _, name := range fixtures {
 		v := verdict.Evaluate(load(t, name), thresholds(t, name))

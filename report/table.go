@@ -497,9 +497,18 @@ func matrixRows(res *harness.Result) ([]string, [][]string) {
 func verdictRows(v verdict.Verdict) [][]string {
 	rows := make([][]string, 0, len(v.Checks))
 	for _, c := range v.Checks {
-		rows = append(rows, []string{c.Name, c.Threshold, c.Measured, string(c.Status)})
+		rows = append(rows, []string{c.Name, c.Threshold, c.Measured, statusText(c)})
 	}
 	return rows
+}
+
+// statusText is a check's result as every format prints it: a skipped
+// check says why ("SKIP: its limit is off (-1)").
+func statusText(c verdict.Check) string {
+	if c.Status == verdict.Skip && c.Reason != "" {
+		return string(c.Status) + ": " + c.Reason
+	}
+	return string(c.Status)
 }
 
 // role marks instances that only publish or only subscribe, when the run

@@ -329,7 +329,8 @@ func RegressionChecks(base, cur *harness.Result, limits []RegressionLimit) []Che
 		limit := fmt.Sprintf("%s%s", worse, amount(m, l.Value, l.Relative))
 		c.Threshold = fmt.Sprintf("%s at most (baseline %s)", limit, show(m, o, okO))
 		if !okO || !okN {
-			c.Measured, c.Status = "n/a (not measured in both runs)", Skip
+			c.Measured = "n/a (not measured in both runs)"
+			c = c.skip("not in both runs")
 			out = append(out, c)
 			continue
 		}
@@ -434,8 +435,24 @@ func change(m metric, o, n float64) string {
 }
 
 // With returns v with more checks, its status recomputed.
+//
+// The measured check, when there is one, is judged again over every
+// check and kept last: a check added later (a baseline's regression
+// check) may be the measurement a verdict applies.
 func (v Verdict) With(checks ...Check) Verdict {
-	v.Checks = append(append([]Check(nil), v.Checks...), checks...)
+	all := append(append([]Check(nil), v.Checks...), checks...)
+	v.Checks = all[:0]
+	var measured *measuredBasis
+	for _, c := range all {
+		if c.ID == measuredID && c.basis != nil {
+			measured = c.basis
+			continue
+		}
+		v.Checks = append(v.Checks, c)
+	}
+	if measured != nil {
+		v.Checks = append(v.Checks, measuredCheck(measured, v.Checks))
+	}
 	v.Status = Pass
 	for _, c := range v.Checks {
 		if c.Status == Fail {

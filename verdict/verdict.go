@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/redisload/redisload/harness"
@@ -122,8 +123,10 @@ func (th Thresholds) Validate() error {
 // Status is the outcome of one check, or of the whole verdict.
 type Status string
 
-// The outcomes. A skipped check has nothing to measure (no delivery is
-// expected with one instance) and does not fail the verdict.
+// The outcomes. A skipped check was not applied (its limit is off, or it
+// had nothing to judge: no outage to recover from) and does not fail the
+// verdict by itself; the "measured" check fails a verdict whose every
+// measurement check was skipped, or whose run measured nothing.
 const (
 	Pass Status = "PASS"
 	Fail Status = "FAIL"
@@ -146,7 +149,22 @@ type Check struct {
 	MeasuredValue  *float64 `json:"measured_value,omitempty"`
 	Unit           string   `json:"unit,omitempty"`
 	Status         Status   `json:"status"`
+	// Reason says why a check was skipped; empty otherwise.
+	Reason string `json:"reason,omitempty"`
+
+	// basis is what the measured check judges, kept so that With can
+	// judge it again over the checks added later (a baseline's).
+	basis *measuredBasis
 }
+
+// skip marks the check skipped, for reason.
+func (c Check) skip(reason string) Check {
+	c.Status, c.Reason = Skip, reason
+	return c
+}
+
+// limitOff is the reason of a check whose limit is NoCheck.
+const limitOff = "limit off (-1)"
 
 // values sets the check's numbers: the limit, the measurement, their unit.
 func (c Check) values(threshold, measured float64, unit string) Check {
@@ -187,7 +205,7 @@ func Evaluate(res *harness.Result, th Thresholds) Verdict {
 			Status:    status(t.SelfReceived == 0),
 		}.values(0, float64(t.SelfReceived), "events"),
 		deliveryCheck(t, th),
-		errorsCheck(t, th.MaxErrors),
+		errorsCheck(t, th.MaxErrors, len(res.Timeline.Faults) > 0),
 		latencyCheck("avg_latency", "Average latency", lat, lat.Mean, th.MaxAvgLatency),
 	}
 	if th.MaxP99Latency != NoCheck {
@@ -215,7 +233,138 @@ func Evaluate(res *harness.Result, th Thresholds) Verdict {
 	if len(res.Timeline.Faults) > 0 {
 		checks = append(checks, faultsCheck(res.Timeline.Faults))
 	}
+	if c := res.Server.Counts; c != nil {
+		checks = append(checks, serverCountsCheck(c, exclusive(res.Server.Mode)))
+	}
+	checks = append(checks, Check{ID: measuredID, basis: &measuredBasis{
+		published: t.Published, notAccepted: t.PublishErrors + t.PublishUnknown, expected: t.Expected, delivered: t.Delivered,
+		instances: t.Instances}})
 	return Verdict{}.With(checks...)
+}
+
+// exclusive reports whether a run had its server to itself: one that
+// redisload started (provision's modes server, cluster and sentinel),
+// which nobody else knows the address of.
+func exclusive(mode string) bool {
+	return mode == "server" || mode == "cluster" || mode == "sentinel"
+}
+
+// serverCountsCheck holds the run's accounting against the server's own
+// counts, which do not depend on it: the server ran the publishing
+// command at least as often as the run says Redis accepted it, and each
+// channel had at least the run's confirmed subscribers. Foreign traffic
+// only adds to the server's numbers, so either falling short is a fault
+// in the accounting (or a server that lost its counts). On a server the
+// run had to itself, more than it sent is not explained either.
+func serverCountsCheck(c *harness.ServerCounts, exclusive bool) Check {
+	ck := Check{ID: "server_counts", Name: "Server's counts agree", Threshold: ">= the run's"}
+	if exclusive {
+		ck.Threshold = "= the run's (server to itself)"
+	}
+	var bad []string
+	if c.Skipped == "" {
+		switch most := c.Accepted + c.Unknown + c.Foreign; {
+		case c.Calls < c.Accepted:
+			bad = append(bad, fmt.Sprintf("%d %s on the server, %d accepted", c.Calls, c.Command, c.Accepted))
+		case exclusive && c.Calls > most:
+			bad = append(bad, fmt.Sprintf("%d %s on the server, at most %d sent", c.Calls, c.Command, most))
+		}
+	}
+	for _, s := range c.Subscribers {
+		if s.Server < int64(s.Run) || exclusive && s.Server > int64(s.Run) {
+			bad = append(bad, fmt.Sprintf("%s: %d subscribers on the server, %d confirmed", s.Channel, s.Server, s.Run))
+		}
+	}
+	if len(bad) > 0 {
+		if len(bad) > 3 {
+			bad = append(bad[:3], fmt.Sprintf("%d more", len(bad)-3))
+		}
+		ck.Measured, ck.Status = strings.Join(bad, "; "), Fail
+		return ck
+	}
+	var parts []string
+	if c.Skipped == "" {
+		parts = append(parts, fmt.Sprintf("%d %s for %d accepted", c.Calls, c.Command, c.Accepted))
+	}
+	if len(c.Subscribers) > 0 {
+		parts = append(parts, fmt.Sprintf("%d subscribers on each of %d channels", c.Subscribers[0].Run, len(c.Subscribers)))
+		if c.Skipped != "" {
+			parts = append(parts, c.Command+" not compared")
+		}
+	}
+	if len(parts) == 0 {
+		ck.Measured = "n/a"
+		return ck.skip(c.Skipped)
+	}
+	ck.Measured, ck.Status = strings.Join(parts, ", "), Pass
+	return ck
+}
+
+// measuredID is the ID of the check that a run measured something.
+const measuredID = "measured"
+
+// measuredBasis is what the measured check needs of a run.
+type measuredBasis struct {
+	published, notAccepted, expected, delivered uint64
+	instances                                   int
+}
+
+// measurementChecks are the checks that judge what a run measured; a
+// verdict in which none was applied judged nothing. Regression checks
+// (regression_*) are measurement checks too.
+var measurementChecks = map[string]bool{
+	"delivery_rate": true, "avg_latency": true, "p99_latency": true, "duplicates": true,
+	"recovery": true, "loss_in_outages": true, "achieved": true,
+}
+
+// isMeasurement reports whether c judges a measurement.
+func isMeasurement(c Check) bool {
+	return measurementChecks[c.ID] || strings.HasPrefix(c.ID, "regression_")
+}
+
+// measuredCheck fails a run that measured nothing, whatever the other
+// checks say: no event accepted by Redis, no delivery expected, nothing
+// delivered, or no measurement check applied (every limit off). Each of
+// these, with every limit that could catch it switched off (a fault
+// scenario switches off errors and delivery), used to PASS: a user whose
+// ACL refused every PUBLISH got exit 0.
+func measuredCheck(b *measuredBasis, others []Check) Check {
+	c := Check{ID: measuredID, Name: "Something measured", basis: b,
+		Threshold: "> 0 published, expected, delivered; a check on"}
+	judged := 0
+	for _, o := range others {
+		if isMeasurement(o) && o.Status != Skip {
+			judged++
+		}
+	}
+	switch {
+	case b.published == 0 && b.notAccepted > 0:
+		c.Measured = fmt.Sprintf("nothing published (%d not accepted)", b.notAccepted)
+	case b.published == 0:
+		c.Measured = "nothing published"
+	case b.expected == 0 && b.instances < 2:
+		c.Measured = "nothing expected (one instance)"
+	case b.expected == 0:
+		c.Measured = "nothing expected (no subscriber)"
+	case b.delivered == 0:
+		c.Measured = fmt.Sprintf("nothing delivered (%d expected)", b.expected)
+	case judged == 0:
+		c.Measured = "every delivery, latency and loss check off"
+	default:
+		c.Measured = fmt.Sprintf("%d published, %d/%d delivered, %s on", b.published, b.delivered, b.expected, plural(judged, "check"))
+		c.Status = Pass
+		return c
+	}
+	c.Status = Fail
+	return c
+}
+
+// plural is n and its noun, as the verdict's texts count things.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // faultsCheck fails a run whose fault script did not happen as written: a
@@ -236,11 +385,14 @@ func faultsCheck(faults []harness.FaultRecord) Check {
 
 // errorsCheck counts every error, publish or connection: a load test that
 // lost a connection has not measured what it meant to.
-func errorsCheck(t harness.Totals, limit int64) Check {
+func errorsCheck(t harness.Totals, limit int64, faults bool) Check {
 	c := Check{ID: "errors", Name: "No errors", Threshold: fmt.Sprintf("<= %d", limit), Measured: fmt.Sprint(t.Errors)}
 	if limit == NoCheck {
-		c.Threshold, c.Status = "not checked (faults cause errors)", Skip
-		return c
+		c.Threshold = "not checked"
+		if faults {
+			return c.skip(limitOff + "; faults cause errors")
+		}
+		return c.skip(limitOff)
 	}
 	c.Status = status(t.Errors <= uint64(limit))
 	return c.values(float64(limit), float64(t.Errors), "errors")
@@ -252,7 +404,8 @@ func recoveryCheck(tl harness.Timeline, limit time.Duration) Check {
 	c := Check{ID: "recovery", Name: "Recovery after outages", Threshold: "<= " + limit.String() + " each"}
 	switch {
 	case len(tl.Outages) == 0:
-		c.Measured, c.Status = "n/a (no outage)", Skip
+		c.Measured = "n/a (no outage)"
+		c = c.skip("no outage")
 	case tl.Unrecovered > 0:
 		c.Measured = fmt.Sprintf("%d of %d never recovered", tl.Unrecovered, len(tl.Outages))
 		c.Status = Fail
@@ -269,13 +422,15 @@ func recoveryCheck(tl harness.Timeline, limit time.Duration) Check {
 func deliveryCheck(t harness.Totals, th Thresholds) Check {
 	c := Check{ID: "delivery_rate", Name: "Delivery rate", Threshold: fmt.Sprintf(">= %.2f%%", th.MinDeliveryRate)}
 	if th.MinDeliveryRate == NoCheck {
-		c.Threshold = "not checked (loss bounded by outages)"
-		c.Measured, c.Status = rateText(t.DeliveryRate), Skip
-		return c
+		c.Threshold, c.Measured = "not checked", rateText(t.DeliveryRate)
+		if th.LossOnlyInOutages {
+			return c.skip(limitOff + "; outages judge loss")
+		}
+		return c.skip(limitOff)
 	}
 	if t.DeliveryRate == nil {
-		c.Measured, c.Status = "n/a (nothing expected)", Skip
-		return c
+		c.Measured = "n/a (nothing expected)"
+		return c.skip("nothing expected")
 	}
 	c.Measured = fmt.Sprintf("%.2f%%", *t.DeliveryRate)
 	c.Status = status(*t.DeliveryRate >= th.MinDeliveryRate)
@@ -287,16 +442,16 @@ func deliveryCheck(t harness.Totals, th Thresholds) Check {
 func latencyCheck(id, name string, lat harness.LatencyStats, us float64, limit time.Duration) Check {
 	c := Check{ID: id, Name: name, Threshold: "< " + ms(float64(limit.Microseconds()))}
 	if limit == NoCheck {
-		c.Threshold, c.Status = "not checked", Skip
+		c.Threshold = "not checked"
 		c.Measured = "n/a (no deliveries)"
 		if lat.Count > 0 {
 			c.Measured = ms(us)
 		}
-		return c
+		return c.skip(limitOff)
 	}
 	if lat.Count == 0 {
-		c.Measured, c.Status = "n/a (no deliveries)", Skip
-		return c
+		c.Measured = "n/a (no deliveries)"
+		return c.skip("nothing delivered")
 	}
 	c.Measured = ms(us)
 	c.Status = status(us < float64(limit.Microseconds()))

@@ -27,6 +27,13 @@ func result(connected, instances int, rate *float64, selfRecv, errs, dups uint64
 	r := &harness.Result{Latency: lat}
 	r.Totals.Instances, r.Totals.Connected = instances, connected
 	r.Totals.DeliveryRate = rate
+	// The counts behind the rate: 100 events published, each expected at
+	// the other instances, delivered at the rate.
+	r.Totals.Published = 100
+	if rate != nil {
+		r.Totals.Expected = 100 * uint64(instances-1)
+		r.Totals.Delivered = uint64(float64(r.Totals.Expected) * *rate / 100)
+	}
 	r.Totals.SelfReceived, r.Totals.Errors, r.Totals.Duplicates = selfRecv, errs, dups
 	return r
 }
@@ -41,25 +48,26 @@ func TestEvaluateBoundaries(t *testing.T) {
 		want string
 	}{
 		{"all pass at the edges", result(3, 3, ptr(95), 0, 0, 0, lat), def,
-			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS :PASS"},
+			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS measured=PASS :PASS"},
 		{"delivery just under", result(3, 3, ptr(94.999), 0, 0, 0, lat), def,
-			"connected=PASS self_received=PASS delivery_rate=FAIL errors=PASS avg_latency=PASS :FAIL"},
+			"connected=PASS self_received=PASS delivery_rate=FAIL errors=PASS avg_latency=PASS measured=PASS :FAIL"},
 		{"avg latency equal to the limit fails", result(3, 3, ptr(100), 0, 0, 0, harness.LatencyStats{Count: 1, Mean: 100_000}), def,
-			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=FAIL :FAIL"},
+			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=FAIL measured=PASS :FAIL"},
 		{"one error", result(3, 3, ptr(100), 0, 1, 0, lat), def,
-			"connected=PASS self_received=PASS delivery_rate=PASS errors=FAIL avg_latency=PASS :FAIL"},
+			"connected=PASS self_received=PASS delivery_rate=PASS errors=FAIL avg_latency=PASS measured=PASS :FAIL"},
 		{"errors allowed", result(3, 3, ptr(100), 0, 1, 0, lat), verdict.Thresholds{MinDeliveryRate: 95, MaxErrors: 1, MaxAvgLatency: time.Second, MaxP99Latency: -1, MaxDuplicates: -1, MaxRecovery: -1},
-			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS :PASS"},
+			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS measured=PASS :PASS"},
 		{"p99 and duplicates checks", result(3, 3, ptr(100), 0, 0, 2, lat),
 			verdict.Thresholds{MinDeliveryRate: 95, MaxAvgLatency: time.Second, MaxP99Latency: 20 * time.Millisecond, MaxDuplicates: 1, MaxRecovery: -1},
-			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS p99_latency=FAIL duplicates=FAIL :FAIL"},
+			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS p99_latency=FAIL duplicates=FAIL measured=PASS :FAIL"},
 		{"p99 under the limit", result(3, 3, ptr(100), 0, 0, 0, lat),
 			verdict.Thresholds{MinDeliveryRate: 95, MaxAvgLatency: time.Second, MaxP99Latency: 21 * time.Millisecond, MaxDuplicates: 0, MaxRecovery: -1},
-			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS p99_latency=PASS duplicates=PASS :PASS"},
+			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS p99_latency=PASS duplicates=PASS measured=PASS :PASS"},
 		{"one disconnected", result(2, 3, ptr(100), 0, 0, 0, lat), def,
-			"connected=FAIL self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS :FAIL"},
+			"connected=FAIL self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS measured=PASS :FAIL"},
+		// Nothing measured never passes.
 		{"nothing expected, no latency", result(1, 1, nil, 0, 0, 0, harness.LatencyStats{}), def,
-			"connected=PASS self_received=PASS delivery_rate=SKIP errors=PASS avg_latency=SKIP :PASS"},
+			"connected=PASS self_received=PASS delivery_rate=SKIP errors=PASS avg_latency=SKIP measured=FAIL :FAIL"},
 	} {
 		if got := summary(verdict.Evaluate(tc.res, tc.th)); got != tc.want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
@@ -151,15 +159,15 @@ func TestEvaluateFaultChecks(t *testing.T) {
 		want string
 	}{
 		{"recovered in time", outages(ptr(1.5), ptr(2.0)), 0,
-			"connected=PASS self_received=PASS delivery_rate=SKIP errors=SKIP avg_latency=SKIP recovery=PASS loss_in_outages=PASS :PASS"},
+			"connected=PASS self_received=PASS delivery_rate=SKIP errors=SKIP avg_latency=SKIP recovery=PASS loss_in_outages=PASS measured=PASS :PASS"},
 		{"too slow", outages(ptr(1.5), ptr(2.001)), 0,
-			"connected=PASS self_received=PASS delivery_rate=SKIP errors=SKIP avg_latency=SKIP recovery=FAIL loss_in_outages=PASS :FAIL"},
+			"connected=PASS self_received=PASS delivery_rate=SKIP errors=SKIP avg_latency=SKIP recovery=FAIL loss_in_outages=PASS measured=PASS :FAIL"},
 		{"never recovered", outages(ptr(0.1), nil), 0,
-			"connected=PASS self_received=PASS delivery_rate=SKIP errors=SKIP avg_latency=SKIP recovery=FAIL loss_in_outages=PASS :FAIL"},
+			"connected=PASS self_received=PASS delivery_rate=SKIP errors=SKIP avg_latency=SKIP recovery=FAIL loss_in_outages=PASS measured=PASS :FAIL"},
 		{"no outage", outages(), 0,
-			"connected=PASS self_received=PASS delivery_rate=SKIP errors=SKIP avg_latency=SKIP recovery=SKIP loss_in_outages=PASS :PASS"},
+			"connected=PASS self_received=PASS delivery_rate=SKIP errors=SKIP avg_latency=SKIP recovery=SKIP loss_in_outages=PASS measured=PASS :PASS"},
 		{"loss outside", outages(ptr(1.0)), 1,
-			"connected=PASS self_received=PASS delivery_rate=SKIP errors=SKIP avg_latency=SKIP recovery=PASS loss_in_outages=FAIL :FAIL"},
+			"connected=PASS self_received=PASS delivery_rate=SKIP errors=SKIP avg_latency=SKIP recovery=PASS loss_in_outages=FAIL measured=PASS :FAIL"},
 	} {
 		res := result(3, 3, ptr(50), 0, 7, 0, lat)
 		res.Timeline = tc.tl
@@ -168,7 +176,7 @@ func TestEvaluateFaultChecks(t *testing.T) {
 		if got := summary(v); got != tc.want {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
 		}
-		if c := v.Checks[len(v.Checks)-2]; tc.name == "never recovered" && c.Measured != "1 of 2 never recovered" {
+		if c := v.Checks[len(v.Checks)-3]; tc.name == "never recovered" && c.Measured != "1 of 2 never recovered" {
 			t.Errorf("%s: measured %q", tc.name, c.Measured)
 		}
 	}
@@ -265,6 +273,9 @@ func TestCheckValues(t *testing.T) {
 	}
 	for _, c := range v.Checks {
 		w, ok := want[c.ID]
+		if c.ID == "measured" {
+			continue // several counts in one text: no one number
+		}
 		if !ok {
 			t.Errorf("unexpected check %s", c.ID)
 			continue
@@ -301,13 +312,13 @@ func TestEvaluateRepeated(t *testing.T) {
 		meas map[string]string // check ID → its measured text
 	}{
 		{"one noisy of three", []*harness.Result{quiet, noisy, quiet},
-			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS p99_latency=PASS :PASS",
+			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=PASS p99_latency=PASS measured=PASS :PASS",
 			map[string]string{"p99_latency": "2.000 ms (median of 3)", "delivery_rate": "100.00% (each of 3)"}},
 		{"two noisy of three", []*harness.Result{noisy, quiet, noisy},
-			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=FAIL p99_latency=FAIL :FAIL",
+			"connected=PASS self_received=PASS delivery_rate=PASS errors=PASS avg_latency=FAIL p99_latency=FAIL measured=PASS :FAIL",
 			map[string]string{"p99_latency": "50.000 ms (median of 3)"}},
 		{"one lossy of three", []*harness.Result{quiet, quiet, lossy},
-			"connected=PASS self_received=PASS delivery_rate=FAIL errors=PASS avg_latency=PASS p99_latency=PASS :FAIL",
+			"connected=PASS self_received=PASS delivery_rate=FAIL errors=PASS avg_latency=PASS p99_latency=PASS measured=PASS :FAIL",
 			map[string]string{"delivery_rate": "90.00% (in repetition 3 of 3)"}},
 	} {
 		v := verdict.Evaluate(harness.Repeated(tc.reps), th)
@@ -392,5 +403,149 @@ func TestCostMetrics(t *testing.T) {
 	}
 	if err := verdict.CheckHeadline(r); err != nil {
 		t.Errorf("a shrinking memory is a sound report: %v", err)
+	}
+}
+
+// Nothing measured never passes: every way a run can have measured
+// nothing fails the measured check, however many other checks are off,
+// and says which measurement is missing. A baseline's regression check,
+// added after Evaluate, is a measurement the verdict applies.
+func TestNothingMeasuredNeverPasses(t *testing.T) {
+	off := verdict.Thresholds{MinDeliveryRate: -1, MaxErrors: -1, MaxAvgLatency: -1, MaxP99Latency: -1, MaxDuplicates: -1, MaxRecovery: -1}
+	lat := harness.LatencyStats{Count: 10, Mean: 900, P99: 2000}
+	counts := func(published, notAccepted, expected, delivered uint64) *harness.Result {
+		r := result(3, 3, nil, 0, notAccepted, 0, lat)
+		r.Totals.Published, r.Totals.PublishErrors, r.Totals.Expected, r.Totals.Delivered = published, notAccepted, expected, delivered
+		if expected > 0 {
+			r.Totals.DeliveryRate = ptr(float64(delivered) / float64(expected) * 100)
+		}
+		if delivered == 0 {
+			r.Latency = harness.LatencyStats{}
+		}
+		return r
+	}
+	def := verdict.DefaultThresholds()
+	def.MaxErrors = -1
+	for _, tc := range []struct {
+		name     string
+		res      *harness.Result
+		th       verdict.Thresholds
+		measured string // the check's text; "" when it passes
+	}{
+		{"every publish refused", counts(0, 150, 0, 0), def, "nothing published (150 not accepted)"},
+		{"nothing published at all", counts(0, 0, 0, 0), off, "nothing published"},
+		{"one instance", func() *harness.Result { r := counts(5, 0, 0, 0); r.Totals.Instances = 1; return r }(), def,
+			"nothing expected (one instance)"},
+		{"no subscriber", counts(5, 0, 0, 0), def, "nothing expected (no subscriber)"},
+		{"nothing delivered, delivery off", counts(100, 0, 200, 0), verdict.Thresholds{MinDeliveryRate: -1, MaxErrors: -1,
+			MaxAvgLatency: time.Second, MaxP99Latency: -1, MaxDuplicates: -1, MaxRecovery: -1}, "nothing delivered (200 expected)"},
+		{"every measurement check off", counts(100, 0, 200, 200), off,
+			"every delivery, latency and loss check off"},
+		{"a loss check alone is a judgement", counts(100, 0, 200, 200), func() verdict.Thresholds { th := off; th.LossOnlyInOutages = true; return th }(), ""},
+		{"healthy", counts(100, 0, 200, 200), verdict.DefaultThresholds(), ""},
+	} {
+		v := verdict.Evaluate(tc.res, tc.th)
+		c := v.Checks[len(v.Checks)-1]
+		if c.ID != "measured" {
+			t.Fatalf("%s: the last check is %s", tc.name, c.ID)
+		}
+		switch {
+		case tc.measured == "" && (c.Status != verdict.Pass || !v.Passed()):
+			t.Errorf("%s: %s %q, verdict %s", tc.name, c.Status, c.Measured, v.Status)
+		case tc.measured != "" && (c.Status != verdict.Fail || v.Passed() || c.Measured != tc.measured):
+			t.Errorf("%s: %s %q, verdict %s; want FAIL %q", tc.name, c.Status, c.Measured, v.Status, tc.measured)
+		}
+	}
+
+	// Every limit off, then a baseline's check: With judges the measured
+	// check again, and keeps it last.
+	res := counts(100, 0, 200, 200)
+	v := verdict.Evaluate(res, off)
+	if v.Passed() {
+		t.Fatal("every check off passed")
+	}
+	limits, err := verdict.ParseRegressions("delivery=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v = v.With(verdict.RegressionChecks(res, res, limits)...)
+	if last := v.Checks[len(v.Checks)-1]; last.ID != "measured" || last.Status != verdict.Pass || !v.Passed() ||
+		last.Measured != "100 published, 200/200 delivered, 1 check on" {
+		t.Fatalf("with a regression check: %s %q, verdict %s", last.ID, last.Measured, v.Status)
+	}
+	if n := strings.Count(summary(v), "measured="); n != 1 {
+		t.Fatalf("%d measured checks: %s", n, summary(v))
+	}
+}
+
+// A skipped check says why, and the reason names what switched it off.
+func TestSkippedChecksSayWhy(t *testing.T) {
+	res := result(3, 3, ptr(100), 0, 0, 0, harness.LatencyStats{})
+	res.Totals.Delivered = 0
+	th := verdict.Thresholds{MinDeliveryRate: -1, MaxErrors: -1, MaxAvgLatency: time.Second, MaxP99Latency: -1, MaxDuplicates: -1,
+		MaxRecovery: time.Second, LossOnlyInOutages: true}
+	res.Timeline.Faults = []harness.FaultRecord{{Action: harness.FaultRestart}}
+	want := map[string]string{
+		"delivery_rate": "limit off (-1); outages judge loss",
+		"errors":        "limit off (-1); faults cause errors",
+		"avg_latency":   "nothing delivered",
+		"recovery":      "no outage",
+	}
+	for _, c := range verdict.Evaluate(res, th).Checks {
+		if w, ok := want[c.ID]; ok {
+			if c.Status != verdict.Skip || c.Reason != w {
+				t.Errorf("%s: %s %q, want SKIP %q", c.ID, c.Status, c.Reason, w)
+			}
+			delete(want, c.ID)
+		} else if c.Status == verdict.Skip || c.Reason != "" {
+			t.Errorf("%s: %s %q", c.ID, c.Status, c.Reason)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("checks missing: %v", want)
+	}
+}
+
+// The server's own counts judge the run's: the server running fewer
+// publishes than the run says it accepted, or having fewer subscribers
+// than it confirmed, fails whoever else used the server; more than the
+// run sent fails only where the run had the server to itself.
+func TestServerCountsCheck(t *testing.T) {
+	subs := func(server int64) []harness.ChannelSubscribers {
+		return []harness.ChannelSubscribers{{Channel: "ws:ticker", Server: 3, Run: 3}, {Channel: "ws:trade", Server: server, Run: 3}}
+	}
+	for _, tc := range []struct {
+		name     string
+		counts   harness.ServerCounts
+		mode     string
+		status   verdict.Status
+		measured string
+	}{
+		{"agree", harness.ServerCounts{Command: "PUBLISH", Calls: 100, Accepted: 100, Subscribers: subs(3)}, "server", verdict.Pass,
+			"100 PUBLISH for 100 accepted, 3 subscribers on each of 2 channels"},
+		{"fewer calls than accepted", harness.ServerCounts{Command: "PUBLISH", Calls: 99, Accepted: 100, Subscribers: subs(3)}, "url", verdict.Fail,
+			"99 PUBLISH on the server, 100 accepted"},
+		{"more calls, server shared", harness.ServerCounts{Command: "PUBLISH", Calls: 150, Accepted: 100, Subscribers: subs(3)}, "url", verdict.Pass,
+			"150 PUBLISH for 100 accepted, 3 subscribers on each of 2 channels"},
+		{"more calls, server to itself", harness.ServerCounts{Command: "PUBLISH", Calls: 150, Accepted: 100, Unknown: 20, Foreign: 10, Subscribers: subs(3)},
+			"server", verdict.Fail, "150 PUBLISH on the server, at most 130 sent"},
+		{"unknowns and foreign explain more", harness.ServerCounts{Command: "PUBLISH", Calls: 130, Accepted: 100, Unknown: 20, Foreign: 10, Subscribers: subs(3)},
+			"server", verdict.Pass, "130 PUBLISH for 100 accepted, 3 subscribers on each of 2 channels"},
+		{"a subscriber short", harness.ServerCounts{Command: "PUBLISH", Calls: 100, Accepted: 100, Subscribers: subs(2)}, "url", verdict.Fail,
+			"ws:trade: 2 subscribers on the server, 3 confirmed"},
+		{"skipped", harness.ServerCounts{Command: "XADD", Skipped: "the restart fault restarts or replaces a server, whose counts start again",
+			SubscribersSkipped: "streams"}, "server", verdict.Skip, "n/a"},
+	} {
+		res := result(3, 3, ptr(100), 0, 0, 0, harness.LatencyStats{Count: 10, Mean: 1000})
+		res.Server.Mode, res.Server.Counts = tc.mode, &tc.counts
+		var c verdict.Check
+		for _, ck := range verdict.Evaluate(res, verdict.DefaultThresholds()).Checks {
+			if ck.ID == "server_counts" {
+				c = ck
+			}
+		}
+		if c.Status != tc.status || c.Measured != tc.measured || (tc.status == verdict.Skip) != (c.Reason != "") {
+			t.Errorf("%s: %s %q (%q), want %s %q", tc.name, c.Status, c.Measured, c.Reason, tc.status, tc.measured)
+		}
 	}
 }

@@ -183,14 +183,15 @@ func TestCapacityOnACluster(t *testing.T) {
 
 // A sweep over spawned workers: every step is a run over them, the
 // client CPU is theirs, and none is left running afterwards. The steps
-// vary instances from 1, so the first has fewer instances than workers.
+// vary instances from 2 over 3 workers, so the first has fewer instances
+// than workers.
 func TestCapacityOverWorkers(t *testing.T) {
-	code, res := capacityRun(t, "--spawn-workers=2", "--vary=instances", "--start=1", "--step=1", "--max=3", "--rate=100", "--key-prefix=capw:")
+	code, res := capacityRun(t, "--spawn-workers=3", "--vary=instances", "--start=2", "--step=1", "--max=4", "--rate=100", "--key-prefix=capw:")
 	if code != exitPass || len(res.Steps) != 3 || res.Sustainable != 2 {
 		t.Fatalf("exit %d, %+v", code, res)
 	}
 	for i, s := range res.Steps {
-		if s.Instances != i+1 || !s.Passed || s.ClientCPUPct <= 0 {
+		if s.Instances != i+2 || !s.Passed || s.ClientCPUPct <= 0 {
 			t.Errorf("step %d: %+v", i, s)
 		}
 	}

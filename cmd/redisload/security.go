@@ -129,5 +129,16 @@ func explainConnectError(where string, err error) string {
 	case errors.Is(err, bridge.ErrTLSMismatch), errors.Is(err, bridge.ErrMaxClients):
 		return fmt.Sprintf("Redis at %s: %s", where, cause)
 	}
+	if re := (*bridge.RefusedError)(nil); errors.As(err, &re) {
+		// Reached, and answered: the user's ACL lacks what the run needs.
+		hint := "the run's user needs every channel of the run: an ACL rule such as &<key-prefix>*"
+		if strings.Contains(re.Reply, "command") {
+			hint = "the run's user needs the command: an ACL rule such as +" + strings.ToLower(re.Command)
+		}
+		return fmt.Sprintf("Redis at %s refused %s %s: %s (%s)", where, re.Command, strings.Join(re.Channels, ", "), re.Reply, hint)
+	}
+	if strings.Contains(cause, "NOPERM") {
+		return fmt.Sprintf("Redis at %s refused the run's user a command it needs: %s", where, cause)
+	}
 	return fmt.Sprintf("cannot reach Redis at %s: %s", where, cause)
 }

@@ -9,6 +9,7 @@ package redistest
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -145,6 +146,22 @@ func (s *Server) Client(t testing.TB) *redis.Client {
 	c := redis.NewClient(opt)
 	t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// ACLUser makes user, password "pw", on s with the given ACL rules (all
+// keys, and whatever rules grant: "&*", "+@all", "-publish"...), and
+// returns a URL that logs in as it: a real user of a real ACL, for tests
+// of what a server refuses.
+func (s *Server) ACLUser(t testing.TB, user string, rules ...string) string {
+	t.Helper()
+	args := []any{"ACL", "SETUSER", user, "on", ">pw", "~*"}
+	for _, r := range rules {
+		args = append(args, r)
+	}
+	if err := s.Client(t).Do(context.Background(), args...).Err(); err != nil {
+		t.Fatalf("ACL SETUSER %s: %v", user, err)
+	}
+	return fmt.Sprintf("redis://%s:pw@%s", user, s.Addr)
 }
 
 // Kill ends a server of the test's own (StartOwn) as kill -9 does: no
