@@ -86,6 +86,17 @@ func TestPublishRefusals(t *testing.T) {
 	}
 }
 
+// Over streams the consumer group's creation is asked about too.
+func TestStreamsRefusalNamed(t *testing.T) {
+	srv := redistest.StartOwn(t)
+	_, err := harness.Run(context.Background(), harness.Config{Instances: 2, Duration: 500 * time.Millisecond, Rate: 40,
+		Redis: bridge.Options{URL: srv.ACLUser(t, "nogroup", "&*", "+@all", "-xgroup"), KeyPrefix: "xr:", Transport: bridge.TransportStreams}})
+	var re *bridge.RefusedError
+	if !errors.As(err, &re) || re.Command != "XGROUP" || fmt.Sprint(re.Channels) != "[xr:ticker xr:trade]" {
+		t.Fatalf("%v", err)
+	}
+}
+
 // A SUBSCRIBE the server refuses fails Connect at once, naming the
 // channel, classic or sharded; it used to wait out the connect timeout.
 func TestSubscribeRefusalNamed(t *testing.T) {

@@ -428,6 +428,7 @@ func (p *serverProbe) checkPermissions(ctx context.Context, cfg Config, channels
 	case cfg.Redis.Transport == bridge.TransportStreams:
 		cmds = []command{
 			{"XADD", func(ch string) []any { return []any{"XADD", ch, "*", "f", "v"} }},
+			{"XGROUP", func(ch string) []any { return []any{"XGROUP", "CREATE", ch, "g", "$", "MKSTREAM"} }},
 			{"XREADGROUP", func(ch string) []any { return []any{"XREADGROUP", "GROUP", "g", "c", "STREAMS", ch, ">"} }},
 		}
 	case cfg.Redis.PubSub == bridge.PubSubSharded:
