@@ -105,6 +105,12 @@ func (bt *Batch) Flush(ctx context.Context) (failed int, err error) {
 		return 0, nil
 	}
 	defer bt.reset()
+	if x := bt.b.ext; x != nil {
+		if err := bt.b.extReady(ctx); err != nil {
+			return bt.failAll(err, false) // nothing was sent
+		}
+		return bt.settle(n, x.publishAll(ctx, bt.b.opts.PublishTimeout, bt.chans, bt.split()))
+	}
 	pub, err := bt.b.publisher()
 	if err == nil {
 		err = ctx.Err()
@@ -115,13 +121,7 @@ func (bt *Batch) Flush(ctx context.Context) (failed int, err error) {
 	stop := context.AfterFunc(ctx, bt.b.pconns.interrupt)
 	var errs []error
 	if bt.b.routed() {
-		bt.payloads = bt.payloads[:0]
-		start := 0
-		for _, end := range bt.ends {
-			bt.payloads = append(bt.payloads, bt.buf[start:end])
-			start = end
-		}
-		errs = bt.b.spublishAll(ctx, bt.chans, bt.payloads)
+		errs = bt.b.spublishAll(ctx, bt.chans, bt.split())
 	} else {
 		pipe := pub.Pipeline()
 		start := 0
@@ -150,6 +150,23 @@ func (bt *Batch) Flush(ctx context.Context) (failed int, err error) {
 		}
 	}
 	stop()
+	return bt.settle(n, errs)
+}
+
+// split returns the batch's envelopes as slices of its buffer.
+func (bt *Batch) split() [][]byte {
+	bt.payloads = bt.payloads[:0]
+	start := 0
+	for _, end := range bt.ends {
+		bt.payloads = append(bt.payloads, bt.buf[start:end])
+		start = end
+	}
+	return bt.payloads
+}
+
+// settle counts each publish's outcome, errs[i] the i-th's (nil:
+// accepted), and returns how many were not accepted and the first error.
+func (bt *Batch) settle(n int, errs []error) (failed int, err error) {
 	var first error
 	for i, cerr := range errs {
 		if cerr != nil {

@@ -184,6 +184,9 @@ type Bridge struct {
 	sh *sharded
 	// st is the streams transport's reading side; nil with pub/sub.
 	st *streams
+	// ext is an external instance's link to its adapter; nil for a
+	// bridge of its own connections.
+	ext *extLink
 
 	// mu guards the subscription state below; the receive loop takes it only
 	// for subscribe/unsubscribe replies, never for messages.
@@ -285,6 +288,15 @@ func New(opts Options) (*Bridge, error) {
 	} else if opts.PubSub != PubSubClassic {
 		return nil, fmt.Errorf("bridge: PubSub must be classic or sharded, got %q", opts.PubSub)
 	}
+	if x := opts.External; x != nil {
+		switch {
+		case x.Conn == nil:
+			return nil, errors.New("bridge: External needs its Conn")
+		case opts.Transport == TransportStreams:
+			return nil, errors.New("bridge: External instances speak pub/sub, not the streams transport")
+		}
+		b.ext = newExtLink(b, x)
+	}
 	return b, nil
 }
 
@@ -351,6 +363,15 @@ func (b *Bridge) Connect(ctx context.Context) error {
 		return nil
 	case stateClosed:
 		return ErrClosed
+	}
+	if b.ext != nil {
+		// The adapter connects its client; nothing of the bridge's own.
+		if err := b.ext.connect(ctx); err != nil {
+			return err
+		}
+		close(b.recvDone) // the adapter's output has a loop of its own
+		b.state = stateConnected
+		return nil
 	}
 	if !b.opts.DisablePublishing {
 		po := *b.redisOpt
@@ -470,7 +491,14 @@ func (b *Bridge) Close() error {
 	if serr := b.closeStreams(); err == nil {
 		err = serr // the blocking read returns at once
 	}
-	if wasConnected && b.sh != nil {
+	if b.ext != nil {
+		if wasConnected {
+			err = b.ext.close()
+		} else {
+			err = b.ext.conn.Close()
+		}
+	}
+	if wasConnected && b.sh != nil && b.ext == nil {
 		b.sh.wg.Wait()
 	} else if wasConnected {
 		<-b.recvDone
@@ -530,6 +558,12 @@ var envelopePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return
 // at once, and so are the bridge's other publishes then in flight; the
 // error then wraps ErrOutcomeUnknown when the message may have been sent.
 func (b *Bridge) PublishRaw(ctx context.Context, eventType string, data []byte) (uint64, error) {
+	if b.ext != nil {
+		bt := b.NewBatch()
+		seq := bt.Add(eventType, data)
+		_, err := bt.Flush(ctx)
+		return seq, err
+	}
 	pub, err := b.publisher()
 	if err != nil {
 		return 0, err
@@ -682,6 +716,16 @@ func (b *Bridge) changeChannels(ctx context.Context, subscribe bool, all []strin
 		}
 		return ErrNotConnected
 	}
+	if b.ext != nil {
+		for _, ch := range all {
+			b.wanted[ch] = subscribe
+		}
+		b.mu.Unlock()
+		if !subscribe {
+			return errors.New("bridge: the instance protocol has no unsubscribe")
+		}
+		return b.ext.subscribe(ctx, all)
+	}
 	pending := b.pendingSub
 	if !subscribe {
 		pending = b.pendingUnsub
@@ -823,6 +867,9 @@ func (b *Bridge) Ping(ctx context.Context) error {
 	}
 	if down && !b.opts.DisableSubscription {
 		return ErrSubscriberDown
+	}
+	if b.ext != nil {
+		return b.ext.ping(ctx)
 	}
 	if pub := b.pub.Load(); pub != nil {
 		stop := context.AfterFunc(ctx, b.pconns.interrupt)
@@ -1181,7 +1228,9 @@ func (b *Bridge) dispatchText(channel, text string, ev *Event, now int64) {
 	// An echo of its own is dropped only when it verifies as its own: a
 	// message forged with this bridge's ID goes to the handler, which can
 	// tell it from a genuine one.
-	if ev.Source == b.opts.InstanceID && !b.opts.LoadTest.DeliverOwn && (b.opts.LoadTest.TagKey.IsZero() || b.tagKey.Verify(ev)) {
+	// An external instance's own echoes were its adapter's to drop: one
+	// it passed on goes to the handler, which counts it self-received.
+	if ev.Source == b.opts.InstanceID && !b.opts.LoadTest.DeliverOwn && b.ext == nil && (b.opts.LoadTest.TagKey.IsZero() || b.tagKey.Verify(ev)) {
 		b.selfFiltered.Add(1)
 		return
 	}

@@ -158,6 +158,14 @@ type Options struct {
 	// default: nil (TLS only for rediss://)
 	TLSConfig *tls.Config
 
+	// External makes the bridge an external instance: an adapter process
+	// (another language, another client library, a team's own bridge)
+	// does its Redis I/O over the instance protocol, while the bridge
+	// builds every message and counts every outcome (see ExternalOptions).
+	// Not with the streams transport.
+	// default: nil (the bridge's own connections)
+	External *ExternalOptions
+
 	// LoadTest holds what exists for load tests, not applications: an
 	// application leaves it zero.
 	LoadTest LoadTestOptions

@@ -123,9 +123,14 @@ func (e *dialError) Unwrap() error { return e.err }
 func outcomeUnknown(err error) bool {
 	var de *dialError
 	var re redis.Error
+	var ae *AdapterError
 	switch {
 	case err == nil:
 		return false
+	case errors.As(err, &ae): // an adapter says which it was
+		return ae.Unknown
+	case errors.Is(err, ErrOutcomeUnknown):
+		return true
 	case errors.As(err, &de), errors.As(err, &re),
 		errors.Is(err, redis.ErrClosed), errors.Is(err, redis.ErrPoolTimeout), errors.Is(err, redis.ErrPoolExhausted):
 		return false
