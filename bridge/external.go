@@ -131,8 +131,9 @@ type extLink struct {
 	replies chan extMsg // hello, subscribed and error replies, in order
 	info    ExternalInfo
 
+	gone    chan struct{} // closed when the adapter's output has ended
 	done    chan struct{} // closed when the read loop has returned
-	exitErr error         // why it returned, read after done
+	exitErr error         // why the output ended, read after gone
 	errs    atomic.Uint64
 }
 
@@ -151,11 +152,11 @@ type pubResult struct {
 // newExtLink makes the link of b over o.
 func newExtLink(b *Bridge, o *ExternalOptions) *extLink {
 	return &extLink{b: b, name: o.Name, conn: o.Conn, w: bufio.NewWriterSize(o.Conn, 64<<10),
-		pubs: map[uint64]pubWaiter{}, pings: map[uint64]chan error{}, replies: make(chan extMsg, 4), done: make(chan struct{})}
+		pubs: map[uint64]pubWaiter{}, pings: map[uint64]chan error{}, replies: make(chan extMsg, 4), gone: make(chan struct{}), done: make(chan struct{})}
 }
 
 // errAdapterGone is why a call fails once the adapter's output has ended.
-var errAdapterGone = errors.New("bridge: the adapter's output ended")
+var errAdapterGone = errors.New("its output ended")
 
 // send writes lines and flushes them.
 func (x *extLink) send(ms ...extMsg) error {
@@ -247,7 +248,7 @@ func (x *extLink) reply(ctx context.Context, want string) (extMsg, error) {
 			return m, fmt.Errorf("bridge: adapter %s answered %q, want %q", x.name, m.Type, want)
 		}
 		return m, nil
-	case <-x.done:
+	case <-x.gone:
 		return extMsg{}, x.failure("waiting for its "+want, x.exitErr)
 	case <-ctx.Done():
 		return extMsg{}, fmt.Errorf("bridge: adapter %s: no %s within the connect timeout: %w", x.name, want, ctx.Err())
@@ -328,7 +329,7 @@ func (x *extLink) publishAll(ctx context.Context, timeout time.Duration, chans [
 			forget(&AdapterError{Text: "timeout (outcome unknown)", Unknown: true})
 		case <-ctx.Done():
 			forget(&AdapterError{Text: "interrupted (outcome unknown)", Unknown: true})
-		case <-x.done:
+		case <-x.gone:
 			forget(&AdapterError{Text: "the adapter's output ended (outcome unknown)", Unknown: true})
 		}
 		// What answered before the forgetting is in results still.
@@ -363,7 +364,7 @@ func (x *extLink) ping(ctx context.Context) error {
 	select {
 	case err := <-w:
 		return err
-	case <-x.done:
+	case <-x.gone:
 		return x.failure("ping", x.exitErr)
 	case <-ctx.Done():
 		return fmt.Errorf("bridge: adapter %s: ping: %w", x.name, ctx.Err())
@@ -424,6 +425,9 @@ func (x *extLink) exit(err error) {
 		err = errAdapterGone
 	}
 	x.exitErr = err
+	// Waiters go first: Connect waits for the hello holding the bridge's
+	// lock, which the rest of this takes.
+	close(x.gone)
 	b := x.b
 	if b.isClosing() {
 		return
@@ -451,6 +455,8 @@ func (x *extLink) handle(line []byte, ev *Event) {
 		return
 	}
 	b := x.b
+	// Its words may quote the URL it was given, password and all.
+	m.Error, m.Unknown = b.Redact(m.Error), b.Redact(m.Unknown)
 	switch m.Type {
 	case "message":
 		now := m.ReceivedNs
@@ -553,7 +559,7 @@ func (x *extLink) protocolError(line string) {
 	defer x.mu.Unlock()
 	x.info.ProtocolErrors++
 	if x.info.FirstProtocolError == "" {
-		x.info.FirstProtocolError = firstLine(strings.TrimSpace(line))
+		x.info.FirstProtocolError = x.b.Redact(firstLine(strings.TrimSpace(line)))
 	}
 }
 
@@ -583,7 +589,7 @@ func (b *Bridge) extReady(ctx context.Context) error {
 		return ErrNotConnected
 	}
 	select {
-	case <-b.ext.done:
+	case <-b.ext.gone:
 		return b.ext.failure("publishing", b.ext.exitErr)
 	default:
 	}

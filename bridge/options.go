@@ -474,3 +474,26 @@ func ParseClientName(name string) (instanceID string, role Role, ok bool) {
 	}
 	return name[:i], role, true
 }
+
+// Redact removes from s every password the bridge was given (its server's,
+// its sentinels'), as it is and URL-escaped: for text that did not come
+// from redisload, such as what an external instance's adapter wrote.
+func (b *Bridge) Redact(s string) string {
+	secrets := []string{b.redisOpt.Password}
+	if so, err := b.opts.SentinelSet(); err == nil {
+		secrets = append(secrets, so.Password)
+	}
+	for _, p := range secrets {
+		if p == "" {
+			continue
+		}
+		s = strings.ReplaceAll(s, p, "xxxxx")
+		if e := url.QueryEscape(p); e != p {
+			s = strings.ReplaceAll(s, e, "xxxxx")
+		}
+		if e := url.PathEscape(p); e != p {
+			s = strings.ReplaceAll(s, e, "xxxxx")
+		}
+	}
+	return s
+}

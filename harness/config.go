@@ -150,6 +150,20 @@ type Config struct {
 	// but not impossible. It exists to measure the tags' cost.
 	// default: false (tags on)
 	DisableTags bool
+	// InstanceCmd makes instances external: each runs this command (its
+	// program and arguments), an adapter that does the instance's Redis
+	// I/O with a client library of its own and speaks the instance
+	// protocol (bridge.ExternalOptions, docs/instance-protocol.md) on its
+	// standard input and output. The run builds every message, as for
+	// its own instances, and does all the accounting.
+	// default: nil (every instance is a bridge of redisload's own)
+	InstanceCmd []string
+	// ExternalInstances is how many instances, from the first, are
+	// external when InstanceCmd is set; the others are the run's own
+	// bridges, so that one run mixes both.
+	// default: 0, meaning all of them
+	ExternalInstances int
+
 	// DisableSelfFilter makes every bridge hand its own messages to the
 	// harness, which counts them as self-received. It exists to prove that
 	// the self-filter check can fail.
@@ -323,6 +337,16 @@ func (c Config) Validate() error {
 	if err := c.validateFaults(); err != nil {
 		return err
 	}
+	switch {
+	case c.ExternalInstances < 0 || c.ExternalInstances > c.Instances:
+		return bad("ExternalInstances", "must be from 0 (all) to the instances (%d), got %d", c.Instances, c.ExternalInstances)
+	case c.ExternalInstances > 0 && len(c.InstanceCmd) == 0:
+		return bad("ExternalInstances", "needs InstanceCmd: the adapter they run")
+	case len(c.InstanceCmd) > 0 && c.InstanceCmd[0] == "":
+		return bad("InstanceCmd", "has no program")
+	case len(c.InstanceCmd) > 0 && c.Redis.Transport == bridge.TransportStreams:
+		return bad("InstanceCmd", "external instances speak pub/sub: not with the streams transport")
+	}
 	if !c.MaxRate && c.TotalEvents() == 0 {
 		return bad("Rate", "%g for %v publishes no event: raise the rate or the duration so that rate × duration ≥ 1", c.Rate, c.Duration)
 	}
@@ -332,6 +356,18 @@ func (c Config) Validate() error {
 // NoDrain, as DrainTimeout, skips the drain: the counts are read as soon as
 // publishing stops.
 const NoDrain = -1
+
+// externalInstances is how many instances, from the first, run
+// InstanceCmd.
+func (c Config) externalInstances() int {
+	switch {
+	case len(c.InstanceCmd) == 0:
+		return 0
+	case c.ExternalInstances == 0:
+		return c.Instances
+	}
+	return c.ExternalInstances
+}
 
 // publishers is the number of publishing instances.
 func (c Config) publishers() int {

@@ -169,6 +169,10 @@ type ResultConfig struct {
 	Transport string `json:"transport,omitempty"`
 	// ChannelsPerType is how many channels each event type is spread over.
 	ChannelsPerType int `json:"channels_per_type,omitempty"`
+	// InstanceCmd is the adapter of the run's external instances, and
+	// ExternalInstances how many of them, from the first, ran it.
+	InstanceCmd       string `json:"instance_cmd,omitempty"`
+	ExternalInstances int    `json:"external_instances,omitempty"`
 }
 
 // Totals sums the per-instance counts.
@@ -302,6 +306,9 @@ type InstanceResult struct {
 	// (60 s), recorded as its maximum.
 	LatencyOverflow uint64       `json:"latency_overflow,omitempty"`
 	Latency         LatencyStats `json:"latency"`
+	// Adapter is an external instance's adapter: its client, how it kept
+	// to the protocol, how it ended; absent for the run's own bridges.
+	Adapter *AdapterReport `json:"adapter,omitempty"`
 }
 
 // Matrix is the delivery matrix: for each receiver, what it got from each

@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -120,6 +121,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// numbers (see issuedLog).
 	issued, stopIssued := startIssuedLog(sharded, tr.settled)
 	defer stopIssued()
+	// External instances' adapters, started before their bridges: each
+	// is stopped with its process group when the run ends, whatever it
+	// does meanwhile.
+	procs, err := startAdapters(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer procs.stop()
 	recvs := make([]*receiver, n)
 	bridges := make([]*bridge.Bridge, n)
 	for i := range n {
@@ -137,6 +146,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			recvs[i].node = nodeAddrs[i%len(nodeAddrs)]
 			o = atAddr(o, recvs[i].node)
 		}
+		o.External = procs.external(i)
 		b, err := instanceBridge(cfg, o, i, prefix, key, recvs[i], cluster)
 		if err != nil {
 			return nil, err
@@ -185,7 +195,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	connectStart := time.Now()
 	if err := connectAll(ctx, cfg, bridges); err != nil {
-		return nil, err
+		return nil, procs.explain(err, bridges)
 	}
 
 	// Publishing runs on this goroutine: the receivers run on the bridges'
@@ -306,6 +316,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	closeAll(bridges) // the receive goroutines have ended after this
+	procs.stop()      // every adapter asked to stop by its bridge: now ended
 	cpuEnd, _ := rusage.Self()
 	// Fresh context: an interrupted run still reports the counters after.
 	statsCtx, cancel := context.WithTimeout(context.Background(), probeTimeout)
@@ -356,6 +367,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		ClientCPUSeconds: (cpuEnd - cpuStart).Seconds(),
 	}
 	assemble(res, cfg, start, pub, recvs, metrics, faults)
+	procs.reports(res, bridges)
+	res.Warnings = append(res.Warnings, adapterWarnings(res)...)
 	if partHook != nil {
 		ps, err := partState(pub, recvs, metrics)
 		partHook(ps, err, start)
@@ -398,6 +411,8 @@ func (c Config) Echo() ResultConfig {
 		ChannelsPerType:     max(c.Redis.ChannelsPerType, 1),
 		PubSub:              c.Redis.PubSub.String(),
 		Transport:           transportEcho(c.Redis.Transport),
+		InstanceCmd:         strings.Join(c.InstanceCmd, " "),
+		ExternalInstances:   c.externalInstances(),
 	}
 }
 
@@ -519,6 +534,8 @@ func connectAll(ctx context.Context, cfg Config, bridges []*bridge.Bridge) error
 		return nil
 	case ctx.Err() != nil:
 		return ctx.Err()
+	case errors.Is(err, ErrAdapterFailed):
+		return err // the adapter's failure, not the server's
 	}
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
@@ -535,6 +552,9 @@ func connectEach(ctx context.Context, cfg Config, bridges []*bridge.Bridge) erro
 		}
 		g.Go(func() error {
 			if err := b.Connect(gctx); err != nil {
+				if _, ext := b.External(); ext {
+					return fmt.Errorf("instance %d: %w: %w", i, ErrAdapterFailed, err)
+				}
 				return fmt.Errorf("instance %d: %w", i, err)
 			}
 			if !cfg.subscribes(i) {

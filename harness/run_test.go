@@ -22,9 +22,18 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// The test binary is also the misbehaving adapter of adapter_test.go.
+	if mode := os.Getenv("REDISLOAD_FAKE_ADAPTER"); mode != "" {
+		runFakeAdapter(mode)
+		os.Exit(0)
+	}
 	// go-redis logs every failed dial; fault tests make hundreds.
 	redis.SetLogger(quietLogger{})
-	os.Exit(redistest.CheckLeaks(m.Run()))
+	code := m.Run()
+	if adapterBuildDir != "" {
+		os.RemoveAll(adapterBuildDir)
+	}
+	os.Exit(redistest.CheckLeaks(code))
 }
 
 type quietLogger struct{}

@@ -117,6 +117,8 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 		return nil, fmt.Errorf("%w: a split run needs its seed set, for one schedule in every part", errShare)
 	case cfg.MaxRate && sh.Acks == nil:
 		return nil, fmt.Errorf("%w: the closed loop over processes needs Acks, its back-pressure", errShare)
+	case len(cfg.InstanceCmd) > 0:
+		return nil, fmt.Errorf("%w: external instances (InstanceCmd) run in one process only, not over workers", errShare)
 	case len(cfg.Faults) > 0 || cfg.Progress != nil || cfg.EventLog != nil:
 		return nil, fmt.Errorf("%w: the fault script (Share.Faults and StartFaults), progress (Share.Progress) and the event log are not the Config's in a split run", errShare)
 	case sh.RunID == "" || sh.Ready == nil || sh.Published == nil:

@@ -5,12 +5,7 @@ package provision
 import (
 	"errors"
 	"os"
-	"syscall"
 )
-
-// childAttr has nothing to set where there are no process groups (Windows):
-// Close stops the server; a redisload killed outright leaves it running.
-func childAttr() *syscall.SysProcAttr { return nil }
 
 // signalFreeze is impossible without job-control signals.
 func signalFreeze(*os.Process, bool) error {

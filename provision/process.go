@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/redisload/redisload/internal/procgroup"
 )
 
 // ErrNoProcess is returned by the fault methods of an Instance whose server
@@ -45,8 +47,10 @@ func (p *serverProc) start(ctx context.Context) error {
 	cmd := exec.Command(p.bin, p.args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = childAttr()
-	if err := cmd.Start(); err != nil {
+	// Its own process group, so that the terminal's Ctrl-C reaches only
+	// redisload, which drains and reports before stopping the server; on
+	// Linux it dies with redisload, so that none is ever left behind.
+	if err := procgroup.Start(cmd); err != nil {
 		return err
 	}
 	exited := make(chan struct{})

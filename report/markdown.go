@@ -33,6 +33,9 @@ func NewMarkdownReporter(res *harness.Result, v verdict.Verdict) Reporter {
 			serverLine(res.Server), res.RunID, res.Seed)
 		// Loud, as in every format: numbers from the stand-in must never
 		// pass for Redis's in a review.
+		if line := externalLine(res); line != "" {
+			ew.printf("%s.\n\n", mdEscape(line))
+		}
 		if cl := res.Server.Cluster; cl != nil {
 			ew.printf("Cluster: %s.\n\n", mdEscape(cl.String()))
 		}

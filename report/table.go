@@ -90,6 +90,9 @@ func NewTableReporter(res *harness.Result, v verdict.Verdict, opts Options) Repo
 		}
 		ew.printf("Started %s: %s, %s at %s, events %s\n",
 			res.StartedAt.Format("2006-01-02 15:04:05 UTC"), units.Count(c.Instances, "instance"), seconds(c.DurationSeconds), rate, events)
+		if line := externalLine(res); line != "" {
+			ew.printf("%s\n", line)
+		}
 
 		// The warm-up's figures are its own: said once, apart, so that no
 		// one looks for them in the sections below.
@@ -679,4 +682,29 @@ func repeatRows(res *harness.Result) ([]string, [][]string) {
 		rows = append(rows, append([]string{r.Metric, r.Median, r.Min, r.Max, r.Spread}, r.Values...))
 	}
 	return header, rows
+}
+
+// externalLine says which instances were external and on which client,
+// as their adapters' hellos named it; "" for a run of the tool's own.
+func externalLine(res *harness.Result) string {
+	c := res.Config
+	if c.InstanceCmd == "" {
+		return ""
+	}
+	clients := map[string]bool{}
+	var names []string
+	for _, ir := range res.Instances {
+		if a := ir.Adapter; a != nil && a.Client != "" {
+			n := strings.TrimSpace(a.Client + " " + a.ClientVersion)
+			if !clients[n] {
+				clients[n] = true
+				names = append(names, n)
+			}
+		}
+	}
+	on := "no adapter said hello"
+	if len(names) > 0 {
+		on = strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("External instances: %d of %d run %q, on %s", c.ExternalInstances, c.Instances, c.InstanceCmd, on)
 }

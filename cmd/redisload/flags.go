@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/shlex"
 	"github.com/spf13/pflag"
 
 	"github.com/redisload/redisload/bridge"
@@ -42,6 +43,8 @@ type options struct {
 	sentinels, sentinelMaster string
 	// The run over worker processes (workers.go).
 	workers, spawnWorkers int
+	// instanceCmd is --instance-cmd, split as a shell would.
+	instanceCmd string
 	// repeat is how many times the run is made (see harness.Repeated).
 	repeat int
 	// seriesOut is --series-out's file; metricsAddr --metrics-addr's.
@@ -104,6 +107,9 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	// 0 picks a seed at random; the report prints it, so any run can be
 	// replayed with the same events.
 	fs.Uint64Var(&c.Seed, "seed", 0, "random seed that reproduces the run's events (0: random, printed in the report)")
+	// Whose client: external instances, adapters of other languages.
+	fs.StringVar(&o.instanceCmd, "instance-cmd", "", "run instances as processes of this command, adapters speaking the instance protocol with a client of their own (e.g. 'node adapters/ioredis/adapter.js'; quoted as a shell would)")
+	fs.IntVar(&c.ExternalInstances, "external-instances", 0, "with --instance-cmd: how many instances, the first ones, run it (0: all); the others are redisload's own bridges")
 	// Where: which server, how to reach it. No flag takes a password
 	// (see securityFlags.apply for why).
 	fs.StringVar(&o.mode, "redis", "", "where the server comes from: auto, url, server, container, embedded, cluster or sentinel (default: url when a URL is given, else auto)")
@@ -246,6 +252,21 @@ func (o *options) complete() error {
 		return fmt.Errorf("--event-types: %v", err)
 	}
 	o.cfg.EventTypes = types
+	if o.instanceCmd != "" {
+		argv, err := shlex.Split(o.instanceCmd)
+		switch {
+		case err != nil:
+			return fmt.Errorf("--instance-cmd: %v", err)
+		case len(argv) == 0:
+			return errors.New("--instance-cmd names no program")
+		case o.workers > 0 || o.spawnWorkers > 0:
+			return errors.New("--instance-cmd runs its adapters in this process's run: not with --workers or --spawn-workers")
+		}
+		if _, err := harness.FindAdapter(argv); err != nil {
+			return fmt.Errorf("--instance-cmd: %s", strings.TrimPrefix(err.Error(), "instance adapter: "))
+		}
+		o.cfg.InstanceCmd = argv
+	}
 	if o.sentinels != "" {
 		if o.redisURL != "" {
 			return errors.New("--sentinel and --redis-url (or $REDIS_URL) both name the server: give one")
@@ -372,6 +393,7 @@ var configFlags = map[string]string{
 	"DedicatedPublishers": "dedicated-publishers", "MaxRate": "rate=max", "MaxInFlight": "max-inflight",
 	"Pipeline": "pipeline", "BatchWindow": "batch-window", "PayloadSize": "payload-size", "PayloadSizeMax": "payload-size", "DrainTimeout": "drain-timeout", "ConnectTimeout": "connect-timeout", "Placement": "placement",
 	"EventTypes": "event-types", "Redis.Transport": "transport", "Redis.StreamMaxLen": "stream-maxlen",
+	"InstanceCmd": "instance-cmd", "ExternalInstances": "external-instances",
 }
 
 // thresholdFlags names each verdict.Thresholds field's flag, for the

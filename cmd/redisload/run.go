@@ -302,7 +302,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case err != nil && ctx.Err() != nil:
 		fmt.Fprintln(stderr, "redisload: interrupted before the run started")
 		return exitInterrupted
-	case errors.Is(err, harness.ErrUnsupported):
+	case errors.Is(err, harness.ErrUnsupported), errors.Is(err, harness.ErrAdapter):
 		fmt.Fprintf(stderr, "redisload: %v\n", err)
 		return exitUsage
 	case errors.Is(err, harness.ErrUnavailable):
