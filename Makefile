@@ -3,7 +3,7 @@ GO ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RUN_ARGS ?= --instances=5 --duration=30s --verbose
 
-.PHONY: build install run test check bench soak fuzz release image
+.PHONY: build install run test check bench soak fuzz release image adapters
 
 # The version in --version and in every report: the tag or commit.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -39,6 +39,12 @@ run:
 	@./bin/redisload $(RUN_ARGS)
 
 # Every test, with the race detector; tests start their own redis-server.
+# The Node adapters' dependencies, from their lockfiles; the Go adapter
+# builds with the tests, the Python one uses Debian's python3-redis.
+adapters:
+	cd adapters/ioredis && npm ci --no-audit --no-fund
+	cd adapters/node-redis && npm ci --no-audit --no-fund
+
 test:
 	$(GO) test -race -count=1 -timeout 10m ./...
 

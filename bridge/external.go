@@ -61,6 +61,10 @@ type ExternalInfo struct {
 	// NotOwnFiltered counts messages the adapter said it dropped as its
 	// own that were not: its self-filter dropped another's message.
 	NotOwnFiltered uint64 `json:"not_own_filtered,omitempty"`
+	// FutureStamps counts messages stamped later than their line
+	// arrived: a clock that is not this machine's wall clock. Their
+	// receipt is taken as the line's arrival.
+	FutureStamps uint64 `json:"future_stamps,omitempty"`
 	// Exited says why the adapter's output ended before Close, when it
 	// did: it crashed, or closed its standard output.
 	Exited string `json:"exited,omitempty"`
@@ -459,9 +463,21 @@ func (x *extLink) handle(line []byte, ev *Event) {
 	m.Error, m.Unknown = b.Redact(m.Error), b.Redact(m.Unknown)
 	switch m.Type {
 	case "message":
-		now := m.ReceivedNs
-		if now <= 0 {
-			now = time.Now().UnixNano() // an adapter that does not stamp: when it told
+		now, arrived := m.ReceivedNs, time.Now().UnixNano()
+		switch {
+		case now <= 0:
+			now = arrived // an adapter that does not stamp: when it told
+		case now > arrived:
+			// Received after redisload read that it was: the adapter's
+			// clock is off this process's, a little (another runtime's
+			// clock) or a lot (not this machine's). Its latency would be
+			// made up; more than a millisecond is counted.
+			if now > arrived+int64(time.Millisecond) {
+				x.mu.Lock()
+				x.info.FutureStamps++
+				x.mu.Unlock()
+			}
+			now = arrived
 		}
 		b.dispatchText(m.Channel, m.Payload, ev, now)
 	case "filtered":
@@ -520,18 +536,33 @@ func (x *extLink) handle(line []byte, ev *Event) {
 // event turns the adapter's connection events into the bridge's.
 func (x *extLink) event(m extMsg) {
 	b := x.b
+	if b.isClosing() {
+		return // told to stop, it closes its client: no outage of the run's
+	}
 	b.mu.Lock()
-	var state SubscriberState
+	// Clients tell as they like: one "disconnected" per failed reconnection
+	// attempt, a "resubscribed" without a "reconnected". What repeats the
+	// state the subscriber is in changes nothing; the outage is one.
+	var states []SubscriberState
 	switch m.Event {
 	case "disconnected":
-		state = SubscriberLost
+		if !b.down {
+			states = append(states, SubscriberLost)
+		}
 		b.down, b.recovering = true, false
 		clear(b.active)
 	case "reconnected":
-		state = SubscriberReconnected
+		if b.down {
+			states = append(states, SubscriberReconnected)
+		}
 		b.down, b.recovering = false, true
 	case "resubscribed":
-		state = SubscriberResubscribed
+		if b.down {
+			states = append(states, SubscriberReconnected)
+		}
+		if b.down || b.recovering {
+			states = append(states, SubscriberResubscribed)
+		}
 		b.down, b.recovering = false, false
 		for ch := range b.wanted {
 			b.active[ch] = true
@@ -542,15 +573,21 @@ func (x *extLink) event(m extMsg) {
 		return
 	}
 	b.mu.Unlock()
-	var err error
-	switch state {
-	case SubscriberLost:
-		b.errs.Add(1)
-		err = errors.New(strings.TrimSpace("adapter: " + m.Detail))
-	case SubscriberReconnected:
-		b.subConnects.Add(1)
+	for _, state := range states {
+		var err error
+		switch state {
+		case SubscriberLost:
+			b.errs.Add(1)
+			detail := m.Detail
+			if detail == "" {
+				detail = "its client said disconnected"
+			}
+			err = fmt.Errorf("adapter: %s", detail)
+		case SubscriberReconnected:
+			b.subConnects.Add(1)
+		}
+		b.tell(state, err)
 	}
-	b.tell(state, err)
 }
 
 // protocolError counts a line that was not the protocol's.

@@ -51,8 +51,14 @@ type AdapterReport struct {
 // it was asked to stop, did not stop when asked, or dropped as its own a
 // message that was not: what makes its standard error worth reading.
 func (a *AdapterReport) Misbehaved() bool {
-	return a.ProtocolErrors > 0 || a.Exited != "" || a.NotOwnFiltered > 0 || a.Exit != "exit status 0"
+	return a.ProtocolErrors > 0 || a.Exited != "" || a.NotOwnFiltered > 0 || a.FutureStamps > 0 || a.Exit != "exit status 0"
 }
+
+// adapterClockTolerance is how far an adapter's receive stamps may be off
+// this process's clock: runtimes without a microsecond wall clock (Node's
+// is its monotonic clock plus an origin) are some tens of µs off. Within
+// it a receipt before its send counts as negative latency, not forged.
+const adapterClockTolerance = time.Millisecond
 
 // stderrTail bounds what is kept of an adapter's standard error.
 const stderrTail = 2 << 10
@@ -270,6 +276,9 @@ func adapterWarnings(res *Result) []string {
 		}
 		if a.NotOwnFiltered > 0 {
 			what = append(what, fmt.Sprintf("%d messages of others dropped as its own", a.NotOwnFiltered))
+		}
+		if a.FutureStamps > 0 {
+			what = append(what, fmt.Sprintf("%d messages stamped later than it reported them (a clock not this machine's; their receipt taken as the report's)", a.FutureStamps))
 		}
 		if a.Exit != "exit status 0" {
 			what = append(what, "it ended with "+a.Exit)

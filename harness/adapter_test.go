@@ -123,6 +123,9 @@ func runFakeAdapter(mode string) {
 			go func() {
 				for msg := range ps.Channel() {
 					now := time.Now().UnixNano()
+					if mode == "future" {
+						now += int64(time.Hour)
+					}
 					var e struct{ Source string }
 					_ = json.Unmarshal([]byte(msg.Payload), &e)
 					if e.Source == h.InstanceID && mode != "no-filter" {
@@ -330,6 +333,16 @@ func TestBadAdapters(t *testing.T) {
 		// forgeries, never extra deliveries.
 		if ir.Delivered != ir.Expected || ir.Duplicates != ir.Expected || ir.Forged != ir.Expected || ir.Missing != 0 {
 			t.Fatalf("instance 0 %+v", ir.Counts)
+		}
+	})
+	t.Run("stamps with a clock ahead", func(t *testing.T) {
+		res := run(t, cfg("future", "bt:"))
+		ir := res.Instances[0]
+		if ir.Adapter.FutureStamps != ir.Delivered || ir.Delivered != ir.Expected || ir.Forged != 0 {
+			t.Fatalf("instance 0 %+v, adapter %+v", ir.Counts, ir.Adapter)
+		}
+		if max := time.Duration(res.Latency.Max) * time.Microsecond; max > 10*time.Second {
+			t.Fatalf("latency max %v: the future stamps were believed", max)
 		}
 	})
 	t.Run("does not filter its own", func(t *testing.T) {

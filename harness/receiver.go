@@ -46,6 +46,9 @@ type receiver struct {
 	// negative counts deliveries that seemed to arrive before they were
 	// sent, within tolNs: recorded as the minimum latency, and counted.
 	negative uint64
+	// lastNs is when the last genuine delivery arrived, on the run's
+	// clock: a subscriber that stopped receiving without an outage shows.
+	lastNs int64
 
 	// receipts, only in MaxRate, publishes the highest sequence number seen
 	// from each source, for the publishers' back-pressure. One writer each;
@@ -174,6 +177,7 @@ func (r *receiver) handle(ev *bridge.Event) {
 		r.countRecovered(ev.SentNs)
 	}
 	r.sources[src].observeWithin(seq, r.gapLimit)
+	r.lastNs = ev.ReceivedNs
 	if r.receipts != nil {
 		r.receipts[src].Store(r.sources[src].highest)
 	}

@@ -309,6 +309,10 @@ type InstanceResult struct {
 	// Adapter is an external instance's adapter: its client, how it kept
 	// to the protocol, how it ended; absent for the run's own bridges.
 	Adapter *AdapterReport `json:"adapter,omitempty"`
+	// LastDeliverySeconds is when the instance's last delivery arrived,
+	// in seconds since the start; nil when nothing arrived. A subscriber
+	// that went quiet while others received shows here.
+	LastDeliverySeconds *float64 `json:"last_delivery_s,omitempty"`
 }
 
 // Matrix is the delivery matrix: for each receiver, what it got from each
@@ -565,6 +569,10 @@ func assemble(res *Result, cfg Config, start time.Time, pub *publisher, recvs []
 		}
 		res.Matrix.Delivered = append(res.Matrix.Delivered, row)
 		ir.DeliveryRate = percent(ir.Delivered, ir.Expected)
+		if r.lastNs > 0 {
+			s := float64(r.lastNs-start.UnixNano()) / 1e9
+			ir.LastDeliverySeconds = &s
+		}
 		res.InstanceHistograms = append(res.InstanceHistograms, r.hist)
 		if dropped := total.Merge(r.hist); dropped > 0 {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("instance %d: %d latency samples lost merging histograms", i, dropped))

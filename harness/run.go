@@ -147,6 +147,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			o = atAddr(o, recvs[i].node)
 		}
 		o.External = procs.external(i)
+		if o.External != nil {
+			// Another process's clock, read by another runtime: a receipt
+			// may seem up to adapterClockTolerance before its send.
+			recvs[i].tolNs.Store(int64(adapterClockTolerance))
+		}
 		b, err := instanceBridge(cfg, o, i, prefix, key, recvs[i], cluster)
 		if err != nil {
 			return nil, err
