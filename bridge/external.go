@@ -206,6 +206,10 @@ func (x *extLink) hello() (extMsg, error) {
 	}
 	switch {
 	case so.Enabled():
+		// The URL keeps the master's credentials and database; its host
+		// is a sentinel, since the master is whoever they say it is.
+		u.Host = so.Addrs[0]
+		r.URL = u.String()
 		r.Topology, r.SentinelMaster, r.Sentinels = "sentinel", so.MasterName, so.Addrs
 		r.SentinelUsername, r.SentinelPassword = so.Username, so.Password
 	case b.opts.Cluster:

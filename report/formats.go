@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/redisload/redisload/capacity"
+	"github.com/redisload/redisload/clients"
 	"github.com/redisload/redisload/harness"
 	"github.com/redisload/redisload/verdict"
 )
@@ -27,6 +28,9 @@ const (
 	Compare
 	// Capacity is a capacity search: Capacity.
 	Capacity
+	// Clients is the client matrix: Clients, and ClientsBaseline when
+	// judged against one.
+	Clients
 )
 
 // Input is everything a renderer may read; a renderer reads the fields of
@@ -38,6 +42,9 @@ type Input struct {
 	// OldName and NewName label a comparison's two columns.
 	OldName, NewName string
 	Capacity         *capacity.Result
+	// Clients is a client matrix, ClientsBaseline the one it is judged
+	// against (nil: none).
+	Clients, ClientsBaseline *clients.Matrix
 	// Version is the tool's, written into JSON.
 	Version string
 	// Options tune the table of a run.
@@ -54,6 +61,7 @@ var formats = map[string]map[Kind]func(Input) Reporter{
 		Run:      func(in Input) Reporter { return NewTableReporter(in.Result, in.Verdict, in.Options) },
 		Compare:  func(in Input) Reporter { return NewCompareReporter(in.Comparison, in.OldName, in.NewName, false) },
 		Capacity: func(in Input) Reporter { return NewCapacityReporter(in.Capacity, "table") },
+		Clients:  clientsFormat("table"),
 	},
 	// For machines: a run's document is the schema the README tabulates;
 	// a comparison's and a search's are their types as JSON.
@@ -61,12 +69,14 @@ var formats = map[string]map[Kind]func(Input) Reporter{
 		Run:      func(in Input) Reporter { return NewJSONReporter(in.Result, in.Verdict, in.Version) },
 		Compare:  func(in Input) Reporter { return compareJSON(in) },
 		Capacity: func(in Input) Reporter { return NewCapacityReporter(in.Capacity, "json") },
+		Clients:  clientsFormat("json"),
 	},
 	// For a pull-request comment or a CI job summary.
 	"markdown": {
 		Run:      func(in Input) Reporter { return NewMarkdownReporter(in.Result, in.Verdict) },
 		Compare:  func(in Input) Reporter { return NewCompareReporter(in.Comparison, in.OldName, in.NewName, true) },
 		Capacity: func(in Input) Reporter { return NewCapacityReporter(in.Capacity, "markdown") },
+		Clients:  clientsFormat("markdown"),
 	},
 	// For CI test views: each check (or step) a test case.
 	"junit": {
@@ -81,7 +91,13 @@ var formats = map[string]map[Kind]func(Input) Reporter{
 		Run:      func(in Input) Reporter { return NewHTMLReporter(in.Result, in.Verdict, in.Baseline) },
 		Compare:  compareHTML,
 		Capacity: capacityHTML,
+		Clients:  clientsFormat("html"),
 	},
+}
+
+// clientsFormat is the client matrix's renderer in format.
+func clientsFormat(format string) func(Input) Reporter {
+	return func(in Input) Reporter { return NewClientsReporter(in.Clients, in.ClientsBaseline, format, in.Version) }
 }
 
 // Formats lists the formats there are for kind, the default (table) first.

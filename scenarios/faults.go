@@ -5,6 +5,7 @@ import (
 
 	"github.com/redisload/redisload/bridge"
 	"github.com/redisload/redisload/harness"
+	"github.com/redisload/redisload/provision"
 	"github.com/redisload/redisload/verdict"
 )
 
@@ -19,14 +20,14 @@ var faults = []Scenario{
 		Summary: "server stopped at 4s, started again 1s later on its port: all resubscribe within 2s, lose only inside outages",
 		Config: harness.Config{Instances: 3, Duration: 10 * time.Second, Rate: 100,
 			Faults: []harness.Fault{{At: 4 * time.Second, Action: harness.FaultRestart, For: time.Second}}},
-		Thresholds: faultThresholds(2 * time.Second),
+		Thresholds: FaultThresholds(2 * time.Second),
 	},
 	{
 		Name:    "crash",
 		Summary: "server killed (SIGKILL) at 4s, started again 1s later: with an append-only file (--transport=streams) nothing it acknowledged is lost; all resubscribe within 2s, lose only inside outages",
 		Config: harness.Config{Instances: 3, Duration: 10 * time.Second, Rate: 100,
 			Faults: []harness.Fault{{At: 4 * time.Second, Action: harness.FaultCrash, For: time.Second}}},
-		Thresholds: faultThresholds(2 * time.Second),
+		Thresholds: FaultThresholds(2 * time.Second),
 	},
 	{
 		Name:    "hang",
@@ -40,7 +41,7 @@ var faults = []Scenario{
 		Summary: "the run's subscribers CLIENT KILLed at 4s: all resubscribe within 1s, lose only inside outages",
 		Config: harness.Config{Instances: 3, Duration: 10 * time.Second, Rate: 100,
 			Faults: []harness.Fault{{At: 4 * time.Second, Action: harness.FaultClientKill, Instance: harness.AllInstances}}},
-		Thresholds: faultThresholds(time.Second),
+		Thresholds: FaultThresholds(time.Second),
 	},
 	{
 		Name:    "slow-consumer",
@@ -51,7 +52,7 @@ var faults = []Scenario{
 				For: 3 * time.Second, OutputBufferLimit: "64kb 32kb 1"}}},
 		// The slow instance's backlog is seconds late: latency is not
 		// what this scenario judges.
-		Thresholds: withLatency(*faultThresholds(2 * time.Second), verdict.NoCheck),
+		Thresholds: withLatency(*FaultThresholds(2 * time.Second), verdict.NoCheck),
 	},
 	{
 		Name:    "latency",
@@ -65,7 +66,7 @@ var faults = []Scenario{
 		Summary: "instance 1 cut off for 5s at 3s by an in-process proxy: only it loses, inside its outage; back within 8s",
 		Config: harness.Config{Instances: 3, Duration: 12 * time.Second, Rate: 100,
 			Faults: []harness.Fault{{At: 3 * time.Second, Action: harness.FaultPartition, Instance: 1, For: 5 * time.Second}}},
-		Thresholds: faultThresholds(8 * time.Second),
+		Thresholds: FaultThresholds(8 * time.Second),
 	},
 	{
 		Name: "failover",
@@ -73,7 +74,7 @@ var faults = []Scenario{
 			"all receive again within 5s, lose only inside outages",
 		Config: harness.Config{Instances: 5, Duration: 12 * time.Second, Rate: 100,
 			Faults: []harness.Fault{{At: 4 * time.Second, Action: harness.FaultFailover}}},
-		Thresholds: faultThresholds(5 * time.Second),
+		Thresholds: FaultThresholds(5 * time.Second),
 	},
 	{
 		Name: "master-kill",
@@ -81,7 +82,7 @@ var faults = []Scenario{
 			"all receive again within 10s, lose only inside outages",
 		Config: harness.Config{Instances: 5, Duration: 15 * time.Second, Rate: 100,
 			Faults: []harness.Fault{{At: 4 * time.Second, Action: harness.FaultMasterKill}}},
-		Thresholds: faultThresholds(10 * time.Second),
+		Thresholds: FaultThresholds(10 * time.Second),
 	},
 	{
 		Name: "slot-migration",
@@ -89,14 +90,14 @@ var faults = []Scenario{
 			"all receive again within 2s, lose only inside outages",
 		Config: harness.Config{Instances: 5, Duration: 10 * time.Second, Rate: 100,
 			Faults: []harness.Fault{{At: 4 * time.Second, Action: harness.FaultSlotMigration}}},
-		Thresholds: faultThresholds(2 * time.Second),
+		Thresholds: FaultThresholds(2 * time.Second),
 	},
 }
 
-// faultThresholds are the verdict of a fault scenario: the defaults, with
+// FaultThresholds are the verdict of a fault scenario: the defaults, with
 // errors and the delivery floor left unchecked (the fault causes both),
 // every outage recovered within maxRecovery, and no loss outside outages.
-func faultThresholds(maxRecovery time.Duration) *verdict.Thresholds {
+func FaultThresholds(maxRecovery time.Duration) *verdict.Thresholds {
 	th := verdict.DefaultThresholds()
 	th.MinDeliveryRate = verdict.NoCheck
 	th.MaxErrors = verdict.NoCheck
@@ -109,4 +110,21 @@ func faultThresholds(maxRecovery time.Duration) *verdict.Thresholds {
 func withLatency(th verdict.Thresholds, avg time.Duration) *verdict.Thresholds {
 	th.MaxAvgLatency = avg
 	return &th
+}
+
+// UseDeployment points c at inst, which redisload started: its URL (a
+// Sentinel set's master through the sentinels, followed through a
+// failover), and the server or deployment that the faults may stop,
+// restart or fail over.
+func UseDeployment(c *harness.Config, inst *provision.Instance) {
+	c.Redis.URL = inst.URL
+	switch inst.Mode {
+	case provision.Server:
+		c.Server = inst
+	case provision.Sentinel:
+		c.Redis.URL = inst.SentinelURL
+		c.Deployment = inst
+	case provision.Cluster:
+		c.Deployment = inst
+	}
 }

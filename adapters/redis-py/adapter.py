@@ -44,7 +44,7 @@ def client(hello, name):
     if r["topology"] == "sentinel":
         url = redis.connection.parse_url(r["url"])
         sentinels = [(a.rsplit(":", 1)[0], int(a.rsplit(":", 1)[1])) for a in r["sentinels"]]
-        s = Sentinel(sentinels, sentinel_kwargs={"password": r["sentinel_password"] or None})
+        s = Sentinel(sentinels, sentinel_kwargs={"password": r.get("sentinel_password") or None})
         return s.master_for(r["sentinel_master"], client_name=name, username=url.get("username"),
                             password=url.get("password"), db=url.get("db", 0))
     return redis.Redis.from_url(r["url"], client_name=name)

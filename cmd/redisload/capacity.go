@@ -16,6 +16,7 @@ import (
 	"github.com/redisload/redisload/harness"
 	"github.com/redisload/redisload/provision"
 	"github.com/redisload/redisload/report"
+	"github.com/redisload/redisload/scenarios"
 )
 
 // capacityOptions are what `redisload capacity`'s flags set.
@@ -149,8 +150,7 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitUnavailable
 	}
 	defer inst.Close()
-	c.Run.Redis.URL = inst.URL
-	applyDeployment(&c.Run, inst)
+	scenarios.UseDeployment(&c.Run, inst)
 	if spawn > 0 {
 		stop, runner, err := sweepWorkers(spawn, c.Run, joinTimeout, stderr)
 		if err != nil {

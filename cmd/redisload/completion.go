@@ -30,6 +30,7 @@ var subcommands = [][2]string{
 	{"compare", "two saved JSON reports side by side"},
 	{"report", "render a saved JSON report again, in any format"},
 	{"capacity", "step the load up to the knee"},
+	{"clients", "every client library's adapter through every fault, in one table"},
 	{"worker", "run instances of runs announced on a control Redis"},
 	{"cleanup", "remove what crashed runs over streams left in Redis"},
 	{"scenarios", "list the named scenarios"},
@@ -63,6 +64,7 @@ func completionCommands() []completionCommand {
 	var wo workerOptions
 	var rpo reportOptions
 	var clo cleanupOptions
+	var cl clientsOptions
 	shared := map[string][]string{"redis": modes, "event-types": types, "pubsub": {"classic", "sharded"}, "transport": {"pubsub", "streams"},
 		"placement": {"spread", "single"}}
 	with := func(extra map[string][]string) map[string][]string {
@@ -84,6 +86,7 @@ func completionCommands() []completionCommand {
 		{"worker", newWorkerFlagSet(&wo), nil},
 		{"report", newReportFlagSet(&rpo), map[string][]string{"format": report.Formats(report.Run)}},
 		{"cleanup", newCleanupFlagSet(&clo), nil},
+		{"clients", newClientsFlagSet(&cl), map[string][]string{"format": report.Formats(report.Clients)}},
 	}
 }
 
@@ -182,7 +185,7 @@ _redisload() {
     [ "$COMP_CWORD" -gt 0 ] && prev="${COMP_WORDS[COMP_CWORD-1]}"
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "${COMP_WORDS[i]}" in
-            compare|capacity|worker|completion|report) cmd="${COMP_WORDS[i]}"; break ;;
+            compare|capacity|clients|worker|completion|report|cleanup) cmd="${COMP_WORDS[i]}"; break ;;
             -*) ;;
             *) [ "${COMP_WORDS[i-1]}" = "=" ] || __redisload_valued "" "${COMP_WORDS[i-1]}" || break ;;
         esac

@@ -57,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return runCompare(args[1:], stdout, stderr)
 		case "capacity":
 			return runCapacity(ctx, args[1:], stdout, stderr)
+		case "clients":
+			return runClients(ctx, args[1:], stdout, stderr)
 		case "worker":
 			return runWorker(ctx, args[1:], stderr)
 		case "completion":

@@ -228,8 +228,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUnavailable
 	}
 	defer inst.Close()
-	o.cfg.Redis.URL = inst.URL
-	applyDeployment(&o.cfg, inst)
+	scenarios.UseDeployment(&o.cfg, inst)
 	// Said before the run, on stderr: which server, why that one, and what
 	// the run will do to it, so that a wrong target is caught in time.
 	announce(stderr, inst, o.cfg)
@@ -372,21 +371,6 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitPass
-}
-
-// applyDeployment points the run at what provisioning started: a server
-// its faults may stop, a cluster or Sentinel set they may fail over, the
-// master found through the sentinels (and followed through a failover).
-func applyDeployment(c *harness.Config, inst *provision.Instance) {
-	switch inst.Mode {
-	case provision.Server:
-		c.Server = inst // faults may stop and restart it
-	case provision.Sentinel:
-		c.Redis.URL = inst.SentinelURL
-		c.Deployment = inst
-	case provision.Cluster:
-		c.Deployment = inst
-	}
 }
 
 // announce says on stderr which server the run measures and why, before

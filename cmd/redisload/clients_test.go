@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/redisload/redisload/verdict"
+)
+
+// `redisload clients` end to end on the reference row: one cell, judged,
+// written as JSON that --baseline reads back; a regression against a
+// baseline fails the run; bad input is one line and exit 2.
+func TestClientsCommand(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "m.json")
+	args := []string{"clients", "--clients=redisload", "--scenarios=standard", "--duration=3s", "--adapters-dir=../../adapters"}
+	code, _, errs := invoke(t, context.Background(), append(args, "--format=json", "-o", out)...)
+	if code != exitPass || !strings.Contains(errs, "redisload clients: redisload bridge, standard: 600/600 delivered, 0 missing outside outages, PASS") {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Status verdict.Status
+		Matrix struct{ Cells []struct{ Client, Scenario, Verdict string } }
+	}
+	if err := json.Unmarshal(b, &doc); err != nil || doc.Status != verdict.Pass || len(doc.Matrix.Cells) != 1 ||
+		doc.Matrix.Cells[0].Verdict != "PASS" {
+		t.Fatalf("%v: %s", err, b)
+	}
+	// Against itself: no regression; the table says so.
+	code, table, errs := invoke(t, context.Background(), append(args, "--baseline", out)...)
+	if code != exitPass || !strings.Contains(table, "Overall: PASS") || !strings.Contains(table, "| redisload | bridge  | standard") {
+		t.Fatalf("exit %d\n%s%s", code, table, errs)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--clients=jedis"}, `unknown client "jedis"`},
+		{[]string{"--scenarios=chaos"}, `unknown scenario "chaos"`},
+		{[]string{"--format=junit"}, "junit"},
+		{[]string{"--adapters-dir=/nonexistent"}, "not a directory"},
+		{[]string{"--baseline=" + filepath.Join(dir, "none.json")}, "--baseline"},
+		{[]string{"--baseline=clients_test.go"}, "--baseline"},
+		{[]string{"--instances=1"}, "Instances 1: at least 2"},
+	} {
+		code, _, errs := invoke(t, context.Background(), append([]string{"clients", "--adapters-dir=../../adapters"}, tc.args...)...)
+		if code != exitUsage || !strings.Contains(errs, tc.want) || strings.Count(strings.TrimSpace(errs), "\n") > 1 {
+			t.Errorf("%v: exit %d, %q", tc.args, code, errs)
+		}
+	}
+}
