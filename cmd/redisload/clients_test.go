@@ -28,7 +28,9 @@ func TestClientsCommand(t *testing.T) {
 	}
 	var doc struct {
 		Status verdict.Status
-		Matrix struct{ Cells []struct{ Client, Scenario, Verdict string } }
+		Matrix struct {
+			Cells []struct{ Client, Scenario, Verdict string }
+		}
 	}
 	if err := json.Unmarshal(b, &doc); err != nil || doc.Status != verdict.Pass || len(doc.Matrix.Cells) != 1 ||
 		doc.Matrix.Cells[0].Verdict != "PASS" {
