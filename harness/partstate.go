@@ -58,7 +58,10 @@ type ReceiverState struct {
 	Forged       uint64         `json:"forged"`
 	Overflow     uint64         `json:"overflow"`
 	Negative     uint64         `json:"negative_latency,omitempty"`
-	Histogram    []byte         `json:"histogram"` // HDR histogram, compressed encoding
+	// LastNs is when its last genuine delivery arrived (Unix ns; 0 for
+	// none): a subscriber that went quiet must show so after a merge too.
+	LastNs    int64  `json:"last_ns,omitempty"`
+	Histogram []byte `json:"histogram"` // HDR histogram, compressed encoding
 	// WarmArrived and WarmHistogram are the warm-up's arrivals and their
 	// latencies (compressed; absent when none arrived).
 	WarmArrived   uint64 `json:"warm_arrived,omitempty"`
@@ -127,7 +130,7 @@ func partState(pub *publisher, recvs []*receiver, metrics []bridge.Metrics) (Par
 		}
 		s := ReceiverState{Index: r.index, Metrics: metrics[i], Node: r.node, NotConnected: r.notConnected,
 			SelfReceived: r.selfReceived, Foreign: r.foreign, Forged: r.forged, Overflow: r.overflow,
-			Negative: r.negative, Histogram: enc, Attrib: r.attrib, WarmArrived: r.warmArrived}
+			Negative: r.negative, LastNs: r.lastNs, Histogram: enc, Attrib: r.attrib, WarmArrived: r.warmArrived}
 		if r.warmHist != nil {
 			if s.WarmHistogram, err = r.warmHist.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err != nil {
 				return PartState{}, fmt.Errorf("instance %d: warm-up histogram: %w", i, err)
@@ -229,7 +232,7 @@ func (s ReceiverState) receiver(n int) (*receiver, error) {
 	}
 	r := &receiver{index: s.Index, n: n, sources: make([]seqTracker, n), hist: h, node: s.Node,
 		notConnected: s.NotConnected, selfReceived: s.SelfReceived, foreign: s.Foreign, forged: s.Forged,
-		overflow: s.Overflow, negative: s.Negative, gapLimit: maxGapsSharded, warmArrived: s.WarmArrived}
+		overflow: s.Overflow, negative: s.Negative, lastNs: s.LastNs, gapLimit: maxGapsSharded, warmArrived: s.WarmArrived}
 	if len(s.WarmHistogram) > 0 {
 		if r.warmHist, err = decodeHistogram(s.WarmHistogram, sendDelaySigFigs); err != nil {
 			return nil, fmt.Errorf("warm-up latency: %v", err)
