@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/redisload/redisload/clients"
+	"github.com/redisload/redisload/harness"
 	"github.com/redisload/redisload/internal/redistest"
 	"github.com/redisload/redisload/verdict"
 )
@@ -98,5 +99,45 @@ func TestRegressions(t *testing.T) {
 	}
 	if clients.Regressions(nil, now) != nil {
 		t.Fatal("regressions without a baseline")
+	}
+}
+
+// A subscriber that stays "connected" but stops receiving is a silent
+// death, measured against the last second publishes were accepted in:
+// when every instance runs the same client and all die together, no
+// other instance's delivery shows the feed flowing, the publishes do.
+func TestSilentDeaths(t *testing.T) {
+	at := func(s float64) *float64 { return &s }
+	inst := func(last *float64, missing uint64) harness.InstanceResult {
+		return harness.InstanceResult{Connected: true, LastDeliverySeconds: last,
+			Counts: harness.Counts{Expected: 100, Missing: missing}}
+	}
+	series := func(published ...uint64) []harness.SeriesPoint {
+		var out []harness.SeriesPoint
+		for i, p := range published {
+			out = append(out, harness.SeriesPoint{Seconds: float64(i + 1), Published: p})
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name string
+		res  harness.Result
+		want int
+	}{
+		{"all quiet from 2 s while publishes went on to 6 s",
+			harness.Result{Instances: []harness.InstanceResult{inst(at(2), 60), inst(at(2.1), 60), inst(nil, 100)},
+				Series: series(10, 20, 30, 40, 50, 60)}, 3},
+		{"all quiet because nothing was accepted after 2 s",
+			harness.Result{Instances: []harness.InstanceResult{inst(at(2), 10), inst(at(2.1), 10)},
+				Series: series(10, 20, 20, 20, 20, 20)}, 0},
+		{"one quiet while the others received",
+			harness.Result{Instances: []harness.InstanceResult{inst(at(2), 60), inst(at(5.9), 0), inst(at(5.95), 0)}}, 1},
+		{"quiet but nothing missing: not dead, idle",
+			harness.Result{Instances: []harness.InstanceResult{inst(at(2), 0), inst(at(2), 0)},
+				Series: series(10, 20, 30, 40, 50, 60)}, 0},
+	} {
+		if got := clients.SilentDeaths(&c.res); got != c.want {
+			t.Errorf("%s: %d silent deaths, want %d", c.name, got, c.want)
+		}
 	}
 }

@@ -82,8 +82,9 @@ type Cell struct {
 	// MaxRecoverySeconds is the longest outage, loss to resubscribed.
 	MaxRecoverySeconds *float64 `json:"max_recovery_s,omitempty"`
 	// SilentDeaths are subscribers that were connected at the end, by
-	// their client's word, yet received nothing in the last SilentAfter
-	// before the others' last delivery, with messages missing.
+	// their client's word, yet received nothing in the SilentAfter before
+	// the run's last sign of traffic (see silentDeaths), with messages
+	// missing.
 	SilentDeaths int `json:"silent_deaths"`
 	// FaultDetail says what the fault did.
 	FaultDetail string `json:"fault,omitempty"`
@@ -201,7 +202,10 @@ func runCell(ctx context.Context, cfg Config, sc Scenario, cell Cell, argv []str
 	}
 	defer inst.Close()
 	hc := harness.Config{Instances: cfg.Instances, Duration: cfg.Duration, Rate: cfg.Rate, DrainTimeout: 2 * time.Second,
-		InstanceCmd: argv, Redis: bridge.Options{PubSub: sc.PubSub, KeyPrefix: "clients:"}}
+		InstanceCmd: argv, Redis: bridge.Options{PubSub: sc.PubSub, KeyPrefix: "clients:"},
+		// The series shows when publishes were last accepted, which
+		// silentDeaths measures quiet subscribers against.
+		Series: true}
 	scenarios.UseDeployment(&hc, inst)
 	if sc.Mode == provision.Cluster {
 		// Channels on every master, so that the fault's shard has some.
@@ -267,13 +271,27 @@ func summarize(cell Cell, res *harness.Result, v verdict.Verdict) Cell {
 }
 
 // silentDeaths counts the subscribers that claim to be fine but stopped
-// receiving: connected at the end, nothing in the last SilentAfter before
-// the others' last delivery, and messages missing.
+// receiving: connected at the end, messages missing, and nothing received
+// in the SilentAfter before the run's last sign of traffic. That sign is
+// the others' last delivery or the start of the last second in which
+// publishes were accepted, whichever is later: when every instance runs
+// the same client, all of them can die together, and then no other
+// instance's delivery shows the feed still flowing, but the publishes do.
 func silentDeaths(res *harness.Result) int {
 	var last float64
 	for _, ir := range res.Instances {
 		if ir.LastDeliverySeconds != nil {
 			last = max(last, *ir.LastDeliverySeconds)
+		}
+	}
+	for i := len(res.Series) - 1; i >= 0; i-- {
+		prev, start := uint64(0), 0.0
+		if i > 0 {
+			prev, start = res.Series[i-1].Published, res.Series[i-1].Seconds
+		}
+		if res.Series[i].Published > prev {
+			last = max(last, start)
+			break
 		}
 	}
 	n := 0

@@ -54,7 +54,7 @@ func NewClientsReporter(m *clients.Matrix, base *clients.Matrix, format, version
 // clientsLegend says what the columns mean, under every rendering.
 const clientsLegend = "Missing in/out: lost inside an outage the client told of / outside any (the loss a client hides). " +
 	"Resubscribed: every outage ended in a resubscription (time: the longest). " +
-	"Silent: subscribers connected at the end, by their client's word, that received nothing in their last second while others did."
+	"Silent: subscribers connected at the end, by their client's word, with messages missing, that received nothing for a second while publishes were still accepted or others received."
 
 // clientsStatus is FAIL when a cell failed, could not run, or regressed.
 func clientsStatus(m *clients.Matrix, regs []clients.Regression) verdict.Status {

@@ -1,0 +1,4 @@
+package clients
+
+// SilentDeaths is silentDeaths, for the tests.
+var SilentDeaths = silentDeaths
