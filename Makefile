@@ -58,8 +58,9 @@ BENCH_DURATION ?= 10s
 
 # Micro-benchmarks of the hot paths (envelope, payloads, accounting), then
 # redisload against a minimal go-redis reference, side by side, against a
-# redis-server of its own (about 3 minutes; BENCH_DURATION per run).
-bench:
+# redis-server of its own, then every client adapter beside the in-process
+# bridge (about 5 minutes; BENCH_DURATION per run).
+bench: adapters
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./...
 	$(GO) build -o bin/redisload ./cmd/redisload
 	$(GO) build -o bin/redisload-bench ./cmd/redisload-bench

@@ -48,6 +48,17 @@ var All = []Client{
 	{Name: "redis-py", prepare: python, NoSharded: "redis-py 4.3.4 (Debian's python3-redis) has no sharded pub/sub"},
 }
 
+// Command returns the command line that runs the client's adapter, given
+// the adapters' directory and a scratch directory the caller removes
+// (the go-redis adapter is built there); nil for redisload's own bridge.
+// An error says what is missing, in one line naming what to install.
+func (c Client) Command(ctx context.Context, dir, tmp string) ([]string, error) {
+	if c.prepare == nil {
+		return nil, nil
+	}
+	return c.prepare(ctx, dir, tmp)
+}
+
 // ErrUnknownClient is a name not in All.
 var ErrUnknownClient = errors.New("clients: unknown client")
 

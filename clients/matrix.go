@@ -162,11 +162,7 @@ func Run(ctx context.Context, cfg Config) (*Matrix, error) {
 		m.Scenarios = append(m.Scenarios, s.Name)
 	}
 	for _, cl := range cfg.Clients {
-		var argv []string
-		var why error
-		if cl.prepare != nil {
-			argv, why = cl.prepare(ctx, cfg.AdaptersDir, tmp)
-		}
+		argv, why := cl.Command(ctx, cfg.AdaptersDir, tmp)
 		for _, sc := range cfg.Scenarios {
 			if err := ctx.Err(); err != nil {
 				return m, err

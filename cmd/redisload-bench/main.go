@@ -66,6 +66,8 @@ func main() {
 	soak := flag.Bool("soak", false, "instead of the cases: N=5 at 50k events/s for 30s, then for 300s, and compare peak RSS")
 	tags := flag.Bool("tags", true, "after the cases, measure the authentication tags' cost: N=10 at --rate=max with and without")
 	split := flag.Bool("workers", true, "after the cases, the same load from one process and from --spawn-workers 2")
+	adapters := flag.Bool("adapters", true, "after the cases, every client adapter's highest lossless rate and its CPU per message beside the in-process bridge's")
+	adaptersDir := flag.String("adapters-dir", "adapters", "the repository's adapters directory (the Node ones need make adapters)")
 	flag.Parse()
 
 	ctx := context.Background()
@@ -160,6 +162,9 @@ accounting: the least send delay and client CPU this machine allows.`)
 	}
 	if *split {
 		workersRow(*redisload, inst.URL, *dur)
+	}
+	if *adapters {
+		adapterRows(*redisload, inst.URL, *adaptersDir, *dur)
 	}
 }
 
