@@ -41,6 +41,20 @@ func TestClientsCommand(t *testing.T) {
 	if code != exitPass || !strings.Contains(table, "Overall: PASS") || !strings.Contains(table, "| redisload | bridge  | standard") {
 		t.Fatalf("exit %d\n%s%s", code, table, errs)
 	}
+	// `redisload report` renders the saved matrix again, without Redis.
+	code, md, errs := invoke(t, context.Background(), "report", "--format=markdown", out)
+	if code != exitPass || !strings.Contains(md, "| redisload | bridge | standard | 100.00% (600/600) | 0 / 0 |") {
+		t.Fatalf("exit %d\n%s%s", code, md, errs)
+	}
+	// The same cell failed: exit 1, and a regression against the saved one.
+	failed := filepath.Join(dir, "failed.json")
+	if err := os.WriteFile(failed, []byte(strings.Replace(string(b), `"verdict": "PASS"`, `"verdict": "FAIL"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, table, errs = invoke(t, context.Background(), "report", "--baseline", out, failed)
+	if code != exitFail || !strings.Contains(table, "FAIL (was PASS)") {
+		t.Fatalf("exit %d\n%s%s", code, table, errs)
+	}
 	for _, tc := range []struct {
 		args []string
 		want string

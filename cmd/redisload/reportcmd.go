@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/redisload/redisload/clients"
 	"github.com/redisload/redisload/harness"
 	"github.com/redisload/redisload/report"
 )
@@ -47,7 +48,8 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if o.help {
 		fmt.Fprintf(stdout, "Usage: redisload report [--format %s] [-o FILE] [--html FILE] [--baseline BASE.json] RESULT.json\n\n", strings.Join(report.Formats(report.Run), "|"))
 		fmt.Fprintln(stdout, "Renders a JSON report written by a run (--format=json, --json-out) again, in any format,")
-		fmt.Fprint(stdout, "with the verdict it was judged by: the JSON holds everything the renderers need.\n\nFlags:\n"+fs.FlagUsages())
+		fmt.Fprintln(stdout, "with the verdict it was judged by: the JSON holds everything the renderers need. A client")
+		fmt.Fprint(stdout, "matrix that `redisload clients --format=json` wrote is rendered again the same way.\n\nFlags:\n"+fs.FlagUsages())
 		return exitPass
 	}
 	if fs.NArg() != 1 {
@@ -59,6 +61,9 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	in := fs.Arg(0)
 	if err := checkPaths([]pathFlag{{"output", o.output}, {"html", o.html}}, []pathFlag{{"report", in}, {"baseline", o.baseline}}); err != nil {
 		return usageErr("%v", err)
+	}
+	if m, err := readMatrix(in); err == nil {
+		return reportMatrix(ctx, o, m, stdout, stderr)
 	}
 	doc, err := report.ReadFile(in)
 	if err != nil {
@@ -108,6 +113,53 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitOutput
 	}
 	if !doc.Verdict.Passed() {
+		return exitFail
+	}
+	return exitPass
+}
+
+// reportMatrix renders a saved client matrix again, with a saved matrix
+// as its baseline; exit 1 when a cell failed or regressed, as `redisload
+// clients` exits.
+func reportMatrix(ctx context.Context, o reportOptions, m *clients.Matrix, stdout, stderr io.Writer) int {
+	usageErr := usageErrors(stderr, "redisload report")
+	var base *clients.Matrix
+	if o.baseline != "" {
+		b, err := readMatrix(o.baseline)
+		if err != nil {
+			return usageErr("--baseline: %v", err)
+		}
+		base = b
+	}
+	var files pendingFiles
+	defer files.abort()
+	var out io.Writer = stdout
+	if o.output != "" {
+		p, err := files.create(ctx, "output", o.output)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		out = p
+	}
+	outs := []output{{o.format, out}}
+	if o.html != "" {
+		w, err := files.create(ctx, "html", o.html)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		outs = append(outs, output{"html", w})
+	}
+	for _, x := range outs {
+		if err := renderClients(m, base, x.format, x.w); err != nil {
+			fmt.Fprintf(stderr, "redisload report: writing the %s matrix: %v\n", x.format, err)
+			return exitOutput
+		}
+	}
+	if err := files.commit(); err != nil {
+		fmt.Fprintf(stderr, "redisload report: %v\n", err)
+		return exitOutput
+	}
+	if m.Failed() || len(clients.Regressions(base, m)) > 0 {
 		return exitFail
 	}
 	return exitPass
