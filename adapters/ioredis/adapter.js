@@ -12,8 +12,16 @@
 "use strict";
 
 const readline = require("node:readline");
-const Redis = require("ioredis");
-const { version } = require("ioredis/package.json");
+let Redis, version;
+try {
+  Redis = require("ioredis");
+  ({ version } = require("ioredis/package.json"));
+} catch (err) {
+  if (err.code !== "MODULE_NOT_FOUND") throw err;
+  // One line redisload quotes, naming what to do.
+  process.stderr.write(`error: ioredis is not installed: run make adapters (npm ci in ${__dirname})\n`);
+  process.exit(1);
+}
 
 // say writes one line of the protocol to redisload.
 function say(msg) {

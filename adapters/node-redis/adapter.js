@@ -9,8 +9,16 @@
 "use strict";
 
 const readline = require("node:readline");
-const { createClient, createCluster, createSentinel, ErrorReply } = require("redis");
-const { version } = require("redis/package.json");
+let createClient, createCluster, createSentinel, ErrorReply, version;
+try {
+  ({ createClient, createCluster, createSentinel, ErrorReply } = require("redis"));
+  ({ version } = require("redis/package.json"));
+} catch (err) {
+  if (err.code !== "MODULE_NOT_FOUND") throw err;
+  // One line redisload quotes, naming what to do.
+  process.stderr.write(`error: node-redis is not installed: run make adapters (npm ci in ${__dirname})\n`);
+  process.exit(1);
+}
 
 function say(msg) {
   process.stdout.write(JSON.stringify(msg) + "\n");

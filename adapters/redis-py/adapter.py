@@ -20,9 +20,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import redis
-from redis.cluster import RedisCluster
-from redis.sentinel import Sentinel
+try:
+    import redis
+    from redis.cluster import RedisCluster
+    from redis.sentinel import Sentinel
+except ImportError as e:
+    # One line redisload quotes, naming what to install.
+    sys.exit(f"error: redis-py is not installed for {sys.executable} ({e}): apt-get install python3-redis")
 
 _out = threading.Lock()
 _stopping = threading.Event()

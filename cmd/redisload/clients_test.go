@@ -73,3 +73,29 @@ func TestClientsCommand(t *testing.T) {
 		}
 	}
 }
+
+// The measured table in docs/clients.md is the rendering of the JSON
+// beside it, to the byte: a table edited by hand, or a JSON replaced
+// without its table, fails here.
+func TestDocsClientsTableIsTheJSONs(t *testing.T) {
+	files, err := filepath.Glob("../../docs/clients-matrix-*.json")
+	if err != nil || len(files) != 1 {
+		t.Fatalf("want one measured matrix in docs/, got %v (%v)", files, err)
+	}
+	doc, err := os.ReadFile("../../docs/clients.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), "("+filepath.Base(files[0])+")") {
+		t.Errorf("docs/clients.md does not link %s", filepath.Base(files[0]))
+	}
+	code, md, errs := invoke(t, context.Background(), "report", "--format=markdown", files[0])
+	if code != exitFail && code != exitPass {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	// The table, its legend and its status; the heading is the page's own.
+	body := strings.TrimSpace(md[strings.Index(md, "\n\n")+2:])
+	if !strings.Contains(string(doc), body) {
+		t.Errorf("docs/clients.md does not hold the table of %s; render it again:\n%s", files[0], body)
+	}
+}
