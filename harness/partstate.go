@@ -40,6 +40,9 @@ type PublisherState struct {
 	FailedSeqs [][2]uint64  `json:"failed_seqs,omitempty"`
 	Bursts     []ErrorBurst `json:"bursts,omitempty"`
 	SendDelay  []byte       `json:"send_delay"` // HDR histogram, compressed encoding
+	// PublishRTT is its publishes' round trips (compressed; absent when
+	// nothing was accepted).
+	PublishRTT []byte `json:"publish_rtt,omitempty"`
 	// WarmPublished and WarmNotAccepted are the warm-up's outcomes.
 	WarmPublished   uint64 `json:"warm_published,omitempty"`
 	WarmNotAccepted uint64 `json:"warm_not_accepted,omitempty"`
@@ -112,7 +115,13 @@ func partState(pub *publisher, recvs []*receiver, metrics []bridge.Metrics) (Par
 		if err != nil {
 			return PartState{}, fmt.Errorf("instance %d: send delay histogram: %w", i, err)
 		}
-		s := PublisherState{Index: ip.index, Published: pub.published[i], Errors: pub.errors[i], Unknown: pub.unknown[i],
+		var rtt []byte
+		if ip.rtt.TotalCount() > 0 {
+			if rtt, err = ip.rtt.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err != nil {
+				return PartState{}, fmt.Errorf("instance %d: publish round trip histogram: %w", i, err)
+			}
+		}
+		s := PublisherState{Index: ip.index, Published: pub.published[i], Errors: pub.errors[i], Unknown: pub.unknown[i], PublishRTT: rtt,
 			Bursts: ip.bursts, SendDelay: enc, WarmPublished: pub.warmPublished[i], WarmNotAccepted: pub.warmNotPublic[i],
 			Failures: ip.failures}
 		for _, f := range ip.failedSeqs {
@@ -170,7 +179,7 @@ var errPart = errors.New("harness: bad part state")
 func rehydrate(n int, parts []PartState) (*publisher, []*receiver, []bridge.Metrics, error) {
 	pub := &publisher{published: make([]uint64, n), errors: make([]uint64, n), unknown: make([]uint64, n),
 		warmPublished: make([]uint64, n), warmNotPublic: make([]uint64, n),
-		insts: make([]*instancePublisher, n), sendDelay: newHistogram()}
+		insts: make([]*instancePublisher, n), sendDelay: newHistogram(), publishRTT: newHistogram()}
 	recvs := make([]*receiver, n)
 	metrics := make([]bridge.Metrics, n)
 	bad := func(format string, a ...any) error { return fmt.Errorf("%w: "+format, append([]any{errPart}, a...)...) }
@@ -183,7 +192,13 @@ func rehydrate(n int, parts []PartState) (*publisher, []*receiver, []bridge.Metr
 			if err != nil {
 				return nil, nil, nil, bad("publisher %d: send delay: %v", s.Index, err)
 			}
-			ip := &instancePublisher{index: s.Index, bursts: s.Bursts, delay: h}
+			rtt := newDelayHistogram()
+			if len(s.PublishRTT) > 0 {
+				if rtt, err = decodeHistogram(s.PublishRTT, sendDelaySigFigs); err != nil {
+					return nil, nil, nil, bad("publisher %d: publish round trip: %v", s.Index, err)
+				}
+			}
+			ip := &instancePublisher{index: s.Index, bursts: s.Bursts, delay: h, rtt: rtt}
 			var failures uint64
 			for r, c := range s.Failures {
 				ip.failures.add(r, c)
@@ -203,6 +218,9 @@ func rehydrate(n int, parts []PartState) (*publisher, []*receiver, []bridge.Metr
 			pub.warmPublished[s.Index], pub.warmNotPublic[s.Index] = s.WarmPublished, s.WarmNotAccepted
 			if dropped := pub.sendDelay.Merge(h); dropped > 0 {
 				return nil, nil, nil, bad("publisher %d: %d send delays outside the histogram's range", s.Index, dropped)
+			}
+			if dropped := pub.publishRTT.Merge(rtt); dropped > 0 {
+				return nil, nil, nil, bad("publisher %d: %d publish round trips outside the histogram's range", s.Index, dropped)
 			}
 		}
 		for _, s := range p.Receivers {

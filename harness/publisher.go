@@ -44,6 +44,9 @@ type publisher struct {
 	// and not, by instance (see Config.Warmup).
 	warmPublished, warmNotPublic []uint64
 	sendDelay                    *hdrhistogram.Histogram // merged; intended → actual, µs
+	// publishRTT is, merged, each event's pipeline round trip: from its
+	// batch's write to the last reply, µs (see instancePublisher.rtt).
+	publishRTT *hdrhistogram.Histogram
 	// shiftNs turns this process's clock into the run's reference clock
 	// (0 in one process; see Share.ClockOffset).
 	shiftNs int64
@@ -73,6 +76,12 @@ type instancePublisher struct {
 	published, errors, unknown uint64
 	sent                       atomic.Uint64 // published, for the series sampler to read while running
 	delay                      *hdrhistogram.Histogram
+	// rtt is, for each event, its pipeline's round trip: the write of its
+	// batch to the batch's last reply. Beside the send delay (before the
+	// write) it says how much of the latency is the server's and the
+	// network's: the PUBLISH reply comes once Redis has handed the message
+	// to every subscriber's connection.
+	rtt *hdrhistogram.Histogram
 	// iv, when the run collects a series, is the current interval's send
 	// delays (warm-up included, as the receivers' intervals): read once a
 	// second by the sampler, hence its lock.
@@ -125,6 +134,7 @@ func newPublisher(cfg Config, seed uint64, bridges []*bridge.Bridge, limits, set
 			gen: gen, types: cfg.EventTypes, batch: b.NewBatch(),
 			due: make([]uint64, cfg.Pipeline), payload: make([]byte, 0, 1024),
 			pacer: cfg.pacer(), limit: &limits[i], settled: &settled[i], log: log, delay: newDelayHistogram(),
+			rtt: newDelayHistogram(),
 		})
 	}
 	return p
@@ -191,11 +201,12 @@ func (p *publisher) run(ctx context.Context, start time.Time) {
 	close(done)
 	wg.Wait()
 
-	p.sendDelay = newHistogram()
+	p.sendDelay, p.publishRTT = newHistogram(), newHistogram()
 	for i, ip := range p.insts {
 		if ip == nil {
 			continue
 		}
+		p.publishRTT.Merge(ip.rtt) // same range: nothing is dropped
 		p.published[i], p.errors[i], p.unknown[i] = ip.published, ip.errors, ip.unknown
 		p.warmPublished[i], p.warmNotPublic[i] = ip.warmPublished, ip.warmNotPublic
 		p.sendDelay.Merge(ip.delay) // same range: nothing is dropped
@@ -408,8 +419,13 @@ func (ip *instancePublisher) recordBurst(failed uint64) {
 // the warm-up's. ctx ending interrupts the round trip: those publishes
 // have an unknown outcome.
 func (ip *instancePublisher) flush(ctx context.Context, n int, warm bool) {
+	t0 := time.Now()
 	failed, err := ip.batch.Flush(ctx)
+	rtt := time.Since(t0).Microseconds()
 	ip.sent.Add(uint64(n - failed)) // once per batch: not a per-message atomic; the series counts the warm-up too
+	if !warm && n > failed && ip.rtt.RecordValues(max(rtt, histMinUs), int64(n-failed)) != nil {
+		_ = ip.rtt.RecordValues(histMaxUs, int64(n-failed))
+	}
 	if warm {
 		ip.warmPublished += uint64(n - failed)
 		ip.warmNotPublic += uint64(failed)

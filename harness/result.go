@@ -67,6 +67,12 @@ type Result struct {
 	// SendDelay is, for every event published, how late the publisher sent
 	// it after its intended time: the load generator's own lag.
 	SendDelay LatencyStats `json:"send_delay"`
+	// PublishRTT is, for every event accepted, its publish round trip: from
+	// the write of its pipeline to the pipeline's last reply, network and
+	// server together (for an external instance, its adapter's too). Each
+	// event's latency is its send delay, then the time from its write to
+	// its receipt, of which this is the publisher's view.
+	PublishRTT LatencyStats `json:"publish_rtt,omitzero"`
 	// Instances has one entry per instance, in index order.
 	Instances []InstanceResult `json:"instances"`
 	// OutputBuffers is the peak of the subscribers' server-side output
@@ -599,6 +605,7 @@ func assemble(res *Result, cfg Config, start time.Time, pub *publisher, recvs []
 	}
 	res.Latency = Summarize(total)
 	res.SendDelay = Summarize(pub.sendDelay)
+	res.PublishRTT = Summarize(pub.publishRTT)
 	if cfg.Warmup > 0 {
 		res.Warmup = warmupStats(cfg, pub, recvs)
 	}

@@ -119,6 +119,10 @@ func checkExact(t *testing.T, res *harness.Result) {
 	if res.SendDelay.Count != int64(published) || res.SendDelay.Min < 1 || res.SendDelay.Max < res.SendDelay.P99 {
 		t.Errorf("send delay %+v for %d events published", res.SendDelay, published)
 	}
+	// A round trip for every event accepted, and none without a write.
+	if r := res.PublishRTT; r.Count != int64(published) || r.Min < 1 || r.Max < r.P99 || r.P99 < r.P50 {
+		t.Errorf("publish round trip %+v for %d events published", r, published)
+	}
 	if res.Latency != harness.Summarize(res.Histogram) {
 		t.Errorf("latency %+v is not the merged histogram's %+v", res.Latency, harness.Summarize(res.Histogram))
 	}

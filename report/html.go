@@ -79,8 +79,7 @@ func NewHTMLReporter(res *harness.Result, v verdict.Verdict, base *harness.Resul
 				len(res.Repetitions), res.RepeatBody), h, rows)
 		}
 		htmlTable(ew, "Overall Statistics", nil, overallRows(res))
-		htmlTable(ew, "Latency Statistics", latencyHeader,
-			[][]string{latencyRow("latency", res.Latency), latencyRow("send delay", res.SendDelay)})
+		htmlTable(ew, "Latency Statistics", latencyHeader, latencyRows(res))
 		htmlTable(ew, "Per-Instance Statistics", instanceHeader, instanceRows(res))
 		for _, td := range deploymentTables(res) {
 			htmlTable(ew, td.title, td.header, td.rows)

@@ -54,7 +54,7 @@ func NewMarkdownReporter(res *harness.Result, v verdict.Verdict) Reporter {
 		}
 		mdTable(ew, []string{"", ""}, overallRows(res), 1)
 		ew.printf("\n")
-		mdTable(ew, latencyHeader, [][]string{latencyRow("latency", res.Latency), latencyRow("send delay", res.SendDelay)}, 1)
+		mdTable(ew, latencyHeader, latencyRows(res), 1)
 		if len(res.Warnings) > 0 {
 			ew.printf("\n**Warnings**\n\n")
 			for _, wn := range res.Warnings {

@@ -225,41 +225,60 @@ func valueText(v float64) string {
 	return strconv.FormatFloat(v, 'g', 3, 64)
 }
 
-// percentileLine is a result's latency against percentile on
-// HdrHistogram's axis, log10(1/(1−p)). A result without its histogram
-// (a report from before it was kept) gives the summary's percentiles.
-func percentileLine(res *harness.Result, name string) line {
-	l := line{name: name, unit: " ms"}
-	add := func(q, us float64) {
-		if q >= 100 {
-			q = 99.9999 // the axis ends somewhere: the max sits past the last tick
-		}
-		l.x = append(l.x, math.Log10(1/(1-q/100)))
-		l.y = append(l.y, us/1000)
+// addPercentile adds the value us (µs) at percentile q to l on
+// HdrHistogram's axis, log10(1/(1−p)).
+func (l *line) addPercentile(q, us float64) {
+	if q >= 100 {
+		q = 99.9999 // the axis ends somewhere: the max sits past the last tick
 	}
+	l.x = append(l.x, math.Log10(1/(1-q/100)))
+	l.y = append(l.y, us/1000)
+}
+
+// percentileLine is a result's latency against percentile. A result
+// without its histogram (a report from before it was kept) gives the
+// summary's percentiles.
+func percentileLine(res *harness.Result, name string) line {
 	if h := res.Histogram; h != nil && h.TotalCount() > 0 {
+		l := line{name: name, unit: " ms"}
 		for _, b := range h.CumulativeDistributionWithTicks(5) {
-			add(b.Quantile, float64(b.ValueAt))
+			l.addPercentile(b.Quantile, float64(b.ValueAt))
 		}
-	} else if s := res.Latency; s.Count > 0 {
-		for _, q := range []struct {
-			q  float64
-			us int64
-		}{{0, s.Min}, {50, s.P50}, {90, s.P90}, {95, s.P95}, {99, s.P99}, {99.9, s.P999}, {100, s.Max}} {
-			add(q.q, float64(q.us))
-		}
+		return l
+	}
+	return summaryLine(res.Latency, name)
+}
+
+// summaryLine is a summary's percentiles against percentile: what a
+// result keeps of the distributions it keeps no histogram of.
+func summaryLine(s harness.LatencyStats, name string) line {
+	l := line{name: name, unit: " ms"}
+	if s.Count == 0 {
+		return l
+	}
+	for _, q := range []struct {
+		q  float64
+		us int64
+	}{{0, s.Min}, {50, s.P50}, {90, s.P90}, {95, s.P95}, {99, s.P99}, {99.9, s.P999}, {100, s.Max}} {
+		l.addPercentile(q.q, float64(q.us))
 	}
 	return l
 }
 
 // percentilePlot is latency against percentile, so that the tail gets
-// the room it deserves; the baseline's beside it, dashed, when there is
-// one.
+// the room it deserves; beside it the parts of it the publisher saw (its
+// send delay and publish round trip: what of the latency is the
+// generator's, what the server's), and the baseline's latency, dashed,
+// when there is one.
 func percentilePlot(res, base *harness.Result) string {
 	p := plot{title: "Latency by percentile (intended send time to receipt)", xLabel: "percentile", yLabel: "ms",
 		xTicks: []float64{0, 1, 2, 3, 4, 5, 6}, xNames: []string{"0%", "90%", "99%", "99.9%", "99.99%", "99.999%", "99.9999%"},
 		xText: func(x float64) string { return strconv.FormatFloat(100*(1-math.Pow(10, -x)), 'f', -1, 64) + "%" }}
-	for _, l := range []line{percentileLine(res, "latency"), baseLine(base, func(b *harness.Result) line { return percentileLine(b, "baseline") })} {
+	send, rtt := summaryLine(res.SendDelay, "send delay"), summaryLine(res.PublishRTT, "publish round trip")
+	// Their own colours, never the latency's blue, whether or not the
+	// latency has a line.
+	send.color, rtt.color = plotColors[3], plotColors[2]
+	for _, l := range []line{percentileLine(res, "latency"), send, rtt, baseLine(base, func(b *harness.Result) line { return percentileLine(b, "baseline") })} {
 		if len(l.x) > 0 {
 			p.lines = append(p.lines, l)
 		}

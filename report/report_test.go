@@ -273,15 +273,7 @@ func TestStreamsRowsAndRecovered(t *testing.T) {
 	res.Timeline.Outages[0].Recovered, res.Timeline.Recovered = 7, 7
 	v := verdict.Evaluate(res, thresholds(t, "restart"))
 	for _, format := range []string{"table", "markdown"} {
-		var buf bytes.Buffer
-		rep, err := report.New(format, report.Run, report.Input{Result: res, Verdict: v})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := rep(&buf); err != nil {
-			t.Fatal(err)
-		}
-		out := buf.String()
+		out := renderAs(t, format, res, v)
 		for _, want := range []string{
 			"streams: 2, XADD MAXLEN ~100000, a consumer group per instance",
 			"841 added, 3 trimmed by MAXLEN, 2 lost with the server, 5 read again from pending lists",
@@ -297,4 +289,47 @@ func TestStreamsRowsAndRecovered(t *testing.T) {
 			t.Errorf("table: the header does not say the run was over streams")
 		}
 	}
+}
+
+// The publish round trip, when the run measured it, is a row of the
+// latency table in every format, a line of the HTML's percentile plot
+// beside the send delay, and a field of the JSON; a run without it (a
+// report from before) shows none.
+func TestPublishRoundTripRows(t *testing.T) {
+	res := load(t, "pass-5")
+	res.PublishRTT = harness.LatencyStats{Count: 1234, Min: 41, Mean: 150.5, P50: 120, P90: 250, P95: 300, P99: 900, P999: 1500, Max: 2100, StdDev: 80.25}
+	v := verdict.Evaluate(res, thresholds(t, "pass-5"))
+	for format, want := range map[string][]string{
+		"table":    {"| publish round trip | 0.041 ms | 0.150 ms | 0.120 ms | 0.250 ms | 0.300 ms | 0.900 ms | 1.500 ms | 2.100 ms | 0.080 ms |    1234 |", "; publish round trip: the pipeline's write to its replies)"},
+		"markdown": {"| publish round trip | 0.041 ms | 0.150 ms | 0.120 ms | 0.250 ms | 0.300 ms | 0.900 ms | 1.500 ms | 2.100 ms | 0.080 ms | 1234 |"},
+		"html":     {"<td>publish round trip</td>", "<title>publish round trip</title>", "<title>send delay</title>"},
+		"json":     {`"publish_rtt": {`, `"p99_us": 900,`},
+	} {
+		out := renderAs(t, format, res, v)
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: no %q in\n%s", format, w, out)
+			}
+		}
+	}
+	_, _, out := render(t, "pass-5", func(res *harness.Result, v verdict.Verdict) report.Reporter {
+		return report.NewTableReporter(res, v, report.Options{})
+	})
+	if strings.Contains(out.String(), "publish round trip") {
+		t.Errorf("a report without round trips shows a row of them:\n%s", out)
+	}
+}
+
+// renderAs renders res in format.
+func renderAs(t *testing.T, format string, res *harness.Result, v verdict.Verdict) string {
+	t.Helper()
+	var buf bytes.Buffer
+	rep, err := report.New(format, report.Run, report.Input{Result: res, Verdict: v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rep(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
 }

@@ -111,8 +111,8 @@ func NewTableReporter(res *harness.Result, v verdict.Verdict, opts Options) Repo
 		// numbers where they expect them.
 		ew.section("Overall Statistics")
 		ew.table(nil, overallRows(res), 2)
-		ew.section("Latency Statistics (intended send time to receipt; send delay: intended to actual publish)")
-		ew.table(latencyHeader, [][]string{latencyRow("latency", res.Latency), latencyRow("send delay", res.SendDelay)}, 1)
+		ew.section("Latency Statistics (intended send time to receipt; send delay: intended to actual publish" + rttLegend(res) + ")")
+		ew.table(latencyHeader, latencyRows(res), 1)
 		ew.section("Per-Instance Statistics")
 		ew.table(instanceHeader, instanceRows(res), 2)
 		// Only when something happened: a healthy run stays short.
@@ -329,6 +329,26 @@ func statsRows(s harness.ServerInfo) [][]string {
 
 // latencyRow prints dashes rather than zeros when nothing was delivered:
 // a 0 ms latency would read as a measurement.
+// latencyRows are the latency table's rows: the latency, and the parts of
+// it each event's publisher saw: its send delay and, in runs that measured
+// it, its publish round trip. A run from before the round trip was
+// measured has none, and shows none.
+func latencyRows(res *harness.Result) [][]string {
+	rows := [][]string{latencyRow("latency", res.Latency), latencyRow("send delay", res.SendDelay)}
+	if res.PublishRTT.Count > 0 {
+		rows = append(rows, latencyRow("publish round trip", res.PublishRTT))
+	}
+	return rows
+}
+
+// rttLegend explains the round trip's row, when there is one.
+func rttLegend(res *harness.Result) string {
+	if res.PublishRTT.Count == 0 {
+		return ""
+	}
+	return "; publish round trip: the pipeline's write to its replies"
+}
+
 func latencyRow(name string, l harness.LatencyStats) []string {
 	// Dashes, not zeros: nothing was measured.
 	if l.Count == 0 {

@@ -128,6 +128,10 @@ func TestCoordinatedRunIsExact(t *testing.T) {
 	if sends != res.SendDelay.Count {
 		t.Errorf("the live intervals hold %d send delays, the run %d", sends, res.SendDelay.Count)
 	}
+	// Each worker's round trips, merged: one for every publish accepted.
+	if res.PublishRTT.Count != int64(tot.Published) {
+		t.Errorf("%d publish round trips merged for %d published", res.PublishRTT.Count, tot.Published)
+	}
 	if !reflect.DeepEqual(told, res.Series) {
 		t.Errorf("progress told %d points, the series has %d:\n%+v\n%+v", len(told), len(res.Series), told, res.Series)
 	}

@@ -46,10 +46,12 @@ type benchCase struct {
 // cases are the performance issues'; rate 0 is --rate=max. Cases 8-10
 // are the batch window's trade-off at N=5, 50 k events/s: redisload
 // alone, the reference has one 1 ms tick; case 11 is the floor there.
+// Cases 12-14 are the seed's low load (3 instances, 10 events/s): the
+// default, each event at its own time, and the floor.
 var cases = []benchCase{{5, 1000, nil, false}, {5, 50000, nil, false}, {5, 200000, nil, false}, {10, 120000, nil, false},
 	{1000, 500, nil, false}, {5, 0, nil, false}, {10, 0, nil, false}, {5, 50000, []string{"--batch-window=250us"}, false},
 	{5, 50000, []string{"--batch-window=100us"}, false}, {5, 50000, []string{"--batch-window=-1"}, false},
-	{5, 50000, nil, true}}
+	{5, 50000, nil, true}, {3, 10, nil, false}, {3, 10, []string{"--batch-window=-1"}, false}, {3, 10, nil, true}}
 
 func main() {
 	if len(os.Args) > 1 {
@@ -90,6 +92,7 @@ func main() {
 
 	redisCPU = serverCPU(inst.URL)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	var parts []breakdown
 	fmt.Fprintln(tw, "case\tN\tevents/s\ttool\treceived/s\tlost\tp50 ms\tp99 ms\tp99.9 ms\tsend p50 ms\tsend p99 ms\tclient µs/msg\tRedis µs/msg\tclient/Redis\tpeak RSS MB\tconnect s\t")
 	for i, c := range cases {
 		if *only != "" && !strings.Contains(","+*only+",", ","+strconv.Itoa(i+1)+",") {
@@ -133,6 +136,9 @@ func main() {
 		}
 		row("reference", ref, rerr)
 		row(tool, rl, lerr)
+		if lerr == nil && c.rate > 0 && (c.rate == 50000 || c.rate == 10) && c.instances <= 5 {
+			parts = append(parts, breakdown{i + 1, c.instances, rate, tool, rl})
+		}
 		if rerr == nil && lerr == nil {
 			fmt.Fprintf(tw, "%d\t\t\tratio\t%.2f\t\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\t%.2f\t\t\n", i+1,
 				rl.receivedPerS/ref.receivedPerS, rl.p50/ref.p50, rl.p99/ref.p99, rl.p999/ref.p999, rl.sendP50/ref.sendP50,
@@ -157,6 +163,7 @@ case 2 with shorter batch windows: the send delay against CPU. Case 11 is
 the floor: case 2 from raw sockets, each PUBLISH written by the pacing
 thread itself at its time, replies never waited for, no envelope and no
 accounting: the least send delay and client CPU this machine allows.`)
+	printBreakdown(parts)
 	if *tags {
 		tagCost(*redisload, inst.URL, *dur)
 	}
@@ -230,6 +237,7 @@ var errNoReference = errors.New("no reference")
 type run struct {
 	receivedPerS, p50, p99, p999, cpuPerM, rssMB, connectS float64
 	sendP50, sendP99                                       float64
+	rttP50, rttP99                                         float64 // publish round trip (redisload only)
 	redisPerM                                              float64 // the server's CPU per message, µs
 	lost                                                   uint64
 }
@@ -336,6 +344,7 @@ func measure(bin string, args ...string) (run, error) {
 		r.lost, r.connectS = t.Missing, doc.ConnectSeconds
 		r.p50, r.p99, r.p999 = float64(doc.Latency.P50), float64(doc.Latency.P99), float64(doc.Latency.P999)
 		r.sendP50, r.sendP99 = float64(doc.SendDelay.P50), float64(doc.SendDelay.P99)
+		r.rttP50, r.rttP99 = float64(doc.PublishRTT.P50), float64(doc.PublishRTT.P99)
 	}
 	if received > 0 {
 		r.cpuPerM = cpu / float64(received) * 1e6
@@ -421,4 +430,32 @@ func caseList() string {
 		b = append(b, fmt.Sprintf("%d: N=%d at %g/s", i+1, c.instances, c.rate))
 	}
 	return strings.Join(b, "; ")
+}
+
+// breakdown is one case's latency split into its parts.
+type breakdown struct {
+	n          int
+	instances  int
+	rate, tool string
+	r          run
+}
+
+// printBreakdown splits the latency of the batch-window and low-load
+// cases into the send delay (the generator's) and the publish round trip
+// (network and server, from the publisher), beside the floor's: whose
+// each part of the latency is, and what this machine allows.
+func printBreakdown(parts []breakdown) {
+	if len(parts) == 0 {
+		return
+	}
+	fmt.Println("\nWhose latency (p50 / p99, ms): the send delay is the generator's, the publish round trip the")
+	fmt.Println("network's and the server's (its write to its reply, for the events accepted); the floor has none.")
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "case\tN\tevents/s\ttool\tlatency p50\tp99\tsend p50\tp99\tround trip p50\tp99\tclient µs/msg\t")
+	for _, b := range parts {
+		r := b.r
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t\n", b.n, b.instances, b.rate, b.tool,
+			r.p50/1000, r.p99/1000, r.sendP50/1000, r.sendP99/1000, r.rttP50/1000, r.rttP99/1000, r.cpuPerM)
+	}
+	_ = tw.Flush()
 }
