@@ -104,7 +104,9 @@ func floor(ctx context.Context, rawURL string, n int, rate float64, d time.Durat
 	start := time.Now()
 	var sent uint64
 	for sent < total && ctx.Err() == nil {
-		due := min(uint64(time.Since(start).Seconds()*rate), total)
+		// Event k is due at k/rate: at t, events 0..floor(t·rate) are
+		// (as redisload's ConstantPacer counts them).
+		due := min(uint64(time.Since(start).Seconds()*rate)+1, total)
 		for ; sent < due; sent++ {
 			seed = seed*6364136223846793005 + 1442695040888963407 // an LCG: the instance of each event
 			intended := start.UnixNano() + int64(float64(sent)/rate*1e9)
