@@ -3,7 +3,7 @@ GO ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RUN_ARGS ?= --instances=5 --duration=30s --verbose
 
-.PHONY: build install run test check bench soak fuzz release image adapters
+.PHONY: build install run test check bench soak fuzz release image adapters docs
 
 # The version in --version and in every report: the tag or commit.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -47,6 +47,11 @@ adapters:
 
 test:
 	$(GO) test -race -count=1 -timeout 10m ./...
+
+# The docs' sample outputs and flags reference, from what the commands
+# print now (docs/docs_test.go checks them in make test).
+docs:
+	$(GO) test ./docs -count=1 -update
 
 check:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi

@@ -86,7 +86,7 @@ type Config struct {
 	// window. Shorter brings the send delay, and with it the latency
 	// reported, down towards Redis's own, at more CPU on both sides: each
 	// publish goes alone, and Redis writes to every subscriber per message
-	// (measured in the README's performance section). NoBatching (-1)
+	// (measured in docs/performance.md). NoBatching (-1)
 	// hands each event over at its own time.
 	// default: 1ms
 	BatchWindow time.Duration

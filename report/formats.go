@@ -63,7 +63,7 @@ var formats = map[string]map[Kind]func(Input) Reporter{
 		Capacity: func(in Input) Reporter { return NewCapacityReporter(in.Capacity, "table") },
 		Clients:  clientsFormat("table"),
 	},
-	// For machines: a run's document is the schema the README tabulates;
+	// For machines: a run's document is the schema docs/report.md tabulates;
 	// a comparison's and a search's are their types as JSON.
 	"json": {
 		Run:      func(in Input) Reporter { return NewJSONReporter(in.Result, in.Verdict, in.Version) },

@@ -128,9 +128,9 @@ func TestWriteHDR(t *testing.T) {
 }
 
 // Every field name of every golden JSON document is documented in the
-// README's JSON table: the schema documentation cannot drift.
+// JSON table of docs/report.md: the schema documentation cannot drift.
 func TestJSONFieldsDocumented(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	readme, err := os.ReadFile(filepath.Join("..", "docs", "report.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestJSONFieldsDocumented(t *testing.T) {
 	for k, where := range seen {
 		// `name` or, for an array, `name[]` / `name[j]`.
 		if !strings.Contains(section, "`"+k+"`") && !strings.Contains(section, "`"+k+"[") {
-			t.Errorf("JSON field %s (%s) is not in the README's JSON table", k, where)
+			t.Errorf("JSON field %s (%s) is not in docs/report.md's JSON table", k, where)
 		}
 	}
 }

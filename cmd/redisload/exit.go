@@ -7,7 +7,7 @@ import (
 	"io"
 )
 
-// Exit codes, as the README's "Exit codes" section documents them.
+// Exit codes, as docs/report.md's "Exit codes" section documents them.
 const (
 	exitPass        = 0
 	exitFail        = 1
