@@ -354,3 +354,19 @@ func TestFlagsReference(t *testing.T) {
 		}
 	}
 }
+
+// Every page is a topic of `redisload help`, and nothing outside them is.
+func TestTopics(t *testing.T) {
+	ps, _ := filepath.Glob("*.md")
+	if got := Topics(); len(got) != len(ps) || len(got) < 10 {
+		t.Fatalf("topics %v for pages %v", got, ps)
+	}
+	if p, ok := Page("faults"); !ok || !strings.HasPrefix(p, "# Faults and scenarios\n") {
+		t.Errorf("faults: %v %.40q", ok, p)
+	}
+	for _, bad := range []string{"../README", "nope", "docs_test.go", "faults.md"} {
+		if _, ok := Page(bad); ok {
+			t.Errorf("%q is a topic", bad)
+		}
+	}
+}

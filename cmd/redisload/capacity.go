@@ -92,7 +92,7 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if f.help {
 		fmt.Fprintln(stdout, "Usage: redisload capacity [flags]\n\nSteps the load up, a short measured run per step, and stops at the knee:")
 		fmt.Fprintln(stdout, "the first step whose delivery, p99 latency or achieved rate breaks its limit.")
-		fmt.Fprint(stdout, "\nFlags:\n"+fs.FlagUsages())
+		fmt.Fprint(stdout, "\n"+groupedUsages(fs, capacityGroups))
 		return exitPass
 	}
 	if fs.NArg() > 0 {

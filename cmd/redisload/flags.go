@@ -17,6 +17,7 @@ import (
 
 	"github.com/redisload/redisload/bridge"
 	"github.com/redisload/redisload/capacity"
+	"github.com/redisload/redisload/docs"
 	"github.com/redisload/redisload/harness"
 	"github.com/redisload/redisload/provision"
 	"github.com/redisload/redisload/report"
@@ -727,7 +728,11 @@ Usage:
   redisload worker [flags]                    run instances of runs announced on a control Redis (--help)
   redisload completion bash|zsh|fish          a shell completion script (source <(redisload completion bash))
   redisload version                           the version (also --version, and in every report)
+  redisload clients [flags]                   every client library's adapter through every failover (--help)
+  redisload cleanup [flags]                   remove what crashed streams runs left (--help)
   redisload help                              this text (also --help)
+  redisload help TOPIC                        a page of the documentation, one of:
+%s
 
 Examples:
   redisload                                   # 3 instances, 20s, 10 events/s
@@ -739,7 +744,6 @@ Examples:
   redisload --scenario=restart                # a fault: the server restarts mid-run
   redisload --baseline=good.json --json-out=new.json --html=report.html
 
-Flags:
 %s
 Environment:
   Every flag above can be set as REDISLOAD_<FLAG>, upper case, "_" for "-"
@@ -752,5 +756,5 @@ Exit codes:
   0 pass   1 a check failed   2 bad usage   3 Redis unreachable or set-up failed
   4 the run finished but a report could not be written
   130 interrupted (the partial report is printed first)
-`, fs.FlagUsages())
+`, wrapList(docs.Topics(), "      ", 78), groupedUsages(fs, runGroups))
 }

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
@@ -70,6 +71,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		case "scenarios":
 			args = append([]string{"--scenario=list"}, args[1:]...)
 		case "help":
+			if len(args) > 1 && !strings.HasPrefix(args[1], "-") {
+				return runHelpTopic(args[1], stdout, stderr)
+			}
 			args = append([]string{"--help"}, args[1:]...)
 		case "version":
 			args = append([]string{"--version"}, args[1:]...)
