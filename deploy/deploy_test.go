@@ -154,6 +154,8 @@ func TestCompose(t *testing.T) {
 			Command     []string          `yaml:"command"`
 			Environment map[string]string `yaml:"environment"`
 			DependsOn   []string          `yaml:"depends_on"`
+			Volumes     []string          `yaml:"volumes"`
+			Ports       []string          `yaml:"ports"`
 		} `yaml:"services"`
 	}
 	dec := yaml.NewDecoder(f)
