@@ -75,6 +75,7 @@ type adapterProc struct {
 	stopped sync.Once
 
 	mu     sync.Mutex
+	hung   string // why it was killed while running, if it was
 	tail   []byte // the last stderrTail bytes
 	nbytes int64
 	copied chan struct{} // stderr read to its end
@@ -96,8 +97,31 @@ func (p *adapterProc) Write(b []byte) (int, error) {
 // its stdout to read.
 type adapterConn struct{ p *adapterProc }
 
-func (c adapterConn) Read(b []byte) (int, error)  { return c.p.stdout.Read(b) }
-func (c adapterConn) Write(b []byte) (int, error) { return c.p.stdin.Write(b) }
+func (c adapterConn) Read(b []byte) (int, error) { return c.p.stdout.Read(b) }
+
+// adapterWriteTimeout is how long an adapter may leave its input unread
+// while redisload has a line for it (the publish timeout's default).
+const adapterWriteTimeout = 5 * time.Second
+
+// Write writes to the adapter's standard input, bounded: an adapter that
+// stops reading it (hung, or blocked in a call that never returns) would
+// otherwise block its instance's publisher for ever once the pipe's
+// buffer is full, and the run with it. Past adapterWriteTimeout without
+// room it counts as hung: its group is killed, which ends its output, and
+// every later call on it fails at once.
+func (c adapterConn) Write(b []byte) (int, error) {
+	if d, ok := c.p.stdin.(interface{ SetWriteDeadline(time.Time) error }); ok {
+		_ = d.SetWriteDeadline(time.Now().Add(adapterWriteTimeout))
+	}
+	n, err := c.p.stdin.Write(b)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.p.mu.Lock()
+		c.p.hung = fmt.Sprintf("killed: it left its input unread for %v", adapterWriteTimeout)
+		c.p.mu.Unlock()
+		procgroup.Kill(c.p.cmd)
+	}
+	return n, err
+}
 
 // Close closes the adapter's stdin (it reads the end of its input) and
 // stdout.
@@ -203,6 +227,9 @@ func (p *adapterProc) report(b *bridge.Bridge) *AdapterReport {
 	}
 	p.mu.Lock()
 	r.StderrBytes, r.StderrTail = p.nbytes, b.Redact(strings.TrimSpace(string(p.tail)))
+	if p.hung != "" {
+		r.Exit = p.hung
+	}
 	p.mu.Unlock()
 	return r
 }

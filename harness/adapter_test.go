@@ -21,6 +21,7 @@ import (
 	"github.com/redisload/redisload/bridge"
 	"github.com/redisload/redisload/harness"
 	"github.com/redisload/redisload/internal/redistest"
+	"github.com/redisload/redisload/verdict"
 )
 
 // adapterBuildDir holds the adapters built for the package's tests;
@@ -106,6 +107,10 @@ func runFakeAdapter(mode string) {
 				_, _ = ps.Receive(ctx)
 			}
 			say(map[string]any{"type": "subscribed", "channels": m.Channels})
+			if mode == "deaf" {
+				// Alive, subscribed, and reading its input no more.
+				time.Sleep(time.Minute)
+			}
 			if mode == "garbage" {
 				mu.Lock()
 				out.WriteString("this is not JSON\n{\"type\":\"bogus\"}\n")
@@ -308,6 +313,23 @@ func TestBadAdapters(t *testing.T) {
 		}
 		if !strings.Contains(strings.Join(res.Warnings, "\n"), "crashed on purpose") {
 			t.Fatalf("warnings %q", res.Warnings)
+		}
+	})
+	t.Run("stops reading its input", func(t *testing.T) {
+		// 100 KB an event: the pipe's 64 KiB cannot hold one, so the
+		// first publish's write waits for an adapter that never reads,
+		// until it is killed as hung.
+		c := cfg("deaf", "bd:")
+		c.PayloadSize, c.PayloadSizeMax = 100_000, 100_000
+		start := time.Now()
+		res := run(t, c)
+		a, ir := res.Instances[0].Adapter, res.Instances[0]
+		if !strings.Contains(a.Exit, "killed: it left its input unread for 5s") || ir.Connected || ir.Published != 0 ||
+			ir.PublishUnknown == 0 || time.Since(start) > 20*time.Second {
+			t.Fatalf("after %v: adapter %+v, instance 0 %+v", time.Since(start), a, ir.Counts)
+		}
+		if verdict.Evaluate(res, verdict.DefaultThresholds()).Passed() {
+			t.Fatal("a run whose adapter hung passed")
 		}
 	})
 	t.Run("writes garbage", func(t *testing.T) {
