@@ -83,14 +83,14 @@ func docsDuration(t *testing.T) time.Duration {
 	return d
 }
 
-var durationFlag = regexp.MustCompile(`--(step-)?duration=(\S+)`)
+var durationFlag = regexp.MustCompile(`--(step-)?duration([= ])(\S+)`)
 
 // shorten cuts every --duration and --step-duration of cmd to at most d.
 func shorten(cmd string, d time.Duration) string {
 	return durationFlag.ReplaceAllStringFunc(cmd, func(m string) string {
 		sub := durationFlag.FindStringSubmatch(m)
-		if v, err := time.ParseDuration(sub[2]); err == nil && v > d {
-			return "--" + sub[1] + "duration=" + d.String()
+		if v, err := time.ParseDuration(sub[3]); err == nil && v > d {
+			return "--" + sub[1] + "duration" + sub[2] + d.String()
 		}
 		return m
 	})
