@@ -329,7 +329,7 @@ func TestFlagsReference(t *testing.T) {
 	bin := binary(t)
 	var gen bytes.Buffer
 	for _, args := range helpCommands {
-		out, err := exec.Command(bin, args...).Output()
+		out, err := exec.Command(bin, args...).CombinedOutput() // worker --help writes to stderr
 		if err != nil {
 			t.Fatalf("redisload %s: %v", strings.Join(args, " "), err)
 		}

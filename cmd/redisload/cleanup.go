@@ -48,7 +48,7 @@ func runCleanup(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			fmt.Fprint(stdout, "Usage: redisload cleanup [--redis-url URL] [--key-prefix P] [--dry-run] [--json]\n\n"+
 				"Removes what crashed runs over streams (--transport=streams) left: every consumer group named\n"+
 				"like a run's instance (redisload-...) on the streams under the key prefix, and the streams that\n"+
-				"had no other group. A stream with anyone else's group, or none, is left alone.\n\nFlags:\n"+fs.FlagUsages())
+				"had no other group. A stream with anyone else's group, or none, is left alone.\n\n"+groupedUsages(fs, cleanupGroups))
 			return exitPass
 		}
 		return usageErr("%v", err)

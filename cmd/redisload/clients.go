@@ -68,7 +68,7 @@ func runClients(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		for _, s := range clients.Scenarios {
 			fmt.Fprintf(stdout, "  %-26s %s\n", s.Name, s.Summary)
 		}
-		fmt.Fprint(stdout, "\nFlags:\n"+fs.FlagUsages())
+		fmt.Fprint(stdout, "\n"+groupedUsages(fs, clientsGroups))
 		return exitPass
 	}
 	if fs.NArg() > 0 {

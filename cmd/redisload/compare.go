@@ -43,7 +43,7 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 	if *help {
 		fmt.Fprintf(stdout, "Usage: redisload compare [--max-regression SPEC] [--format %s] OLD.json NEW.json\n", strings.Join(report.Formats(report.Compare), "|"))
 		fmt.Fprintln(stdout, "\nSets two JSON reports side by side; with --max-regression, exits 1 when NEW regressed.")
-		fmt.Fprint(stdout, "\nFlags:\n"+fs.FlagUsages())
+		fmt.Fprint(stdout, "\n"+groupedUsages(fs, compareGroups))
 		return exitPass
 	}
 	if fs.NArg() != 2 {

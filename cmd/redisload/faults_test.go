@@ -24,14 +24,26 @@ const faultGrace = 8 * time.Second
 // a redis-server it starts (the cluster ones: a local cluster, sharded pub/
 // sub over 16 channels per type): it passes by its own thresholds, reports
 // the relations it documents, and ends within duration + drain + grace.
+//
+// The cluster ones take turns. Three 6-node clusters failing over at once,
+// beside the other scenarios' servers, on 2 cores under the race
+// detector, is the load under which the failover scenario has now and
+// then counted a few messages lost outside its outages (20 of 4 800 once
+// in CI): most likely a failover slowed past the sharded outage's
+// reach-back (harness.shardedReorder). What is asserted stays the same.
 func TestFaultScenarios(t *testing.T) {
 	redistest.NeedServerBinary(t)
+	clusterTurn := make(chan struct{}, 1)
 	for _, sc := range scenarios.All() {
 		if len(sc.Config.Faults) == 0 {
 			continue
 		}
 		t.Run(sc.Name, func(t *testing.T) {
 			t.Parallel()
+			if harness.NeedsDeployment(sc.Config.Faults) {
+				clusterTurn <- struct{}{}
+				defer func() { <-clusterTurn }()
+			}
 			start := time.Now()
 			args := []string{"--scenario=" + sc.Name, "--redis=server", "--format=json"}
 			grace := faultGrace

@@ -47,6 +47,34 @@ var capacityGroups = []flagGroup{
 	{"Outputs", []string{"format", "output", "help"}},
 }
 
+// The other subcommands' groups: short lists, headed all the same, so
+// that every --help reads alike.
+var (
+	clientsGroups = []flagGroup{
+		{"What to run", []string{"clients", "scenarios", "adapters-dir", "instances", "duration", "rate"}},
+		{"Verdict", []string{"baseline"}},
+		{"Outputs", []string{"format", "output", "help"}},
+	}
+	compareGroups = []flagGroup{
+		{"Verdict", []string{"max-regression"}},
+		{"Outputs", []string{"format", "help"}},
+	}
+	reportGroups = []flagGroup{
+		{"Beside the report", []string{"baseline"}},
+		{"Outputs", []string{"format", "output", "html", "matrix", "help"}},
+	}
+	workerGroups = []flagGroup{
+		{"Where the runs are announced", []string{"control-url", "run-id", "join-timeout", "once"}},
+		{"Where the server is", []string{"redis-url"}},
+		{"Outputs", []string{"verbose"}},
+	}
+	cleanupGroups = []flagGroup{
+		{"Where the server is", []string{"redis-url", "key-prefix"}},
+		{"Security", []string{"redis-username", "redis-password-env", "tls-ca", "tls-cert", "tls-key", "tls-insecure"}},
+		{"What to do", []string{"dry-run", "json"}},
+	}
+)
+
 // groupedUsages is fs's flags under groups' headings, each group in its
 // own order; a visible flag no group names comes last, under "Other",
 // so that a flag added without a group still shows (a test keeps that

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// Every visible flag of the run and of capacity is under exactly one
+// Every visible flag of every command is under exactly one
 // heading of its --help: none falls to "Other", none is listed twice, and
 // no group names a flag that does not exist.
 func TestHelpGroupsCoverEveryFlag(t *testing.T) {
@@ -18,6 +18,11 @@ func TestHelpGroupsCoverEveryFlag(t *testing.T) {
 	}{
 		"run":      {newFlagSet(&options{}), runGroups},
 		"capacity": {newCapacityFlagSet(&capacityOptions{}), capacityGroups},
+		"clients":  {newClientsFlagSet(&clientsOptions{}), clientsGroups},
+		"compare":  {newCompareFlagSet(&compareOptions{}), compareGroups},
+		"report":   {newReportFlagSet(&reportOptions{}), reportGroups},
+		"worker":   {newWorkerFlagSet(&workerOptions{}), workerGroups},
+		"cleanup":  {newCleanupFlagSet(&cleanupOptions{}), cleanupGroups},
 	} {
 		seen := map[string]string{}
 		for _, g := range c.groups {

@@ -49,7 +49,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stdout, "Usage: redisload report [--format %s] [-o FILE] [--html FILE] [--baseline BASE.json] RESULT.json\n\n", strings.Join(report.Formats(report.Run), "|"))
 		fmt.Fprintln(stdout, "Renders a JSON report written by a run (--format=json, --json-out) again, in any format,")
 		fmt.Fprintln(stdout, "with the verdict it was judged by: the JSON holds everything the renderers need. A client")
-		fmt.Fprint(stdout, "matrix that `redisload clients --format=json` wrote is rendered again the same way.\n\nFlags:\n"+fs.FlagUsages())
+		fmt.Fprint(stdout, "matrix that `redisload clients --format=json` wrote is rendered again the same way.\n\n"+groupedUsages(fs, reportGroups))
 		return exitPass
 	}
 	if fs.NArg() != 1 {

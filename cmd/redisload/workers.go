@@ -58,8 +58,9 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	usageErr := usageErrors(stderr, "redisload worker")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: redisload worker --control-url URL [--once]\n\nJoins load tests announced by `redisload --workers N` on the control Redis\nand runs the instances the coordinator assigns.\n\nFlags:")
-		fs.PrintDefaults()
+		fmt.Fprintln(stderr, "Usage: redisload worker --control-url URL [--once]\n\nJoins load tests announced by `redisload --workers N` on the control Redis\nand runs the instances the coordinator assigns.")
+		fmt.Fprintln(stderr)
+		fmt.Fprint(stderr, groupedUsages(fs, workerGroups))
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
