@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -138,7 +137,6 @@ type extLink struct {
 	gone    chan struct{} // closed when the adapter's output has ended
 	done    chan struct{} // closed when the read loop has returned
 	exitErr error         // why the output ended, read after gone
-	errs    atomic.Uint64
 }
 
 // pubWaiter is where one publish's outcome goes: its Flush's results, at
