@@ -55,6 +55,12 @@ func TestClientsCommand(t *testing.T) {
 	if code != exitFail || !strings.Contains(table, "FAIL (was PASS)") {
 		t.Fatalf("exit %d\n%s%s", code, table, errs)
 	}
+	// A baseline that is no matrix (a run's report) is one line, exit 2:
+	// never a matrix judged against nothing.
+	code, _, errs = invoke(t, context.Background(), "report", "--baseline", "../../testdata/golden/pass-5.json", failed)
+	if code != exitUsage || !strings.Contains(errs, "--baseline: ") || strings.Count(strings.TrimSpace(errs), "\n") > 1 {
+		t.Fatalf("exit %d: %q", code, errs)
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
