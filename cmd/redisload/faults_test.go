@@ -129,6 +129,12 @@ func checkScenario(t *testing.T, name string, doc *report.Document) {
 		// every instance had one outage, recovered, all loss inside it.
 		if len(hit) != 5 || tl.Unrecovered != 0 || tl.LossOutsideOutages != 0 {
 			t.Errorf("outages %+v, %d lost outside: want one per instance, all recovered", tl.Outages, tl.LossOutsideOutages)
+			// For the next reader of a failure: where the loss was, by
+			// receiver and source, and the faults' own timeline.
+			for _, ir := range doc.Instances {
+				t.Logf("instance %d: expected %d, missing %d, seq gaps %d", ir.Index, ir.Expected, ir.Missing, ir.SeqGaps)
+			}
+			t.Logf("sent %v, delivered %v, faults %+v", doc.Matrix.Sent, doc.Matrix.Delivered, tl.Faults)
 		}
 		for _, c := range []string{"recovery", "loss_in_outages", "faults_applied"} {
 			if checks[c] != verdict.Pass {
