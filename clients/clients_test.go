@@ -21,6 +21,7 @@ func TestMain(m *testing.M) { os.Exit(redistest.CheckLeaks(m.Run())) }
 // is missing fails where CI installs them all (REDISLOAD_ADAPTERS_REQUIRED),
 // and is skipped with its reason elsewhere.
 func TestEveryClientStandardAndFailover(t *testing.T) {
+	redistest.DeploymentTurn(t) // its Sentinel sets fail over: see DeploymentTurn
 	sc, err := clients.LookupScenarios([]string{"standard", "sentinel-failover"})
 	if err != nil {
 		t.Fatal(err)

@@ -171,6 +171,9 @@ func TestRunnableBlocks(t *testing.T) {
 				if err != nil || len(args) == 0 || args[0] != "redisload" {
 					t.Fatalf("%s:%d: %q: a runnable line is a redisload command", page, b.line, c)
 				}
+				if strings.Contains(c, "--redis=cluster") || strings.Contains(c, "--redis=sentinel") {
+					redistest.DeploymentTurn(t) // see DeploymentTurn
+				}
 				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 				cmd := exec.CommandContext(ctx, bin, args[1:]...)
 				cmd.Dir, cmd.Env = dir, environ(c, srv.URL)

@@ -19,6 +19,7 @@ import (
 // every node agreeing the cluster is ok; Close leaves nothing listening.
 func TestClusterMode(t *testing.T) {
 	redistest.NeedServerBinary(t)
+	redistest.DeploymentTurn(t) // see DeploymentTurn
 	start := time.Now()
 	inst, err := provision.Start(ctx(t), provision.Options{Mode: provision.Cluster})
 	if err != nil {
@@ -82,6 +83,7 @@ func TestClusterModeRefusesBadShapes(t *testing.T) {
 // both; Close leaves nothing listening.
 func TestSentinelMode(t *testing.T) {
 	redistest.NeedServerBinary(t)
+	redistest.DeploymentTurn(t) // see DeploymentTurn
 	start := time.Now()
 	inst, err := provision.Start(ctx(t), provision.Options{Mode: provision.Sentinel})
 	if err != nil {

@@ -166,6 +166,7 @@ func TestCapacityPasswordFromEnv(t *testing.T) {
 // and the sweep tears the cluster down after.
 func TestCapacityOnACluster(t *testing.T) {
 	redistest.NeedServerBinary(t)
+	redistest.DeploymentTurn(t) // see DeploymentTurn
 	before := serverChildren(t)
 	code, out, errs := invoke(t, context.Background(), "capacity", "--redis=cluster", "--cluster-replicas=-1",
 		"--start=100", "--max=200", "--step-duration=0.5", "--instances=3", "--channels-per-type=4", "--format=json")

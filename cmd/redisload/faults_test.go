@@ -43,6 +43,7 @@ func TestFaultScenarios(t *testing.T) {
 			if harness.NeedsDeployment(sc.Config.Faults) {
 				clusterTurn <- struct{}{}
 				defer func() { <-clusterTurn }()
+				redistest.DeploymentTurn(t) // and none in another package's tests either
 			}
 			start := time.Now()
 			args := []string{"--scenario=" + sc.Name, "--redis=server", "--format=json"}

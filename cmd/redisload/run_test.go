@@ -808,6 +808,7 @@ func TestFanoutScenarioRun(t *testing.T) {
 // the header naming the cluster, and every node gone afterwards.
 func TestClusterModeRun(t *testing.T) {
 	redistest.NeedServerBinary(t)
+	redistest.DeploymentTurn(t) // see DeploymentTurn
 	before := serverChildren(t)
 	code, out, errs := invoke(t, context.Background(), "--redis=cluster", "--instances=3", "--duration=1", "--rate=100",
 		"--format=json", "--channels-per-type=16")
@@ -882,6 +883,7 @@ func TestClusterModeRun(t *testing.T) {
 // measures the master, and nothing is left running.
 func TestSentinelModeRun(t *testing.T) {
 	redistest.NeedServerBinary(t)
+	redistest.DeploymentTurn(t) // see DeploymentTurn
 	before := serverChildren(t)
 	code, out, errs := invoke(t, context.Background(), "--redis=sentinel", "--instances=2", "--duration=0.5", "--rate=40")
 	if code != exitPass || !strings.Contains(errs, `using a local Sentinel set: master 127.0.0.1:`) ||

@@ -182,6 +182,7 @@ func Kill(t testing.TB, s *Server) {
 func Cluster(t testing.TB, masters, replicas int) *provision.Instance {
 	t.Helper()
 	NeedServerBinary(t)
+	DeploymentTurn(t)
 	return start(t, provision.Options{Mode: provision.Cluster, ClusterMasters: masters, ClusterReplicas: replicas}).Inst
 }
 
@@ -190,5 +191,6 @@ func Cluster(t testing.TB, masters, replicas int) *provision.Instance {
 func Sentinel(t testing.TB) *provision.Instance {
 	t.Helper()
 	NeedServerBinary(t)
+	DeploymentTurn(t)
 	return start(t, provision.Options{Mode: provision.Sentinel}).Inst
 }
