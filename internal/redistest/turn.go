@@ -47,11 +47,14 @@ func DeploymentTurn(t testing.TB) {
 	})
 }
 
+// turnPath is the machine-wide lock file (a variable for this package's
+// own test, which must not compete with the tests running beside it).
+var turnPath = filepath.Join(os.TempDir(), "redisload-test-deployments.lock")
+
 // lockTurn takes the machine-wide lock file, waiting at most turnWait;
 // nil when it could not (the test goes ahead, saying why).
 func lockTurn(t testing.TB) *os.File {
-	path := filepath.Join(os.TempDir(), "redisload-test-deployments.lock")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
+	f, err := os.OpenFile(turnPath, os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {
 		t.Logf("no deployment turn (%v): going ahead", err)
 		return nil
