@@ -80,37 +80,14 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	// Rendered as the run rendered it: its own version, its own verdict.
 	input := report.Input{Result: doc.Result, Verdict: doc.Verdict, Version: doc.Version,
 		Options: report.Options{Matrix: o.matrix}, Baseline: base}
-	var files pendingFiles
-	defer files.abort()
-	var out io.Writer = stdout
-	if o.output != "" {
-		p, err := files.create(ctx, "output", o.output)
+	if code := writeRendered(ctx, o, stdout, stderr, "report", func(format string, w io.Writer) error {
+		r, err := report.New(format, report.Run, input)
 		if err != nil {
-			return usageErr("%v", err)
+			return err
 		}
-		out = p
-	}
-	outs := []output{{o.format, out}}
-	if o.html != "" {
-		w, err := files.create(ctx, "html", o.html)
-		if err != nil {
-			return usageErr("%v", err)
-		}
-		outs = append(outs, output{"html", w})
-	}
-	for _, x := range outs {
-		r, err := report.New(x.format, report.Run, input)
-		if err == nil {
-			err = r(x.w)
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "redisload report: writing the %s report: %v\n", x.format, err)
-			return exitOutput
-		}
-	}
-	if err := files.commit(); err != nil {
-		fmt.Fprintf(stderr, "redisload report: %v\n", err)
-		return exitOutput
+		return r(w)
+	}); code != exitPass {
+		return code
 	}
 	if !doc.Verdict.Passed() {
 		return exitFail
@@ -131,6 +108,23 @@ func reportMatrix(ctx context.Context, o reportOptions, m *clients.Matrix, stdou
 		}
 		base = b
 	}
+	if code := writeRendered(ctx, o, stdout, stderr, "matrix", func(format string, w io.Writer) error {
+		return renderClients(m, base, format, w)
+	}); code != exitPass {
+		return code
+	}
+	if m.Failed() || len(clients.Regressions(base, m)) > 0 {
+		return exitFail
+	}
+	return exitPass
+}
+
+// writeRendered renders what `redisload report` read, in its format to
+// -o (or stdout) and as HTML to --html, each file written whole or not at
+// all; exitPass, or the exit code of the first failure.
+func writeRendered(ctx context.Context, o reportOptions, stdout, stderr io.Writer, what string,
+	render func(format string, w io.Writer) error) int {
+	usageErr := usageErrors(stderr, "redisload report")
 	var files pendingFiles
 	defer files.abort()
 	var out io.Writer = stdout
@@ -150,17 +144,14 @@ func reportMatrix(ctx context.Context, o reportOptions, m *clients.Matrix, stdou
 		outs = append(outs, output{"html", w})
 	}
 	for _, x := range outs {
-		if err := renderClients(m, base, x.format, x.w); err != nil {
-			fmt.Fprintf(stderr, "redisload report: writing the %s matrix: %v\n", x.format, err)
+		if err := render(x.format, x.w); err != nil {
+			fmt.Fprintf(stderr, "redisload report: writing the %s %s: %v\n", x.format, what, err)
 			return exitOutput
 		}
 	}
 	if err := files.commit(); err != nil {
 		fmt.Fprintf(stderr, "redisload report: %v\n", err)
 		return exitOutput
-	}
-	if m.Failed() || len(clients.Regressions(base, m)) > 0 {
-		return exitFail
 	}
 	return exitPass
 }
