@@ -70,6 +70,17 @@ func (bt *Batch) Add(eventType string, data []byte) uint64 {
 // publisher running late shows as latency instead of hiding it
 // (coordinated omission).
 func (bt *Batch) AddAt(eventType string, data []byte, sentNs int64) uint64 {
+	return bt.AddTimed(eventType, data, sentNs, 0)
+}
+
+// AddTimed is AddAt with the time the event is handed to the connection,
+// pubNs, written in its envelope as pub_ns: a receiver then splits the
+// event's latency into the publisher's delay (pubNs - sentNs) and the
+// transit (its receipt - pubNs), which is the network's, Redis's and the
+// subscriber's. A load test adds a batch just before flushing it, so the
+// time it reads once for the batch is its write to within the envelopes'
+// building. 0 writes none, as AddAt.
+func (bt *Batch) AddTimed(eventType string, data []byte, sentNs, pubNs int64) uint64 {
 	if !validName(eventType) {
 		if bt.err == nil {
 			bt.err = fmt.Errorf("bridge: invalid event type %q", eventType)
@@ -77,7 +88,7 @@ func (bt *Batch) AddAt(eventType string, data []byte, sentNs int64) uint64 {
 		return 0
 	}
 	seq := bt.b.seq.Add(1)
-	bt.buf = appendEnvelope(bt.buf, bt.b.opts.InstanceID, seq, sentNs, bt.b.tag(seq, sentNs), eventType, data)
+	bt.buf = appendEnvelope(bt.buf, bt.b.opts.InstanceID, seq, sentNs, pubNs, bt.b.tag(seq, sentNs, pubNs), eventType, data)
 	bt.ends = append(bt.ends, len(bt.buf))
 	bt.chans = append(bt.chans, bt.b.channelFor(eventType, seq))
 	bt.seqs = append(bt.seqs, seq)

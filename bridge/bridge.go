@@ -577,7 +577,7 @@ func (b *Bridge) PublishRaw(ctx context.Context, eventType string, data []byte) 
 	seq := b.seq.Add(1)
 	now := time.Now().UnixNano()
 	bp := envelopePool.Get().(*[]byte)
-	buf := appendEnvelope((*bp)[:0], b.opts.InstanceID, seq, now, b.tag(seq, now), eventType, data)
+	buf := appendEnvelope((*bp)[:0], b.opts.InstanceID, seq, now, 0, b.tag(seq, now, 0), eventType, data)
 	stop := context.AfterFunc(ctx, b.pconns.interrupt)
 	if ch := b.channelFor(eventType, seq); b.routed() {
 		err = b.spublish(ctx, ch, buf)
@@ -622,11 +622,11 @@ func (b *Bridge) publisher() (*redis.Client, error) {
 }
 
 // tag is the authentication tag of one message, 0 (none) without a key.
-func (b *Bridge) tag(seq uint64, sentNs int64) uint64 {
+func (b *Bridge) tag(seq uint64, sentNs, pubNs int64) uint64 {
 	if b.opts.LoadTest.TagKey.IsZero() {
 		return 0
 	}
-	return b.tagKey.Tag(seq, sentNs)
+	return b.tagKey.Tag(seq, sentNs, pubNs)
 }
 
 // Subscribe subscribes to the given event types and returns once Redis has

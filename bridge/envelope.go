@@ -24,8 +24,14 @@ type Event struct {
 	// publisher does not write one (a TypeScript bridge, for example).
 	Seq uint64
 	// SentNs is the publisher's wall clock in Unix nanoseconds when it built
-	// the message; 0 when absent.
+	// the message; 0 when absent. A load test's publisher writes the
+	// event's intended send time here instead (see Batch.AddAt).
 	SentNs int64
+	// PubNs is, from a load test's publisher, when the event was handed to
+	// its connection (see Batch.AddTimed): ReceivedNs - PubNs is its
+	// transit, the part of its latency after the publisher's own delay.
+	// 0 when absent.
+	PubNs int64
 	// Timestamp is the envelope's Unix millisecond timestamp.
 	Timestamp int64
 	// Data is the event's payload as raw JSON text; Decode unmarshals it.
@@ -46,22 +52,27 @@ func (e *Event) Decode(v any) error {
 // appendEnvelope appends the wire form of one event to dst and returns it.
 //
 // The envelope is the TypeScript bridge's {type, data, timestamp, source}
-// plus seq, sent_ns and, when tag is not 0, an authentication tag: its 8
+// plus seq, sent_ns, when pubNs is not 0 pub_ns, and, when tag is not 0, an
+// authentication tag: its 8
 // bytes, big-endian, in unpadded base64url (RFC 4648 §5), 11 characters. redisload's own fields come first, in this fixed
 // order, so that decodeEnvelope can read them by scanning instead of parsing:
 //
-//	{"source":"id","seq":1,"sent_ns":1700000000000000000,"tag":"ASNFZ4mrze8","type":"ticker","timestamp":1700000000000,"data":{...}}
+//	{"source":"id","seq":1,"sent_ns":1700000000000000000,"pub_ns":1700000000000050000,"tag":"ASNFZ4mrze8","type":"ticker","timestamp":1700000000000,"data":{...}}
 //
 // source and eventType must already be valid JSON string contents (see
 // validName); data must be one valid JSON value. Peers that do not know a
 // field (the TypeScript bridge) ignore it.
-func appendEnvelope(dst []byte, source string, seq uint64, sentNs int64, tag uint64, eventType string, data []byte) []byte {
+func appendEnvelope(dst []byte, source string, seq uint64, sentNs, pubNs int64, tag uint64, eventType string, data []byte) []byte {
 	dst = append(dst, `{"source":"`...)
 	dst = append(dst, source...)
 	dst = append(dst, `","seq":`...)
 	dst = strconv.AppendUint(dst, seq, 10)
 	dst = append(dst, `,"sent_ns":`...)
 	dst = strconv.AppendInt(dst, sentNs, 10)
+	if pubNs != 0 {
+		dst = append(dst, `,"pub_ns":`...)
+		dst = strconv.AppendInt(dst, pubNs, 10)
+	}
 	if tag != 0 {
 		dst = append(dst, `,"tag":"`...)
 		dst = appendTag(dst, tag)
@@ -82,7 +93,7 @@ func appendEnvelope(dst []byte, source string, seq uint64, sentNs int64, tag uin
 // envelope's layout at appendEnvelope. An application publishes through a
 // Bridge instead.
 func (LoadTestOptions) AppendEnvelope(dst []byte, source string, seq uint64, sentNs int64, tag uint64, eventType string, data []byte) []byte {
-	return appendEnvelope(dst, source, seq, sentNs, tag, eventType, data)
+	return appendEnvelope(dst, source, seq, sentNs, 0, tag, eventType, data)
 }
 
 // errMalformed reports a payload that is not an event envelope at all.
@@ -154,6 +165,12 @@ func scanHead(p string, ev *Event) (int, bool) {
 	}
 	if sent, i, ok = digits(p, i); !ok {
 		return 0, false
+	}
+	ev.PubNs = 0
+	if j, stamped := expect(p, i, `,"pub_ns":`); stamped {
+		if ev.PubNs, i, ok = digits(p, j); !ok {
+			return 0, false
+		}
 	}
 	ev.Tag = 0
 	if j, tagged := expect(p, i, `,"tag":"`); tagged {
@@ -325,6 +342,7 @@ type jsonEnvelope struct {
 	Source    json.RawMessage `json:"source"`
 	Seq       uint64          `json:"seq"`
 	SentNs    int64           `json:"sent_ns"`
+	PubNs     int64           `json:"pub_ns"`
 	Tag       string          `json:"tag"`
 }
 
@@ -339,6 +357,7 @@ func decodeEnvelopeJSON(payload string, ev *Event) error {
 	ev.Timestamp = int64(env.Timestamp)
 	ev.Seq = env.Seq
 	ev.SentNs = env.SentNs
+	ev.PubNs = env.PubNs
 	ev.Tag = 0
 	if len(env.Tag) == tagLen {
 		ev.Tag, _ = parseTag(env.Tag, 0) // 0, "none", when not canonical

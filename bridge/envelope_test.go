@@ -11,7 +11,7 @@ import (
 
 func TestEnvelopeRoundTripScans(t *testing.T) {
 	data := `{"symbol":"BTC/USDT","price":65000.5}`
-	p := string(appendEnvelope(nil, "run-1", 42, 1700000000123456789, 0, "exchange:error", []byte(data)))
+	p := string(appendEnvelope(nil, "run-1", 42, 1700000000123456789, 0, 0, "exchange:error", []byte(data)))
 	want := `{"source":"run-1","seq":42,"sent_ns":1700000000123456789,"type":"exchange:error","timestamp":1700000000123,"data":{"symbol":"BTC/USDT","price":65000.5}}`
 	if p != want {
 		t.Fatalf("envelope:\n got %s\nwant %s", p, want)
@@ -29,6 +29,37 @@ func TestEnvelopeRoundTripScans(t *testing.T) {
 	}
 }
 
+// A load test's publish time travels as pub_ns, after sent_ns; the scanner
+// and the JSON fallback read it alike, an envelope without it reads 0, and
+// the tag covers it: a message whose stamp was changed does not verify.
+func TestEnvelopePublishTime(t *testing.T) {
+	key := TagKey{K0: 1, K1: 2}.For("run-1")
+	tag := key.Tag(42, 7, 9)
+	p := string(appendEnvelope(nil, "run-1", 42, 7, 9, tag, "ticker", []byte("1")))
+	want := `{"source":"run-1","seq":42,"sent_ns":7,"pub_ns":9,"tag":"` + string(appendTag(nil, tag)) + `","type":"ticker","timestamp":0,"data":1}`
+	if p != want {
+		t.Fatalf("envelope:\n got %s\nwant %s", p, want)
+	}
+	var ev Event
+	if !scanEnvelope(p, &ev) || ev.PubNs != 9 || ev.SentNs != 7 || ev.Tag != tag || !key.Verify(&ev) {
+		t.Fatalf("scanned %+v", ev)
+	}
+	ev = Event{}
+	if err := decodeEnvelopeJSON(p, &ev); err != nil || ev.PubNs != 9 || !key.Verify(&ev) {
+		t.Fatalf("decoded %+v, %v", ev, err)
+	}
+	ev.PubNs = 8 // a forged stamp
+	if key.Verify(&ev) {
+		t.Fatal("a changed pub_ns verified")
+	}
+	if !scanEnvelope(string(appendEnvelope(nil, "run-1", 42, 7, 0, 0, "ticker", []byte("1"))), &ev) || ev.PubNs != 0 {
+		t.Fatalf("an envelope without pub_ns scanned as %+v", ev)
+	}
+	if scanEnvelope(`{"source":"a","seq":1,"sent_ns":7,"pub_ns":x,"type":"ticker","timestamp":0,"data":1}`, &ev) {
+		t.Fatal("scan accepted a pub_ns that is not a number")
+	}
+}
+
 // The TypeScript bridge's own messages have no seq and a numeric pid as
 // source; they must decode through the fallback.
 // A tag travels as unpadded base64url of its 8 big-endian bytes, between
@@ -39,7 +70,7 @@ func TestEnvelopeTag(t *testing.T) {
 	var be [8]byte
 	binary.BigEndian.PutUint64(be[:], tag)
 	text := base64.RawURLEncoding.EncodeToString(be[:])
-	p := string(appendEnvelope(nil, "run-1", 42, 7, tag, "ticker", []byte("1")))
+	p := string(appendEnvelope(nil, "run-1", 42, 7, 0, tag, "ticker", []byte("1")))
 	want := `{"source":"run-1","seq":42,"sent_ns":7,"tag":"` + text + `","type":"ticker","timestamp":0,"data":1}`
 	if p != want || text != "ASNFZ4mrze8" {
 		t.Fatalf("envelope:\n got %s\nwant %s", p, want)
@@ -74,7 +105,7 @@ func TestEnvelopeTag(t *testing.T) {
 	}
 	// An untagged message after a tagged one carries no stale tag.
 	ev = Event{Tag: 99}
-	if !scanEnvelope(string(appendEnvelope(nil, "a", 1, 1, 0, "ticker", []byte("1"))), &ev) || ev.Tag != 0 {
+	if !scanEnvelope(string(appendEnvelope(nil, "a", 1, 1, 0, 0, "ticker", []byte("1"))), &ev) || ev.Tag != 0 {
 		t.Fatalf("untagged scan left tag %x", ev.Tag)
 	}
 }
@@ -140,10 +171,10 @@ func TestValidName(t *testing.T) {
 // FuzzScanAgreesWithJSON: whatever the scanner accepts, a full JSON decoder
 // reads the same way. The scanner is a shortcut, never a second opinion.
 func FuzzScanAgreesWithJSON(f *testing.F) {
-	f.Add(string(appendEnvelope(nil, "i-1", 1, 2, 0, "ticker", []byte(`{"a":1}`))))
+	f.Add(string(appendEnvelope(nil, "i-1", 1, 2, 0, 0, "ticker", []byte(`{"a":1}`))))
 	f.Add(`{"source":"x","seq":0,"sent_ns":0,"type":"t","timestamp":0,"data":"s"}`)
 	f.Add(`{"type":"ticker","data":{},"timestamp":1,"source":1}`)
-	f.Add(string(appendEnvelope(nil, "redisload-ab12cd34-7", 3, 1700000000123456789, 0xdeadbeef00c0ffee, "ticker", []byte(`{"p":[1,"x"]}`))))
+	f.Add(string(appendEnvelope(nil, "redisload-ab12cd34-7", 3, 1700000000123456789, 0, 0xdeadbeef00c0ffee, "ticker", []byte(`{"p":[1,"x"]}`))))
 	f.Add(`{"source":"x","seq":1,"sent_ns":1,"tag":"ASNFZ4mrze8","type":"t","timestamp":0,"data":null}`)
 	f.Fuzz(func(t *testing.T, p string) {
 		var scanned, decoded, unscanned Event
@@ -182,12 +213,12 @@ func BenchmarkAppendEnvelope(b *testing.B) {
 	buf := make([]byte, 0, 512)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		buf = appendEnvelope(buf[:0], "redisload-ab12cd34-7", uint64(i), 1700000000123456789, 0, "ticker", data)
+		buf = appendEnvelope(buf[:0], "redisload-ab12cd34-7", uint64(i), 1700000000123456789, 0, 0, "ticker", data)
 	}
 }
 
 func BenchmarkDecodeEnvelopeScan(b *testing.B) {
-	p := string(appendEnvelope(nil, "redisload-ab12cd34-7", 123456, 1700000000123456789, 0, "ticker",
+	p := string(appendEnvelope(nil, "redisload-ab12cd34-7", 123456, 1700000000123456789, 0, 0, "ticker",
 		[]byte(`{"symbol":"BTC/USDT","price":65000.12,"bid":64999.9,"ask":65000.3,"volume":1234.5}`)))
 	var ev Event
 	b.ReportAllocs()
@@ -199,7 +230,7 @@ func BenchmarkDecodeEnvelopeScan(b *testing.B) {
 }
 
 func BenchmarkDecodeEnvelopeJSON(b *testing.B) {
-	p := string(appendEnvelope(nil, "redisload-ab12cd34-7", 123456, 1700000000123456789, 0, "ticker",
+	p := string(appendEnvelope(nil, "redisload-ab12cd34-7", 123456, 1700000000123456789, 0, 0, "ticker",
 		[]byte(`{"symbol":"BTC/USDT","price":65000.12,"bid":64999.9,"ask":65000.3,"volume":1234.5}`)))
 	var ev Event
 	b.ReportAllocs()
@@ -211,7 +242,7 @@ func BenchmarkDecodeEnvelopeJSON(b *testing.B) {
 }
 
 func BenchmarkDecodeEnvelopeScanTagged(b *testing.B) {
-	p := string(appendEnvelope(nil, "redisload-ab12cd34-7", 123456, 1700000000123456789, 0x0123456789abcdef, "ticker",
+	p := string(appendEnvelope(nil, "redisload-ab12cd34-7", 123456, 1700000000123456789, 0, 0x0123456789abcdef, "ticker",
 		[]byte(`{"symbol":"BTC/USDT","price":65000.12,"bid":64999.9,"ask":65000.3,"volume":1234.5}`)))
 	var ev Event
 	b.ReportAllocs()
@@ -246,7 +277,7 @@ func TestDigits(t *testing.T) {
 // not, and sends any other layout to the full decoder, as the scan does.
 func TestDecodeEnvelopeUnscanned(t *testing.T) {
 	var ev Event
-	p := string(appendEnvelope(nil, "i-1", 7, 9, 0, "ticker", []byte(`{"a":[1,2]}`)))
+	p := string(appendEnvelope(nil, "i-1", 7, 9, 0, 0, "ticker", []byte(`{"a":[1,2]}`)))
 	if err := decodeEnvelopeUnscanned(p, &ev); err != nil || ev.Data != `{"a":[1,2]}` || ev.Seq != 7 || ev.SentNs != 9 {
 		t.Fatalf("%+v, %v", ev, err)
 	}

@@ -105,7 +105,7 @@ func benchmarkReceiverHandle(b *testing.B, key bridge.TagKey) {
 		ev.Seq = uint64(i + 1)
 		ev.ReceivedNs = ev.SentNs + int64(200_000+i%1000)
 		if !key.IsZero() {
-			ev.Tag = sk.Tag(ev.Seq, ev.SentNs)
+			ev.Tag = sk.Tag(ev.Seq, ev.SentNs, ev.PubNs)
 		}
 		r.handle(ev)
 	}

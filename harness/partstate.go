@@ -65,6 +65,9 @@ type ReceiverState struct {
 	// none): a subscriber that went quiet must show so after a merge too.
 	LastNs    int64  `json:"last_ns,omitempty"`
 	Histogram []byte `json:"histogram"` // HDR histogram, compressed encoding
+	// Transit is its deliveries' transits (compressed; absent when none
+	// was stamped).
+	Transit []byte `json:"transit,omitempty"`
 	// WarmArrived and WarmHistogram are the warm-up's arrivals and their
 	// latencies (compressed; absent when none arrived).
 	WarmArrived   uint64 `json:"warm_arrived,omitempty"`
@@ -143,6 +146,11 @@ func partState(pub *publisher, recvs []*receiver, metrics []bridge.Metrics) (Par
 		if r.warmHist != nil {
 			if s.WarmHistogram, err = r.warmHist.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err != nil {
 				return PartState{}, fmt.Errorf("instance %d: warm-up histogram: %w", i, err)
+			}
+		}
+		if r.transit != nil && r.transit.TotalCount() > 0 {
+			if s.Transit, err = r.transit.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err != nil {
+				return PartState{}, fmt.Errorf("instance %d: transit histogram: %w", i, err)
 			}
 		}
 		s.Trackers = make([]byte, 0, 4*len(r.sources))
@@ -254,6 +262,14 @@ func (s ReceiverState) receiver(n int) (*receiver, error) {
 	if len(s.WarmHistogram) > 0 {
 		if r.warmHist, err = decodeHistogram(s.WarmHistogram, sendDelaySigFigs); err != nil {
 			return nil, fmt.Errorf("warm-up latency: %v", err)
+		}
+	}
+	if len(s.Transit) > 0 {
+		if r.transit, err = decodeHistogram(s.Transit, sendDelaySigFigs); err != nil {
+			return nil, fmt.Errorf("transit: %v", err)
+		}
+		if r.transit.TotalCount() > h.TotalCount() {
+			return nil, fmt.Errorf("transit: %d samples, more than its %d latencies", r.transit.TotalCount(), h.TotalCount())
 		}
 	}
 	rest := s.Trackers

@@ -77,7 +77,7 @@ func compareAccounting(t *testing.T, want, got *harness.Result) {
 	}{
 		{"totals", want.Totals, got.Totals}, {"instances", want.Instances, got.Instances}, {"matrix", want.Matrix, got.Matrix},
 		{"latency", want.Latency, got.Latency}, {"send delay", want.SendDelay, got.SendDelay},
-		{"publish round trip", want.PublishRTT, got.PublishRTT},
+		{"publish round trip", want.PublishRTT, got.PublishRTT}, {"transit", want.Transit, got.Transit},
 		{"timeline", wallClock(want.Timeline), wallClock(got.Timeline)}, {"warnings", want.Warnings, got.Warnings},
 	} {
 		if !reflect.DeepEqual(c.want, c.got) {

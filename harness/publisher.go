@@ -384,11 +384,13 @@ func (ip *instancePublisher) publishDue(ctx context.Context) {
 
 // add puts one event into the batch, with a random type and payload, and
 // records how late it is (nowNs against its intended send time), unless it
-// is the warm-up's. It returns the event's sequence number.
+// is the warm-up's. nowNs is stamped in the envelope too, as the time it is
+// written (the batch is flushed right after), from which each receiver
+// measures its transit. It returns the event's sequence number.
 func (ip *instancePublisher) add(intendedNs, nowNs int64, warm bool) uint64 {
 	typ := ip.types[ip.gen.rng.IntN(len(ip.types))]
 	ip.payload = ip.gen.appendPayload(ip.payload[:0], typ)
-	seq := ip.batch.AddAt(typ, ip.payload, intendedNs)
+	seq := ip.batch.AddTimed(typ, ip.payload, intendedNs, nowNs)
 	d := max((nowNs-intendedNs)/1000, histMinUs)
 	if !warm && ip.delay.RecordValue(d) != nil {
 		_ = ip.delay.RecordValue(histMaxUs)

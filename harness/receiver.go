@@ -24,8 +24,12 @@ type receiver struct {
 
 	// sources is indexed by source instance, so the hot path finds a
 	// tracker without a map lookup or an allocation.
-	sources      []seqTracker // by source index
-	hist         *hdrhistogram.Histogram
+	sources []seqTracker // by source index
+	hist    *hdrhistogram.Histogram
+	// transit is, for each delivery whose envelope says when its
+	// publisher wrote it (pub_ns), the time from that write to its
+	// receipt: the latency without the publisher's own delay.
+	transit      *hdrhistogram.Histogram
 	overflow     uint64
 	selfReceived uint64
 	foreign      uint64
@@ -111,6 +115,7 @@ func newReceiver(index, n int, prefix string, trust trust, log *eventLog) *recei
 		n:        n,
 		sources:  make([]seqTracker, n),
 		hist:     newLatencyHistogram(n),
+		transit:  newDelayHistogram(),
 		keys:     trust.keys,
 		startNs:  trust.startNs,
 		limits:   trust.limits,
@@ -191,6 +196,11 @@ func (r *receiver) handle(ev *bridge.Event) {
 	if r.hist.RecordValue(lat) != nil {
 		r.overflow++
 		_ = r.hist.RecordValue(histMaxUs)
+	}
+	if ev.PubNs != 0 { // authenticated with the rest by genuine
+		if r.transit.RecordValue(max((ev.ReceivedNs-ev.PubNs)/1000, histMinUs)) != nil {
+			_ = r.transit.RecordValue(histMaxUs) // counted in overflow above: transit <= latency
+		}
 	}
 	if r.iv != nil {
 		r.iv.record(lat)

@@ -73,6 +73,12 @@ type Result struct {
 	// event's latency is its send delay, then the time from its write to
 	// its receipt, of which this is the publisher's view.
 	PublishRTT LatencyStats `json:"publish_rtt,omitzero"`
+	// Transit is, for every delivery of an event its publisher stamped
+	// with the time it wrote it, from that write to the receipt: the
+	// latency without the send delay, i.e. the network's, Redis's fan-out
+	// and the subscriber's read. Each event's latency is exactly its send
+	// delay plus its transit.
+	Transit LatencyStats `json:"transit,omitzero"`
 	// Instances has one entry per instance, in index order.
 	Instances []InstanceResult `json:"instances"`
 	// OutputBuffers is the peak of the subscribers' server-side output
@@ -520,7 +526,7 @@ func assemble(res *Result, cfg Config, start time.Time, pub *publisher, recvs []
 	t.TargetEvents = cfg.TotalEvents()
 	res.Matrix = Matrix{Sent: pub.published, Subscribed: make([]bool, n), Delivered: make([][]uint64, 0, n),
 		Duplicates: []MatrixEntry{}, OutOfOrder: []MatrixEntry{}}
-	total := newHistogram()
+	total, transit := newHistogram(), newDelayHistogram()
 	for i, r := range recvs {
 		m := metrics[i]
 		ir := InstanceResult{
@@ -583,6 +589,9 @@ func assemble(res *Result, cfg Config, start time.Time, pub *publisher, recvs []
 		if dropped := total.Merge(r.hist); dropped > 0 {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("instance %d: %d latency samples lost merging histograms", i, dropped))
 		}
+		if r.transit != nil {
+			transit.Merge(r.transit) // same range: nothing is dropped
+		}
 
 		if !ir.Connected {
 			ir.NotConnected = r.whyNotConnected()
@@ -606,6 +615,7 @@ func assemble(res *Result, cfg Config, start time.Time, pub *publisher, recvs []
 	res.Latency = Summarize(total)
 	res.SendDelay = Summarize(pub.sendDelay)
 	res.PublishRTT = Summarize(pub.publishRTT)
+	res.Transit = Summarize(transit)
 	if cfg.Warmup > 0 {
 		res.Warmup = warmupStats(cfg, pub, recvs)
 	}

@@ -123,6 +123,13 @@ func checkExact(t *testing.T, res *harness.Result) {
 	if r := res.PublishRTT; r.Count != int64(published) || r.Min < 1 || r.Max < r.P99 || r.P99 < r.P50 {
 		t.Errorf("publish round trip %+v for %d events published", r, published)
 	}
+	// A transit for every delivery (each envelope stamped when written),
+	// and per event transit <= latency, so every percentile is too (within
+	// the transit histogram's 1 % buckets).
+	if tr, l := res.Transit, res.Latency; tr.Count != l.Count || tr.Min < 1 || tr.P50 > l.P50+l.P50/100+1 ||
+		tr.P99 > l.P99+l.P99/100+1 || tr.Max > l.Max+l.Max/100+1 {
+		t.Errorf("transit %+v for latency %+v", tr, l)
+	}
 	if res.Latency != harness.Summarize(res.Histogram) {
 		t.Errorf("latency %+v is not the merged histogram's %+v", res.Latency, harness.Summarize(res.Histogram))
 	}

@@ -20,7 +20,7 @@ import (
 
 // Plot colours, one per series by position; the browser test looks for
 // them.
-var plotColors = []string{"#1f77b4", "#d62728", "#2ca02c", "#9467bd"}
+var plotColors = []string{"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b"}
 
 // Fixed colours: shades are drawn under the lines in light tints far
 // from every line colour (and from white), so that the browser test can
@@ -266,19 +266,20 @@ func summaryLine(s harness.LatencyStats, name string) line {
 }
 
 // percentilePlot is latency against percentile, so that the tail gets
-// the room it deserves; beside it the parts of it the publisher saw (its
-// send delay and publish round trip: what of the latency is the
-// generator's, what the server's), and the baseline's latency, dashed,
+// the room it deserves; beside it its parts (the send delay, the transit
+// and the publish round trip: what of the latency is the generator's, what
+// the network's and the server's), and the baseline's latency, dashed,
 // when there is one.
 func percentilePlot(res, base *harness.Result) string {
 	p := plot{title: "Latency by percentile (intended send time to receipt)", xLabel: "percentile", yLabel: "ms",
 		xTicks: []float64{0, 1, 2, 3, 4, 5, 6}, xNames: []string{"0%", "90%", "99%", "99.9%", "99.99%", "99.999%", "99.9999%"},
 		xText: func(x float64) string { return strconv.FormatFloat(100*(1-math.Pow(10, -x)), 'f', -1, 64) + "%" }}
 	send, rtt := summaryLine(res.SendDelay, "send delay"), summaryLine(res.PublishRTT, "publish round trip")
+	transit := summaryLine(res.Transit, "transit")
 	// Their own colours, never the latency's blue, whether or not the
 	// latency has a line.
-	send.color, rtt.color = plotColors[3], plotColors[2]
-	for _, l := range []line{percentileLine(res, "latency"), send, rtt, baseLine(base, func(b *harness.Result) line { return percentileLine(b, "baseline") })} {
+	send.color, rtt.color, transit.color = plotColors[3], plotColors[2], plotColors[4]
+	for _, l := range []line{percentileLine(res, "latency"), send, transit, rtt, baseLine(base, func(b *harness.Result) line { return percentileLine(b, "baseline") })} {
 		if len(l.x) > 0 {
 			p.lines = append(p.lines, l)
 		}

@@ -291,19 +291,22 @@ func TestStreamsRowsAndRecovered(t *testing.T) {
 	}
 }
 
-// The publish round trip, when the run measured it, is a row of the
-// latency table in every format, a line of the HTML's percentile plot
-// beside the send delay, and a field of the JSON; a run without it (a
-// report from before) shows none.
+// The transit and the publish round trip, when the run measured them, are
+// rows of the latency table in every format (transit first: the round trip
+// is the publisher's view of part of it), lines of the HTML's percentile
+// plot beside the send delay, and fields of the JSON; a run without them
+// (a report from before) shows none.
 func TestPublishRoundTripRows(t *testing.T) {
 	res := load(t, "pass-5")
 	res.PublishRTT = harness.LatencyStats{Count: 1234, Min: 41, Mean: 150.5, P50: 120, P90: 250, P95: 300, P99: 900, P999: 1500, Max: 2100, StdDev: 80.25}
+	res.Transit = harness.LatencyStats{Count: 4936, Min: 52, Mean: 210.5, P50: 190, P90: 310, P95: 400, P99: 1100, P999: 1700, Max: 2500, StdDev: 90.25}
 	v := verdict.Evaluate(res, thresholds(t, "pass-5"))
 	for format, want := range map[string][]string{
-		"table":    {"| publish round trip | 0.041 ms | 0.150 ms | 0.120 ms | 0.250 ms | 0.300 ms | 0.900 ms | 1.500 ms | 2.100 ms | 0.080 ms |    1234 |", "; publish round trip: the pipeline's write to its replies)"},
-		"markdown": {"| publish round trip | 0.041 ms | 0.150 ms | 0.120 ms | 0.250 ms | 0.300 ms | 0.900 ms | 1.500 ms | 2.100 ms | 0.080 ms | 1234 |"},
-		"html":     {"<td>publish round trip</td>", "<title>publish round trip</title>", "<title>send delay</title>"},
-		"json":     {`"publish_rtt": {`, `"p99_us": 900,`},
+		"table": {"| transit            | 0.052 ms | 0.210 ms | 0.190 ms | 0.310 ms | 0.400 ms | 1.100 ms | 1.700 ms | 2.500 ms | 0.090 ms |    4936 |\n| publish round trip | 0.041 ms | 0.150 ms | 0.120 ms | 0.250 ms | 0.300 ms | 0.900 ms | 1.500 ms | 2.100 ms | 0.080 ms |    1234 |",
+			"; transit: actual publish to receipt; publish round trip: the pipeline's write to its replies)"},
+		"markdown": {"| transit | 0.052 ms | 0.210 ms | 0.190 ms | 0.310 ms | 0.400 ms | 1.100 ms | 1.700 ms | 2.500 ms | 0.090 ms | 4936 |\n| publish round trip | 0.041 ms | 0.150 ms | 0.120 ms | 0.250 ms | 0.300 ms | 0.900 ms | 1.500 ms | 2.100 ms | 0.080 ms | 1234 |"},
+		"html":     {"<td>transit</td>", "<title>transit</title>", "<td>publish round trip</td>", "<title>publish round trip</title>", "<title>send delay</title>"},
+		"json":     {`"publish_rtt": {`, `"p99_us": 900,`, `"transit": {`, `"p99_us": 1100,`},
 	} {
 		out := renderAs(t, format, res, v)
 		for _, w := range want {
@@ -315,8 +318,8 @@ func TestPublishRoundTripRows(t *testing.T) {
 	_, _, out := render(t, "pass-5", func(res *harness.Result, v verdict.Verdict) report.Reporter {
 		return report.NewTableReporter(res, v, report.Options{})
 	})
-	if strings.Contains(out.String(), "publish round trip") {
-		t.Errorf("a report without round trips shows a row of them:\n%s", out)
+	if strings.Contains(out.String(), "publish round trip") || strings.Contains(out.String(), "transit") {
+		t.Errorf("a report without round trips or transits shows a row of them:\n%s", out)
 	}
 }
 

@@ -329,24 +329,33 @@ func statsRows(s harness.ServerInfo) [][]string {
 
 // latencyRow prints dashes rather than zeros when nothing was delivered:
 // a 0 ms latency would read as a measurement.
-// latencyRows are the latency table's rows: the latency, and the parts of
-// it each event's publisher saw: its send delay and, in runs that measured
-// it, its publish round trip. A run from before the round trip was
-// measured has none, and shows none.
+// latencyRows are the latency table's rows: the latency, and its parts:
+// the send delay (the generator's), the transit (write to receipt: the
+// network's, Redis's and the subscriber's) and, of that, the publish round
+// trip the publisher saw. A run from before the transit or the round trip
+// was measured has none, and shows none.
 func latencyRows(res *harness.Result) [][]string {
 	rows := [][]string{latencyRow("latency", res.Latency), latencyRow("send delay", res.SendDelay)}
+	if res.Transit.Count > 0 {
+		rows = append(rows, latencyRow("transit", res.Transit))
+	}
 	if res.PublishRTT.Count > 0 {
 		rows = append(rows, latencyRow("publish round trip", res.PublishRTT))
 	}
 	return rows
 }
 
-// rttLegend explains the round trip's row, when there is one.
+// rttLegend explains the transit's and the round trip's rows, when there
+// are.
 func rttLegend(res *harness.Result) string {
-	if res.PublishRTT.Count == 0 {
-		return ""
+	var s string
+	if res.Transit.Count > 0 {
+		s += "; transit: actual publish to receipt"
 	}
-	return "; publish round trip: the pipeline's write to its replies"
+	if res.PublishRTT.Count > 0 {
+		s += "; publish round trip: the pipeline's write to its replies"
+	}
+	return s
 }
 
 func latencyRow(name string, l harness.LatencyStats) []string {

@@ -132,6 +132,10 @@ func TestCoordinatedRunIsExact(t *testing.T) {
 	if res.PublishRTT.Count != int64(tot.Published) {
 		t.Errorf("%d publish round trips merged for %d published", res.PublishRTT.Count, tot.Published)
 	}
+	// And each receiver's transits: one for every delivery.
+	if res.Transit.Count != res.Latency.Count || res.Transit.Count == 0 {
+		t.Errorf("%d transits merged for %d latencies", res.Transit.Count, res.Latency.Count)
+	}
 	if !reflect.DeepEqual(told, res.Series) {
 		t.Errorf("progress told %d points, the series has %d:\n%+v\n%+v", len(told), len(res.Series), told, res.Series)
 	}

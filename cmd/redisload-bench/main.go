@@ -238,6 +238,7 @@ type run struct {
 	receivedPerS, p50, p99, p999, cpuPerM, rssMB, connectS float64
 	sendP50, sendP99                                       float64
 	rttP50, rttP99                                         float64 // publish round trip (redisload only)
+	transitP50, transitP99                                 float64 // write to receipt (redisload only)
 	redisPerM                                              float64 // the server's CPU per message, µs
 	lost                                                   uint64
 }
@@ -345,6 +346,7 @@ func measure(bin string, args ...string) (run, error) {
 		r.p50, r.p99, r.p999 = float64(doc.Latency.P50), float64(doc.Latency.P99), float64(doc.Latency.P999)
 		r.sendP50, r.sendP99 = float64(doc.SendDelay.P50), float64(doc.SendDelay.P99)
 		r.rttP50, r.rttP99 = float64(doc.PublishRTT.P50), float64(doc.PublishRTT.P99)
+		r.transitP50, r.transitP99 = float64(doc.Transit.P50), float64(doc.Transit.P99)
 	}
 	if received > 0 {
 		r.cpuPerM = cpu / float64(received) * 1e6
@@ -432,6 +434,14 @@ func caseList() string {
 	return strings.Join(b, "; ")
 }
 
+// msOrDash is µs as ms, or "-" for a part the tool did not measure.
+func msOrDash(us float64) string {
+	if us == 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(us/1000, 'f', 3, 64)
+}
+
 // breakdown is one case's latency split into its parts.
 type breakdown struct {
 	n          int
@@ -441,21 +451,24 @@ type breakdown struct {
 }
 
 // printBreakdown splits the latency of the batch-window and low-load
-// cases into the send delay (the generator's) and the publish round trip
-// (network and server, from the publisher), beside the floor's: whose
-// each part of the latency is, and what this machine allows.
+// cases into the send delay (the generator's), the transit (the write to
+// the receipt) and the publish round trip (network and server, from the
+// publisher), beside the floor's: whose each part of the latency is, and
+// what this machine allows.
 func printBreakdown(parts []breakdown) {
 	if len(parts) == 0 {
 		return
 	}
-	fmt.Println("\nWhose latency (p50 / p99, ms): the send delay is the generator's, the publish round trip the")
-	fmt.Println("network's and the server's (its write to its reply, for the events accepted); the floor has none.")
+	fmt.Println("\nWhose latency (p50 / p99, ms): the send delay is the generator's; the transit (each event's")
+	fmt.Println("write to its receipt) the network's, Redis's and the subscriber's; the publish round trip, the")
+	fmt.Println("publisher's view of part of the transit (its write to its reply). The floor measures neither.")
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "case\tN\tevents/s\ttool\tlatency p50\tp99\tsend p50\tp99\tround trip p50\tp99\tclient µs/msg\t")
+	fmt.Fprintln(tw, "case\tN\tevents/s\ttool\tlatency p50\tp99\tsend p50\tp99\ttransit p50\tp99\tround trip p50\tp99\tclient µs/msg\t")
 	for _, b := range parts {
 		r := b.r
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t\n", b.n, b.instances, b.rate, b.tool,
-			r.p50/1000, r.p99/1000, r.sendP50/1000, r.sendP99/1000, r.rttP50/1000, r.rttP99/1000, r.cpuPerM)
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%.3f\t%.3f\t%.3f\t%.3f\t%s\t%s\t%s\t%s\t%.3f\t\n", b.n, b.instances, b.rate, b.tool,
+			r.p50/1000, r.p99/1000, r.sendP50/1000, r.sendP99/1000, msOrDash(r.transitP50), msOrDash(r.transitP99),
+			msOrDash(r.rttP50), msOrDash(r.rttP99), r.cpuPerM)
 	}
 	_ = tw.Flush()
 }
