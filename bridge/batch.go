@@ -22,12 +22,25 @@ type Batch struct {
 	payloads [][]byte
 	errs     []error
 	err      error // the first invalid Add, returned by Flush
-	// failed holds the sequence numbers the last Flush did not get
-	// accepted, unknown the part of them whose outcome is unknown, and
-	// failErrs each one's error.
+	// Outcome is the last Flush's.
+	Outcome
+}
+
+// Outcome is what became of a batch's publishes, for a load test's
+// accounting: which were not accepted, why, and which of those may still
+// have been delivered. A Batch holds its last Flush's; a Pipe hands each
+// batch's to its callback once its replies came.
+type Outcome struct {
+	// failed holds the sequence numbers not accepted, unknown the part of
+	// them whose outcome is unknown, and failErrs each one's error.
 	failed   []uint64
 	failErrs []error
 	unknown  int
+}
+
+// reset empties o for the next batch, keeping its buffers.
+func (o *Outcome) reset() {
+	o.failed, o.failErrs, o.unknown = o.failed[:0], o.failErrs[:0], 0
 }
 
 // NewBatch returns an empty batch publishing through b.
@@ -105,12 +118,11 @@ func (bt *Batch) AddTimed(eventType string, data []byte, sentNs, pubNs int64) ui
 // once (see PublishRaw); when it has ended before, nothing is sent.
 func (bt *Batch) Flush(ctx context.Context) (failed int, err error) {
 	n := len(bt.ends)
-	bt.failed, bt.failErrs = bt.failed[:0], bt.failErrs[:0]
-	bt.unknown = 0
+	bt.Outcome.reset()
 	if bt.err != nil {
 		err, bt.err = bt.err, nil
 		defer bt.reset()
-		return bt.failAll(err, false)
+		return bt.failAll(bt.b, bt.seqs, err, false)
 	}
 	if n == 0 {
 		return 0, nil
@@ -118,16 +130,16 @@ func (bt *Batch) Flush(ctx context.Context) (failed int, err error) {
 	defer bt.reset()
 	if x := bt.b.ext; x != nil {
 		if err := bt.b.extReady(ctx); err != nil {
-			return bt.failAll(err, false) // nothing was sent
+			return bt.failAll(bt.b, bt.seqs, err, false) // nothing was sent
 		}
-		return bt.settle(n, x.publishAll(ctx, bt.b.opts.PublishTimeout, bt.chans, bt.split()))
+		return bt.settle(bt.b, bt.seqs, x.publishAll(ctx, bt.b.opts.PublishTimeout, bt.chans, bt.split()))
 	}
 	pub, err := bt.b.publisher()
 	if err == nil {
 		err = ctx.Err()
 	}
 	if err != nil {
-		return bt.failAll(err, false) // nothing was sent
+		return bt.failAll(bt.b, bt.seqs, err, false) // nothing was sent
 	}
 	stop := context.AfterFunc(ctx, bt.b.pconns.interrupt)
 	var errs []error
@@ -157,11 +169,11 @@ func (bt *Batch) Flush(ctx context.Context) (failed int, err error) {
 		errs = bt.errs
 		if perr != nil && failed == 0 {
 			stop()
-			return bt.failAll(perr, outcomeUnknown(perr)) // failed with no reply at all
+			return bt.failAll(bt.b, bt.seqs, perr, outcomeUnknown(perr)) // failed with no reply at all
 		}
 	}
 	stop()
-	return bt.settle(n, errs)
+	return bt.settle(bt.b, bt.seqs, errs)
 }
 
 // split returns the batch's envelopes as slices of its buffer.
@@ -175,70 +187,71 @@ func (bt *Batch) split() [][]byte {
 	return bt.payloads
 }
 
-// settle counts each publish's outcome, errs[i] the i-th's (nil:
-// accepted), and returns how many were not accepted and the first error.
-func (bt *Batch) settle(n int, errs []error) (failed int, err error) {
+// settle counts each publish's outcome, errs[i] that of seqs[i] (nil:
+// accepted), into o and b's counters, and returns how many were not
+// accepted and the first error.
+func (o *Outcome) settle(b *Bridge, seqs []uint64, errs []error) (failed int, err error) {
 	var first error
 	for i, cerr := range errs {
 		if cerr != nil {
 			failed++
-			bt.failed = append(bt.failed, bt.seqs[i])
-			bt.failErrs = append(bt.failErrs, cerr)
+			o.failed = append(o.failed, seqs[i])
+			o.failErrs = append(o.failErrs, cerr)
 			if outcomeUnknown(cerr) {
-				bt.unknown++
+				o.unknown++
 			}
 			if first == nil {
 				first = cerr
 			}
 		}
 	}
-	bt.count(n, failed)
+	o.count(b, len(seqs), failed)
 	if failed > 0 {
-		err = bt.b.closedOr(fmt.Errorf("bridge: publish: %d of %d not accepted (%d with an unknown outcome): %w", failed, n, bt.unknown, first))
+		err = b.closedOr(fmt.Errorf("bridge: publish: %d of %d not accepted (%d with an unknown outcome): %w", failed, len(seqs), o.unknown, first))
 	}
 	return failed, err
 }
 
-// failAll fails every event of the batch with err; unknown says whether
-// they may have been sent.
-func (bt *Batch) failAll(err error, unknown bool) (int, error) {
-	n := len(bt.seqs)
-	bt.failed = append(bt.failed, bt.seqs...)
+// failAll fails every publish of seqs with err; unknown says whether they
+// may have been sent.
+func (o *Outcome) failAll(b *Bridge, seqs []uint64, err error, unknown bool) (int, error) {
+	n := len(seqs)
+	o.failed = append(o.failed, seqs...)
 	for range n {
-		bt.failErrs = append(bt.failErrs, err)
+		o.failErrs = append(o.failErrs, err)
 	}
 	if unknown {
-		bt.unknown = n
+		o.unknown = n
 	}
-	bt.count(n, n)
+	o.count(b, n, n)
 	if n == 0 {
 		return 0, err
 	}
 	return n, fmt.Errorf("bridge: publish: %d of %d not accepted: %w", n, n, err)
 }
 
-// count adds a flush's outcome to the bridge's counters.
-func (bt *Batch) count(n, failed int) {
-	b := bt.b
+// count adds a batch's outcome to the bridge's counters.
+func (o *Outcome) count(b *Bridge, n, failed int) {
 	b.published.Add(uint64(n - failed))
-	b.publishUnknown.Add(uint64(bt.unknown))
-	b.publishErrors.Add(uint64(failed - bt.unknown))
+	b.publishUnknown.Add(uint64(o.unknown))
+	b.publishErrors.Add(uint64(failed - o.unknown))
 	b.errs.Add(uint64(failed))
 }
 
-// Failed returns the sequence numbers of the events the last Flush did not
-// get accepted, in order; valid until the next Flush. A load test uses them
-// to tell a message lost in transit from one that was never accepted.
-func (bt *Batch) Failed() []uint64 { return bt.failed }
+// Failed returns the sequence numbers of the events not accepted, in
+// order: a Batch's are valid until its next Flush, a PipeBatch's during
+// its callback. A load test uses them to tell a message lost in transit
+// from one that was never accepted.
+func (o *Outcome) Failed() []uint64 { return o.failed }
 
 // FailedErrors returns why each of Failed was not accepted, in the same
 // order: the server's error reply (a refusal such as NOPERM), or the
-// connection's error. Valid until the next Flush.
-func (bt *Batch) FailedErrors() []error { return bt.failErrs }
+// connection's error.
+func (o *Outcome) FailedErrors() []error { return o.failErrs }
 
 // Unknown is how many of Failed have an unknown outcome: sent, with no
 // reply, so possibly delivered.
-func (bt *Batch) Unknown() int { return bt.unknown }
+func (o *Outcome) Unknown() int { return o.unknown }
 
 func (bt *Batch) reset() {
 	bt.buf = bt.buf[:0]

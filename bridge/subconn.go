@@ -99,6 +99,13 @@ type push struct {
 // with a PING, all bounded by ctx. Server errors come back with their text
 // (WRONGPASS, NOAUTH, ...) for classify.
 func (b *Bridge) dialSubscriber(ctx context.Context, addr string) (*subConn, error) {
+	return b.dialRESP(ctx, addr, RoleSubscriber, b.opts.LoadTest.SubscriberReadBuffer)
+}
+
+// dialRESP is dialSubscriber for a connection of the given role (a
+// Pipe's is the publisher's), with a socket receive buffer of readBuffer
+// bytes when positive.
+func (b *Bridge) dialRESP(ctx context.Context, addr string, role Role, readBuffer int) (*subConn, error) {
 	ro := b.redisOpt
 	network := ro.Network
 	if network == "" {
@@ -108,13 +115,13 @@ func (b *Bridge) dialSubscriber(ctx context.Context, addr string) (*subConn, err
 	if err != nil {
 		return nil, err
 	}
-	if n := b.opts.LoadTest.SubscriberReadBuffer; n > 0 {
+	if readBuffer > 0 {
 		raw := conn
 		if tc, ok := conn.(*tls.Conn); ok {
 			raw = tc.NetConn()
 		}
 		if tcp, ok := raw.(*net.TCPConn); ok {
-			_ = tcp.SetReadBuffer(n) // best effort: a smaller buffer only speeds up the fault
+			_ = tcp.SetReadBuffer(readBuffer) // best effort: a smaller buffer only speeds up the fault
 		}
 	}
 	sc := newSubConn(conn, b.bufferSize())
@@ -124,7 +131,7 @@ func (b *Bridge) dialSubscriber(ctx context.Context, addr string) (*subConn, err
 		_ = conn.SetDeadline(dl)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	err = sc.handshake(ro, ClientName(b.opts.InstanceID, RoleSubscriber))
+	err = sc.handshake(ro, ClientName(b.opts.InstanceID, role))
 	if !stop() || ctx.Err() != nil {
 		err = errors.Join(ctx.Err(), err)
 	}

@@ -87,7 +87,12 @@ type Config struct {
 	// reported, down towards Redis's own, at more CPU on both sides: each
 	// publish goes alone, and Redis writes to every subscriber per message
 	// (measured in docs/performance.md). NoBatching (-1)
-	// hands each event over at its own time.
+	// writes each event at its own time: on one server (not a cluster,
+	// Sentinel, streams or an adapter) through a pipe that does not wait
+	// for earlier replies (bridge.Pipe), the scheduler's own thread
+	// writing, and events gathering only while a few batches are
+	// unanswered (pipeAhead); elsewhere each event is handed to its
+	// instance at its time. Its latency is the floor's, at the floor's CPU.
 	// default: 1ms
 	BatchWindow time.Duration
 	// Seed makes the run's choices (instance, type, payload of each event)

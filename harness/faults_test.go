@@ -94,34 +94,48 @@ func checkRecovered(t *testing.T, res *harness.Result, hit []int, downFor, maxRe
 	}
 }
 
+// windows are the two publishing paths a fault must not confuse: the
+// default's pipelines, which wait for their replies, and NoBatching's
+// pipe, which writes without waiting (bridge.Pipe).
+var windows = map[string]time.Duration{"window": 0, "pipe": harness.NoBatching}
+
 // restart: the server goes away for half a second. Every instance loses
 // its subscriber, reconnects to the new server and subscribes again; what
 // it missed is confined to its outage, and publishes fail only while the
 // server is down.
 func TestFaultRestart(t *testing.T) {
-	res := faultRun(t, harness.Config{Instances: 3, Duration: 3 * time.Second, Rate: 300,
-		Faults: []harness.Fault{{At: time.Second, Action: harness.FaultRestart, For: 500 * time.Millisecond}}})
-	checkRecovered(t, res, []int{0, 1, 2}, 500*time.Millisecond, 2*time.Second)
-	// The restarted server counts its commands from 0: not compared.
-	if c := res.Server.Counts; c == nil || !strings.Contains(c.Skipped, "restart fault") || c.Calls != 0 || len(c.Subscribers) != 2 {
-		t.Errorf("server counts %+v", c)
-	}
-	f := res.Timeline.Faults[0]
-	if d := f.EndSeconds - f.AtSeconds; d < 0.5 || d > 1.5 {
-		t.Errorf("server down for %.3fs, want 0.5s plus the restart", d)
-	}
-	if res.Totals.PublishErrors == 0 || len(res.Timeline.PublishErrors) == 0 {
-		t.Errorf("no publish failed while the server was down: %+v", res.Totals.Counts)
-	}
-	var burstTotal uint64
-	for _, b := range res.Timeline.PublishErrors {
-		burstTotal += b.Count
-		if b.FromSeconds < f.AtSeconds-0.01 || b.ToSeconds > f.EndSeconds+1 {
-			t.Errorf("publish errors %+v outside the outage %.3f–%.3fs", b, f.AtSeconds, f.EndSeconds)
-		}
-	}
-	if burstTotal != res.Totals.PublishErrors+res.Totals.PublishUnknown {
-		t.Errorf("bursts sum to %d, publish errors %d + unknown %d", burstTotal, res.Totals.PublishErrors, res.Totals.PublishUnknown)
+	for name, window := range windows {
+		t.Run(name, func(t *testing.T) {
+			res := faultRun(t, harness.Config{Instances: 3, Duration: 3 * time.Second, Rate: 300, BatchWindow: window,
+				Faults: []harness.Fault{{At: time.Second, Action: harness.FaultRestart, For: 500 * time.Millisecond}}})
+			checkRecovered(t, res, []int{0, 1, 2}, 500*time.Millisecond, 2*time.Second)
+			// The restarted server counts its commands from 0: not compared.
+			if c := res.Server.Counts; c == nil || !strings.Contains(c.Skipped, "restart fault") || c.Calls != 0 || len(c.Subscribers) != 2 {
+				t.Errorf("server counts %+v", c)
+			}
+			f := res.Timeline.Faults[0]
+			if d := f.EndSeconds - f.AtSeconds; d < 0.5 || d > 1.5 {
+				t.Errorf("server down for %.3fs, want 0.5s plus the restart", d)
+			}
+			if res.Totals.PublishErrors == 0 || len(res.Timeline.PublishErrors) == 0 {
+				t.Errorf("no publish failed while the server was down: %+v", res.Totals.Counts)
+			}
+			var burstTotal uint64
+			for _, b := range res.Timeline.PublishErrors {
+				burstTotal += b.Count
+				if b.FromSeconds < f.AtSeconds-0.01 || b.ToSeconds > f.EndSeconds+1 {
+					t.Errorf("publish errors %+v outside the outage %.3f–%.3fs", b, f.AtSeconds, f.EndSeconds)
+				}
+			}
+			if burstTotal != res.Totals.PublishErrors+res.Totals.PublishUnknown {
+				t.Errorf("bursts sum to %d, publish errors %d + unknown %d", burstTotal, res.Totals.PublishErrors, res.Totals.PublishUnknown)
+			}
+			// Every event scheduled took a sequence number and has one
+			// outcome: accepted, failed or unknown.
+			if tot := res.Totals; tot.Published+tot.PublishErrors+tot.PublishUnknown != tot.TargetEvents {
+				t.Errorf("published %d + errors %d + unknown %d, for %d events", tot.Published, tot.PublishErrors, tot.PublishUnknown, tot.TargetEvents)
+			}
+		})
 	}
 }
 
@@ -129,14 +143,23 @@ func TestFaultRestart(t *testing.T) {
 // stay open, no outage, every message arrives, the late ones about as
 // late as the freeze was long.
 func TestFaultHang(t *testing.T) {
-	res := faultRun(t, harness.Config{Instances: 3, Duration: 3 * time.Second, Rate: 100,
-		Faults: []harness.Fault{{At: time.Second, Action: harness.FaultHang, For: time.Second}}})
-	checkExact(t, res)
-	if len(res.Timeline.Outages) != 0 || len(res.Timeline.Faults) != 1 || res.Timeline.Faults[0].Error != "" {
-		t.Fatalf("timeline %+v: want the fault and no outage", res.Timeline)
-	}
-	if res.Latency.Max < 900_000 {
-		t.Errorf("max latency %d µs after a 1 s freeze, want ≥ 0.9 s", res.Latency.Max)
+	for name, window := range windows {
+		t.Run(name, func(t *testing.T) {
+			res := faultRun(t, harness.Config{Instances: 3, Duration: 3 * time.Second, Rate: 100, BatchWindow: window,
+				Faults: []harness.Fault{{At: time.Second, Action: harness.FaultHang, For: time.Second}}})
+			checkExact(t, res)
+			if len(res.Timeline.Outages) != 0 || len(res.Timeline.Faults) != 1 || res.Timeline.Faults[0].Error != "" {
+				t.Fatalf("timeline %+v: want the fault and no outage", res.Timeline)
+			}
+			if res.Latency.Max < 900_000 {
+				t.Errorf("max latency %d µs after a 1 s freeze, want ≥ 0.9 s", res.Latency.Max)
+			}
+			// The first events of the freeze were written into it: their
+			// second is the server's, and shows in the transit.
+			if res.Transit.Max < 900_000 {
+				t.Errorf("transit max %d µs after a 1 s freeze, want ≥ 0.9 s", res.Transit.Max)
+			}
+		})
 	}
 }
 

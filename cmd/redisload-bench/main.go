@@ -63,6 +63,7 @@ func main() {
 		}
 	}
 	redisload := flag.String("redisload", "bin/redisload", "the redisload binary to measure")
+	before := flag.String("before", "", "another redisload binary (an earlier build) to measure beside it on every redisload case: a before/after from one run")
 	dur := flag.Duration("duration", 10*time.Second, "publishing time of each run")
 	only := flag.String("cases", "", "comma-separated case numbers to run (default all: "+caseList()+")")
 	soak := flag.Bool("soak", false, "instead of the cases: N=5 at 50k events/s for 30s, then for 300s, and compare peak RSS")
@@ -135,6 +136,16 @@ func main() {
 				r.cpuPerM, r.redisPerM, r.cpuPerM/r.redisPerM, r.rssMB, r.connectS)
 		}
 		row("reference", ref, rerr)
+		if *before != "" && !c.floor {
+			// The same case, same server, just before: the machine's
+			// drift between the two is as small as one run can make it.
+			old, oerr := measure(*before, append([]string{"--redis-url=" + inst.URL, "--instances=" + strconv.Itoa(c.instances),
+				"--rate=" + rate, "--duration=" + dur.String(), "--format=json", "--drain-timeout=2s"}, c.extra...)...)
+			row(tool+" (before)", old, oerr)
+			if oerr == nil && c.rate > 0 && (c.rate == 50000 || c.rate == 10) && c.instances <= 5 {
+				parts = append(parts, breakdown{i + 1, c.instances, rate, tool + " (before)", old})
+			}
+		}
 		row(tool, rl, lerr)
 		if lerr == nil && c.rate > 0 && (c.rate == 50000 || c.rate == 10) && c.instances <= 5 {
 			parts = append(parts, breakdown{i + 1, c.instances, rate, tool, rl})

@@ -103,7 +103,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.IntVar(&c.Pipeline, "pipeline", harness.DefaultPipeline, "most events one instance sends in one pipelined round trip")
 	c.BatchWindow = harness.DefaultBatchWindow
 	fs.Var(&sizeValue{&c.PayloadSize, &c.PayloadSizeMax}, "payload-size", "pad each event's data to this many bytes, or to a size drawn from a range like 100-4096, keeping the envelope (default: the events' own, 20-460 bytes)")
-	fs.Var(&durationValue{&c.BatchWindow, parseWindow}, "batch-window", "how long a due event may wait to share a pipeline with later ones; shorter lowers the send delay at more CPU on both sides (-1: each event at its own time)")
+	fs.Var(&durationValue{&c.BatchWindow, parseWindow}, "batch-window", "how long a due event may wait to share a pipeline with later ones; shorter lowers the send delay at more CPU on both sides (-1: each event written at its own time, without waiting for earlier replies, on one server)")
 	fs.StringVar(&o.eventTypes, "event-types", strings.Join(harness.DefaultEventTypes, ","), "comma-separated event types to publish, or \"all\" ("+strings.Join(bridge.EventTypes, ", ")+")")
 	// 0 picks a seed at random; the report prints it, so any run can be
 	// replayed with the same events.
