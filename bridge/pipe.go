@@ -44,7 +44,7 @@ type Pipe struct {
 	wg       sync.WaitGroup  // the reader
 
 	mu     sync.Mutex // guards conn against interrupt
-	conn   *pipeConn  // nil until the first Send, or after a failure
+	conn   *pipeConn  // redialled by the Send after it died
 	closed bool
 	wbuf   []byte // the write being built, reused
 	stop   func() bool
@@ -101,7 +101,7 @@ type PipeBatch struct {
 // Accepted is how many of the batch's publishes Redis accepted.
 func (pb *PipeBatch) Accepted() int { return len(pb.Seqs) - len(pb.failed) }
 
-// NewPipe returns a pipe publishing through b, which must be connected,
+// NewPipe connects a pipe publishing through b, which must be connected,
 // and calls done with each batch Send was given, in the order sent, once
 // that batch's replies came (or its connection failed): on a goroutine of
 // the pipe's, which Close ends: close the pipe before the bridge. done may
@@ -116,7 +116,15 @@ func (b *Bridge) NewPipe(ctx context.Context, done func(*PipeBatch)) (*Pipe, err
 	if _, err := b.publisher(); err != nil {
 		return nil, err
 	}
-	p := &Pipe{b: b, done: done, queue: make(chan *PipeBatch, maxPipeInFlight), free: make(chan *PipeBatch, maxPipeInFlight+1)}
+	// Connected now, not at the first Send: a server that refuses the
+	// connection (at its maxclients, say) says so before anything is
+	// measured, and the caller can publish another way.
+	sc, err := b.dialRESP(ctx, "", RolePublisher, 0)
+	if err != nil {
+		return nil, b.connectError("pipe", err)
+	}
+	p := &Pipe{b: b, done: done, queue: make(chan *PipeBatch, maxPipeInFlight), free: make(chan *PipeBatch, maxPipeInFlight+1),
+		conn: &pipeConn{sc: sc}}
 	p.stop = context.AfterFunc(ctx, p.interrupt)
 	p.wg.Add(1)
 	go p.read()

@@ -215,3 +215,18 @@ func TestPipeUnsupported(t *testing.T) {
 		t.Fatalf("NewPipe over streams: %v, want ErrPipeUnsupported", err)
 	}
 }
+
+// A pipe connects when it is made, so that a server at its maxclients
+// refuses it before anything is measured, in the words of a refusal.
+func TestPipeRefusedAtMaxClients(t *testing.T) {
+	srv := redistest.StartOwn(t, "--maxclients", "1")
+	b := newBridge(t, srv, "p", bridge.Options{DisableSubscription: true}) // the one client
+	p, err := b.NewPipe(ctx(t), func(*bridge.PipeBatch) {})
+	if err == nil {
+		_ = p.Close(ctx(t))
+		t.Fatal("NewPipe on a server at its maxclients: no error")
+	}
+	if !errors.Is(err, bridge.ErrMaxClients) || !strings.Contains(err.Error(), "connect pipe") {
+		t.Fatalf("NewPipe on a server at its maxclients: %v, want ErrMaxClients naming the pipe", err)
+	}
+}

@@ -92,7 +92,10 @@ type Config struct {
 	// for earlier replies (bridge.Pipe), the scheduler's own thread
 	// writing, and events gathering only while a few batches are
 	// unanswered (pipeAhead); elsewhere each event is handed to its
-	// instance at its time. Its latency is the floor's, at the floor's CPU.
+	// instance at its time. Its latency is the floor's, at the floor's CPU;
+	// the pipe is a third connection per instance (the bridge's go-redis
+	// publisher keeps its own), which counts against a server's
+	// maxclients.
 	// default: 1ms
 	BatchWindow time.Duration
 	// Seed makes the run's choices (instance, type, payload of each event)

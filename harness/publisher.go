@@ -3,6 +3,8 @@ package harness
 import (
 	"cmp"
 	"context"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -56,6 +58,9 @@ type publisher struct {
 	// a busy machine: p50 0.20 ms of send delay even with the pipe.
 	// Events that come due while it writes go out together next.
 	direct bool
+	// pipeErr is why the pipes could not connect, when they could not:
+	// the run then publishes through the bridges' own connections.
+	pipeErr error
 }
 
 // instancePublisher publishes one instance's events. Everything in it is
@@ -198,7 +203,6 @@ const maxBatch = 1024
 func (p *publisher) run(ctx context.Context, start time.Time) {
 	var wg sync.WaitGroup
 	done := make(chan struct{})
-	p.direct = p.cfg.BatchWindow == NoBatching && !p.cfg.MaxRate && p.openPipes(ctx)
 	for _, ip := range p.insts[:p.cfg.publishers()] {
 		if ip == nil {
 			continue
@@ -251,10 +255,26 @@ func (p *publisher) run(ctx context.Context, start time.Time) {
 	}
 }
 
+// preparePipes, before the start, connects the instances' pipes when the
+// run writes each event at its time (NoBatching), so that their dials do
+// not delay the first events; the returned func closes whatever run did
+// not (an error before it), and is safe to call after it.
+func (p *publisher) preparePipes(ctx context.Context) (closePipes func()) {
+	p.direct = p.cfg.BatchWindow == NoBatching && !p.cfg.MaxRate && p.openPipes(ctx)
+	return func() {
+		for _, ip := range p.insts {
+			if ip != nil && ip.pipe != nil {
+				_ = ip.pipe.Close(ctx)
+			}
+		}
+	}
+}
+
 // openPipes gives every instance of this process a pipe (see
 // instancePublisher.pipe), and reports whether all have one; when one
 // cannot (anything but one server's PUBLISH: a cluster, Sentinel,
-// streams, an adapter), none keeps one.
+// streams, an adapter; or a connection refused), none keeps one, and a
+// refusal is kept in pipeErr for the report.
 func (p *publisher) openPipes(ctx context.Context) bool {
 	var ips []*instancePublisher
 	for _, ip := range p.insts[:p.cfg.publishers()] {
@@ -267,6 +287,9 @@ func (p *publisher) openPipes(ctx context.Context) bool {
 			for _, o := range ips {
 				_ = o.pipe.Close(ctx)
 				o.pipe = nil
+			}
+			if !errors.Is(err, bridge.ErrPipeUnsupported) {
+				p.pipeErr = fmt.Errorf("instance %d: %w", ip.index, err)
 			}
 			return false
 		}

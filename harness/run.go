@@ -250,6 +250,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	go func() { sampled <- probe.sampleOutputBuffers(prefix, n, stopSampling, sampleNodes) }()
 
 	pub := newPublisher(cfg, seed, bridges, tr.limits, tr.settled, log)
+	defer pub.preparePipes(ctx)()
 	// The series runs from the first publish to the end of the drain.
 	stopSeries := make(chan struct{})
 	series := make(chan []SeriesPoint, 1)
@@ -374,6 +375,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	assemble(res, cfg, start, pub, recvs, metrics, faults)
 	procs.reports(res, bridges)
 	res.Warnings = append(res.Warnings, adapterWarnings(res)...)
+	if pub.pipeErr != nil {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("batch window -1: the instances published through their bridges' connections, each event handed over at its time, because a pipe could not connect: %v", pub.pipeErr))
+	}
 	if partHook != nil {
 		ps, err := partState(pub, recvs, metrics)
 		partHook(ps, err, start)

@@ -214,6 +214,8 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 		return nil, err
 	}
 	connectTime := time.Since(connectStart)
+	pub := newPublisher(cfg, cfg.Seed, bridges, tr.limits, tr.settled, nil)
+	defer pub.preparePipes(ctx)()
 	g, err := sh.Ready(ctx)
 	if err != nil {
 		return nil, err
@@ -229,7 +231,6 @@ func RunShare(ctx context.Context, cfg Config, sh Share) (*ShareResult, error) {
 		return nil, ctx.Err()
 	}
 
-	pub := newPublisher(cfg, cfg.Seed, bridges, tr.limits, tr.settled, nil)
 	pub.shiftNs = int64(shift)
 	if cfg.MaxRate {
 		pub.receipts = receipts
