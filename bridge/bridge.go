@@ -374,27 +374,7 @@ func (b *Bridge) Connect(ctx context.Context) error {
 		return nil
 	}
 	if !b.opts.DisablePublishing {
-		po := *b.redisOpt
-		// A PUBLISH retried after a timeout can be delivered twice, and one
-		// that timed out may have been delivered: never retry, count instead.
-		po.MaxRetries = -1
-		// Named so that CLIENT LIST on the server maps connections to
-		// instances (the harness reads subscribers' buffers that way).
-		po.ClientName = ClientName(b.opts.InstanceID, RolePublisher)
-		// Buffers sized by what the publisher reads and writes: replies
-		// to PUBLISH are integers, and a pipeline larger than the write
-		// buffer is written in its steps. go-redis's defaults (32 KiB,
-		// and 128 KiB each way for a pipeline connection) made 290 MB of
-		// the 350 MB a 1000-instance run held.
-		po.ReadBufferSize, po.WriteBufferSize = pubReadBuffer, b.bufferSize()
-		// No pool apart for pipelines: go-redis's own would hold a second
-		// connection beside the one PING and PUBLISH use, a third of a
-		// run's clients and open files for nothing.
-		po.PipelinePoolSize = -1
-		po.Dialer = b.pconns.dialer(func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return b.dialTo(ctx, network, "")
-		})
-		pub := redis.NewClient(&po)
+		pub := b.newPublisherClient()
 		if err := pub.Ping(ctx).Err(); err != nil {
 			_ = pub.Close()
 			return b.connectError("publisher", err)
@@ -605,6 +585,32 @@ func (b *Bridge) PublishRaw(ctx context.Context, eventType string, data []byte) 
 // ErrOutcomeUnknown is wrapped by a publish error when the message was sent
 // but no reply said whether Redis took it: it may still be delivered.
 var ErrOutcomeUnknown = errors.New("bridge: publish outcome unknown")
+
+// newPublisherClient is the publisher's go-redis client, not yet
+// connected: it dials at its first command.
+func (b *Bridge) newPublisherClient() *redis.Client {
+	po := *b.redisOpt
+	// A PUBLISH retried after a timeout can be delivered twice, and one
+	// that timed out may have been delivered: never retry, count instead.
+	po.MaxRetries = -1
+	// Named so that CLIENT LIST on the server maps connections to
+	// instances (the harness reads subscribers' buffers that way).
+	po.ClientName = ClientName(b.opts.InstanceID, RolePublisher)
+	// Buffers sized by what the publisher reads and writes: replies
+	// to PUBLISH are integers, and a pipeline larger than the write
+	// buffer is written in its steps. go-redis's defaults (32 KiB,
+	// and 128 KiB each way for a pipeline connection) made 290 MB of
+	// the 350 MB a 1000-instance run held.
+	po.ReadBufferSize, po.WriteBufferSize = pubReadBuffer, b.bufferSize()
+	// No pool apart for pipelines: go-redis's own would hold a second
+	// connection beside the one PING and PUBLISH use, a third of a
+	// run's clients and open files for nothing.
+	po.PipelinePoolSize = -1
+	po.Dialer = b.pconns.dialer(func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return b.dialTo(ctx, network, "")
+	})
+	return redis.NewClient(&po)
+}
 
 // publisher returns the publisher's client, or why there is none.
 func (b *Bridge) publisher() (*redis.Client, error) {

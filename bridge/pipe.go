@@ -123,6 +123,15 @@ func (b *Bridge) NewPipe(ctx context.Context, done func(*PipeBatch)) (*Pipe, err
 	if err != nil {
 		return nil, b.connectError("pipe", err)
 	}
+	// The pipe is the publisher's connection from now on: the go-redis
+	// client, and its idle connection, are replaced by one that dials at
+	// its first command (Publish, Flush or Ping), so that an instance
+	// holds two connections while it pipes (a server's maxclients counts
+	// them). A publish through the old client at this moment fails as
+	// closed: make the pipe before publishing otherwise.
+	if old := b.pub.Swap(b.newPublisherClient()); old != nil {
+		_ = old.Close()
+	}
 	p := &Pipe{b: b, done: done, queue: make(chan *PipeBatch, maxPipeInFlight), free: make(chan *PipeBatch, maxPipeInFlight+1),
 		conn: &pipeConn{sc: sc}}
 	p.stop = context.AfterFunc(ctx, p.interrupt)

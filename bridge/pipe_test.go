@@ -85,8 +85,21 @@ func TestPipePublishes(t *testing.T) {
 	if bt.Len() != 0 {
 		t.Fatalf("Send left %d events in the batch", bt.Len())
 	}
+	// The pipe replaced the publisher's go-redis connection: one
+	// publisher connection on the server, not two.
+	list, err := srv.Client(t).ClientList(ctx(t)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(list, "name="+bridge.ClientName("pub", bridge.RolePublisher)+" "); n != 1 {
+		t.Errorf("%d publisher connections while piping, want 1:\n%s", n, list)
+	}
 	if err := p.Close(ctx(t)); err != nil {
 		t.Fatal(err)
+	}
+	// The bridge's own publisher dials again when asked.
+	if err := pub.Ping(ctx(t)); err != nil {
+		t.Errorf("Ping after the pipe closed: %v", err)
 	}
 	got := rec.batches()
 	if len(got) != 3 {

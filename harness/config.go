@@ -86,16 +86,15 @@ type Config struct {
 	// window. Shorter brings the send delay, and with it the latency
 	// reported, down towards Redis's own, at more CPU on both sides: each
 	// publish goes alone, and Redis writes to every subscriber per message
-	// (measured in docs/performance.md). NoBatching (-1)
-	// writes each event at its own time: on one server (not a cluster,
-	// Sentinel, streams or an adapter) through a pipe that does not wait
-	// for earlier replies (bridge.Pipe), the scheduler's own thread
-	// writing, and events gathering only while a few batches are
-	// unanswered (pipeAhead); elsewhere each event is handed to its
-	// instance at its time. Its latency is the floor's, at the floor's CPU;
-	// the pipe is a third connection per instance (the bridge's go-redis
-	// publisher keeps its own), which counts against a server's
-	// maxclients.
+	// (measured in docs/performance.md). NoBatching (-1) writes each event
+	// at its own time.
+	//
+	// On one server (not a cluster, Sentinel, streams or an adapter) the
+	// scheduler's own thread writes through each instance's pipe, which
+	// does not wait for earlier replies (bridge.Pipe); an instance's due
+	// events gather only while a few of its batches are unanswered
+	// (pipeAhead). Elsewhere each instance flushes a pipeline and waits
+	// for its replies.
 	// default: 1ms
 	BatchWindow time.Duration
 	// Seed makes the run's choices (instance, type, payload of each event)

@@ -52,10 +52,11 @@ type publisher struct {
 	// shiftNs turns this process's clock into the run's reference clock
 	// (0 in one process; see Share.ClockOffset).
 	shiftNs int64
-	// direct: under NoBatching on one server, the scheduler writes each
-	// due event itself, through the instance's pipe, instead of waking
-	// the instance's goroutine. Each hand-off was a thread's wake-up on
-	// a busy machine: p50 0.20 ms of send delay even with the pipe.
+	// direct: on one server, the scheduler writes the due events itself,
+	// through the instances' pipes, instead of waking each instance's
+	// goroutine to flush a pipeline. Each hand-off was a thread's wake-up
+	// on a busy machine: under NoBatching, p50 0.20 ms of send delay even
+	// with the pipe; with the 1 ms window, a fifth of the client's CPU.
 	// Events that come due while it writes go out together next.
 	direct bool
 	// pipeErr is why the pipes could not connect, when they could not:
@@ -75,8 +76,8 @@ type instancePublisher struct {
 	gen   *eventGen     // its own seeded generator: types and payloads
 	types []string
 	batch *bridge.Batch
-	// pipe, under NoBatching on one server, writes each batch without
-	// waiting for the replies of the one before (see bridge.Pipe): the
+	// pipe, on one server, writes each batch without waiting for the
+	// replies of the one before (see bridge.Pipe): the
 	// outcomes are settled on its goroutine, through settlePiped, which
 	// then owns the outcome counts below. nil: Flush, on this goroutine.
 	pipe *bridge.Pipe
@@ -255,12 +256,11 @@ func (p *publisher) run(ctx context.Context, start time.Time) {
 	}
 }
 
-// preparePipes, before the start, connects the instances' pipes when the
-// run writes each event at its time (NoBatching), so that their dials do
-// not delay the first events; the returned func closes whatever run did
+// preparePipes, before the start, connects the instances' pipes (an open
+// loop on one server), so that their dials do not delay the first events; the returned func closes whatever run did
 // not (an error before it), and is safe to call after it.
 func (p *publisher) preparePipes(ctx context.Context) (closePipes func()) {
-	p.direct = p.cfg.BatchWindow == NoBatching && !p.cfg.MaxRate && p.openPipes(ctx)
+	p.direct = !p.cfg.MaxRate && p.openPipes(ctx)
 	return func() {
 		for _, ip := range p.insts {
 			if ip != nil && ip.pipe != nil {

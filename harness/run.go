@@ -376,7 +376,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	procs.reports(res, bridges)
 	res.Warnings = append(res.Warnings, adapterWarnings(res)...)
 	if pub.pipeErr != nil {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("batch window -1: the instances published through their bridges' connections, each event handed over at its time, because a pipe could not connect: %v", pub.pipeErr))
+		res.Warnings = append(res.Warnings, fmt.Sprintf("the instances published through their bridges' go-redis pipelines, each waiting for its replies, because a pipe could not connect: %v", pub.pipeErr))
 	}
 	if partHook != nil {
 		ps, err := partState(pub, recvs, metrics)
