@@ -75,8 +75,12 @@ func (sk SourceKey) Tag(seq uint64, sentNs, pubNs int64) uint64 {
 	var buf [24]byte
 	binary.LittleEndian.PutUint64(buf[:8], seq)
 	binary.LittleEndian.PutUint64(buf[8:16], uint64(sentNs))
-	binary.LittleEndian.PutUint64(buf[16:], uint64(pubNs))
-	if t := siphash.Hash(sk.k0, sk.k1, buf[:]); t != 0 {
+	in := buf[:16] // unstamped (a closed loop's): one SipHash block less
+	if pubNs != 0 {
+		binary.LittleEndian.PutUint64(buf[16:], uint64(pubNs))
+		in = buf[:]
+	}
+	if t := siphash.Hash(sk.k0, sk.k1, in); t != 0 {
 		return t
 	}
 	return 1

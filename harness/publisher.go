@@ -446,7 +446,11 @@ func (ip *instancePublisher) closedLoop(ctx context.Context, deadline time.Time,
 		n := min(room, len(ip.due))
 		nowNs := ip.now()
 		for range n {
-			last = ip.add(nowNs, nowNs, false) // no schedule: sent when intended
+			// No schedule: sent when intended, so its latency is its
+			// transit, and the envelope carries no stamp (pubNs 0): at
+			// the highest rate its bytes and their checks cost 10 % of
+			// the throughput.
+			last = ip.addStamped(nowNs, 0, nowNs, false)
 		}
 		ip.limit.Store(last)
 		ip.flush(ctx, n, false)
@@ -500,9 +504,15 @@ func (ip *instancePublisher) publishDue(ctx context.Context) {
 // written (the batch is flushed right after), from which each receiver
 // measures its transit. It returns the event's sequence number.
 func (ip *instancePublisher) add(intendedNs, nowNs int64, warm bool) uint64 {
+	return ip.addStamped(intendedNs, nowNs, nowNs, warm)
+}
+
+// addStamped is add with the publish time the envelope carries, pubNs (0:
+// none).
+func (ip *instancePublisher) addStamped(intendedNs, pubNs, nowNs int64, warm bool) uint64 {
 	typ := ip.types[ip.gen.rng.IntN(len(ip.types))]
 	ip.payload = ip.gen.appendPayload(ip.payload[:0], typ)
-	seq := ip.batch.AddTimed(typ, ip.payload, intendedNs, nowNs)
+	seq := ip.batch.AddTimed(typ, ip.payload, intendedNs, pubNs)
 	d := max((nowNs-intendedNs)/1000, histMinUs)
 	if !warm && ip.delay.RecordValue(d) != nil {
 		_ = ip.delay.RecordValue(histMaxUs)

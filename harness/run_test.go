@@ -548,6 +548,11 @@ func TestRunMaxRateIsLossless(t *testing.T) {
 		if len(res.Warnings) != 0 {
 			t.Fatalf("window %d: warnings %v", window, res.Warnings)
 		}
+		// Each event is written when intended: its latency is its
+		// transit, and no envelope carries a stamp to measure one by.
+		if res.Transit.Count != 0 || res.Latency.Count != int64(tot.Delivered) {
+			t.Errorf("window %d: %d transits, %d latencies for %d delivered", window, res.Transit.Count, res.Latency.Count, tot.Delivered)
+		}
 	}
 	err := harness.Config{Instances: 1, MaxRate: true}.WithDefaults().Validate()
 	if err == nil || !strings.Contains(err.Error(), "Instances must be at least 2") {
