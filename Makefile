@@ -69,7 +69,7 @@ bench: adapters
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./...
 	$(GO) build -o bin/redisload ./cmd/redisload
 	$(GO) build -o bin/redisload-bench ./cmd/redisload-bench
-	./bin/redisload-bench -redisload bin/redisload -duration $(BENCH_DURATION)
+	./bin/redisload-bench -redisload bin/redisload -duration $(BENCH_DURATION) $(if $(BENCH_BEFORE),-before $(BENCH_BEFORE))
 
 # Memory flat in run length: the same load for 30 s and 300 s (about 6 min).
 soak:
