@@ -95,7 +95,6 @@ type PipeBatch struct {
 	conn   *pipeConn // written on; nil when it failed before its write
 	errs   []error   // each publish's, while settling
 	preset bool      // errs were set without a reply to read (see fail)
-	chans  []string
 }
 
 // Accepted is how many of the batch's publishes Redis accepted.
@@ -103,11 +102,11 @@ func (pb *PipeBatch) Accepted() int { return len(pb.Seqs) - len(pb.failed) }
 
 // NewPipe connects a pipe publishing through b, which must be connected,
 // and calls done with each batch Send was given, in the order sent, once
-// that batch's replies came (or its connection failed): on a goroutine of
-// the pipe's, which Close ends: close the pipe before the bridge. done may
-// Send, as long as fewer than maxPipeInFlight batches are in flight. ctx bounds the pipe's life: when it ends,
-// the connection is closed, and the batches waiting for replies end with
-// an unknown outcome.
+// that batch's replies came (or its connection failed), on a goroutine of
+// the pipe's that Close ends: close the pipe before the bridge. done may
+// Send, as long as fewer than maxPipeInFlight batches are in flight. ctx
+// bounds the pipe's life: when it ends, the connection is closed, and the
+// batches waiting for replies end with an unknown outcome.
 func (b *Bridge) NewPipe(ctx context.Context, done func(*PipeBatch)) (*Pipe, error) {
 	switch {
 	case b.opts.Cluster, b.sentinel, b.streamsEnabled(), b.routed(), b.ext != nil:
@@ -160,7 +159,6 @@ func (p *Pipe) Send(ctx context.Context, bt *Batch, cookie int64) error {
 	pb := p.take()
 	pb.Cookie = cookie
 	pb.Seqs = append(pb.Seqs, bt.seqs...)
-	pb.chans = append(pb.chans, bt.chans...)
 	defer bt.reset()
 	var err error
 	switch {
@@ -280,7 +278,7 @@ func (p *Pipe) take() *PipeBatch {
 // recycle empties pb for reuse.
 func (p *Pipe) recycle(pb *PipeBatch) {
 	pb.Outcome.reset()
-	pb.Seqs, pb.chans, pb.errs, pb.preset = pb.Seqs[:0], pb.chans[:0], pb.errs[:0], false
+	pb.Seqs, pb.errs, pb.preset = pb.Seqs[:0], pb.errs[:0], false
 	pb.conn, pb.Err, pb.WrittenNs, pb.RepliedNs = nil, nil, 0, 0
 	select {
 	case p.free <- pb:

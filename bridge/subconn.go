@@ -22,8 +22,9 @@ import (
 // allocation left per message is the payload string the Event hands out,
 // which a Handler may keep.
 //
-// The publisher stays on go-redis, whose pipelines are already what the
-// publish path needs.
+// The publisher stays on go-redis for an application; a load run on one
+// server publishes through a Pipe (pipe.go), which speaks RESP the same way
+// on a connection of its own.
 
 // defaultBufferSize is the subscriber's read buffer (and the publisher's
 // pipeline write buffer) unless LoadTestOptions.BufferSize says otherwise:

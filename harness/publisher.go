@@ -235,9 +235,7 @@ func (p *publisher) run(ctx context.Context, start time.Time) {
 		// never come.
 		for _, ip := range p.insts[:p.cfg.publishers()] {
 			if ip != nil {
-				ip.pmu.Lock()
-				ip.publishDue(ctx)
-				ip.pmu.Unlock()
+				ip.publishLocked(ctx)
 			}
 		}
 	}
@@ -389,10 +387,11 @@ const pipeAhead = 4
 // holds pipeAhead unanswered batches: then the pipe's goroutine sends it
 // as the reply comes (settlePiped).
 func (ip *instancePublisher) tryPublish(ctx context.Context) {
-	ip.pmu.Lock()
-	defer ip.pmu.Unlock()
+	// Read before the lock: a reply that lowers it after is followed by
+	// the pipe's goroutine publishing under the lock, which sees this
+	// push.
 	if ip.pipe.InFlight() < pipeAhead {
-		ip.publishDue(ctx)
+		ip.publishLocked(ctx)
 	}
 }
 
@@ -570,10 +569,15 @@ func (ip *instancePublisher) settlePiped(pb *bridge.PipeBatch) {
 	if !warm && n > 0 {
 		ip.settled.Store(pb.Seqs[n-1] - ip.base) // every publish up to it has its answer
 	}
-	// What came due while it was unanswered goes out now (see tryPublish).
+	ip.publishLocked(ip.pipeCtx) // what came due while it was unanswered (see tryPublish)
+}
+
+// publishLocked is publishDue under pmu, for the scheduler and the pipe's
+// goroutine, which share the instance (see publisher.direct).
+func (ip *instancePublisher) publishLocked(ctx context.Context) {
 	ip.pmu.Lock()
-	ip.publishDue(ip.pipeCtx)
-	ip.pmu.Unlock()
+	defer ip.pmu.Unlock()
+	ip.publishDue(ctx)
 }
 
 // settle counts a batch's outcome: n events, failed of them not accepted,
